@@ -1,2 +1,140 @@
-// Placeholder until the stack launcher lands: starts nothing.
-export default async function globalSetup(): Promise<void> {}
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { Client } from 'pg';
+
+import { migrate } from '../migrate/runner';
+import { isAlive } from '../stack/processes';
+import { DataDirInUseError, repoRoot, startPostgres, startRedis, startS3, type PostgresServer } from '../stack';
+
+export const TEMPLATE_DB = 'atelier_template';
+const BUCKET = 'atelier-test';
+/** Prefix of the databases createTestDatabase() makes; leftovers of crashed runs are dropped. */
+const CLONE_PREFIX = 'atelier_test_';
+
+export interface TestStack {
+  runDir: string;
+  /** Stop functions, in start order. */
+  stops: Array<() => Promise<void>>;
+}
+
+declare global {
+  // Read by global-teardown: jest runs both in the same process and context.
+  var __ATELIER_TEST_STACK__: TestStack | undefined;
+}
+
+/** Starts Postgres, Redis and S3 once per jest run, builds the migrated template database that
+ * test files clone, and hands the addresses to the workers through process.env. */
+export default async function globalSetup(): Promise<void> {
+  const root = repoRoot(__dirname);
+  const migrations = path.join(root, 'flyway', 'sql');
+  const log = process.env.ATELIER_TEST_LOG ? (msg: string) => process.stderr.write(`${msg}\n`) : undefined;
+  process.env.ATELIER_TEST_TEMPLATE_DB = TEMPLATE_DB;
+
+  const external = process.env.ATELIER_TEST_PG_ADMIN_URL;
+  if (external) {
+    // Servers are someone else's: only the template is ours to rebuild, never others' databases.
+    await buildTemplate(external, migrations, { dropLeftoverClones: false, log });
+    return;
+  }
+
+  const base = path.join(root, '.atelier', 'test');
+  removeDeadRuns(path.join(base, 'runs'));
+  const runDir = path.join(base, 'runs', String(process.pid));
+  fs.rmSync(runDir, { recursive: true, force: true });
+  const stack: TestStack = { runDir, stops: [] };
+  globalThis.__ATELIER_TEST_STACK__ = stack;
+  const started = <T extends { stop(): Promise<void> }>(server: T): T => (stack.stops.push(() => server.stop()), server);
+
+  try {
+    const [pg, redis, s3] = await Promise.all([
+      startTestPostgres(base, runDir, log).then(started),
+      startRedis({ dir: path.join(runDir, 'redis'), log }).then(started),
+      startS3({ dir: path.join(runDir, 's3'), bucket: BUCKET, log }).then(started),
+    ]);
+    await buildTemplate(pg.url, migrations, { dropLeftoverClones: true, log });
+
+    Object.assign(process.env, {
+      ATELIER_TEST_PG_ADMIN_URL: pg.url,
+      REDIS_URL: redis.url,
+      S3_ENDPOINT: s3.endpoint,
+      S3_BUCKET: s3.bucket,
+      S3_REGION: s3.region,
+      S3_ACCESS_KEY_ID: s3.accessKeyId,
+      S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    });
+  } catch (err) {
+    // jest does not run the global teardown when the setup fails.
+    await stopStack(stack);
+    throw err;
+  }
+}
+
+/** The shared data directory is reused across runs (initdb costs seconds); a run that finds it
+ * busy (another jest run in this checkout) gets a private one, removed with its run folder. */
+async function startTestPostgres(base: string, runDir: string, log?: (msg: string) => void): Promise<PostgresServer> {
+  try {
+    return await startPostgres({ dataDir: path.join(base, 'pg'), log });
+  } catch (err) {
+    if (!(err instanceof DataDirInUseError)) throw err;
+    log?.(`${err.message}; using a private data directory`);
+    return startPostgres({ dataDir: path.join(runDir, 'pg'), log });
+  }
+}
+
+/** (Re)creates the template from the migrations folder. It ends with no open connection and
+ * connections disallowed, since CREATE DATABASE … TEMPLATE fails while anyone is connected. */
+async function buildTemplate(
+  adminUrl: string,
+  migrations: string,
+  opts: { dropLeftoverClones: boolean; log?: (msg: string) => void },
+): Promise<void> {
+  const admin = new Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    if (opts.dropLeftoverClones) {
+      const { rows } = await admin.query<{ datname: string }>(
+        `SELECT datname FROM pg_database WHERE starts_with(datname, $1)`,
+        [CLONE_PREFIX],
+      );
+      for (const { datname } of rows) await admin.query(`DROP DATABASE ${ident(datname)} WITH (FORCE)`);
+    }
+    const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [TEMPLATE_DB]);
+    if (rowCount) {
+      await admin.query(`ALTER DATABASE ${ident(TEMPLATE_DB)} WITH IS_TEMPLATE false`);
+      await admin.query(`DROP DATABASE ${ident(TEMPLATE_DB)} WITH (FORCE)`);
+    }
+    await admin.query(`CREATE DATABASE ${ident(TEMPLATE_DB)} TEMPLATE template0`);
+
+    const templateUrl = new URL(adminUrl);
+    templateUrl.pathname = `/${TEMPLATE_DB}`;
+    const { applied, current } = await migrate({ databaseUrl: templateUrl.toString(), location: migrations, log: opts.log });
+    opts.log?.(`template ${TEMPLATE_DB}: applied ${applied.length} migration(s), version ${current ?? 'empty'}`);
+
+    await admin.query(`ALTER DATABASE ${ident(TEMPLATE_DB)} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false`);
+    await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [TEMPLATE_DB]);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** Run folders are named after the jest process; those whose process is gone crashed. */
+function removeDeadRuns(runsDir: string): void {
+  if (!fs.existsSync(runsDir)) return;
+  for (const name of fs.readdirSync(runsDir)) {
+    const pid = Number(name);
+    if (Number.isInteger(pid) && !isAlive(pid)) fs.rmSync(path.join(runsDir, name), { recursive: true, force: true });
+  }
+}
+
+export async function stopStack(stack: TestStack): Promise<void> {
+  const results = await Promise.allSettled(stack.stops.map((stop) => stop()));
+  stack.stops = [];
+  fs.rmSync(stack.runDir, { recursive: true, force: true });
+  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure) throw failure.reason;
+}
+
+function ident(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}

@@ -1,0 +1,147 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { Counter, Histogram } from 'prom-client';
+import { AppError, Errors, createLogger, createMetrics, createRedis } from '@atelier/kit';
+import { createMesh } from './clients/mesh';
+import type { GatewayConfig } from './config';
+import type { GatewayDeps } from './deps';
+import { sendProblem } from './errors/problem';
+import { authenticate } from './middleware/auth';
+import { LockHeldError } from './middleware/lock';
+import { rateLimit } from './middleware/rate-limit';
+import { requestContext } from './middleware/request-context';
+import { buildDocument } from './openapi/registry';
+import { mountRoutes, registerRoutes } from './routes/define';
+import { v1Routes } from './routes/v1';
+
+/** Body-parser failures as the problems the contract names. */
+function bodyError(err: unknown): unknown {
+  const type = (err as { type?: string }).type;
+  if (type === 'entity.parse.failed') return Errors.invalid(`malformed JSON: ${(err as Error).message}`);
+  if (type === 'entity.too.large') return new AppError('payload_too_large', `the body is larger than ${(err as { limit: number }).limit} bytes`);
+  if (type === 'encoding.unsupported' || type === 'charset.unsupported') return new AppError('unsupported_media_type', (err as Error).message);
+  if (type === 'request.aborted') return Errors.invalid('the client closed the request');
+  return err;
+}
+
+export function createGatewayApp(deps: GatewayDeps) {
+  const { config, mesh, redis, logger, metrics } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  const requests = new Counter({ name: 'atelier_http_requests_total', help: 'HTTP requests by route template, method and status', labelNames: ['route', 'method', 'status'] as const, registers: [metrics.registry] });
+  const duration = new Histogram({ name: 'atelier_http_request_duration_seconds', help: 'HTTP request duration by route template', labelNames: ['route', 'method'] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [metrics.registry] });
+  app.use(requestContext(logger, { requests, duration }));
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const [down, redisOk] = await Promise.all([mesh.unhealthy(), redis.ping().then(() => true, () => false)]);
+    const failing = redisOk ? down : [...down, 'redis'];
+    res.status(failing.length ? 503 : 200).json(failing.length ? { status: 'unavailable', failing } : { status: 'ready' });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  const registry = new OpenAPIRegistry();
+  registerRoutes(registry, v1Routes);
+  const document = buildDocument(registry);
+  app.get('/api/v1/openapi.json', (_req, res) => {
+    res.json(document);
+  });
+  const swaggerDir = path.dirname(require.resolve('swagger-ui-dist/package.json'));
+  app.use('/docs/assets', express.static(swaggerDir, { index: false }));
+  app.get('/docs', (_req, res) => {
+    res.type('html').send(`<!doctype html><html><head><meta charset="utf-8"><title>Atelier API</title>
+<link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head><body><div id="ui"></div>
+<script src="/docs/assets/swagger-ui-bundle.js"></script>
+<script>window.ui = SwaggerUIBundle({ url: '/api/v1/openapi.json', dom_id: '#ui' });</script></body></html>`);
+  });
+
+  const jsonParser = express.json({ limit: config.JSON_BODY_LIMIT_BYTES, type: () => true, strict: true });
+  const json = (req: Request, res: Response, next: NextFunction) => {
+    const length = Number(req.get('content-length') ?? 0);
+    const chunked = req.get('transfer-encoding') !== undefined;
+    if ((length > 0 || chunked) && !req.is('application/json')) {
+      return next(new AppError('unsupported_media_type', 'send the body as application/json'));
+    }
+    if (length === 0 && !chunked) {
+      req.body = {};
+      return next();
+    }
+    jsonParser(req, res, (err?: unknown) => next(err ? bodyError(err) : undefined));
+  };
+  const rawParser = express.raw({ type: () => true, limit: '1mb' });
+  const raw = (req: Request, res: Response, next: NextFunction) =>
+    rawParser(req, res, (err?: unknown) => {
+      if (err) return next(bodyError(err));
+      req.rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      next();
+    });
+
+  const router = express.Router({ strict: false });
+  mountRoutes(router, v1Routes, deps, {
+    auth: authenticate(mesh, config.AUTH_CACHE_MS),
+    rateLimit: rateLimit(redis, { limit: config.RATE_LIMIT_PER_WINDOW, windowMs: config.RATE_LIMIT_WINDOW_MS }),
+    json,
+    raw,
+  });
+  app.use(router);
+
+  app.use((req: Request, _res: Response, next: NextFunction) => next(Errors.notFound('route', `${req.method} ${req.path}`)));
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- express recognises error handlers by arity
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof LockHeldError) res.setHeader('Retry-After', String(err.retryAfterS));
+    sendProblem(req, res, bodyError(err));
+  });
+  return { app, document };
+}
+
+export interface RunningGateway {
+  url: string;
+  port: number;
+  deps: GatewayDeps;
+  stop(): Promise<void>;
+}
+
+export async function startGateway(config: GatewayConfig): Promise<RunningGateway> {
+  const logger = createLogger('gateway', config.LOG_LEVEL);
+  const metrics = createMetrics('gateway');
+  const deps: GatewayDeps = { config, logger, metrics, mesh: createMesh(config, metrics), redis: createRedis(config.REDIS_URL) };
+  const { app } = createGatewayApp(deps);
+  const server = http.createServer(app);
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve) => server.listen(config.HTTP_PORT, config.HTTP_HOST, resolve));
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${config.HTTP_HOST}:${port}`;
+  logger.info({ url }, 'listening');
+  let stopped: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    deps,
+    stop: () =>
+      (stopped ??= (async () => {
+        await new Promise<void>((resolve) => {
+          const force = setTimeout(() => {
+            server.closeAllConnections();
+            resolve();
+          }, config.SHUTDOWN_GRACE_MS);
+          force.unref();
+          server.close(() => {
+            clearTimeout(force);
+            resolve();
+          });
+          server.closeIdleConnections();
+        });
+        deps.mesh.close();
+        await deps.redis.quit().catch(() => deps.redis.disconnect());
+      })()),
+  };
+}

@@ -1,0 +1,27 @@
+import { z } from 'zod';
+import { env } from '@atelier/kit';
+
+export const gatewayConfigSchema = z.object({
+  HTTP_PORT: env.port(8080),
+  HTTP_HOST: z.string().default('127.0.0.1'),
+  LOG_LEVEL: env.logLevel(),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL'),
+  BILLING_ADDR: z.string().min(1),
+  IMAGER_ADDR: z.string().min(1),
+  TRAINER_ADDR: z.string().min(1),
+  INFERENCER_ADDR: z.string().min(1),
+  GRPC_TIMEOUT_MS: env.ms(10_000),
+  /** Uploads stream for a while: their calls get a longer deadline. */
+  UPLOAD_TIMEOUT_MS: env.ms(120_000),
+  JSON_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(64 * 1024),
+  UPLOAD_MAX_FILE_BYTES: z.coerce.number().int().positive().default(20 * 1024 * 1024),
+  UPLOAD_MAX_FILES: z.coerce.number().int().positive().default(30),
+  UPLOAD_MAX_TOTAL_BYTES: z.coerce.number().int().positive().default(300 * 1024 * 1024),
+  AUTH_CACHE_MS: z.coerce.number().int().nonnegative().default(5_000),
+  RATE_LIMIT_PER_WINDOW: z.coerce.number().int().positive().default(120),
+  RATE_LIMIT_WINDOW_MS: env.ms(60_000),
+  LOCK_TTL_MS: env.ms(300_000),
+  IDEMPOTENCY_TTL_S: z.coerce.number().int().positive().default(24 * 3600),
+  SHUTDOWN_GRACE_MS: env.ms(10_000),
+});
+export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;

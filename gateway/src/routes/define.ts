@@ -1,0 +1,153 @@
+import type { OpenAPIRegistry, RouteConfig } from '@asteasolutions/zod-to-openapi';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import type { ZodType } from 'zod';
+import { AppError, Errors } from '@atelier/kit';
+import { ProblemSchema, z } from '../openapi/registry';
+import { idempotent, type StoredResponse } from '../middleware/idempotency';
+import { withLock } from '../middleware/lock';
+import type { GatewayDeps } from '../deps';
+
+export interface Reply {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface RouteContext<P, Q, B> {
+  req: Request;
+  res: Response;
+  params: P;
+  query: Q;
+  body: B;
+  /** Set on authenticated routes. */
+  accountId: string;
+}
+
+/**
+ * One route: its HTTP shape (validated here and published in the OpenAPI document from the
+ * same zod schemas), its cross-cutting needs (auth, lock, idempotency) and a thin handler.
+ */
+export interface RouteSpec<P extends ZodType, Q extends ZodType, B extends ZodType> {
+  method: 'get' | 'post';
+  /** OpenAPI style, e.g. /api/v1/payments/{payment_id}. */
+  path: string;
+  summary: string;
+  tags: string[];
+  auth: boolean;
+  params?: P;
+  query?: Q;
+  /** A zod schema for JSON bodies; 'multipart' and 'raw' bodies are read by the handler. */
+  body?: B | 'multipart' | 'raw';
+  idempotent?: boolean;
+  /** The resource to lock while the handler runs, e.g. `payment:<id>`. */
+  lock?: (params: z.infer<P>) => string;
+  responses: Record<number, { description: string; schema?: ZodType }>;
+  /** Extra OpenAPI fields (headers, content types) for routes that need them. */
+  openapi?: Partial<RouteConfig>;
+  handler: (ctx: RouteContext<z.infer<P>, z.infer<Q>, z.infer<B>>, deps: GatewayDeps) => Promise<Reply>;
+}
+
+export type AnyRoute = RouteSpec<ZodType, ZodType, ZodType>;
+
+export function route<P extends ZodType = ZodType, Q extends ZodType = ZodType, B extends ZodType = ZodType>(
+  spec: RouteSpec<P, Q, B>,
+): AnyRoute {
+  return spec as unknown as AnyRoute;
+}
+
+const toExpressPath = (path: string) => path.replace(/\{([a-z_]+)\}/g, ':$1');
+
+function parse<T extends ZodType>(schema: T | undefined, value: unknown, where: string): z.infer<T> {
+  if (!schema) return value as z.infer<T>;
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const errors = result.error.issues.map((i) => ({ field: [where, ...i.path].join('.'), message: i.message }));
+  const detail = errors.map((e) => `${e.field}: ${e.message}`).join('; ');
+  // A bad id in the path is a "malformed id", everything else a plain invalid request; both 400.
+  if (where === 'path') throw new AppError('malformed_id', detail, { errors });
+  throw Errors.invalid(detail, { errors });
+}
+
+export function mountRoutes(router: Router, routes: AnyRoute[], deps: GatewayDeps, middleware: {
+  auth: express.RequestHandler;
+  rateLimit: express.RequestHandler;
+  json: express.RequestHandler;
+  raw: express.RequestHandler;
+}) {
+  for (const spec of routes) {
+    const chain: express.RequestHandler[] = [];
+    if (spec.auth) chain.push(middleware.auth, middleware.rateLimit);
+    if (spec.body === 'raw') chain.push(middleware.raw);
+    else if (spec.body && spec.body !== 'multipart') chain.push(middleware.json);
+    chain.push(async (req: Request, res: Response, next: NextFunction) => {
+      try {
+        const params = parse(spec.params, req.params, 'path');
+        const query = parse(spec.query, req.query, 'query');
+        const body = spec.body && typeof spec.body !== 'string' ? parse(spec.body, req.body, 'body') : undefined;
+        const ctx = { req, res, params, query, body, accountId: req.accountId ?? '' };
+        const run = async (): Promise<StoredResponse> => {
+          const reply = await spec.handler(ctx, deps);
+          return { status: reply.status, contentType: 'application/json', body: JSON.stringify(reply.body), headers: reply.headers };
+        };
+        const locked = () => (spec.lock ? withLock(deps.redis, spec.lock(params), deps.config.LOCK_TTL_MS, run) : run());
+        const response = spec.idempotent
+          ? await idempotent(
+              deps.redis,
+              {
+                accountId: ctx.accountId,
+                key: req.get('idempotency-key'),
+                fingerprint: `${req.method} ${req.originalUrl.split('?')[0]} ${JSON.stringify(req.body ?? null)}`,
+                ttlS: deps.config.IDEMPOTENCY_TTL_S,
+              },
+              locked,
+            )
+          : await locked();
+        if (res.headersSent || res.destroyed) return;
+        for (const [name, value] of Object.entries(response.headers ?? {})) res.setHeader(name, value);
+        if ('replayed' in response && response.replayed) res.setHeader('Idempotent-Replayed', 'true');
+        res.status(response.status).type(response.contentType).send(response.body);
+      } catch (err) {
+        next(err);
+      }
+    });
+    router[spec.method](toExpressPath(spec.path), ...chain);
+  }
+}
+
+export function registerRoutes(registry: OpenAPIRegistry, routes: AnyRoute[]) {
+  const problem = { 'application/problem+json': { schema: ProblemSchema } };
+  for (const spec of routes) {
+    const responses: RouteConfig['responses'] = {};
+    for (const [status, r] of Object.entries(spec.responses)) {
+      responses[status] = r.schema ? { description: r.description, content: { 'application/json': { schema: r.schema } } } : { description: r.description };
+    }
+    for (const [status, description] of Object.entries({
+      400: 'Malformed request or id',
+      ...(spec.auth ? { 401: 'Missing, unknown or revoked API key', 429: 'Rate limited' } : {}),
+      ...(spec.lock || spec.idempotent ? { 409: 'Resource busy or Idempotency-Key in flight' } : {}),
+      ...(spec.idempotent ? { 422: 'Idempotency-Key reused with another body' } : {}),
+      500: 'Internal error',
+      503: 'A dependency is unavailable',
+      504: 'A dependency timed out',
+    })) {
+      responses[status] ??= { description, content: problem };
+    }
+    const headers = spec.idempotent ? z.object({ 'idempotency-key': z.string().max(255).optional() }) : undefined;
+    const body =
+      spec.body === 'raw'
+        ? { content: { 'application/json': { schema: z.object({}).passthrough() } } }
+        : spec.body && spec.body !== 'multipart'
+          ? { content: { 'application/json': { schema: spec.body } } }
+          : undefined;
+    registry.registerPath({
+      method: spec.method,
+      path: spec.path,
+      summary: spec.summary,
+      tags: spec.tags,
+      security: spec.auth ? [{ apiKey: [] }] : [],
+      request: { params: spec.params as never, query: spec.query as never, headers: headers as never, body },
+      responses,
+      ...spec.openapi,
+    });
+  }
+}

@@ -1,0 +1,9 @@
+import type { AnyRoute } from '../define';
+import { paymentRoutes } from './payments';
+import { planRoutes } from './plans';
+import { promptRoutes } from './prompts';
+import { versionRoutes } from './versions';
+import { webhookRoutes } from './webhooks';
+
+/** The whole REST contract; the router and the OpenAPI document are both built from this list. */
+export const v1Routes: AnyRoute[] = [...planRoutes, ...paymentRoutes, ...versionRoutes, ...promptRoutes, ...webhookRoutes];

@@ -1,0 +1,61 @@
+import { Errors } from '@atelier/kit';
+import { z } from '../../openapi/registry';
+import { route } from '../define';
+import { CreatePaymentBody, Payment, WebhookAck, uuid } from './schemas';
+import { toPaymentJson } from './mappers';
+
+export const paymentRoutes = [
+  route({
+    method: 'post',
+    path: '/api/v1/payments/create',
+    summary: 'Start a Stripe Checkout payment for a plan',
+    tags: ['payments'],
+    auth: true,
+    idempotent: true,
+    body: CreatePaymentBody,
+    responses: {
+      201: { description: 'Checkout session created', schema: Payment },
+      404: { description: 'Unknown or deprecated plan, or a version that is not yours' },
+      409: { description: 'The version is not ready' },
+    },
+    handler: async ({ accountId, body }, { mesh }) => {
+      const { payment } = await mesh.billing.createPayment({
+        accountId,
+        planId: body.plan_id,
+        promocodeId: body.promocode_id,
+        versionId: body.version_id,
+      });
+      if (!payment) throw Errors.unavailable('billing');
+      return { status: 201, body: toPaymentJson(payment) };
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/api/v1/payments/{payment_id}',
+    summary: 'A payment and its status',
+    tags: ['payments'],
+    auth: true,
+    params: z.object({ payment_id: uuid('payment_id') }),
+    responses: { 200: { description: 'The payment', schema: Payment }, 404: { description: 'Unknown payment' } },
+    handler: async ({ accountId, params }, { mesh }) => {
+      const { payment } = await mesh.billing.getPayment({ accountId, paymentId: params.payment_id });
+      if (!payment) throw Errors.notFound('payment', params.payment_id);
+      return { status: 200, body: toPaymentJson(payment) };
+    },
+  }),
+  route({
+    method: 'post',
+    path: '/api/v1/payments/webhook',
+    summary: 'Stripe webhook (signed with Stripe-Signature)',
+    tags: ['webhooks'],
+    auth: false,
+    body: 'raw',
+    responses: { 200: { description: 'Event accepted (or ignored)', schema: WebhookAck } },
+    handler: async ({ req }, { mesh }) => {
+      const signature = req.get('stripe-signature');
+      if (!signature) throw Errors.invalidSignature('missing Stripe-Signature header');
+      await mesh.billing.handleStripeEvent({ payload: req.rawBody ?? Buffer.alloc(0), signature });
+      return { status: 200, body: { received: true } };
+    },
+  }),
+];

@@ -1,0 +1,120 @@
+import { z } from '../../openapi/registry';
+
+/** Path ids are UUIDs; anything else is a 400 before any service is asked. */
+export const uuid = (name: string) =>
+  z.string().uuid(`${name} must be a UUID`).openapi({ param: { name, in: 'path' }, example: '0b7f9c1e-4a2d-4c1b-9f0e-2d3c4b5a6e7f' });
+
+export const Plan = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    description: z.string(),
+    price: z.number().int().describe('minor units'),
+    currency: z.string(),
+    images: z.number().int(),
+    is_init: z.boolean(),
+    min_images: z.number().int(),
+    max_images: z.number().int(),
+  })
+  .openapi('Plan');
+
+export const PaymentStatus = z.enum(['pending', 'paid', 'failed', 'expired', 'refunded']);
+
+export const Payment = z
+  .object({
+    payment_id: z.string().uuid(),
+    checkout_url: z.string(),
+    status: PaymentStatus,
+    plan_id: z.string(),
+    version_id: z.string().uuid().nullable(),
+    amount: z.number().int(),
+    currency: z.string(),
+    promocode_applied: z.boolean(),
+    expires_at: z.string().datetime().nullable(),
+    created_at: z.string().datetime(),
+    paid_at: z.string().datetime().nullable(),
+  })
+  .openapi('Payment');
+
+export const CreatePaymentBody = z
+  .object({
+    plan_id: z.string().min(1).max(64),
+    promocode_id: z.string().min(1).max(255).optional(),
+    version_id: z.string().uuid('version_id must be a UUID').optional(),
+  })
+  .strict()
+  .openapi('CreatePayment');
+
+export const RunStatus = z.enum(['starting', 'processing', 'succeeded', 'failed', 'canceled']);
+
+export const Version = z
+  .object({
+    version_id: z.string().uuid(),
+    status: RunStatus,
+    is_ready: z.boolean(),
+    class: z.string(),
+    trigger_word: z.string(),
+    model: z.string(),
+    created_at: z.string().datetime(),
+    started_at: z.string().datetime().nullable(),
+    completed_at: z.string().datetime().nullable(),
+    pushed_at: z.string().datetime().nullable(),
+    training_seconds: z.number().nullable(),
+    error: z.string().nullable(),
+    images: z.object({ granted: z.number().int(), used: z.number().int(), remaining: z.number().int() }),
+  })
+  .openapi('Version');
+
+export const TrainAccepted = z
+  .object({ version_id: z.string().uuid(), status: RunStatus, images: z.number().int() })
+  .openapi('TrainingAccepted');
+
+export const TrainForm = z
+  .object({
+    images: z.array(z.string().openapi({ format: 'binary' })).describe('5–30 photos (JPEG, PNG, WebP, HEIC/HEIF, AVIF)'),
+    class: z.string().describe('what the photos show, e.g. man, woman, dog'),
+    trigger_word: z.string().optional(),
+  })
+  .openapi('TrainingUpload');
+
+export const CreatePromptBody = z
+  .object({
+    prompt: z.string().trim().min(1).max(2000),
+    negative_prompt: z.string().max(2000).optional(),
+    num_outputs: z.number().int().min(1).max(4).default(1),
+    width: z.number().int().min(256).max(2048).multipleOf(8).optional(),
+    height: z.number().int().min(256).max(2048).multipleOf(8).optional(),
+    num_inference_steps: z.number().int().min(1).max(100).optional(),
+    guidance_scale: z.number().min(0).max(30).optional(),
+    seed: z.number().int().min(0).max(2_147_483_647).optional(),
+  })
+  .strict()
+  .openapi('CreatePrompt');
+
+export const PromptImage = z
+  .object({ url: z.string(), width: z.number().int(), height: z.number().int(), content_type: z.string() })
+  .openapi('PromptImage');
+
+export const Prompt = z
+  .object({
+    prompt_id: z.string().uuid(),
+    version_id: z.string().uuid(),
+    status: RunStatus,
+    prompt: z.string(),
+    negative_prompt: z.string(),
+    params: z.record(z.string(), z.unknown()),
+    images: z.array(PromptImage),
+    created_at: z.string().datetime(),
+    completed_at: z.string().datetime().nullable(),
+    predict_time: z.number().nullable(),
+    error: z.string().nullable(),
+  })
+  .openapi('Prompt');
+
+export const PromptAccepted = z
+  .object({ prompt_id: z.string().uuid(), status: RunStatus, images_remaining: z.number().int() })
+  .openapi('PromptAccepted');
+
+export const PromptList = z.object({ prompts: z.array(Prompt), next_cursor: z.string().nullable() }).openapi('PromptList');
+
+export const WebhookAck = z.object({ received: z.boolean() }).openapi('WebhookAck');

@@ -1,0 +1,89 @@
+import busboy from 'busboy';
+import type { Request } from 'express';
+import { AppError, Errors, type ClientStream } from '@atelier/kit';
+import type { imager } from '@atelier/protos';
+
+export interface UploadLimits {
+  maxFileBytes: number;
+  maxFiles: number;
+  maxTotalBytes: number;
+}
+
+/**
+ * Streams a multipart upload straight into the imager's PackTrainingImages stream: each file
+ * is a file_start followed by its chunks, written with backpressure, so the gateway holds at
+ * most a chunk or two of any photo. Text fields are collected and returned.
+ */
+export async function streamUploadToImager(
+  req: Request,
+  stream: ClientStream<imager.PackTrainingImagesRequest, imager.PackTrainingImagesResponse>,
+  header: imager.PackHeader,
+  limits: UploadLimits,
+): Promise<{ fields: Record<string, string>; response: imager.PackTrainingImagesResponse }> {
+  const type = req.get('content-type') ?? '';
+  if (!/^multipart\/form-data/i.test(type)) {
+    throw new AppError('unsupported_media_type', 'send the photos as multipart/form-data in the field "images"');
+  }
+  let parser: busboy.Busboy;
+  try {
+    parser = busboy({
+      headers: req.headers,
+      limits: { files: limits.maxFiles, fileSize: limits.maxFileBytes, fields: 10, fieldSize: 1024, parts: limits.maxFiles + 10 },
+    });
+  } catch (err) {
+    throw Errors.invalid(`malformed multipart request: ${(err as Error).message}`);
+  }
+  const fields: Record<string, string> = {};
+  let total = 0;
+  let index = 0;
+  let failure: unknown;
+  let chain: Promise<void> = stream.write({ header });
+  const fail = (err: unknown) => {
+    failure ??= err;
+    req.unpipe(parser);
+    req.resume();
+    stream.cancel();
+  };
+
+  const done = new Promise<void>((resolve, reject) => {
+    parser.on('field', (name, value) => {
+      fields[name] = value;
+    });
+    parser.on('file', (name, file, info) => {
+      if (name !== 'images') {
+        file.resume();
+        return fail(Errors.invalid(`unexpected file field "${name}"; photos go in "images"`));
+      }
+      const fileIndex = index++;
+      chain = chain.then(() => stream.write({ fileStart: { index: fileIndex, filename: info.filename ?? `photo-${fileIndex}`, contentType: info.mimeType } }));
+      file.on('data', (chunk: Buffer) => {
+        total += chunk.length;
+        if (total > limits.maxTotalBytes) {
+          return fail(new AppError('payload_too_large', `the upload is larger than ${limits.maxTotalBytes} bytes in total`));
+        }
+        file.pause();
+        chain = chain.then(() => stream.write({ chunk })).then(
+          () => void file.resume(),
+          (err) => fail(err),
+        );
+      });
+      file.on('limit', () =>
+        fail(new AppError('payload_too_large', `${info.filename} is larger than ${limits.maxFileBytes} bytes`)),
+      );
+    });
+    parser.on('filesLimit', () => fail(new AppError('payload_too_large', `more than ${limits.maxFiles} files`)));
+    parser.on('partsLimit', () => fail(new AppError('payload_too_large', 'too many parts')));
+    parser.on('error', (err: Error) => reject(Errors.invalid(`malformed multipart request: ${err.message}`)));
+    parser.on('close', () => resolve());
+    req.on('aborted', () => reject(Errors.invalid('the client closed the upload')));
+  });
+  req.pipe(parser);
+  try {
+    await done;
+    await chain;
+  } catch (err) {
+    fail(err);
+  }
+  if (failure) throw failure;
+  return { fields, response: await stream.end() };
+}

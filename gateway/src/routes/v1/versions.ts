@@ -1,0 +1,113 @@
+import { randomUUID } from 'node:crypto';
+import { AppError, Errors } from '@atelier/kit';
+import { billing } from '@atelier/protos';
+import { z } from '../../openapi/registry';
+import { route } from '../define';
+import { TrainAccepted, TrainForm, Version, uuid } from './schemas';
+import { runStatus, toVersionJson } from './mappers';
+import { streamUploadToImager } from './upload';
+
+const ClassName = z.string().trim().regex(/^[a-z][a-z -]{0,30}$/i, 'class must be a word such as man, woman or dog');
+const TriggerWord = z.string().trim().regex(/^[A-Za-z0-9_]{2,32}$/, 'trigger_word must be 2–32 letters, digits or _');
+
+export const versionRoutes = [
+  route({
+    method: 'post',
+    path: '/api/v1/versions/train/{payment_id}',
+    summary: 'Upload 5–30 photos and start training a model with a paid init payment',
+    tags: ['versions'],
+    auth: true,
+    params: z.object({ payment_id: uuid('payment_id') }),
+    query: z.object({ class: z.string().optional(), trigger_word: z.string().optional() }),
+    body: 'multipart',
+    lock: (p) => `payment:${p.payment_id}`,
+    openapi: { request: { body: { content: { 'multipart/form-data': { schema: TrainForm } } } } },
+    responses: {
+      202: { description: 'Photos accepted, training started', schema: TrainAccepted },
+      402: { description: 'The payment is not paid' },
+      404: { description: 'Unknown payment' },
+      409: { description: 'Not an init payment, or already used' },
+      413: { description: 'A photo or the whole upload is too large' },
+      422: { description: 'Photos rejected: every problem of every file in `errors`' },
+    },
+    handler: async ({ req, accountId, params, query }, { mesh, config }) => {
+      // Cheap checks first, so a doomed upload is refused before megabytes are read.
+      const { payment } = await mesh.billing.getPayment({ accountId, paymentId: params.payment_id });
+      if (!payment) throw Errors.notFound('payment', params.payment_id);
+      if (!payment.isInit) throw Errors.conflict('this payment is for extra images, not for training');
+      if (payment.status !== billing.PaymentStatus.PAYMENT_STATUS_PAID) throw Errors.paymentRequired('the payment is not paid');
+      if (payment.versionId) throw Errors.conflict(`this payment already trained version ${payment.versionId}`);
+
+      const versionId = randomUUID();
+      const plan = (await mesh.billing.listPlans({ includeDeprecated: true })).plans.find((p) => p.id === payment.planId);
+      const stream = mesh.imager.packTrainingImages({ timeoutMs: config.UPLOAD_TIMEOUT_MS });
+      const { fields, response } = await streamUploadToImager(
+        req,
+        stream,
+        { accountId, datasetId: versionId, minImages: plan?.minImages ?? 5, maxImages: plan?.maxImages ?? 30 },
+        { maxFileBytes: config.UPLOAD_MAX_FILE_BYTES, maxFiles: config.UPLOAD_MAX_FILES, maxTotalBytes: config.UPLOAD_MAX_TOTAL_BYTES },
+      );
+      if (response.problems.length) {
+        throw new AppError('photos_rejected', `${response.problems.length} problem(s) with the photos`, {
+          errors: response.problems.map((p) => ({ file: p.file, index: p.index, code: p.code, detail: p.detail })),
+        });
+      }
+      const dropDataset = () => mesh.imager.deleteDataset({ datasetKey: response.datasetKey }).catch(() => undefined);
+      const className = ClassName.safeParse(fields.class ?? query.class ?? '');
+      const triggerWord = TriggerWord.safeParse(fields.trigger_word ?? query.trigger_word ?? 'TOK');
+      if (!className.success || !triggerWord.success) {
+        await dropDataset();
+        throw Errors.invalid([className.error?.issues[0]?.message, triggerWord.error?.issues[0]?.message].filter(Boolean).join('; '));
+      }
+      try {
+        const { version } = await mesh.trainer.startTraining({
+          accountId,
+          paymentId: params.payment_id,
+          versionId,
+          datasetKey: response.datasetKey,
+          datasetUrl: response.datasetUrl,
+          imageCount: response.images,
+          className: className.data,
+          triggerWord: triggerWord.data,
+        });
+        return { status: 202, body: { version_id: versionId, status: version ? runStatus(version.status) : 'starting', images: response.images } };
+      } catch (err) {
+        await dropDataset();
+        throw err;
+      }
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/api/v1/versions/info/{version_id}',
+    summary: 'A trained model: status, readiness and image credits',
+    tags: ['versions'],
+    auth: true,
+    params: z.object({ version_id: uuid('version_id') }),
+    responses: { 200: { description: 'The version', schema: Version }, 404: { description: 'Unknown version' } },
+    handler: async ({ accountId, params }, { mesh }) => {
+      const [{ version }, { balance }] = await Promise.all([
+        mesh.trainer.getVersion({ accountId, versionId: params.version_id }),
+        mesh.billing.getCreditBalance({ accountId, versionId: params.version_id }),
+      ]);
+      if (!version) throw Errors.notFound('version', params.version_id);
+      return { status: 200, body: toVersionJson(version, balance) };
+    },
+  }),
+  route({
+    method: 'post',
+    path: '/api/v1/versions/{version_id}/cancel',
+    summary: 'Cancel a running training',
+    tags: ['versions'],
+    auth: true,
+    params: z.object({ version_id: uuid('version_id') }),
+    lock: (p) => `version:${p.version_id}`,
+    responses: { 200: { description: 'The canceled version', schema: Version }, 404: { description: 'Unknown version' }, 409: { description: 'Training already finished' } },
+    handler: async ({ accountId, params }, { mesh }) => {
+      const { version } = await mesh.trainer.cancelTraining({ accountId, versionId: params.version_id });
+      if (!version) throw Errors.notFound('version', params.version_id);
+      const { balance } = await mesh.billing.getCreditBalance({ accountId, versionId: params.version_id });
+      return { status: 200, body: toVersionJson(version, balance) };
+    },
+  }),
+];

@@ -1,0 +1,64 @@
+import crypto from 'node:crypto';
+
+import { Client } from 'pg';
+
+import { waitFor } from './wait';
+
+export interface TestDatabase {
+  url: string;
+  name: string;
+  drop(): Promise<void>;
+}
+
+/** A database of its own for one test file: a clone of the migrated template made by the jest
+ * global setup, or with `{ empty: true }` a blank one (for testing migrations themselves). */
+export async function createTestDatabase(opts: { empty?: boolean } = {}): Promise<TestDatabase> {
+  const adminUrl = requireEnv('ATELIER_TEST_PG_ADMIN_URL');
+  const template = opts.empty ? 'template0' : requireEnv('ATELIER_TEST_TEMPLATE_DB');
+  const name = `atelier_test_${process.env.JEST_WORKER_ID ?? '0'}_${crypto.randomBytes(6).toString('hex')}`;
+
+  await withAdmin(adminUrl, async (admin) => {
+    // Creating from a template fails while anyone is connected to it (code 55006); the global setup
+    // leaves it without connections, but a backend that is still closing can hold it for a moment.
+    const outcome = await waitFor(
+      async (): Promise<{ error?: Error } | false> => {
+        try {
+          await admin.query(`CREATE DATABASE ${ident(name)} TEMPLATE ${ident(template)}`);
+          return {};
+        } catch (err) {
+          return (err as { code?: string }).code === '55006' ? false : { error: err as Error };
+        }
+      },
+      { timeoutMs: 15_000, what: `template database ${template} to have no connections` },
+    );
+    if (outcome.error) throw new Error(`CREATE DATABASE ${name} failed: ${outcome.error.message}`);
+  });
+
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    name,
+    drop: () => withAdmin(adminUrl, (admin) => admin.query(`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`)).then(() => {}),
+  };
+}
+
+async function withAdmin<T>(adminUrl: string, fn: (admin: Client) => Promise<T>): Promise<T> {
+  const admin = new Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    return await fn(admin);
+  } finally {
+    await admin.end();
+  }
+}
+
+function ident(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+function requireEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the tests through jest (its global setup starts the stack)`);
+  return value;
+}

@@ -1,0 +1,2 @@
+export { createTestDatabase, type TestDatabase } from './db';
+export { waitFor, type WaitOptions } from './wait';

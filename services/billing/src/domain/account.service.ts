@@ -1,0 +1,75 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { Errors, PG_UNIQUE_VIOLATION, pgCode, requireUuid } from '@atelier/kit';
+import type { AccountRepository, AccountRow } from '../repositories/account.repository';
+import type { ApiKeyRepository } from '../repositories/api-key.repository';
+
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+const KEY_RE = /^atl_[0-9A-Za-z]{8}_[0-9A-Za-z]{32}$/;
+
+function base62(length: number): string {
+  // 248 = 4 * 62: rejecting bytes above it keeps every character equally likely.
+  let out = '';
+  while (out.length < length) {
+    for (const byte of randomBytes(length * 2)) {
+      if (byte < 248 && out.length < length) out += BASE62[byte % 62];
+    }
+  }
+  return out;
+}
+
+export function hashApiKey(key: string): Buffer {
+  return createHash('sha256').update(key).digest();
+}
+
+/** A key is `atl_<8-char prefix>_<32 chars>`: the prefix identifies it in lists and logs. */
+export function generateApiKey(): { key: string; prefix: string } {
+  const prefix = `atl_${base62(8)}`;
+  return { key: `${prefix}_${base62(32)}`, prefix };
+}
+
+export class AccountService {
+  constructor(
+    private readonly accounts: AccountRepository,
+    private readonly keys: ApiKeyRepository,
+  ) {}
+
+  async createAccount(email: string): Promise<{ account: AccountRow; apiKey: string }> {
+    const normalised = email.trim();
+    if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(normalised) || normalised.length > 254) {
+      throw Errors.invalid(`not an email address: ${JSON.stringify(email.slice(0, 80))}`);
+    }
+    let account: AccountRow;
+    try {
+      account = await this.accounts.insert(randomUUID(), normalised);
+    } catch (err) {
+      if (pgCode(err) === PG_UNIQUE_VIOLATION) throw Errors.alreadyExists(`an account for ${normalised} exists`);
+      throw err;
+    }
+    const { key } = await this.createKey(account.id);
+    return { account: { ...account, active_keys: 1 }, apiKey: key };
+  }
+
+  listAccounts(): Promise<AccountRow[]> {
+    return this.accounts.list();
+  }
+
+  async createKey(accountId: string): Promise<{ key: string; prefix: string }> {
+    requireUuid('account_id', accountId);
+    if (!(await this.accounts.exists(accountId))) throw Errors.notFound('account', accountId);
+    const generated = generateApiKey();
+    await this.keys.insert({ id: randomUUID(), accountId, prefix: generated.prefix, hash: hashApiKey(generated.key) });
+    return generated;
+  }
+
+  async revokeKey(prefix: string): Promise<void> {
+    if (!(await this.keys.revoke(prefix))) throw Errors.notFound('active api key', prefix);
+  }
+
+  async authenticate(apiKey: string): Promise<{ accountId: string; prefix: string }> {
+    // Shape first: garbage never reaches the database.
+    if (!KEY_RE.test(apiKey)) throw Errors.unauthenticated();
+    const found = await this.keys.findActiveByHash(hashApiKey(apiKey));
+    if (!found) throw Errors.unauthenticated();
+    return { accountId: found.account_id, prefix: found.prefix };
+  }
+}

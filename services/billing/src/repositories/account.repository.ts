@@ -1,0 +1,35 @@
+import type { Pool } from '@atelier/kit';
+
+export interface AccountRow {
+  id: string;
+  email: string;
+  created_at: Date;
+  active_keys: number;
+}
+
+export class AccountRepository {
+  constructor(private readonly db: Pool) {}
+
+  async insert(id: string, email: string): Promise<AccountRow> {
+    const { rows } = await this.db.query<AccountRow>(
+      `INSERT INTO billing.accounts (id, email) VALUES ($1, $2)
+       RETURNING id, email, created_at, 0 AS active_keys`,
+      [id, email],
+    );
+    return rows[0]!;
+  }
+
+  async list(): Promise<AccountRow[]> {
+    const { rows } = await this.db.query<AccountRow>(
+      `SELECT a.id, a.email, a.created_at,
+              (SELECT count(*)::int FROM billing.api_keys k WHERE k.account_id = a.id AND k.revoked_at IS NULL) AS active_keys
+         FROM billing.accounts a ORDER BY a.created_at, a.id`,
+    );
+    return rows;
+  }
+
+  async exists(id: string): Promise<boolean> {
+    const { rowCount } = await this.db.query('SELECT 1 FROM billing.accounts WHERE id = $1', [id]);
+    return rowCount === 1;
+  }
+}

@@ -1,0 +1,75 @@
+import { Pool, type PoolClient, type PoolConfig } from 'pg';
+import { Errors } from './errors';
+
+export type { Pool, PoolClient };
+
+export function createPool(connectionString: string, overrides: PoolConfig = {}): Pool {
+  const pool = new Pool({
+    connectionString,
+    max: 10,
+    connectionTimeoutMillis: 3_000,
+    idleTimeoutMillis: 30_000,
+    // A statement that hangs must not hold a request past any sane deadline.
+    statement_timeout: 15_000,
+    ...overrides,
+  });
+  // An idle client losing its server must not crash the process; the next query reports it.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/** Runs fn in one transaction; rolls back on any throw. */
+export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '08000',
+  '08001',
+  '08003',
+  '08006',
+  '53300', // too_many_connections
+]);
+
+/** True when the database could not be reached, as opposed to a bug or a constraint. */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: string }).code;
+  if (code && CONNECTION_ERROR_CODES.has(code)) return true;
+  return /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED/i.test(err.message);
+}
+
+export const PG_UNIQUE_VIOLATION = '23505';
+export const PG_CHECK_VIOLATION = '23514';
+
+export function pgCode(err: unknown): string | undefined {
+  return (err as { code?: string } | null)?.code;
+}
+
+/** Pings the database; used by health checks. */
+export async function pingDatabase(pool: Pool): Promise<void> {
+  try {
+    await pool.query('SELECT 1');
+  } catch (err) {
+    throw Errors.unavailable('postgres', err);
+  }
+}

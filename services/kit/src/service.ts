@@ -1,0 +1,64 @@
+import type { Logger } from 'pino';
+import { startGrpcServer, type RunningGrpcServer, type ServiceBinding } from './grpc-server';
+import { startMetricsServer, type Metrics } from './metrics';
+
+export interface RunningService {
+  grpc: RunningGrpcServer;
+  /** host:port of the gRPC server. */
+  address: string;
+  metricsPort: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Serves gRPC (with health) and /metrics, and on stop: NOT_SERVING, drain calls in flight,
+ * then close what the service opened, in the order given.
+ */
+export async function serve(opts: {
+  logger: Logger;
+  metrics: Metrics;
+  serviceNames: string[];
+  services: ServiceBinding[];
+  host: string;
+  port: number;
+  metricsPort: number;
+  readiness: () => Promise<void>;
+  graceMs: number;
+  close: Array<() => Promise<unknown> | unknown>;
+}): Promise<RunningService> {
+  const grpcServer = await startGrpcServer(opts);
+  const metricsServer = await startMetricsServer(opts.metrics.registry, opts.metricsPort, opts.host);
+  opts.logger.info({ grpc: grpcServer.address, metrics_port: metricsServer.port }, 'listening');
+  let stopped: Promise<void> | undefined;
+  return {
+    grpc: grpcServer,
+    address: grpcServer.address,
+    metricsPort: metricsServer.port,
+    stop: () =>
+      (stopped ??= (async () => {
+        await grpcServer.shutdown(opts.graceMs);
+        await metricsServer.close();
+        for (const close of opts.close) await close();
+        opts.logger.info('stopped');
+      })()),
+  };
+}
+
+/** SIGTERM/SIGINT stop the process gracefully; a second signal exits at once. */
+export function stopOnSignals(stop: () => Promise<void>, logger: Logger): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    stop().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
