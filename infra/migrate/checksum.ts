@@ -15,6 +15,10 @@ export function flywayChecksum(content: Buffer): number {
   }
   if (text.startsWith('\uFEFF')) text = text.slice(1);
   let crc = 0;
-  for (const line of text.split(/\r\n|\r|\n/)) crc = zlib.crc32(encoder.encode(line), crc);
+  for (const line of text.split(/\r\n|\r|\n/)) {
+    // Empty lines add no bytes. They must be skipped, not fed in: zlib.crc32 given an empty array
+    // without a backing store (TextEncoder's) returns 0 instead of the running value.
+    if (line) crc = zlib.crc32(encoder.encode(line), crc);
+  }
   return crc | 0;
 }

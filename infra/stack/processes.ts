@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import { waitFor } from '../testing/wait';
 
@@ -70,11 +69,10 @@ export function spawnServer(
     async stop(signal, graceMs = 15_000) {
       if (exit || child.exitCode !== null || child.signalCode !== null) return;
       child.kill(signal);
-      const timedOut = await Promise.race([exited.then(() => false), sleep(graceMs).then(() => true)]);
-      if (timedOut) {
-        child.kill('SIGKILL');
-        await exited;
-      }
+      // A plain timer, cleared on exit: a pending one would keep the event loop (and jest) alive.
+      const escalate = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(escalate);
     },
   };
 }

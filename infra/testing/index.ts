@@ -1,2 +1,3 @@
 export { createTestDatabase, type TestDatabase } from './db';
 export { waitFor, type WaitOptions } from './wait';
+export * from './mesh';

@@ -1,18 +1,19 @@
 /**
  * The Stripe sandbox as its own process, for the dev launcher:
  *   SANDBOX_STRIPE_PORT (default 12111), STRIPE_WEBHOOK_URL, STRIPE_WEBHOOK_SECRET (default
- *   whsec_sandbox), STRIPE_SECRET_KEY (default sk_test_sandbox), SANDBOX_PUBLIC_URL.
+ *   whsec_sandbox), SANDBOX_PUBLIC_URL; also SANDBOX_STRIPE_HOST (default 127.0.0.1) and
+ *   SANDBOX_STRIPE_SECRET_KEY (default sk_test_sandbox).
  */
 import { z } from 'zod';
 import { startStripeSandbox } from './server';
 
-const optional = z.string().trim().min(1).optional().catch(undefined);
+const optional = z.string().trim().min(1).optional();
 const Env = z.object({
   SANDBOX_STRIPE_PORT: z.coerce.number().int().min(0).max(65535).default(12111),
   SANDBOX_STRIPE_HOST: z.string().trim().min(1).default('127.0.0.1'),
   STRIPE_WEBHOOK_URL: z.url().optional(),
   STRIPE_WEBHOOK_SECRET: optional,
-  STRIPE_SECRET_KEY: optional,
+  SANDBOX_STRIPE_SECRET_KEY: optional,
   SANDBOX_PUBLIC_URL: z.url().optional(),
 });
 
@@ -29,7 +30,7 @@ async function main(): Promise<void> {
     host: env.SANDBOX_STRIPE_HOST,
     webhookUrl: env.STRIPE_WEBHOOK_URL ?? null,
     ...(env.STRIPE_WEBHOOK_SECRET ? { webhookSecret: env.STRIPE_WEBHOOK_SECRET } : {}),
-    ...(env.STRIPE_SECRET_KEY ? { secretKey: env.STRIPE_SECRET_KEY } : {}),
+    ...(env.SANDBOX_STRIPE_SECRET_KEY ? { secretKey: env.SANDBOX_STRIPE_SECRET_KEY } : {}),
     ...(env.SANDBOX_PUBLIC_URL ? { publicUrl: env.SANDBOX_PUBLIC_URL } : {}),
     log: (msg) => console.log(`stripe-sandbox: ${msg}`),
   });
