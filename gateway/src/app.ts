@@ -95,7 +95,6 @@ export function createGatewayApp(deps: GatewayDeps) {
   app.use(router);
 
   app.use((req: Request, _res: Response, next: NextFunction) => next(Errors.notFound('route', `${req.method} ${req.path}`)));
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- express recognises error handlers by arity
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof LockHeldError) res.setHeader('Retry-After', String(err.retryAfterS));
     sendProblem(req, res, bodyError(err));

@@ -11,7 +11,11 @@ import Replicate, { validateWebhook, type ApiError, type Prediction, type Traini
 import sharp from 'sharp';
 import { startReplicateSandbox, type ReplicateSandbox } from '../sandbox/replicate';
 
-const TRAINER = { owner: 'ostris', name: 'flux-dev-lora-trainer', version: 'e440909d3512c31646ee2e0c7d6f6f4923224863a6a10c494606e79fb5844497' };
+const TRAINER = {
+  owner: 'ostris',
+  name: 'flux-dev-lora-trainer',
+  version: 'e440909d3512c31646ee2e0c7d6f6f4923224863a6a10c494606e79fb5844497',
+};
 
 // ---------------------------------------------------------------- helpers
 
@@ -39,7 +43,9 @@ async function startReceiver(zip: Buffer): Promise<Receiver> {
       if (req.method === 'GET' && req.url === '/dataset.zip') {
         res.writeHead(200, { 'content-type': 'application/zip' }).end(zip);
       } else if (req.method === 'GET' && req.url === '/not-a-zip.txt') {
-        res.writeHead(200, { 'content-type': 'text/plain' }).end('these are not the photos you are looking for');
+        res
+          .writeHead(200, { 'content-type': 'text/plain' })
+          .end('these are not the photos you are looking for');
       } else if (req.method === 'POST' && req.url?.startsWith('/hooks/')) {
         if (failures > 0) {
           failures--;
@@ -107,7 +113,9 @@ function verifySignature(secret: string, hook: Hook): boolean {
 
 async function makeZip(): Promise<Buffer> {
   const zip = new JSZip();
-  const photo = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#884422' } }).jpeg().toBuffer();
+  const photo = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#884422' } })
+    .jpeg()
+    .toBuffer();
   for (const name of ['a.jpg', 'b.jpg', 'c.jpg']) zip.file(name, photo, { compression: 'STORE' });
   return zip.generateAsync({ type: 'nodebuffer', compression: 'STORE' });
 }
@@ -115,12 +123,20 @@ async function makeZip(): Promise<Buffer> {
 let modelCounter = 0;
 async function newModel(client: Replicate, owner = 'atelier'): Promise<string> {
   const name = `version-${++modelCounter}`;
-  await client.models.create(owner, name, { visibility: 'private', hardware: 'gpu-l40s', description: 'test' });
+  await client.models.create(owner, name, {
+    visibility: 'private',
+    hardware: 'gpu-l40s',
+    description: 'test',
+  });
   return `${owner}/${name}`;
 }
 
 /** A destination model with one trained version; returns `owner/name` and the version id. */
-async function trainedVersion(sb: ReplicateSandbox, client: Replicate, receiver: Receiver): Promise<{ model: string; version: string }> {
+async function trainedVersion(
+  sb: ReplicateSandbox,
+  client: Replicate,
+  receiver: Receiver,
+): Promise<{ model: string; version: string }> {
   const model = await newModel(client);
   const training = await client.trainings.create(TRAINER.owner, TRAINER.name, TRAINER.version, {
     destination: model as `${string}/${string}`,
@@ -144,7 +160,11 @@ describe('Replicate sandbox', () => {
 
   beforeAll(async () => {
     receiver = await startReceiver(await makeZip());
-    sb = await startReplicateSandbox({ trainingMs: 200, predictionMs: 100, webhookRetryDelaysMs: [20, 20, 20] });
+    sb = await startReplicateSandbox({
+      trainingMs: 200,
+      predictionMs: 100,
+      webhookRetryDelaysMs: [20, 20, 20],
+    });
     client = new Replicate({ auth: sb.token, baseUrl: sb.baseUrl });
   });
 
@@ -163,9 +183,20 @@ describe('Replicate sandbox', () => {
   });
 
   test('models: create, conflict, get with latest_version null, 404 for unknown', async () => {
-    const created = await client.models.create('atelier', 'portrait-1', { visibility: 'private', hardware: 'gpu-l40s', description: 'd' });
-    expect(created).toMatchObject({ owner: 'atelier', name: 'portrait-1', visibility: 'private', latest_version: null });
-    const conflict = await apiError(client.models.create('atelier', 'portrait-1', { visibility: 'private', hardware: 'gpu-l40s' }));
+    const created = await client.models.create('atelier', 'portrait-1', {
+      visibility: 'private',
+      hardware: 'gpu-l40s',
+      description: 'd',
+    });
+    expect(created).toMatchObject({
+      owner: 'atelier',
+      name: 'portrait-1',
+      visibility: 'private',
+      latest_version: null,
+    });
+    const conflict = await apiError(
+      client.models.create('atelier', 'portrait-1', { visibility: 'private', hardware: 'gpu-l40s' }),
+    );
     expect(conflict.response.status).toBe(409);
     expect(await client.models.get('atelier', 'portrait-1')).toMatchObject({ latest_version: null });
     expect((await apiError(client.models.get('atelier', 'nope'))).response.status).toBe(404);
@@ -173,7 +204,12 @@ describe('Replicate sandbox', () => {
 
   test('training: downloads the zip, pushes a version, sends signed webhooks for every event', async () => {
     const model = await newModel(client);
-    const input = { input_images: `${receiver.url}/dataset.zip`, trigger_word: 'TOK', steps: 1000, lora_rank: 16 };
+    const input = {
+      input_images: `${receiver.url}/dataset.zip`,
+      trigger_word: 'TOK',
+      steps: 1000,
+      lora_rank: 16,
+    };
     const training: Training = await client.trainings.create(TRAINER.owner, TRAINER.name, TRAINER.version, {
       destination: model as `${string}/${string}`,
       input,
@@ -186,7 +222,10 @@ describe('Replicate sandbox', () => {
       model: `${TRAINER.owner}/${TRAINER.name}`,
       version: TRAINER.version,
       input,
-      urls: { get: `${sb.baseUrl}/trainings/${training.id}`, cancel: `${sb.baseUrl}/trainings/${training.id}/cancel` },
+      urls: {
+        get: `${sb.baseUrl}/trainings/${training.id}`,
+        cancel: `${sb.baseUrl}/trainings/${training.id}/cancel`,
+      },
     });
 
     const done = await waitFor('training to succeed', async () => {
@@ -214,9 +253,12 @@ describe('Replicate sandbox', () => {
     expect(statuses[0]).toBe('processing');
     expect(statuses.at(-1)).toBe('succeeded');
     expect(statuses.filter((s) => s === 'succeeded')).toHaveLength(1);
-    expect(sb.deliveries().filter((d) => d.runId === training.id).flatMap((d) => d.events)).toEqual(
-      expect.arrayContaining(['start', 'logs', 'output', 'completed']),
-    );
+    expect(
+      sb
+        .deliveries()
+        .filter((d) => d.runId === training.id)
+        .flatMap((d) => d.events),
+    ).toEqual(expect.arrayContaining(['start', 'logs', 'output', 'completed']));
 
     const { key: secret } = await client.webhooks.default.secret.get();
     expect(secret).toBe(sb.webhookSecret);
@@ -259,7 +301,10 @@ describe('Replicate sandbox', () => {
 
     const model = await newModel(client);
     const noZip = await apiError(
-      client.trainings.create(TRAINER.owner, TRAINER.name, TRAINER.version, { destination: model as `${string}/${string}`, input: {} }),
+      client.trainings.create(TRAINER.owner, TRAINER.name, TRAINER.version, {
+        destination: model as `${string}/${string}`,
+        input: {},
+      }),
     );
     expect(noZip.response.status).toBe(422);
 
@@ -302,7 +347,11 @@ describe('Replicate sandbox', () => {
     });
     expect(created).toMatchObject({ status: 'starting', model, version, input, output: null });
     expect(sb.prediction(created.id)!.object.input).toEqual(input);
-    expect(sb.prediction(created.id)!.body).toMatchObject({ version, input, webhook_events_filter: ['completed'] });
+    expect(sb.prediction(created.id)!.body).toMatchObject({
+      version,
+      input,
+      webhook_events_filter: ['completed'],
+    });
 
     const done = await waitFor('prediction to succeed', async () => {
       const p = await client.predictions.get(created.id);
@@ -329,22 +378,31 @@ describe('Replicate sandbox', () => {
 
   test('prediction: owner/name:version, model-scoped route and aspect_ratio', async () => {
     const { model, version } = await trainedVersion(sb, client, receiver);
-    const byRef = await client.predictions.create({ version: `${model}:${version}`, input: { prompt: 'x', aspect_ratio: '16:9' } });
+    const byRef = await client.predictions.create({
+      version: `${model}:${version}`,
+      input: { prompt: 'x', aspect_ratio: '16:9' },
+    });
     const byModel = await client.predictions.create({ model, input: { prompt: 'y' } });
     expect(byModel.version).toBe(version);
     const done = (await sb.settled(byRef.id)).object as Prediction;
-    const meta = await sharp(Buffer.from(await (await fetch((done.output as string[])[0]!)).arrayBuffer())).metadata();
+    const meta = await sharp(
+      Buffer.from(await (await fetch((done.output as string[])[0]!)).arrayBuffer()),
+    ).metadata();
     expect([meta.width, meta.height]).toEqual([1344, 768]);
     expect((await sb.settled(byModel.id)).object.status).toBe('succeeded');
   });
 
   test('prediction: unknown version is 422, bad input is 422 with invalid_fields', async () => {
-    const unknown = await apiError(client.predictions.create({ version: 'f'.repeat(64), input: { prompt: 'x' } }));
+    const unknown = await apiError(
+      client.predictions.create({ version: 'f'.repeat(64), input: { prompt: 'x' } }),
+    );
     expect(unknown.response.status).toBe(422);
     expect(unknown.message).toContain('Invalid version or not permitted');
 
     const { version } = await trainedVersion(sb, client, receiver);
-    const bad = await apiError(client.predictions.create({ version, input: { prompt: 'x', width: '768', num_outputs: 9 } }));
+    const bad = await apiError(
+      client.predictions.create({ version, input: { prompt: 'x', width: '768', num_outputs: 9 } }),
+    );
     expect(bad.response.status).toBe(422);
     expect(bad.message).toContain('input.width');
     expect(bad.message).toContain('input.num_outputs');
@@ -364,17 +422,33 @@ describe('Replicate sandbox', () => {
     sb.faults.failNextApiCalls({ count: 1, status: 429, method: 'POST', path: '/v1/predictions' });
     const before = sb.calls().length;
     const p = await client.predictions.create({ version, input: { prompt: 'retry me' } });
-    expect(sb.calls().slice(before).map((c) => c.status)).toEqual([429, 201]);
+    expect(
+      sb
+        .calls()
+        .slice(before)
+        .map((c) => c.status),
+    ).toEqual([429, 201]);
 
     // Six 429s on a GET: the client gives up and throws; Retry-After (7 s) was not waited for.
-    sb.faults.failNextApiCalls({ count: 6, status: 429, retryAfterSeconds: 7, method: 'GET', path: `/v1/predictions/${p.id}` });
+    sb.faults.failNextApiCalls({
+      count: 6,
+      status: 429,
+      retryAfterSeconds: 7,
+      method: 'GET',
+      path: `/v1/predictions/${p.id}`,
+    });
     const started = Date.now();
     const before2 = sb.calls().length;
     const err = await apiError(client.predictions.get(p.id));
     expect(err.response.status).toBe(429);
     expect(err.response.headers.get('retry-after')).toBe('7');
     expect(err.message).toContain('Request was throttled. Expected available in 7 seconds.');
-    expect(sb.calls().slice(before2).map((c) => c.status)).toEqual([429, 429, 429, 429, 429, 429]);
+    expect(
+      sb
+        .calls()
+        .slice(before2)
+        .map((c) => c.status),
+    ).toEqual([429, 429, 429, 429, 429, 429]);
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
@@ -388,7 +462,12 @@ describe('Replicate sandbox', () => {
     sb.faults.failNextApiCalls({ count: 2, status: 503, method: 'GET', path: `/v1/predictions/${p.id}` });
     const before = sb.calls().length;
     expect((await client.predictions.get(p.id)).id).toBe(p.id);
-    expect(sb.calls().slice(before).map((c) => c.status)).toEqual([503, 503, 200]);
+    expect(
+      sb
+        .calls()
+        .slice(before)
+        .map((c) => c.status),
+    ).toEqual([503, 503, 200]);
   });
 
   test('faults over HTTP: POST /sandbox/faults', async () => {
@@ -396,10 +475,15 @@ describe('Replicate sandbox', () => {
     const res = await fetch(`${sb.url}/sandbox/faults`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ failApi: { status: 503, method: 'POST', path: '/v1/predictions' }, failRuns: { kind: 'prediction', error: 'boom' } }),
+      body: JSON.stringify({
+        failApi: { status: 503, method: 'POST', path: '/v1/predictions' },
+        failRuns: { kind: 'prediction', error: 'boom' },
+      }),
     });
     expect(res.status).toBe(200);
-    expect((await apiError(client.predictions.create({ version, input: { prompt: 'x' } }))).response.status).toBe(503);
+    expect(
+      (await apiError(client.predictions.create({ version, input: { prompt: 'x' } }))).response.status,
+    ).toBe(503);
     const p = await client.predictions.create({ version, input: { prompt: 'x' } });
     expect((await sb.settled(p.id)).object).toMatchObject({ status: 'failed', error: 'boom', output: null });
     const snapshot = await (await fetch(`${sb.url}/sandbox/faults`)).json();
@@ -409,21 +493,36 @@ describe('Replicate sandbox', () => {
   test('failNextRuns fails one training; the next succeeds', async () => {
     sb.faults.failNextRuns({ kind: 'training' });
     const model = await newModel(client);
-    const opts = { destination: model as `${string}/${string}`, input: { input_images: `${receiver.url}/dataset.zip` } };
+    const opts = {
+      destination: model as `${string}/${string}`,
+      input: { input_images: `${receiver.url}/dataset.zip` },
+    };
     const t1 = await client.trainings.create(TRAINER.owner, TRAINER.name, TRAINER.version, opts);
     const t2 = await client.trainings.create(TRAINER.owner, TRAINER.name, TRAINER.version, opts);
-    expect((await sb.settled(t1.id)).object).toMatchObject({ status: 'failed', error: expect.stringContaining('CUDA out of memory') });
+    expect((await sb.settled(t1.id)).object).toMatchObject({
+      status: 'failed',
+      error: expect.stringContaining('CUDA out of memory'),
+    });
     expect((await sb.settled(t2.id)).object.status).toBe('succeeded');
   });
 
   test('dropped webhooks never arrive; failed deliveries are retried with the same webhook-id', async () => {
     const { version } = await trainedVersion(sb, client, receiver);
     sb.faults.dropWebhooks();
-    const dropped = await client.predictions.create({ version, input: { prompt: 'x' }, webhook: `${receiver.url}/hooks/drop` });
+    const dropped = await client.predictions.create({
+      version,
+      input: { prompt: 'x' },
+      webhook: `${receiver.url}/hooks/drop`,
+    });
     await sb.settled(dropped.id);
     await sb.webhooksIdle();
     expect(hooksFor(receiver, dropped.id)).toHaveLength(0);
-    expect(sb.deliveries().filter((d) => d.runId === dropped.id).every((d) => d.status === 'dropped')).toBe(true);
+    expect(
+      sb
+        .deliveries()
+        .filter((d) => d.runId === dropped.id)
+        .every((d) => d.status === 'dropped'),
+    ).toBe(true);
     sb.faults.clear();
 
     receiver.failNext(2);
@@ -492,10 +591,15 @@ describe('Replicate sandbox with slow runs', () => {
     expect(canceled.status).toBe('canceled');
     expect((await client.trainings.get(t.id)).status).toBe('canceled');
     await sb.webhooksIdle();
-    expect(hooksFor(receiver, t.id).map((h) => (JSON.parse(h.body) as Training).status)).toEqual(['canceled']);
+    expect(hooksFor(receiver, t.id).map((h) => (JSON.parse(h.body) as Training).status)).toEqual([
+      'canceled',
+    ]);
 
     const p = await client.predictions.create({ version: await version(), input: { prompt: 'x' } });
-    await waitFor('prediction to be processing', async () => (await client.predictions.get(p.id)).status === 'processing');
+    await waitFor(
+      'prediction to be processing',
+      async () => (await client.predictions.get(p.id)).status === 'processing',
+    );
     expect((await client.predictions.cancel(p.id)).status).toBe('canceled');
     expect((await client.predictions.get(p.id)).output).toBeNull();
   });

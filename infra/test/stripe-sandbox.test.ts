@@ -294,7 +294,8 @@ describe('payments and webhooks', () => {
     });
     expect(completed.payment_intent).toMatch(/^pi_/);
 
-    const delivery = sandbox.deliveries().find((d) => d.eventId === event?.id);
+    // The endpoint has answered; the sandbox records the attempt once the answer reaches it.
+    const delivery = await waitFor(() => sandbox.deliveries().find((d) => d.eventId === event?.id));
     expect(delivery).toMatchObject({ attempt: 1, status: 200, ok: true });
     const fetched = await stripe.events.retrieve(event?.id as string);
     expect(fetched.pending_webhooks).toBe(0);

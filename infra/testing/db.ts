@@ -23,7 +23,8 @@ export async function createTestDatabase(opts: { empty?: boolean } = {}): Promis
     const outcome = await waitFor(
       async (): Promise<{ error?: Error } | false> => {
         try {
-          await admin.query(`CREATE DATABASE ${ident(name)} TEMPLATE ${ident(template)}`);
+          // FILE_COPY copies the few small files of a test database ~2× faster than the default WAL_LOG.
+          await admin.query(`CREATE DATABASE ${ident(name)} TEMPLATE ${ident(template)} STRATEGY FILE_COPY`);
           return {};
         } catch (err) {
           return (err as { code?: string }).code === '55006' ? false : { error: err as Error };

@@ -40,7 +40,9 @@ export function adminRoutes(core: Core): Router {
     .on('POST', '/sandbox/runs/:id/complete', async ({ params, body }) => {
       const b = isObject(body) ? body : {};
       const status = b.status === 'failed' || b.status === 'succeeded' ? b.status : undefined;
-      return ok(await core.complete(params.id!, { status, error: typeof b.error === 'string' ? b.error : undefined }));
+      return ok(
+        await core.complete(params.id!, { status, error: typeof b.error === 'string' ? b.error : undefined }),
+      );
     });
 }
 
@@ -58,7 +60,8 @@ function applyFaults(core: Core, body: unknown): void {
 function list(v: unknown): Record<string, unknown>[] {
   if (v === undefined) return [];
   const items = Array.isArray(v) ? v : [v];
-  if (!items.every(isObject)) throw Problems.invalid([{ field: '(root)', description: 'Faults must be objects' }]);
+  if (!items.every(isObject))
+    throw Problems.invalid([{ field: '(root)', description: 'Faults must be objects' }]);
   return items;
 }
 
@@ -84,7 +87,12 @@ function apiFault(f: Record<string, unknown>): ApiFault {
     status,
     retryAfterSeconds: typeof f.retryAfterSeconds === 'number' ? f.retryAfterSeconds : undefined,
     method: typeof f.method === 'string' ? f.method : undefined,
-    path: typeof f.pathPattern === 'string' ? pattern(f.pathPattern) : typeof f.path === 'string' ? f.path : undefined,
+    path:
+      typeof f.pathPattern === 'string'
+        ? pattern(f.pathPattern)
+        : typeof f.path === 'string'
+          ? f.path
+          : undefined,
   };
 }
 

@@ -16,23 +16,36 @@ const page = (results: unknown[]): Reply => ok({ previous: null, next: null, res
 
 export function apiRoutes(core: Core): Router {
   return new Router()
-    .on('GET', '/v1/account', () => ok({ type: 'organization', username: core.o.account, name: core.o.account, github_url: null }))
+    .on('GET', '/v1/account', () =>
+      ok({ type: 'organization', username: core.o.account, name: core.o.account, github_url: null }),
+    )
     .on('GET', '/v1/webhooks/default/secret', () => ok({ key: core.o.webhookSecret }))
 
     .on('POST', '/v1/models', ({ body }) => {
-      if (!isObject(body)) throw Problems.invalid([{ field: '(root)', description: 'Invalid type. Expected: object' }]);
+      if (!isObject(body))
+        throw Problems.invalid([{ field: '(root)', description: 'Invalid type. Expected: object' }]);
       return created(core.models.create(body));
     })
     .on('GET', '/v1/models/:owner/:name', ({ params }) => ok(core.models.get(params.owner!, params.name!)))
-    .on('GET', '/v1/models/:owner/:name/versions', ({ params }) => page(core.models.listVersions(params.owner!, params.name!)))
+    .on('GET', '/v1/models/:owner/:name/versions', ({ params }) =>
+      page(core.models.listVersions(params.owner!, params.name!)),
+    )
     .on('GET', '/v1/models/:owner/:name/versions/:version', ({ params }) =>
       ok(core.models.getVersion(params.owner!, params.name!, params.version!)),
     )
     .on('POST', '/v1/models/:owner/:name/versions/:version/trainings', ({ params, body }) =>
-      created(core.createTraining({ owner: params.owner!, name: params.name!, version: params.version! }, body).view()),
+      created(
+        core
+          .createTraining({ owner: params.owner!, name: params.name!, version: params.version! }, body)
+          .view(),
+      ),
     )
     .on('POST', '/v1/models/:owner/:name/predictions', (call) =>
-      held(core, call, core.createPrediction(call.body, { owner: call.params.owner!, name: call.params.name! })),
+      held(
+        core,
+        call,
+        core.createPrediction(call.body, { owner: call.params.owner!, name: call.params.name! }),
+      ),
     )
 
     .on('GET', '/v1/trainings', () => page(core.list('training').map((r) => r.view())))

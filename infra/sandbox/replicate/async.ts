@@ -25,7 +25,12 @@ export function pause(ms: number, stop: AbortSignal, skip?: AbortSignal): Promis
 }
 
 /** `fetch` that gives up after `ms` and when `stop` aborts. */
-export async function fetchWithin(url: string, init: RequestInit, ms: number, stop: AbortSignal): Promise<Response> {
+export async function fetchWithin(
+  url: string,
+  init: RequestInit,
+  ms: number,
+  stop: AbortSignal,
+): Promise<Response> {
   const ac = new AbortController();
   const onStop = () => ac.abort(stop.reason);
   if (stop.aborted) onStop();
@@ -35,7 +40,11 @@ export async function fetchWithin(url: string, init: RequestInit, ms: number, st
     const res = await fetch(url, { ...init, signal: ac.signal });
     // Read the body under the same deadline, so a stalled body cannot outlive the timer.
     const body = await res.arrayBuffer();
-    return new Response(body.byteLength ? body : null, { status: res.status, statusText: res.statusText, headers: res.headers });
+    return new Response(body.byteLength ? body : null, {
+      status: res.status,
+      statusText: res.statusText,
+      headers: res.headers,
+    });
   } finally {
     clearTimeout(timer);
     stop.removeEventListener('abort', onStop);

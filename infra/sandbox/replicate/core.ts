@@ -60,8 +60,15 @@ export class Core {
     this.base = url.replace(/\/+$/, '');
   }
 
-  createTraining(trainer: { owner: string; name: string; version: string }, body: unknown): Run<TrainingObject> {
-    const run = createTraining(this.env({ trainingMs: this.o.trainingMs, zipKey: this.o.trainingZipInput }), trainer, body);
+  createTraining(
+    trainer: { owner: string; name: string; version: string },
+    body: unknown,
+  ): Run<TrainingObject> {
+    const run = createTraining(
+      this.env({ trainingMs: this.o.trainingMs, zipKey: this.o.trainingZipInput }),
+      trainer,
+      body,
+    );
     this.runs.set(run.id, run);
     return run;
   }

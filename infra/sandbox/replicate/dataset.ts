@@ -22,7 +22,10 @@ export async function downloadDataset(key: string, url: string, stop: AbortSigna
     if (stop.aborted) throw err;
     throw new RunFailure(`Failed to download ${key} from ${url}: ${errorMessage(err)}`);
   }
-  if (!res.ok) throw new RunFailure(`Failed to download ${key} from ${url}: HTTP ${res.status} ${res.statusText}`.trim());
+  if (!res.ok)
+    throw new RunFailure(
+      `Failed to download ${key} from ${url}: HTTP ${res.status} ${res.statusText}`.trim(),
+    );
   const body = Buffer.from(await res.arrayBuffer());
   if (body.length > MAX_BYTES) throw new RunFailure(`${key} is too large (${body.length} bytes)`);
   if (body.length < 4 || !body.subarray(0, 4).equals(ZIP_MAGIC)) {

@@ -29,7 +29,12 @@ export interface RunFault {
 }
 
 export interface FaultSnapshot {
-  api: Array<Required<Pick<ApiFault, 'count' | 'status' | 'retryAfterSeconds'>> & { method: string | null; path: string | null }>;
+  api: Array<
+    Required<Pick<ApiFault, 'count' | 'status' | 'retryAfterSeconds'>> & {
+      method: string | null;
+      path: string | null;
+    }
+  >;
   runs: Array<{ count: number; kind: RunKind | null; error: string }>;
   /** Webhook messages still to drop; 'all' until cleared. */
   dropWebhooks: number | 'all';

@@ -68,7 +68,8 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY) throw new ApiProblem(413, 'Request too large', `The request body exceeds ${MAX_BODY} bytes.`);
+    if (size > MAX_BODY)
+      throw new ApiProblem(413, 'Request too large', `The request body exceeds ${MAX_BODY} bytes.`);
     chunks.push(chunk);
   }
   const text = Buffer.concat(chunks).toString('utf8').trim();

@@ -40,9 +40,17 @@ export function planPrediction(input: Record<string, unknown>): ImagePlan {
     const v = input[name];
     if (v === undefined || v === null) return undefined;
     if (typeof v !== 'number' || !Number.isInteger(v)) {
-      problems.push({ field: `input.${name}`, description: `Invalid type. Expected: integer, given: ${typeName(v)}`, type: 'invalid_type' });
+      problems.push({
+        field: `input.${name}`,
+        description: `Invalid type. Expected: integer, given: ${typeName(v)}`,
+        type: 'invalid_type',
+      });
     } else if (v < min || v > max) {
-      problems.push({ field: `input.${name}`, description: `Must be between ${min} and ${max}`, type: 'out_of_range' });
+      problems.push({
+        field: `input.${name}`,
+        description: `Must be between ${min} and ${max}`,
+        type: 'out_of_range',
+      });
     } else return v;
     return undefined;
   };
@@ -50,21 +58,34 @@ export function planPrediction(input: Record<string, unknown>): ImagePlan {
     const v = input[name];
     if (v === undefined || v === null) return;
     if (typeof v !== 'number' || !Number.isFinite(v)) {
-      problems.push({ field: `input.${name}`, description: `Invalid type. Expected: number, given: ${typeName(v)}`, type: 'invalid_type' });
+      problems.push({
+        field: `input.${name}`,
+        description: `Invalid type. Expected: number, given: ${typeName(v)}`,
+        type: 'invalid_type',
+      });
     } else if (v < min || v > max) {
-      problems.push({ field: `input.${name}`, description: `Must be between ${min} and ${max}`, type: 'out_of_range' });
+      problems.push({
+        field: `input.${name}`,
+        description: `Must be between ${min} and ${max}`,
+        type: 'out_of_range',
+      });
     }
   };
   const str = (name: string): string | undefined => {
     const v = input[name];
     if (v === undefined || v === null) return undefined;
     if (typeof v === 'string') return v;
-    problems.push({ field: `input.${name}`, description: `Invalid type. Expected: string, given: ${typeName(v)}`, type: 'invalid_type' });
+    problems.push({
+      field: `input.${name}`,
+      description: `Invalid type. Expected: string, given: ${typeName(v)}`,
+      type: 'invalid_type',
+    });
     return undefined;
   };
 
   const prompt = str('prompt');
-  if (input.prompt === undefined) problems.push({ field: 'input', description: 'prompt is required', type: 'required' });
+  if (input.prompt === undefined)
+    problems.push({ field: 'input', description: 'prompt is required', type: 'required' });
   str('negative_prompt');
   const numOutputs = int('num_outputs', 1, 4) ?? 1;
   let width = int('width', 64, 2048) ?? 1024;
@@ -77,12 +98,22 @@ export function planPrediction(input: Record<string, unknown>): ImagePlan {
   if (ratio !== undefined && ratio !== 'custom') {
     const size = ASPECT_RATIOS[ratio];
     if (size) [width, height] = size;
-    else problems.push({ field: 'input.aspect_ratio', description: `Must be one of: ${[...Object.keys(ASPECT_RATIOS), 'custom'].join(', ')}`, type: 'enum' });
+    else
+      problems.push({
+        field: 'input.aspect_ratio',
+        description: `Must be one of: ${[...Object.keys(ASPECT_RATIOS), 'custom'].join(', ')}`,
+        type: 'enum',
+      });
   }
 
   const formatName = str('output_format') ?? 'png';
   const format = FORMATS[formatName];
-  if (!format) problems.push({ field: 'input.output_format', description: 'Must be one of: png, jpg, webp', type: 'enum' });
+  if (!format)
+    problems.push({
+      field: 'input.output_format',
+      description: 'Must be one of: png, jpg, webp',
+      type: 'enum',
+    });
 
   if (problems.length || prompt === undefined || !format) throw Problems.invalid(problems);
   return { prompt, width, height, numOutputs, seed, format };
@@ -111,7 +142,11 @@ export function webhookSettings(body: Record<string, unknown>): WebhookSettings 
   }
   if (filter !== undefined && filter !== null) {
     if (!Array.isArray(filter) || filter.some((e) => !WEBHOOK_EVENTS.includes(e as WebhookEvent))) {
-      problems.push({ field: 'webhook_events_filter', description: `Each event must be one of: ${WEBHOOK_EVENTS.join(', ')}`, type: 'enum' });
+      problems.push({
+        field: 'webhook_events_filter',
+        description: `Each event must be one of: ${WEBHOOK_EVENTS.join(', ')}`,
+        type: 'enum',
+      });
     }
   }
   if (problems.length) throw Problems.invalid(problems);

@@ -32,7 +32,8 @@ export class ModelStore {
         if (required) problems.push({ field, description: `${field} is required`, type: 'required' });
         return undefined;
       }
-      if (typeof v !== 'string') problems.push({ field, description: 'Invalid type. Expected: string', type: 'invalid_type' });
+      if (typeof v !== 'string')
+        problems.push({ field, description: 'Invalid type. Expected: string', type: 'invalid_type' });
       return typeof v === 'string' ? v : undefined;
     };
     const owner = text('owner', true);
@@ -41,9 +42,14 @@ export class ModelStore {
     const hardware = text('hardware', true);
     const description = text('description', false);
     if (name !== undefined && !NAME.test(name)) {
-      problems.push({ field: 'name', description: 'Model names may only contain lowercase letters, digits, dashes, underscores and periods' });
+      problems.push({
+        field: 'name',
+        description:
+          'Model names may only contain lowercase letters, digits, dashes, underscores and periods',
+      });
     }
-    if (owner !== undefined && !NAME.test(owner)) problems.push({ field: 'owner', description: 'Invalid owner' });
+    if (owner !== undefined && !NAME.test(owner))
+      problems.push({ field: 'owner', description: 'Invalid owner' });
     if (visibility !== undefined && visibility !== 'public' && visibility !== 'private') {
       problems.push({ field: 'visibility', description: 'Must be one of: public, private', type: 'enum' });
     }
@@ -84,7 +90,12 @@ export class ModelStore {
   /** Adds a new version to an existing model (what a successful training does). */
   pushVersion(owner: string, name: string): ModelVersionObject {
     const entry = this.entry(owner, name);
-    const version: ModelVersionObject = { id: versionId(), created_at: now(), cog_version: '0.14.0', openapi_schema: null };
+    const version: ModelVersionObject = {
+      id: versionId(),
+      created_at: now(),
+      cog_version: '0.14.0',
+      openapi_schema: null,
+    };
     entry.versions.push(version);
     this.versions.set(version.id, entry);
     return { ...version };

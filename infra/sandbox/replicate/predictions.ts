@@ -19,10 +19,18 @@ export interface PredictionEnv extends RunEnv {
 }
 
 /** `model` is set for the model-scoped route (which runs the model's latest version). */
-export function createPrediction(env: PredictionEnv, body: unknown, model?: { owner: string; name: string }): Run<PredictionObject> {
-  if (!isObject(body)) throw Problems.invalid([{ field: '(root)', description: 'Invalid type. Expected: object', type: 'invalid_type' }]);
+export function createPrediction(
+  env: PredictionEnv,
+  body: unknown,
+  model?: { owner: string; name: string },
+): Run<PredictionObject> {
+  if (!isObject(body))
+    throw Problems.invalid([
+      { field: '(root)', description: 'Invalid type. Expected: object', type: 'invalid_type' },
+    ]);
   const { modelName, version } = resolveVersion(env.models, body, model);
-  if (!isObject(body.input)) throw Problems.invalid([{ field: 'input', description: 'input is required', type: 'required' }]);
+  if (!isObject(body.input))
+    throw Problems.invalid([{ field: 'input', description: 'input is required', type: 'required' }]);
   const input = body.input;
   const plan = planPrediction(input);
   const hooks = webhookSettings(body);
@@ -83,7 +91,8 @@ function resolveVersion(
     return { modelName: `${model.owner}/${model.name}`, version: latest };
   }
   const ref = body.version;
-  if (typeof ref !== 'string' || !ref) throw Problems.invalid([{ field: 'version', description: 'version is required', type: 'required' }]);
+  if (typeof ref !== 'string' || !ref)
+    throw Problems.invalid([{ field: 'version', description: 'version is required', type: 'required' }]);
   // Either a bare version id or `owner/name:version`.
   const colon = ref.lastIndexOf(':');
   const version = colon === -1 ? ref : ref.slice(colon + 1);

@@ -7,7 +7,11 @@ import sharp from 'sharp';
 
 export type ImageFormat = 'png' | 'jpg' | 'webp';
 
-export const CONTENT_TYPES: Record<ImageFormat, string> = { png: 'image/png', jpg: 'image/jpeg', webp: 'image/webp' };
+export const CONTENT_TYPES: Record<ImageFormat, string> = {
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  webp: 'image/webp',
+};
 
 export interface RenderRequest {
   prompt: string;
@@ -72,6 +76,8 @@ function wrap(text: string, width: number, maxLines: number): string[] {
 
 function escapeXml(s: string): string {
   // Control characters are not allowed in XML at all, escaped or not.
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '').replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  return s
+    // eslint-disable-next-line no-control-regex
+    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '')
+    .replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

@@ -106,7 +106,8 @@ export class Run<O extends RunObject = RunObject> {
 
   view(): O {
     const copy = structuredClone(this.object);
-    if (this.kind === 'prediction') (copy as PredictionObject).data_removed = this.env.files.isRemoved(this.id);
+    if (this.kind === 'prediction')
+      (copy as PredictionObject).data_removed = this.env.files.isRemoved(this.id);
     return copy;
   }
 
@@ -127,19 +128,16 @@ export class Run<O extends RunObject = RunObject> {
       this.object.logs += `Starting ${this.kind} ${this.id}\n`;
       this.emit(['start', 'logs']);
 
-      const work = spec.work(signal, (line) => this.log(line));
-      const wait = (async () => {
-        await pause((this.createdMs + deadline) / 2 - Date.now(), signal, this.hurry.signal);
-        this.log(progress(0.5, spec.steps, this.startedMs ?? this.createdMs));
-        await pause(deadline - Date.now(), signal, this.hurry.signal);
-      })();
-      // Whichever loses the race must not surface as an unhandled rejection.
-      work.catch(() => {});
-      wait.catch(() => {});
-      await Promise.all([work, wait]);
+      // Progress is reported once the work (download, rendering) is done, then the run waits out
+      // the rest of its duration.
+      await spec.work(signal, (line) => this.log(line));
+      await pause((this.createdMs + deadline) / 2 - Date.now(), signal, this.hurry.signal);
+      this.log(progress(0.5, spec.steps, this.startedMs));
+      await pause(deadline - Date.now(), signal, this.hurry.signal);
 
-      const error = this.forced?.status === 'failed' ? (this.forced.error ?? 'Run failed (sandbox)') : this.forced?.status === 'succeeded' ? null : this.injectedError;
-      if (error !== null) throw new RunFailure(error);
+      if (this.forced?.status === 'failed') throw new RunFailure(this.forced.error ?? 'Run failed (sandbox)');
+      if (this.injectedError !== null && this.forced?.status !== 'succeeded')
+        throw new RunFailure(this.injectedError);
       this.log(progress(1, spec.steps, this.startedMs));
       this.object.output = spec.output();
       if (this.object.output !== null) this.emit(['output']);
@@ -177,7 +175,13 @@ export class Run<O extends RunObject = RunObject> {
   private emit(events: WebhookEvent[]): void {
     const url = this.object.webhook;
     if (!url || !events.some((e) => this.filter.has(e))) return;
-    this.env.webhooks.send({ kind: this.kind, runId: this.id, url, events, body: JSON.stringify(this.view()) });
+    this.env.webhooks.send({
+      kind: this.kind,
+      runId: this.id,
+      url,
+      events,
+      body: JSON.stringify(this.view()),
+    });
   }
 }
 

@@ -136,7 +136,13 @@ function predictionRecord(r: RunRecord | undefined): RunRecord<PredictionObject>
   return r?.kind === 'prediction' ? (r as RunRecord<PredictionObject>) : undefined;
 }
 
-async function handle(core: Core, api: Router, admin: Router, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(
+  core: Core,
+  api: Router,
+  admin: Router,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const method = req.method ?? 'GET';
   const path = new URL(req.url ?? '/', 'http://sandbox').pathname;
   if (path.startsWith('/files/')) return serveFile(core, method, path, res);
@@ -151,7 +157,9 @@ async function handle(core: Core, api: Router, admin: Router, req: IncomingMessa
       if (injected) {
         fault = true;
         req.resume();
-        throw injected.status === 429 ? Problems.throttled(injected.retryAfterSeconds) : Problems.server(injected.status);
+        throw injected.status === 429
+          ? Problems.throttled(injected.retryAfterSeconds)
+          : Problems.server(injected.status);
       }
       authenticate(req.headers.authorization, core.o.token);
     } else if (!path.startsWith('/sandbox/')) {
@@ -177,7 +185,8 @@ function authenticate(header: string | undefined, token: string): void {
 
 function serveFile(core: Core, method: string, path: string, res: ServerResponse): void {
   const [, , runId = '', name = '', ...rest] = path.split('/');
-  const file = rest.length === 0 && (method === 'GET' || method === 'HEAD') ? core.files.get(runId, name) : undefined;
+  const file =
+    rest.length === 0 && (method === 'GET' || method === 'HEAD') ? core.files.get(runId, name) : undefined;
   if (!file) {
     sendJson(res, problemReply(Problems.notFound()));
     return;

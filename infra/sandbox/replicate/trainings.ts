@@ -20,19 +20,31 @@ export interface TrainingEnv extends RunEnv {
   zipKey: string;
 }
 
-export function createTraining(env: TrainingEnv, trainer: { owner: string; name: string; version: string }, body: unknown): Run<TrainingObject> {
+export function createTraining(
+  env: TrainingEnv,
+  trainer: { owner: string; name: string; version: string },
+  body: unknown,
+): Run<TrainingObject> {
   if (!VERSION_ID.test(trainer.version)) throw Problems.notFound();
-  if (!isObject(body)) throw Problems.invalid([{ field: '(root)', description: 'Invalid type. Expected: object', type: 'invalid_type' }]);
+  if (!isObject(body))
+    throw Problems.invalid([
+      { field: '(root)', description: 'Invalid type. Expected: object', type: 'invalid_type' },
+    ]);
   const { destination, input } = body;
   if (typeof destination !== 'string') {
-    throw Problems.invalid([{ field: 'destination', description: 'destination is required', type: 'required' }]);
+    throw Problems.invalid([
+      { field: 'destination', description: 'destination is required', type: 'required' },
+    ]);
   }
   const [destOwner = '', destName = '', ...rest] = destination.split('/');
   if (rest.length || !env.models.exists(destOwner, destName)) throw Problems.destinationMissing();
-  if (!isObject(input)) throw Problems.invalid([{ field: 'input', description: 'input is required', type: 'required' }]);
+  if (!isObject(input))
+    throw Problems.invalid([{ field: 'input', description: 'input is required', type: 'required' }]);
   const zipUrl = input[env.zipKey];
   if (typeof zipUrl !== 'string' || !/^https?:\/\//.test(zipUrl)) {
-    throw Problems.invalid([{ field: 'input', description: `${env.zipKey} is required and must be a URL`, type: 'required' }]);
+    throw Problems.invalid([
+      { field: 'input', description: `${env.zipKey} is required and must be a URL`, type: 'required' },
+    ]);
   }
   const hooks = webhookSettings(body);
 
@@ -69,7 +81,12 @@ export function createTraining(env: TrainingEnv, trainer: { owner: string; name:
     },
     output: () => {
       const version = env.models.pushVersion(destOwner, destName);
-      const weights = env.files.put(id, 'trained_model.tar', Buffer.from(`sandbox weights for ${destination}:${version.id}\n`), 'application/x-tar');
+      const weights = env.files.put(
+        id,
+        'trained_model.tar',
+        Buffer.from(`sandbox weights for ${destination}:${version.id}\n`),
+        'application/x-tar',
+      );
       return { version: `${destination}:${version.id}`, weights: `${env.publicUrl()}${weights}` };
     },
   });

@@ -34,7 +34,13 @@ export class WebhookSender {
   constructor(private readonly o: WebhookSenderOptions) {}
 
   send(m: WebhookMessage): void {
-    const d: Delivery = { webhookId: webhookId(), ...m, events: [...m.events], status: 'pending', attempts: [] };
+    const d: Delivery = {
+      webhookId: webhookId(),
+      ...m,
+      events: [...m.events],
+      status: 'pending',
+      attempts: [],
+    };
     this.deliveries.push(d);
     if (this.o.faults.takeDrop()) {
       d.status = 'dropped';

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { DEFAULT_PHOTO_LIMITS, inspectPhoto, type InspectResult, type NormalisedPhoto } from '../src/domain';
-import { blank, EXIF_TAG_GPS_IFD, EXIF_TAG_ORIENTATION, exifIfd0Tags, halves, jpeg, rgbAt } from './support/images';
+import { blank, EXIF_TAG_GPS_IFD, EXIF_TAG_ORIENTATION, exifIfd0Tags, halves, jpeg, noisy, rgbAt } from './support/images';
 
 const HEIC_FIXTURE = join(__dirname, 'fixtures', 'photo-768x576.heic');
 
@@ -121,9 +121,7 @@ describe('inspectPhoto', () => {
   });
 
   it('reports a truncated JPEG as undecodable although its header is intact', async () => {
-    const whole = await sharp({ create: { width: 800, height: 600, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 40 } } })
-      .jpeg()
-      .toBuffer();
+    const whole = await noisy(800, 600).jpeg().toBuffer();
     const bytes = whole.subarray(0, Math.floor(whole.length * 0.6));
     expect((await sharp(bytes).metadata()).width).toBe(800);
     const result = await inspectPhoto({ index: 1, file: 'cut.jpg', bytes });

@@ -9,6 +9,12 @@ export function blank(width: number, height: number, seed = 1): sharp.Sharp {
   return sharp({ create: { width, height, channels: 3, background: colourFor(seed) } });
 }
 
+/** Noise does not compress, so a cut-off file loses real image data. */
+export function noisy(width: number, height: number): sharp.Sharp {
+  const noise = { type: 'gaussian' as const, mean: 128, sigma: 40 };
+  return sharp({ create: { width, height, channels: 3, background: '#808080', noise } });
+}
+
 export function jpeg(width: number, height: number, seed = 1): Promise<Buffer> {
   return blank(width, height, seed).jpeg().toBuffer();
 }
