@@ -76,8 +76,10 @@ function wrap(text: string, width: number, maxLines: number): string[] {
 
 function escapeXml(s: string): string {
   // Control characters are not allowed in XML at all, escaped or not.
-  return s
-    // eslint-disable-next-line no-control-regex
-    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '')
-    .replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  return (
+    s
+      // eslint-disable-next-line no-control-regex
+      .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '')
+      .replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`)
+  );
 }
