@@ -7,7 +7,7 @@ const USAGE = 'usage: DATABASE_URL=postgres://… node infra/dist/migrate/cli.js
 
 /** `npm run migrate`: applies flyway/sql (or --location) to DATABASE_URL, the way Flyway would. */
 async function main(argv: string[]): Promise<void> {
-  let location = path.join(repoRoot(__dirname), 'flyway', 'sql');
+  let location: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--location' && argv[i + 1]) location = path.resolve(argv[++i]!);
@@ -17,6 +17,7 @@ async function main(argv: string[]): Promise<void> {
   }
   const databaseUrl = process.env.DATABASE_URL;
   if (!databaseUrl) throw new Error(`DATABASE_URL is not set\n${USAGE}`);
+  location ??= path.join(repoRoot(__dirname), 'flyway', 'sql');
 
   const { applied, current } = await migrate({ databaseUrl, location, log: (msg) => console.log(msg) });
   console.log(`applied ${applied.length} migration(s)${applied.length ? `: ${applied.join(', ')}` : ''}`);

@@ -75,11 +75,7 @@ function wrap(text: string, width: number, maxLines: number): string[] {
 }
 
 function escapeXml(s: string): string {
-  // Control characters are not allowed in XML at all, escaped or not.
-  return (
-    s
-      // eslint-disable-next-line no-control-regex
-      .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '')
-      .replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`)
-  );
+  // Control characters other than tab and newlines are not allowed in XML at all, escaped or not.
+  const allowed = [...s].filter((ch) => ch >= ' ' || ch === '\t' || ch === '\n' || ch === '\r').join('');
+  return allowed.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

@@ -1,24 +1,28 @@
 import { readFileSync } from 'node:fs';
-import { checkPhotos, createStoredZip, type IncomingPhoto } from '../../src/domain';
+import { checkPhotos, inspectPhoto, type IncomingPhoto } from '../../src/domain';
+import { decodeHeic } from '../../src/domain/heic.decode';
+async function gapDuring(label: string, fn: () => Promise<unknown>) {
+  let maxGap = 0, last = Date.now(), maxRss = 0;
+  const iv = setInterval(() => { const n = Date.now(); maxGap = Math.max(maxGap, n - last); last = n; maxRss = Math.max(maxRss, process.memoryUsage().rss); }, 5);
+  const t = Date.now();
+  const r = await fn();
+  const n = Date.now(); maxGap = Math.max(maxGap, n - last);
+  clearInterval(iv);
+  console.log(label, 'ms', n - t, 'maxGap', maxGap, 'maxRssMB', maxRss >> 20, (r as any)?.problems?.length);
+}
 it('perf', async () => {
   const big = readFileSync('/tmp/exp/big.jpg');
   const heic = readFileSync('/tmp/exp/big.heic');
-  let maxRss = 0, maxGap = 0, last = Date.now();
-  const iv = setInterval(() => { const n = Date.now(); maxGap = Math.max(maxGap, n - last); last = n; maxRss = Math.max(maxRss, process.memoryUsage().rss); }, 5);
+  await gapDuring('jpeg inspect', () => inspectPhoto({ index: 0, file: 'a', bytes: big }));
+  await gapDuring('heic decode 1', () => decodeHeic(heic));
+  await gapDuring('heic decode 2', () => decodeHeic(heic));
+  await gapDuring('heic inspect', () => inspectPhoto({ index: 0, file: 'a', bytes: heic }));
   async function* src(): AsyncGenerator<IncomingPhoto> {
-    for (let i = 0; i < 30; i++) {
-      const base = i % 6 === 0 ? heic : big;
-      // make each unique: append a byte after EOI / end of file
-      yield { index: i, file: `${i}`, bytes: Buffer.concat([base, Buffer.from([i])]) };
-    }
+    for (let i = 0; i < 30; i++) yield { index: i, file: `${i}`, bytes: Buffer.concat([i % 6 === 0 ? heic : big, Buffer.from([i])]) };
   }
-  const t = Date.now();
-  const r = await checkPhotos(src());
-  const tCheck = Date.now() - t;
-  const zip = createStoredZip();
-  let size = 0; zip.stream.on('data', (c: Buffer) => { size += c.length; });
-  for (const p of r.photos) await zip.addFile(`${p.index}.jpg`, p.jpeg);
-  await zip.finish();
-  clearInterval(iv);
-  console.log({ problems: r.problems, photos: r.photos.length, tCheck, tTotal: Date.now() - t, maxRssMB: maxRss >> 20, maxGap, zipMB: size >> 20 });
+  await gapDuring('batch 30 (5 heic)', () => checkPhotos(src()));
+  async function* allHeic(): AsyncGenerator<IncomingPhoto> {
+    for (let i = 0; i < 8; i++) yield { index: i, file: `${i}`, bytes: Buffer.concat([heic, Buffer.from([i])]) };
+  }
+  await gapDuring('batch 8 heic', () => checkPhotos(allHeic()));
 }, 300000);

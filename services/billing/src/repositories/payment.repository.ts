@@ -1,0 +1,142 @@
+import type { Queryable } from './queryable';
+
+export type PaymentStatus = 'pending' | 'paid' | 'failed' | 'expired' | 'refunded';
+
+export interface PaymentRow {
+  id: string;
+  account_id: string;
+  plan_id: string;
+  is_init: boolean;
+  status: PaymentStatus;
+  amount: number;
+  currency: string;
+  promocode_id: string | null;
+  promocode_applied: boolean;
+  stripe_session_id: string | null;
+  stripe_payment_intent: string | null;
+  checkout_url: string | null;
+  expires_at: Date | null;
+  version_id: string | null;
+  claimed_at: Date | null;
+  created_at: Date;
+  paid_at: Date | null;
+  refunded_at: Date | null;
+}
+
+const COLUMNS = `id, account_id, plan_id, is_init, status, amount, currency, promocode_id, promocode_applied,
+  stripe_session_id, stripe_payment_intent, checkout_url, expires_at, version_id, claimed_at, created_at,
+  paid_at, refunded_at`;
+
+/** billing.payments. Every status change is a guarded UPDATE: it only moves from the state it expects. */
+export class PaymentRepository {
+  constructor(private readonly db: Queryable) {}
+
+  async insert(p: {
+    id: string;
+    accountId: string;
+    planId: string;
+    isInit: boolean;
+    amount: number;
+    currency: string;
+    promocodeId: string | null;
+    promocodeApplied: boolean;
+    versionId: string | null;
+  }): Promise<PaymentRow> {
+    const { rows } = await this.db.query<PaymentRow>(
+      `INSERT INTO billing.payments (id, account_id, plan_id, is_init, amount, currency, promocode_id, promocode_applied, version_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${COLUMNS}`,
+      [p.id, p.accountId, p.planId, p.isInit, p.amount, p.currency, p.promocodeId, p.promocodeApplied, p.versionId],
+    );
+    return rows[0]!;
+  }
+
+  /** Records the Checkout Session of a payment still pending; undefined when it is not. */
+  async attachSession(
+    id: string,
+    s: { sessionId: string; url: string | null; expiresAt: Date; amount: number; promocodeApplied: boolean },
+  ): Promise<PaymentRow | undefined> {
+    const { rows } = await this.db.query<PaymentRow>(
+      `UPDATE billing.payments
+          SET stripe_session_id = $2, checkout_url = $3, expires_at = $4, amount = $5, promocode_applied = $6, updated_at = now()
+        WHERE id = $1 AND status = 'pending'
+        RETURNING ${COLUMNS}`,
+      [id, s.sessionId, s.url, s.expiresAt, s.amount, s.promocodeApplied],
+    );
+    return rows[0];
+  }
+
+  async find(id: string): Promise<PaymentRow | undefined> {
+    const { rows } = await this.db.query<PaymentRow>(`SELECT ${COLUMNS} FROM billing.payments WHERE id = $1`, [id]);
+    return rows[0];
+  }
+
+  async findBySession(sessionId: string): Promise<PaymentRow | undefined> {
+    const { rows } = await this.db.query<PaymentRow>(`SELECT ${COLUMNS} FROM billing.payments WHERE stripe_session_id = $1`, [sessionId]);
+    return rows[0];
+  }
+
+  async findByPaymentIntent(paymentIntentId: string): Promise<PaymentRow | undefined> {
+    const { rows } = await this.db.query<PaymentRow>(
+      `SELECT ${COLUMNS} FROM billing.payments WHERE stripe_payment_intent = $1`,
+      [paymentIntentId],
+    );
+    return rows[0];
+  }
+
+  /** Locks the row for the rest of the transaction: webhooks, grants and refunds of one payment queue here. */
+  async lock(id: string): Promise<PaymentRow | undefined> {
+    const { rows } = await this.db.query<PaymentRow>(`SELECT ${COLUMNS} FROM billing.payments WHERE id = $1 FOR UPDATE`, [id]);
+    return rows[0];
+  }
+
+  async markPaid(id: string, paymentIntentId: string | null): Promise<PaymentRow | undefined> {
+    const { rows } = await this.db.query<PaymentRow>(
+      `UPDATE billing.payments
+          SET status = 'paid', paid_at = now(), stripe_payment_intent = COALESCE($2, stripe_payment_intent), updated_at = now()
+        WHERE id = $1 AND status = 'pending'
+        RETURNING ${COLUMNS}`,
+      [id, paymentIntentId],
+    );
+    return rows[0];
+  }
+
+  /** pending → failed or expired; both are terminal. */
+  async close(id: string, status: 'failed' | 'expired'): Promise<PaymentRow | undefined> {
+    const { rows } = await this.db.query<PaymentRow>(
+      `UPDATE billing.payments SET status = $2, updated_at = now() WHERE id = $1 AND status = 'pending' RETURNING ${COLUMNS}`,
+      [id, status],
+    );
+    return rows[0];
+  }
+
+  async markRefunded(id: string): Promise<PaymentRow | undefined> {
+    const { rows } = await this.db.query<PaymentRow>(
+      `UPDATE billing.payments SET status = 'refunded', refunded_at = now(), updated_at = now()
+        WHERE id = $1 AND status = 'paid'
+        RETURNING ${COLUMNS}`,
+      [id],
+    );
+    return rows[0];
+  }
+
+  /** The one statement that lets a paid, unused init payment of this account train this version. */
+  async claimInit(id: string, accountId: string, versionId: string): Promise<PaymentRow | undefined> {
+    const { rows } = await this.db.query<PaymentRow>(
+      `UPDATE billing.payments SET version_id = $3, claimed_at = now(), updated_at = now()
+        WHERE id = $1 AND account_id = $2 AND status = 'paid' AND is_init AND version_id IS NULL
+        RETURNING ${COLUMNS}`,
+      [id, accountId, versionId],
+    );
+    return rows[0];
+  }
+
+  /** Undoes a claim, only while this version still holds it. */
+  async releaseInit(id: string, versionId: string): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `UPDATE billing.payments SET version_id = NULL, claimed_at = NULL, updated_at = now()
+        WHERE id = $1 AND version_id = $2 AND is_init AND claimed_at IS NOT NULL`,
+      [id, versionId],
+    );
+    return rowCount === 1;
+  }
+}

@@ -1,0 +1,57 @@
+import type { Queryable } from './queryable';
+
+export interface UsageReportRow {
+  account_id: string;
+  currency: string;
+  revenue: number;
+  payments: number;
+  predict_seconds: number;
+  cost_micros: number;
+}
+
+/** billing.usage: Replicate time and estimated cost per training or prediction, recorded once. */
+export class UsageRepository {
+  constructor(private readonly db: Queryable) {}
+
+  /** False when this training or prediction was recorded before. */
+  async insert(u: { kind: 'training' | 'prediction'; refId: string; accountId: string; predictSeconds: number; costMicros: number }): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `INSERT INTO billing.usage (kind, ref_id, account_id, predict_seconds, cost_micros) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (kind, ref_id) DO NOTHING`,
+      [u.kind, u.refId, u.accountId, u.predictSeconds, u.costMicros],
+    );
+    return rowCount === 1;
+  }
+
+  /**
+   * Revenue (payments paid in the period and not refunded) against recorded cost, per account and
+   * currency. Cost is kept in the billing currency, so it goes on each account's first currency line
+   * (accounts without payments get the plans' currency).
+   */
+  async report(accountId: string | null, from: Date | null, to: Date | null): Promise<UsageReportRow[]> {
+    const { rows } = await this.db.query<UsageReportRow>(
+      `WITH revenue AS (
+         SELECT account_id, currency, sum(amount)::bigint AS revenue, count(*)::int AS payments,
+                row_number() OVER (PARTITION BY account_id ORDER BY currency) AS rank
+           FROM billing.payments
+          WHERE status = 'paid' AND ($1::uuid IS NULL OR account_id = $1)
+            AND ($2::timestamptz IS NULL OR paid_at >= $2) AND ($3::timestamptz IS NULL OR paid_at < $3)
+          GROUP BY account_id, currency
+       ), cost AS (
+         SELECT account_id, sum(predict_seconds) AS predict_seconds, sum(cost_micros)::bigint AS cost_micros
+           FROM billing.usage
+          WHERE ($1::uuid IS NULL OR account_id = $1)
+            AND ($2::timestamptz IS NULL OR recorded_at >= $2) AND ($3::timestamptz IS NULL OR recorded_at < $3)
+          GROUP BY account_id
+       )
+       SELECT COALESCE(r.account_id, c.account_id) AS account_id,
+              COALESCE(r.currency, (SELECT currency FROM billing.plans ORDER BY deprecated, is_init DESC, id LIMIT 1), 'usd') AS currency,
+              COALESCE(r.revenue, 0)::float8 AS revenue, COALESCE(r.payments, 0) AS payments,
+              COALESCE(c.predict_seconds, 0) AS predict_seconds, COALESCE(c.cost_micros, 0)::float8 AS cost_micros
+         FROM revenue r FULL JOIN cost c ON c.account_id = r.account_id AND r.rank = 1
+        ORDER BY 1, 2`,
+      [accountId, from, to],
+    );
+    return rows;
+  }
+}
