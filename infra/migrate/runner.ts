@@ -62,7 +62,9 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
 
     const applied: string[] = [];
     if (pending.length === 0) log('schema is up to date, no migration necessary');
-    const { rows } = await client.query<{ user: string; db: string }>('SELECT current_user AS user, current_database() AS db');
+    const { rows } = await client.query<{ user: string; db: string }>(
+      'SELECT current_user AS user, current_database() AS db',
+    );
     const { user, db } = rows[0]!;
     let rank = history.reduce((max, row) => Math.max(max, row.installed_rank), 0);
     for (const migration of pending) {
@@ -78,7 +80,14 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
   }
 }
 
-async function applyOne(client: Client, m: Resolved, rank: number, user: string, db: string, log: (msg: string) => void) {
+async function applyOne(
+  client: Client,
+  m: Resolved,
+  rank: number,
+  user: string,
+  db: string,
+  log: (msg: string) => void,
+) {
   log(`migrating to version ${m.version.text} - ${m.description}`);
   const sql = replacePlaceholders(m.sql, m.script, { user, database: db });
   await client.query('BEGIN');
@@ -87,7 +96,10 @@ async function applyOne(client: Client, m: Resolved, rank: number, user: string,
     try {
       await client.query(sql);
     } catch (err) {
-      throw new Error(`migration ${m.script} failed (rolled back, nothing recorded): ${(err as Error).message}`, { cause: err });
+      throw new Error(
+        `migration ${m.script} failed (rolled back, nothing recorded): ${(err as Error).message}`,
+        { cause: err },
+      );
     }
     const executionTime = Math.round(performance.now() - started);
     await client.query(
@@ -112,7 +124,9 @@ function validate(resolved: Resolved[], history: Applied[], log: (msg: string) =
         'remove its half-applied changes and its history row, then migrate again',
     );
   }
-  const deleted = new Set(history.filter((r) => r.type === 'DELETE' && r.version).map((r) => parseVersion(r.version!).key));
+  const deleted = new Set(
+    history.filter((r) => r.type === 'DELETE' && r.version).map((r) => parseVersion(r.version!).key),
+  );
   const baseline = history.find((r) => r.type === 'BASELINE' && r.version);
   const baselineVersion = baseline ? parseVersion(baseline.version!) : undefined;
   const byVersion = new Map(resolved.map((m) => [m.version.key, m]));
@@ -134,7 +148,9 @@ function validate(resolved: Resolved[], history: Applied[], log: (msg: string) =
     if (!local) {
       // Flyway's default ignoreMigrationPatterns ("*:future") tolerates versions newer than any file.
       if (latestResolved && compareVersions(version, latestResolved) < 0) {
-        throw new Error(`applied migration ${row.script} (version ${row.version}) is missing from the migrations folder`);
+        throw new Error(
+          `applied migration ${row.script} (version ${row.version}) is missing from the migrations folder`,
+        );
       }
       log(`applied version ${row.version} (${row.script}) is newer than the migrations folder; ignoring it`);
       continue;
@@ -154,9 +170,15 @@ function validate(resolved: Resolved[], history: Applied[], log: (msg: string) =
   }
 
   const pending = resolved.filter(
-    (m) => !appliedKeys.has(m.version.key) && !deleted.has(m.version.key) && !(baselineVersion && compareVersions(m.version, baselineVersion) <= 0),
+    (m) =>
+      !appliedKeys.has(m.version.key) &&
+      !deleted.has(m.version.key) &&
+      !(baselineVersion && compareVersions(m.version, baselineVersion) <= 0),
   );
-  const latest = [latestApplied, baselineVersion].filter((v): v is Version => !!v).sort(compareVersions).at(-1);
+  const latest = [latestApplied, baselineVersion]
+    .filter((v): v is Version => !!v)
+    .sort(compareVersions)
+    .at(-1);
   const outOfOrder = latest && pending.find((m) => compareVersions(m.version, latest) < 0);
   if (outOfOrder) {
     throw new Error(
@@ -169,7 +191,9 @@ function validate(resolved: Resolved[], history: Applied[], log: (msg: string) =
 
 function currentVersion(history: Applied[], appliedNow: Resolved[]): string | null {
   const versions = [
-    ...history.filter((r) => r.version !== null && r.success && r.type !== 'DELETE').map((r) => parseVersion(r.version!)),
+    ...history
+      .filter((r) => r.version !== null && r.success && r.type !== 'DELETE')
+      .map((r) => parseVersion(r.version!)),
     ...appliedNow.map((m) => m.version),
   ];
   return versions.sort(compareVersions).at(-1)?.text ?? null;
@@ -211,7 +235,9 @@ export function resolveMigrations(location: string): Resolved[] {
     const script = path.relative(location, file).split(path.sep).join('/');
     const match = VERSIONED.exec(path.basename(file));
     if (!match) {
-      throw new Error(`${script} is not named V<version>__<description>.sql (repeatable R__ migrations are not supported)`);
+      throw new Error(
+        `${script} is not named V<version>__<description>.sql (repeatable R__ migrations are not supported)`,
+      );
     }
     const content = fs.readFileSync(file);
     let checksum: number;
@@ -232,7 +258,9 @@ export function resolveMigrations(location: string): Resolved[] {
   for (let i = 1; i < migrations.length; i++) {
     const [a, b] = [migrations[i - 1]!, migrations[i]!];
     if (compareVersions(a.version, b.version) === 0) {
-      throw new Error(`found more than one migration with version ${b.version.text}: ${a.script} and ${b.script}`);
+      throw new Error(
+        `found more than one migration with version ${b.version.text}: ${a.script} and ${b.script}`,
+      );
     }
   }
   return migrations;

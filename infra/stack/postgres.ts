@@ -62,8 +62,8 @@ export async function startPostgres(opts: PostgresOptions): Promise<PostgresServ
   const dataDir = path.resolve(opts.dataDir);
   const bin = postgresBinDir();
   const ids = ensureOsUser(log);
+  fs.mkdirSync(path.dirname(dataDir), { recursive: true });
   if (ids.uid !== undefined) {
-    fs.mkdirSync(path.dirname(dataDir), { recursive: true });
     makeTraversable(path.dirname(dataDir));
     makeTraversable(bin);
   }
@@ -85,7 +85,13 @@ export async function startPostgres(opts: PostgresOptions): Promise<PostgresServ
 
 class PortTakenError extends Error {}
 
-async function launch(bin: string, dataDir: string, port: number, ids: OsIds, log: Log): Promise<PostgresServer> {
+async function launch(
+  bin: string,
+  dataDir: string,
+  port: number,
+  ids: OsIds,
+  log: Log,
+): Promise<PostgresServer> {
   // prettier-ignore
   const settings = [
     'listen_addresses=127.0.0.1', `port=${port}`, 'unix_socket_directories=',
@@ -93,20 +99,32 @@ async function launch(bin: string, dataDir: string, port: number, ids: OsIds, lo
     'fsync=off', 'full_page_writes=off',
     'max_connections=200', 'TimeZone=UTC',
   ];
-  const server = spawnServer(path.join(bin, 'postgres'), ['-D', dataDir, ...settings.flatMap((s) => ['-c', s])], {
-    name: 'postgres',
-    cwd: dataDir,
-    ...ids,
-    env: { ...process.env, LC_ALL: 'C' },
-    log,
-  });
+  const server = spawnServer(
+    path.join(bin, 'postgres'),
+    ['-D', dataDir, ...settings.flatMap((s) => ['-c', s])],
+    {
+      name: 'postgres',
+      cwd: dataDir,
+      ...ids,
+      env: { ...process.env, LC_ALL: 'C' },
+      log,
+    },
+  );
   const pid = server.child.pid;
   try {
     if (pid === undefined) throw new Error('postgres did not start');
     // Claim the data directory as soon as Postgres has locked it, so that a crash of this process
     // at any later moment leaves a server the next run recognises as an orphan.
-    await waitFor(() => server.exit ?? lockHolder(dataDir) === pid, { timeoutMs: 30_000, what: 'postmaster.pid' });
-    if (!server.exit) writeOwner(dataDir, { ownerPid: process.pid, ownerStart: processStartTime(process.pid), postmasterPid: pid });
+    await waitFor(() => server.exit ?? lockHolder(dataDir) === pid, {
+      timeoutMs: 30_000,
+      what: 'postmaster.pid',
+    });
+    if (!server.exit)
+      writeOwner(dataDir, {
+        ownerPid: process.pid,
+        ownerStart: processStartTime(process.pid),
+        postmasterPid: pid,
+      });
 
     const url = `postgres://${SUPERUSER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
     const ready = await waitFor(async () => server.exit ?? ((await canQuery(url)) && 'ready'), {
@@ -120,7 +138,9 @@ async function launch(bin: string, dataDir: string, port: number, ids: OsIds, lo
       if (output.includes('lock file "postmaster.pid" already exists')) {
         throw new DataDirInUseError(dataDir, lockHolder(dataDir) ?? -1);
       }
-      throw new Error(`Postgres exited during start (code ${ready.code}, signal ${ready.signal}):\n${output}`);
+      throw new Error(
+        `Postgres exited during start (code ${ready.code}, signal ${ready.signal}):\n${output}`,
+      );
     }
     log(`postgres ready on 127.0.0.1:${port} (data ${dataDir})`);
     return {
@@ -162,7 +182,9 @@ async function clearStaleServer(dataDir: string, log: Log): Promise<void> {
     return;
   }
   const owner = readOwner(dataDir);
-  const ownerGone = owner !== undefined && (!isAlive(owner.ownerPid) || processStartTime(owner.ownerPid) !== owner.ownerStart);
+  const ownerGone =
+    owner !== undefined &&
+    (!isAlive(owner.ownerPid) || processStartTime(owner.ownerPid) !== owner.ownerStart);
   if (owner?.postmasterPid !== pid || !ownerGone) throw new DataDirInUseError(dataDir, pid);
 
   log(`stopping orphaned Postgres (pid ${pid}) left by a previous run`);
@@ -174,7 +196,10 @@ async function clearStaleServer(dataDir: string, log: Log): Promise<void> {
 
 function lockHolder(dataDir: string): number | undefined {
   try {
-    const pid = Number.parseInt(fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0] ?? '', 10);
+    const pid = Number.parseInt(
+      fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0] ?? '',
+      10,
+    );
     return Number.isInteger(pid) && pid > 0 ? pid : undefined;
   } catch {
     return undefined;
@@ -199,7 +224,8 @@ function writeOwner(dataDir: string, owner: Owner): void {
 }
 
 function removeOwner(dataDir: string, postmasterPid: number): void {
-  if (readOwner(dataDir)?.postmasterPid === postmasterPid) fs.rmSync(path.join(dataDir, OWNER_FILE), { force: true });
+  if (readOwner(dataDir)?.postmasterPid === postmasterPid)
+    fs.rmSync(path.join(dataDir, OWNER_FILE), { force: true });
 }
 
 /** Runs initdb in a staging directory renamed into place at the end, so a crash mid-initdb never

@@ -38,6 +38,8 @@ export async function startRedis(opts: RedisOptions): Promise<RedisServer> {
     const server = spawnServer(binary, [
       '--bind', '127.0.0.1', '--port', String(port), '--dir', dir,
       '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--logfile', '',
+      // Lets a later run find and stop this server if our process dies without stopping it.
+      '--pidfile', path.join(dir, 'redis.pid'),
     ], { name: 'redis', cwd: dir, log });
     const url = `redis://127.0.0.1:${port}`;
     const ready = await waitFor(async () => server.exit ?? ((await pingRedis(url)) && 'ready'), {
@@ -70,16 +72,22 @@ export async function ensureRedisInstalled(log: Log = () => {}): Promise<string>
   }
   // Wait for a concurrent apt/dpkg (another test run installing the same thing) instead of failing.
   const install = (): Promise<unknown> =>
-    execFileAsync('apt-get', ['-o', 'DPkg::Lock::Timeout=300', 'install', '-y', '--no-install-recommends', 'redis-server'], {
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-      maxBuffer: 16 * 1024 * 1024,
-    });
+    execFileAsync(
+      'apt-get',
+      ['-o', 'DPkg::Lock::Timeout=300', 'install', '-y', '--no-install-recommends', 'redis-server'],
+      {
+        env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+        maxBuffer: 16 * 1024 * 1024,
+      },
+    );
   log('redis-server not found: installing it with apt-get');
   try {
     await install();
   } catch {
     log('apt-get install failed: running apt-get update and retrying');
-    await execFileAsync('apt-get', ['-o', 'DPkg::Lock::Timeout=300', 'update'], { maxBuffer: 16 * 1024 * 1024 });
+    await execFileAsync('apt-get', ['-o', 'DPkg::Lock::Timeout=300', 'update'], {
+      maxBuffer: 16 * 1024 * 1024,
+    });
     await install();
   }
   const installed = findOnPath('redis-server');

@@ -46,7 +46,9 @@ async function history() {
 }
 
 async function tableExists(name: string): Promise<boolean> {
-  const { rows } = await client.query<{ exists: boolean }>('SELECT to_regclass($1) IS NOT NULL AS exists', [name]);
+  const { rows } = await client.query<{ exists: boolean }>('SELECT to_regclass($1) IS NOT NULL AS exists', [
+    name,
+  ]);
   return rows[0]!.exists;
 }
 
@@ -108,15 +110,63 @@ describe('migrate', () => {
         WHERE table_schema = 'public' AND table_name = 'flyway_schema_history' ORDER BY ordinal_position`,
     );
     expect(columns.rows).toEqual([
-      { column_name: 'installed_rank', data_type: 'integer', len: null, is_nullable: 'NO', column_default: null },
-      { column_name: 'version', data_type: 'character varying', len: 50, is_nullable: 'YES', column_default: null },
-      { column_name: 'description', data_type: 'character varying', len: 200, is_nullable: 'NO', column_default: null },
-      { column_name: 'type', data_type: 'character varying', len: 20, is_nullable: 'NO', column_default: null },
-      { column_name: 'script', data_type: 'character varying', len: 1000, is_nullable: 'NO', column_default: null },
+      {
+        column_name: 'installed_rank',
+        data_type: 'integer',
+        len: null,
+        is_nullable: 'NO',
+        column_default: null,
+      },
+      {
+        column_name: 'version',
+        data_type: 'character varying',
+        len: 50,
+        is_nullable: 'YES',
+        column_default: null,
+      },
+      {
+        column_name: 'description',
+        data_type: 'character varying',
+        len: 200,
+        is_nullable: 'NO',
+        column_default: null,
+      },
+      {
+        column_name: 'type',
+        data_type: 'character varying',
+        len: 20,
+        is_nullable: 'NO',
+        column_default: null,
+      },
+      {
+        column_name: 'script',
+        data_type: 'character varying',
+        len: 1000,
+        is_nullable: 'NO',
+        column_default: null,
+      },
       { column_name: 'checksum', data_type: 'integer', len: null, is_nullable: 'YES', column_default: null },
-      { column_name: 'installed_by', data_type: 'character varying', len: 100, is_nullable: 'NO', column_default: null },
-      { column_name: 'installed_on', data_type: 'timestamp without time zone', len: null, is_nullable: 'NO', column_default: 'now()' },
-      { column_name: 'execution_time', data_type: 'integer', len: null, is_nullable: 'NO', column_default: null },
+      {
+        column_name: 'installed_by',
+        data_type: 'character varying',
+        len: 100,
+        is_nullable: 'NO',
+        column_default: null,
+      },
+      {
+        column_name: 'installed_on',
+        data_type: 'timestamp without time zone',
+        len: null,
+        is_nullable: 'NO',
+        column_default: 'now()',
+      },
+      {
+        column_name: 'execution_time',
+        data_type: 'integer',
+        len: null,
+        is_nullable: 'NO',
+        column_default: null,
+      },
       { column_name: 'success', data_type: 'boolean', len: null, is_nullable: 'NO', column_default: null },
     ]);
     const indexes = await client.query(
@@ -125,11 +175,13 @@ describe('migrate', () => {
     expect(indexes.rows).toEqual([
       {
         indexname: 'flyway_schema_history_pk',
-        indexdef: 'CREATE UNIQUE INDEX flyway_schema_history_pk ON public.flyway_schema_history USING btree (installed_rank)',
+        indexdef:
+          'CREATE UNIQUE INDEX flyway_schema_history_pk ON public.flyway_schema_history USING btree (installed_rank)',
       },
       {
         indexname: 'flyway_schema_history_s_idx',
-        indexdef: 'CREATE INDEX flyway_schema_history_s_idx ON public.flyway_schema_history USING btree (success)',
+        indexdef:
+          'CREATE INDEX flyway_schema_history_s_idx ON public.flyway_schema_history USING btree (success)',
       },
     ]);
   });
@@ -195,12 +247,20 @@ describe('migrate', () => {
 
   it('lets two concurrent runners apply each file exactly once', async () => {
     write('V1__create_log.sql', 'CREATE TABLE ran (seq serial PRIMARY KEY, v text NOT NULL);');
-    for (let v = 2; v <= 6; v++) write(`V${v}__step.sql`, `INSERT INTO ran (v) VALUES ('${v}'); SELECT pg_sleep(0.05);`);
+    for (let v = 2; v <= 6; v++)
+      write(`V${v}__step.sql`, `INSERT INTO ran (v) VALUES ('${v}'); SELECT pg_sleep(0.05);`);
 
     const [a, b] = await Promise.all([run(), run()]);
 
     expect([...a.applied, ...b.applied].sort()).toEqual(
-      ['V1__create_log.sql', 'V2__step.sql', 'V3__step.sql', 'V4__step.sql', 'V5__step.sql', 'V6__step.sql'].sort(),
+      [
+        'V1__create_log.sql',
+        'V2__step.sql',
+        'V3__step.sql',
+        'V4__step.sql',
+        'V5__step.sql',
+        'V6__step.sql',
+      ].sort(),
     );
     expect([a.applied.length, b.applied.length].sort()).toEqual([0, 6]);
     const ran = await client.query<{ v: string }>('SELECT v FROM ran ORDER BY seq');
@@ -267,7 +327,10 @@ describe('migrate', () => {
   });
 
   it('replaces Flyway’s built-in placeholders and rejects unknown ones', async () => {
-    write('V1__who.sql', "CREATE TABLE who AS SELECT '${flyway:user}'::text AS u, '${flyway:defaultSchema}'::text AS s;");
+    write(
+      'V1__who.sql',
+      "CREATE TABLE who AS SELECT '${flyway:user}'::text AS u, '${flyway:defaultSchema}'::text AS s;",
+    );
     await run();
     expect((await client.query('SELECT u, s FROM who')).rows).toEqual([{ u: 'postgres', s: 'public' }]);
 
@@ -299,6 +362,8 @@ describe('migrate', () => {
   });
 
   it('migrates the real flyway/sql folder', async () => {
-    await expect(migrate({ databaseUrl: db.url, location: path.join(repoRoot(__dirname), 'flyway', 'sql') })).resolves.toBeDefined();
+    await expect(
+      migrate({ databaseUrl: db.url, location: path.join(repoRoot(__dirname), 'flyway', 'sql') }),
+    ).resolves.toBeDefined();
   });
 });

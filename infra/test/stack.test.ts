@@ -15,7 +15,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Client } from 'pg';
 
-import { DataDirInUseError, pingRedis, repoRoot, startPostgres, type PostgresServer } from '../stack';
+import { DataDirInUseError, pingRedis, startPostgres, type PostgresServer } from '../stack';
 import { isAlive } from '../stack/processes';
 import { waitFor } from '../testing';
 
@@ -40,7 +40,9 @@ describe('S3 (s3rver from the global setup)', () => {
 
   it('puts, heads, gets and deletes an object', async () => {
     const Key = key('hello.txt');
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key, Body: 'hello, bucket', ContentType: 'text/plain' }));
+    await s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key, Body: 'hello, bucket', ContentType: 'text/plain' }),
+    );
 
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key }));
     expect(head).toMatchObject({ ContentLength: 13, ContentType: 'text/plain' });
@@ -48,14 +50,21 @@ describe('S3 (s3rver from the global setup)', () => {
     expect(await got.Body!.transformToString()).toBe('hello, bucket');
 
     await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key }));
-    await expect(s3.send(new HeadObjectCommand({ Bucket: bucket, Key }))).rejects.toMatchObject({ name: 'NotFound' });
+    await expect(s3.send(new HeadObjectCommand({ Bucket: bucket, Key }))).rejects.toMatchObject({
+      name: 'NotFound',
+    });
   });
 
   it('stores a streamed PutObject byte for byte (no aws-chunked framing)', async () => {
     const Key = key('streamed.bin');
     const data = crypto.randomBytes(300_000);
     await s3.send(
-      new PutObjectCommand({ Bucket: bucket, Key, Body: Readable.from([data.subarray(0, 1000), data.subarray(1000)]), ContentLength: data.length }),
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key,
+        Body: Readable.from([data.subarray(0, 1000), data.subarray(1000)]),
+        ContentLength: data.length,
+      }),
     );
 
     const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key }));
@@ -82,7 +91,10 @@ describe('S3 (s3rver from the global setup)', () => {
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key }));
     expect(head.ContentLength).toBe(12 * 1024 * 1024);
     const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key }));
-    const actual = crypto.createHash('sha256').update(await got.Body!.transformToByteArray()).digest('hex');
+    const actual = crypto
+      .createHash('sha256')
+      .update(await got.Body!.transformToByteArray())
+      .digest('hex');
     expect(actual).toBe(expected);
   });
 
@@ -112,7 +124,8 @@ describe('Redis (from the global setup)', () => {
 
 describe('Postgres lifecycle', () => {
   // Its own cluster: these tests stop and kill servers, which the shared one must survive.
-  const dataDir = path.join(repoRoot(__dirname), '.atelier', 'test', `stack-test-${process.pid}`, 'pg');
+  // Inside the run folder, so a leftover of a crashed run is stopped and removed by the next run.
+  const dataDir = path.join(env('ATELIER_TEST_RUN_DIR'), `stack-test-${process.pid}`, 'pg');
   const running = new Set<PostgresServer>();
   const start = async () => {
     const server = await startPostgres({ dataDir });
@@ -137,7 +150,8 @@ describe('Postgres lifecycle', () => {
       await client.end();
     }
   }
-  const postmasterPid = () => Number(fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const postmasterPid = () =>
+    Number(fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
 
   it('keeps data across stop() and a restart on the same data directory', async () => {
     const first = await start();
@@ -160,7 +174,14 @@ describe('Postgres lifecycle', () => {
     const crashed = await start();
     await query(crashed.url, "INSERT INTO kept VALUES ('committed before the crash')");
     process.kill(postmasterPid(), 'SIGKILL');
-    await waitFor(async () => !(await query(crashed.url, 'SELECT 1').then(() => true, () => false)), { what: 'crash' });
+    await waitFor(
+      async () =>
+        !(await query(crashed.url, 'SELECT 1').then(
+          () => true,
+          () => false,
+        )),
+      { what: 'crash' },
+    );
     await stop(crashed); // already dead: only settles the handle
 
     const restarted = await start();
@@ -175,12 +196,17 @@ describe('Postgres lifecycle', () => {
     // Pretend the process that started it has died: give the owner record a pid that is gone.
     const deadPid = spawnSync(process.execPath, ['-e', '']).pid;
     const ownerFile = path.join(dataDir, 'atelier-owner.json');
-    fs.writeFileSync(ownerFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(ownerFile, 'utf8')), ownerPid: deadPid }));
+    fs.writeFileSync(
+      ownerFile,
+      JSON.stringify({ ...JSON.parse(fs.readFileSync(ownerFile, 'utf8')), ownerPid: deadPid }),
+    );
 
     const fresh = await start();
     expect(isAlive(orphanPid)).toBe(false);
     expect(postmasterPid()).not.toBe(orphanPid);
-    expect(await query(fresh.url, 'SELECT count(*)::int AS n FROM kept')).toEqual([{ n: expect.any(Number) }]);
+    expect(await query(fresh.url, 'SELECT count(*)::int AS n FROM kept')).toEqual([
+      { n: expect.any(Number) },
+    ]);
     await stop(orphan); // settles the old handle
     await stop(fresh);
   });

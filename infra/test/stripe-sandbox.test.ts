@@ -259,6 +259,13 @@ describe('promotion codes', () => {
     expect((expanded.data[0]?.promotion.coupon as Stripe.Coupon).percent_off).toBe(10);
     const fiveOff = await stripe.promotionCodes.retrieve('promo_sandbox_active500', { expand: ['promotion.coupon'] });
     expect(fiveOff.promotion.coupon).toMatchObject({ object: 'coupon', amount_off: 500, currency: 'usd' });
+
+    // `expand[]=` as curl users write it, next to the client's `expand[0]=`.
+    const res = await fetch(`${sandbox.url}/v1/promotion_codes?code=FIVEOFF&expand[]=data.promotion.coupon`, {
+      headers: { Authorization: `Bearer ${sandbox.secretKey}` },
+    });
+    const body = (await res.json()) as Stripe.ApiList<Stripe.PromotionCode>;
+    expect(body.data[0]?.promotion.coupon).toMatchObject({ amount_off: 500 });
   });
 
   it('reports inactive and expired codes as not active', async () => {

@@ -40,7 +40,10 @@ export async function createTestDatabase(opts: { empty?: boolean } = {}): Promis
   return {
     url: url.toString(),
     name,
-    drop: () => withAdmin(adminUrl, (admin) => admin.query(`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`)).then(() => {}),
+    drop: () =>
+      withAdmin(adminUrl, (admin) => admin.query(`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`)).then(
+        () => {},
+      ),
   };
 }
 
@@ -60,6 +63,7 @@ function ident(name: string): string {
 
 function requireEnv(name: string): string {
   const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run the tests through jest (its global setup starts the stack)`);
+  if (!value)
+    throw new Error(`${name} is not set: run the tests through jest (its global setup starts the stack)`);
   return value;
 }

@@ -4,8 +4,15 @@ import path from 'node:path';
 import { Client } from 'pg';
 
 import { migrate } from '../migrate/runner';
-import { isAlive } from '../stack/processes';
-import { DataDirInUseError, repoRoot, startPostgres, startRedis, startS3, type PostgresServer } from '../stack';
+import {
+  DataDirInUseError,
+  repoRoot,
+  startPostgres,
+  startRedis,
+  startS3,
+  type PostgresServer,
+} from '../stack';
+import { claimRunDir } from './run-dir';
 
 export const TEMPLATE_DB = 'atelier_template';
 const BUCKET = 'atelier-test';
@@ -13,9 +20,13 @@ const BUCKET = 'atelier-test';
 const CLONE_PREFIX = 'atelier_test_';
 
 export interface TestStack {
+  /** Scratch folder of this run (ATELIER_TEST_RUN_DIR), removed by the teardown. */
   runDir: string;
-  /** Stop functions, in start order. */
+  /** Stop functions of the servers this run started. */
   stops: Array<() => Promise<void>>;
+  /** Variables the setup put in process.env, removed again so a next run (jest --watch, same
+   * process) does not mistake them for external servers. */
+  env: string[];
 }
 
 declare global {
@@ -24,37 +35,42 @@ declare global {
 }
 
 /** Starts Postgres, Redis and S3 once per jest run, builds the migrated template database that
- * test files clone, and hands the addresses to the workers through process.env. */
+ * test files clone, and hands the addresses to the workers through process.env. With
+ * ATELIER_TEST_PG_ADMIN_URL already set, the servers are external and only the template is built. */
 export default async function globalSetup(): Promise<void> {
   const root = repoRoot(__dirname);
   const migrations = path.join(root, 'flyway', 'sql');
   const log = process.env.ATELIER_TEST_LOG ? (msg: string) => process.stderr.write(`${msg}\n`) : undefined;
-  process.env.ATELIER_TEST_TEMPLATE_DB = TEMPLATE_DB;
-
-  const external = process.env.ATELIER_TEST_PG_ADMIN_URL;
-  if (external) {
-    // Servers are someone else's: only the template is ours to rebuild, never others' databases.
-    await buildTemplate(external, migrations, { dropLeftoverClones: false, log });
-    return;
-  }
-
-  const base = path.join(root, '.atelier', 'test');
-  removeDeadRuns(path.join(base, 'runs'));
-  const runDir = path.join(base, 'runs', String(process.pid));
-  fs.rmSync(runDir, { recursive: true, force: true });
-  const stack: TestStack = { runDir, stops: [] };
+  const runDir = await claimRunDir(path.join(root, '.atelier', 'test'), log);
+  const stack: TestStack = { runDir, stops: [], env: [] };
   globalThis.__ATELIER_TEST_STACK__ = stack;
-  const started = <T extends { stop(): Promise<void> }>(server: T): T => (stack.stops.push(() => server.stop()), server);
+  const publish = (vars: Record<string, string>): void => {
+    Object.assign(process.env, vars);
+    stack.env.push(...Object.keys(vars));
+  };
+  publish({ ATELIER_TEST_RUN_DIR: runDir, ATELIER_TEST_TEMPLATE_DB: TEMPLATE_DB });
 
   try {
-    const [pg, redis, s3] = await Promise.all([
-      startTestPostgres(base, runDir, log).then(started),
+    const external = process.env.ATELIER_TEST_PG_ADMIN_URL;
+    if (external) {
+      // The servers are someone else's: only the template is ours to rebuild, never others' databases.
+      await buildTemplate(external, migrations, { dropLeftoverClones: false, log });
+      return;
+    }
+    const started = <T extends { stop(): Promise<void> }>(server: T): T => (
+      stack.stops.push(() => server.stop()),
+      server
+    );
+    const starting = [
+      startTestPostgres(path.join(root, '.atelier', 'test'), runDir, log).then(started),
       startRedis({ dir: path.join(runDir, 'redis'), log }).then(started),
       startS3({ dir: path.join(runDir, 's3'), bucket: BUCKET, log }).then(started),
-    ]);
+    ] as const;
+    // Let every start finish (and register its stop) before giving up on any, so none outlives us.
+    await Promise.allSettled(starting);
+    const [pg, redis, s3] = await Promise.all(starting);
     await buildTemplate(pg.url, migrations, { dropLeftoverClones: true, log });
-
-    Object.assign(process.env, {
+    publish({
       ATELIER_TEST_PG_ADMIN_URL: pg.url,
       REDIS_URL: redis.url,
       S3_ENDPOINT: s3.endpoint,
@@ -65,14 +81,18 @@ export default async function globalSetup(): Promise<void> {
     });
   } catch (err) {
     // jest does not run the global teardown when the setup fails.
-    await stopStack(stack);
+    await stopStack(stack).catch(() => {});
     throw err;
   }
 }
 
 /** The shared data directory is reused across runs (initdb costs seconds); a run that finds it
  * busy (another jest run in this checkout) gets a private one, removed with its run folder. */
-async function startTestPostgres(base: string, runDir: string, log?: (msg: string) => void): Promise<PostgresServer> {
+async function startTestPostgres(
+  base: string,
+  runDir: string,
+  log?: (msg: string) => void,
+): Promise<PostgresServer> {
   try {
     return await startPostgres({ dataDir: path.join(base, 'pg'), log });
   } catch (err) {
@@ -108,28 +128,27 @@ async function buildTemplate(
 
     const templateUrl = new URL(adminUrl);
     templateUrl.pathname = `/${TEMPLATE_DB}`;
-    const { applied, current } = await migrate({ databaseUrl: templateUrl.toString(), location: migrations, log: opts.log });
-    opts.log?.(`template ${TEMPLATE_DB}: applied ${applied.length} migration(s), version ${current ?? 'empty'}`);
+    const { applied, current } = await migrate({
+      databaseUrl: templateUrl.toString(),
+      location: migrations,
+      log: opts.log,
+    });
+    opts.log?.(
+      `template ${TEMPLATE_DB}: applied ${applied.length} migration(s), version ${current ?? 'empty'}`,
+    );
 
     await admin.query(`ALTER DATABASE ${ident(TEMPLATE_DB)} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false`);
-    await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [TEMPLATE_DB]);
+    await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [
+      TEMPLATE_DB,
+    ]);
   } finally {
     await admin.end();
   }
 }
 
-/** Run folders are named after the jest process; those whose process is gone crashed. */
-function removeDeadRuns(runsDir: string): void {
-  if (!fs.existsSync(runsDir)) return;
-  for (const name of fs.readdirSync(runsDir)) {
-    const pid = Number(name);
-    if (Number.isInteger(pid) && !isAlive(pid)) fs.rmSync(path.join(runsDir, name), { recursive: true, force: true });
-  }
-}
-
 export async function stopStack(stack: TestStack): Promise<void> {
   const results = await Promise.allSettled(stack.stops.map((stop) => stop()));
-  stack.stops = [];
+  for (const name of stack.env) delete process.env[name];
   fs.rmSync(stack.runDir, { recursive: true, force: true });
   const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failure) throw failure.reason;

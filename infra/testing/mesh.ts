@@ -71,6 +71,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
     REPLICATE_WEBHOOK_SECRET: replicate.webhookSecret,
     PUBLIC_WEBHOOK_URL: `${gatewayUrl}/api/v1/webhooks/replicate`,
     RECONCILE_INTERVAL_MS: '500',
+    HEALTH_CHECK_INTERVAL_MS: '200',
     HTTP_PORT: String(gatewayPort),
     SHUTDOWN_GRACE_MS: '2000',
     ...options.env,

@@ -12,6 +12,8 @@ import { createTraining } from './trainings';
 import type { ApiCall, PredictionObject, RunKind, RunObject, RunRecord, TrainingObject } from './types';
 import { WebhookSender } from './webhooks';
 
+const HISTORY = 10_000;
+
 export interface CoreOptions {
   token: string;
   webhookSecret: string;
@@ -26,13 +28,13 @@ export interface CoreOptions {
 }
 
 export class Core {
-  /** Aborted by stop(): every pending timer, download and webhook listens to it. */
+  /** Aborted by stop(): webhook deliveries and held `Prefer: wait` requests listen to it (runs are halted one by one). */
   readonly stopper = new AbortController();
   readonly files: FileStore;
   readonly faults: Faults;
   readonly webhooks: WebhookSender;
   readonly models = new ModelStore();
-  readonly calls: ApiCall[] = [];
+  private readonly callLog: ApiCall[] = [];
   private readonly runs = new Map<string, Run>();
   private base = '';
 
@@ -49,6 +51,16 @@ export class Core {
       stop: this.stopper.signal,
       log: o.log,
     });
+  }
+
+  /** The latest `/v1` calls (capped, so a long-running dev sandbox does not grow forever). */
+  get calls(): ApiCall[] {
+    return this.callLog;
+  }
+
+  recordCall(call: ApiCall): void {
+    this.callLog.push(call);
+    if (this.callLog.length > HISTORY) this.callLog.splice(0, this.callLog.length - HISTORY);
   }
 
   /** Base of every URL the sandbox hands out (`urls.get`, output files, weights). */

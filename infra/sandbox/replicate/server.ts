@@ -54,11 +54,11 @@ export interface ReplicateSandbox {
   readonly faults: SandboxFaults;
   /** Ends held requests, clears every timer, abandons pending webhooks, closes the server. */
   stop(): Promise<void>;
-  /** Every webhook message so far, with each delivery attempt. */
+  /** Webhook messages so far (the latest 10 000), with each delivery attempt. */
   deliveries(): Delivery[];
   /** Resolves when no webhook is queued or waiting to be retried. */
   webhooksIdle(): Promise<void>;
-  /** Every `/v1` request so far, faults included. */
+  /** `/v1` requests so far (the latest 10 000), faults included. */
   calls(): ApiCall[];
   training(id: string): RunRecord<TrainingObject> | undefined;
   trainings(): RunRecord<TrainingObject>[];
@@ -149,7 +149,7 @@ async function handle(
   const isApi = path === '/v1' || path.startsWith('/v1/');
   let fault = false;
   if (isApi) {
-    res.on('finish', () => core.calls.push({ at: now(), method, path, status: res.statusCode, fault }));
+    res.on('finish', () => core.recordCall({ at: now(), method, path, status: res.statusCode, fault }));
   }
   try {
     if (isApi) {

@@ -69,7 +69,8 @@ export function createTraining(
     ...(hooks.webhook_events_filter ? { webhook_events_filter: hooks.webhook_events_filter } : {}),
   };
   const run = new Run('training', object, body, hooks.events, env.faults.takeRunFailure('training'), env);
-  const steps = typeof input.max_train_steps === 'number' ? input.max_train_steps : 1000;
+  const stepsInput = input.steps ?? input.max_train_steps;
+  const steps = typeof stepsInput === 'number' && stepsInput > 0 ? stepsInput : 1000;
   run.start({
     durationMs: env.trainingMs,
     steps,

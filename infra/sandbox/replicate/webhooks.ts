@@ -9,6 +9,8 @@ import { now, webhookId } from './ids';
 import { signWebhook } from './signing';
 import type { Delivery, RunKind, WebhookEvent } from './types';
 
+const MAX_RECORDS = 10_000;
+
 export interface WebhookMessage {
   kind: RunKind;
   runId: string;
@@ -42,6 +44,8 @@ export class WebhookSender {
       attempts: [],
     };
     this.deliveries.push(d);
+    // Only the record is forgotten; a message still in flight is delivered all the same.
+    if (this.deliveries.length > MAX_RECORDS) this.deliveries.splice(0, this.deliveries.length - MAX_RECORDS);
     if (this.o.faults.takeDrop()) {
       d.status = 'dropped';
       this.o.log(`webhook ${d.webhookId} for ${m.kind} ${m.runId} [${m.events}] dropped (fault)`);

@@ -84,10 +84,13 @@ export const Errors = {
       message: `Unrecognized request URL (${method}: ${path}). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.`,
     }),
   injected: (status: number) =>
-    new StripeApiError(status, {
-      type: 'api_error',
-      message: `Sandbox fault injection: this request answered ${status}.`,
-    }),
+    status === 429
+      ? new StripeApiError(429, {
+          type: 'invalid_request_error',
+          code: 'rate_limit',
+          message: 'Too many requests hit the API too quickly (sandbox fault injection).',
+        })
+      : new StripeApiError(status, { type: 'api_error', message: `Sandbox fault injection: this request answered ${status}.` }),
 };
 
 function redact(key: string): string {

@@ -78,9 +78,12 @@ export class Promotions {
     return code && this.view(code);
   }
 
-  /** Newest first, as Stripe lists. */
+  /** Newest first, as Stripe lists (later additions first among equal `created`). */
   list(): PromotionCodeObject[] {
-    return [...this.codes.values()].reverse().map((c) => this.view(c));
+    return [...this.codes.values()]
+      .reverse()
+      .sort((a, b) => b.created - a.created)
+      .map((c) => this.view(c));
   }
 
   couponOf(code: PromotionCodeObject): CouponObject {

@@ -136,12 +136,7 @@ describe('inspectPhoto', () => {
     expect(codes(await inspectPhoto({ index: 0, file: 'x.png', bytes }))).toEqual(['undecodable']);
     const heic = readFileSync(HEIC_FIXTURE);
     const cut = heic.subarray(0, heic.length - 2000);
-    const libheifChatter = jest.spyOn(console, 'log').mockImplementation(() => undefined);
-    try {
-      expect(codes(await inspectPhoto({ index: 0, file: 'cut.heic', bytes: cut }))).toEqual(['undecodable']);
-    } finally {
-      libheifChatter.mockRestore();
-    }
+    expect(codes(await inspectPhoto({ index: 0, file: 'cut.heic', bytes: cut }))).toEqual(['undecodable']);
   });
 
   it('reports both a too large file and its unsupported type, without decoding', async () => {

@@ -24,6 +24,7 @@ export async function startInferencer(config: InferencerConfig): Promise<Running
       await pingDatabase(db);
       await redis.ping();
     },
+    readinessIntervalMs: config.HEALTH_CHECK_INTERVAL_MS,
     graceMs: config.SHUTDOWN_GRACE_MS,
     close: [() => db.end(), () => redis.quit().catch(() => redis.disconnect())],
   });

@@ -38,5 +38,7 @@ export const serviceEnv = z.object({
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL'),
   LOG_LEVEL: env.logLevel(),
   SHUTDOWN_GRACE_MS: env.ms(10_000),
+  /** How often health re-checks Postgres and Redis. */
+  HEALTH_CHECK_INTERVAL_MS: env.ms(2_000),
 });
 export type ServiceEnv = z.infer<typeof serviceEnv>;

@@ -6,29 +6,66 @@ import type { Metrics } from './metrics';
 export { Replicate };
 
 /**
- * The official client, with what it lacks: a timeout on every request, metrics per operation,
- * and errors as AppError. It already retries 429 (honouring Retry-After) and 5xx on GETs;
- * a failed create is not retried here because it is not idempotent — the caller decides.
+ * The official client, with what it lacks. replicate@1.4 retries 429s back to back (it never
+ * reads Retry-After) and retries *any* thrown fetch error, creates included — so a timed-out
+ * create could start a second training. This fetch therefore:
+ * - honours Retry-After on 429 itself (bounded), before the client sees the answer;
+ * - turns a network error or timeout on a non-GET into a 503 answer, which the client does not
+ *   retry, so a create is sent at most once per call;
+ * - puts a timeout on every request, keeping the caller's abort signal;
+ * - counts every request per operation and outcome.
  */
-export function createReplicateClient(opts: { token: string; baseUrl?: string; timeoutMs?: number; metrics?: Metrics }): Replicate {
+export function createReplicateClient(opts: {
+  token: string;
+  baseUrl?: string;
+  timeoutMs?: number;
+  metrics?: Metrics;
+  /** Longest Retry-After we are willing to wait out, and how often. */
+  maxRetryAfterMs?: number;
+  max429Retries?: number;
+}): Replicate {
   const timeoutMs = opts.timeoutMs ?? 30_000;
+  const maxRetryAfterMs = opts.maxRetryAfterMs ?? 10_000;
+  const max429Retries = opts.max429Retries ?? 3;
   const business = opts.metrics?.business;
-  const instrumentedFetch: typeof fetch = async (input, init) => {
-    const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
-    const operation = operationOf(init?.method ?? 'GET', url.pathname);
+
+  const once = async (input: Parameters<typeof fetch>[0], init: RequestInit | undefined, operation: string) => {
     const started = process.hrtime.bigint();
+    const signals = [AbortSignal.timeout(timeoutMs), ...(init?.signal ? [init.signal] : [])];
     try {
-      const res = await fetch(input, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+      const res = await fetch(input, { ...init, signal: AbortSignal.any(signals) });
       business?.replicateRequests.inc({ operation, outcome: res.status === 429 ? 'throttled' : res.ok ? 'ok' : 'error' });
       return res;
     } catch (err) {
       business?.replicateRequests.inc({ operation, outcome: 'error' });
-      throw err;
+      if ((init?.method ?? 'GET') === 'GET') throw err;
+      const detail = (err as Error).name === 'TimeoutError' ? 'request timed out' : `network error: ${(err as Error).message}`;
+      return new Response(JSON.stringify({ detail, status: 503, title: 'Unavailable' }), { status: 503, headers: { 'content-type': 'application/json' } });
     } finally {
       business?.replicateDuration.observe({ operation }, Number(process.hrtime.bigint() - started) / 1e9);
     }
   };
+
+  const instrumentedFetch: typeof fetch = async (input, init) => {
+    const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
+    const operation = operationOf(init?.method ?? 'GET', url.pathname);
+    for (let attempt = 0; ; attempt++) {
+      const res = await once(input, init, operation);
+      const waitMs = res.status === 429 ? retryAfterMs(res.headers.get('retry-after')) : undefined;
+      if (waitMs === undefined || attempt >= max429Retries || waitMs > maxRetryAfterMs) return res;
+      await res.arrayBuffer().catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
+  };
   return new Replicate({ auth: opts.token, baseUrl: opts.baseUrl, fetch: instrumentedFetch, useFileOutput: false });
+}
+
+function retryAfterMs(header: string | null): number {
+  if (!header) return 1_000;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(header);
+  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : 1_000;
 }
 
 /** A bounded label: the path with ids removed. */

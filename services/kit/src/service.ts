@@ -23,6 +23,7 @@ export async function serve(opts: {
   port: number;
   metricsPort: number;
   readiness: () => Promise<void>;
+  readinessIntervalMs?: number;
   graceMs: number;
   close: Array<() => Promise<unknown> | unknown>;
 }): Promise<RunningService> {

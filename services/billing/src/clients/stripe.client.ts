@@ -34,9 +34,10 @@ export interface CheckoutSessionInput {
 /** A Checkout Session as billing needs to know it. */
 export interface SessionFacts {
   id: string;
-  status: 'open' | 'complete' | 'expired' | null;
+  /** `open`, `complete` or `expired` (a string: Stripe may add values). */
+  status: string | null;
   /** `paid` or `no_payment_required` once the money is ours; `unpaid` while it is not. */
-  paymentStatus: 'paid' | 'unpaid' | 'no_payment_required';
+  paymentStatus: string;
   paymentIntentId: string | null;
   url: string | null;
   expiresAt: Date;
@@ -147,7 +148,7 @@ export class StripeClient {
   }
 
   /** True when Stripe refused the session because of its discount (the code died since we looked). */
-  static isDiscountRefusal(err: unknown): boolean {
+  isDiscountRefusal(err: unknown): boolean {
     return err instanceof Stripe.errors.StripeInvalidRequestError && (err.param ?? '').startsWith('discounts');
   }
 

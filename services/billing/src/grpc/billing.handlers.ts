@@ -1,12 +1,20 @@
 import { Errors, type AsyncService } from '@atelier/kit';
 import { billing } from '@atelier/protos';
 import type { AccountService } from '../domain/account.service';
+import type { CreditService } from '../domain/credit.service';
+import type { PaymentService } from '../domain/payment.service';
 import type { PlanService } from '../domain/plan.service';
-import { fromPlan, toAccount, toPlan } from './billing.mappers';
+import type { StripeEventService } from '../domain/stripe-event.service';
+import type { UsageService } from '../domain/usage.service';
+import { fromPlan, toAccount, toBalance, toPayment, toPlan, toUsageLine } from './billing.mappers';
 
 export interface BillingDomain {
   accounts: AccountService;
   plans: PlanService;
+  payments: PaymentService;
+  stripeEvents: StripeEventService;
+  credits: CreditService;
+  usage: UsageService;
 }
 
 /** Thin: proto in, domain call, proto out. Errors are mapped by the kit. */
@@ -37,6 +45,52 @@ export function billingHandlers(d: BillingDomain): AsyncService<typeof billing.B
     async upsertPlan(req) {
       if (!req.plan) throw Errors.invalid('plan is required');
       return { plan: toPlan(await d.plans.upsert(fromPlan(req.plan))) };
+    },
+
+    async createPayment(req) {
+      const payment = await d.payments.create({
+        accountId: req.accountId,
+        planId: req.planId,
+        promocodeId: req.promocodeId,
+        versionId: req.versionId,
+      });
+      return { payment: toPayment(payment) };
+    },
+    async getPayment(req) {
+      return { payment: toPayment(await d.payments.get(req.accountId, req.paymentId)) };
+    },
+    async handleStripeEvent(req) {
+      return d.stripeEvents.handle(Buffer.from(req.payload), req.signature);
+    },
+    async claimInitPayment(req) {
+      const { payment, plan } = await d.payments.claimInit(req.accountId, req.paymentId, req.versionId);
+      return { payment: toPayment(payment), plan: toPlan(plan) };
+    },
+    async releaseInitPayment(req) {
+      return { released: await d.payments.releaseInit(req.paymentId, req.versionId) };
+    },
+
+    async grantCredits(req) {
+      return { balance: toBalance(await d.credits.grant(req.accountId, req.versionId, req.paymentId)) };
+    },
+    async reserveCredits(req) {
+      return { balance: toBalance(await d.credits.reserve(req.accountId, req.versionId, req.reservationId, req.amount)) };
+    },
+    async settleCredits(req) {
+      return { balance: toBalance(await d.credits.settle(req.reservationId, req.used)) };
+    },
+    async releaseCredits(req) {
+      return { balance: toBalance(await d.credits.release(req.reservationId)) };
+    },
+    async getCreditBalance(req) {
+      return { balance: toBalance(await d.credits.balance(req.accountId, req.versionId)) };
+    },
+
+    async recordUsage(req) {
+      return { recorded: await d.usage.record(req) };
+    },
+    async getUsageReport(req) {
+      return { lines: (await d.usage.report({ accountId: req.accountId, from: req.from, to: req.to })).map(toUsageLine) };
     },
   };
 }

@@ -20,15 +20,30 @@ type WorkerReply =
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const said = [];
-console.log = console.warn = console.error = (...args) => said.push(args.map(String).join(' '));
+let said = [];
+const text = (arg) => (typeof arg === 'string' ? arg : arg && typeof arg.message === 'string' ? arg.message.trim() : '');
+console.log = console.warn = console.error = (...args) => said.push(args.map(text).filter(Boolean).join(' '));
 const decode = require(workerData.heicDecodePath);
-decode({ buffer: workerData.bytes }).then(
-  ({ width, height, data }) => parentPort.postMessage({ ok: true, width, height, data }, [data.buffer]),
-  (error) => parentPort.postMessage({ ok: false, message: [String(error && error.message), ...said].join('; ') }),
-);
+parentPort.on('message', (bytes) => {
+  said = [];
+  decode({ buffer: bytes }).then(
+    ({ width, height, data }) => parentPort.postMessage({ ok: true, width, height, data }, [data.buffer]),
+    (error) => parentPort.postMessage({ ok: false, message: [String(error && error.message), ...said].join('; ') }),
+  );
+});
 `;
 
+/** A worker costs ~0.5 s to start (mostly compiling libheif), more than a third of a 12 MP
+ * decode, so one outlives its decode for a while; an idle one is ended to give back its
+ * WebAssembly heap, which never shrinks. */
+export const HEIC_WORKER_IDLE_MS = 15_000;
+
+interface Slot {
+  readonly worker: Worker;
+  idleTimer?: NodeJS.Timeout;
+}
+
+const idle: Slot[] = [];
 let heicDecodePath: string | undefined;
 
 /**
@@ -39,37 +54,69 @@ let heicDecodePath: string | undefined;
  * is always the copy heic-convert declares, whatever the install layout.
  *
  * The WebAssembly decoder is synchronous and takes 1–2 s for a 12 MP photo: on the main thread
- * it would stall every RPC and health check of the service, so each decode runs in a worker of
- * its own. A fresh worker also hands its WebAssembly heap (which never shrinks) back afterwards.
+ * it would stall every RPC and health check of the service, so it runs in worker threads, one
+ * per concurrent decode (the callers' concurrency bounds how many).
  *
  * libheif applies the HEIF transforms (irot/imir/clap), so the pixels are already upright and
  * EXIF orientation must not be applied again.
  */
-export function decodeHeic(bytes: Buffer): Promise<DecodedHeic> {
+export async function decodeHeic(bytes: Buffer): Promise<DecodedHeic> {
+  const slot = idle.pop() ?? spawn();
+  clearTimeout(slot.idleTimer);
+  slot.worker.ref();
+  let reply: WorkerReply;
+  try {
+    reply = await ask(slot.worker, bytes);
+  } catch (error) {
+    void slot.worker.terminate();
+    throw error;
+  }
+  if (!reply.ok) {
+    // A failed decode may leave libheif's state behind: start afresh next time.
+    void slot.worker.terminate();
+    throw new Error(reply.message);
+  }
+  park(slot);
+  const { width, height, data } = reply;
+  if (!width || !height || data.length !== width * height * 4) {
+    throw new Error(`decoder returned ${data.length} bytes for ${width}×${height}`);
+  }
+  return { width, height, rgba: Buffer.from(data.buffer, data.byteOffset, data.byteLength) };
+}
+
+function spawn(): Slot {
   heicDecodePath ??= createRequire(require.resolve('heic-convert')).resolve('heic-decode');
-  return new Promise<DecodedHeic>((resolve, reject) => {
-    const worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: { heicDecodePath, bytes },
-    });
-    let settled = false;
-    const settle = (outcome: () => void): void => {
-      if (settled) return;
-      settled = true;
+  const slot: Slot = { worker: new Worker(WORKER_SOURCE, { eval: true, workerData: { heicDecodePath } }) };
+  // A decode in progress hears of a crash through ask(); these keep an idle worker's crash
+  // from being an unhandled 'error' event and drop it from the idle list.
+  slot.worker.on('error', () => undefined);
+  slot.worker.on('exit', () => forget(slot));
+  return slot;
+}
+
+function ask(worker: Worker, bytes: Buffer): Promise<WorkerReply> {
+  return new Promise<WorkerReply>((resolve, reject) => {
+    const onMessage = (reply: WorkerReply): void => done(() => resolve(reply));
+    const onError = (error: Error): void => done(() => reject(error));
+    const onExit = (code: number): void => done(() => reject(new Error(`HEIC decoder exited with code ${code}`)));
+    const done = (outcome: () => void): void => {
+      worker.off('message', onMessage).off('error', onError).off('exit', onExit);
       outcome();
-      void worker.terminate();
     };
-    worker.once('message', (reply: WorkerReply) =>
-      settle(() => {
-        if (!reply.ok) return reject(new Error(reply.message));
-        const { width, height, data } = reply;
-        if (!width || !height || data.length !== width * height * 4) {
-          return reject(new Error(`decoder returned ${data.length} bytes for ${width}×${height}`));
-        }
-        resolve({ width, height, rgba: Buffer.from(data.buffer, data.byteOffset, data.byteLength) });
-      }),
-    );
-    worker.once('error', (error) => settle(() => reject(error)));
-    worker.once('exit', (code) => settle(() => reject(new Error(`HEIC decoder exited with code ${code}`))));
+    worker.on('message', onMessage).on('error', onError).on('exit', onExit);
+    worker.postMessage(bytes);
   });
+}
+
+/** An idle worker must not keep the process alive, nor live forever. */
+function park(slot: Slot): void {
+  slot.worker.unref();
+  slot.idleTimer = setTimeout(() => void slot.worker.terminate(), HEIC_WORKER_IDLE_MS).unref();
+  idle.push(slot);
+}
+
+function forget(slot: Slot): void {
+  clearTimeout(slot.idleTimer);
+  const at = idle.indexOf(slot);
+  if (at >= 0) idle.splice(at, 1);
 }

@@ -1,0 +1,178 @@
+import { Errors, PG_UNIQUE_VIOLATION, pgCode, requireUuid } from '@atelier/kit';
+import type { PaymentRepositories, Store } from '../repositories';
+import type { BalanceRow } from '../repositories/credit-balance.repository';
+import type { PaymentRow } from '../repositories/payment.repository';
+import type { PlanService } from './plan.service';
+
+export interface Balance {
+  versionId: string;
+  granted: number;
+  used: number;
+  remaining: number;
+}
+
+const toBalance = (versionId: string, row: BalanceRow | undefined): Balance => ({
+  versionId,
+  granted: row?.granted ?? 0,
+  used: row?.used ?? 0,
+  remaining: row ? row.granted - row.used : 0,
+});
+
+function requireCount(what: string, value: number, min: number): number {
+  if (!Number.isInteger(value) || value < min) throw Errors.invalid(`${what} must be an integer >= ${min}, got ${value}`);
+  return value;
+}
+
+/**
+ * The per-version credit ledger. `remaining = granted − used` never goes below zero: reserving is
+ * one conditional UPDATE (and the table CHECKs `used <= granted`), and every change writes a
+ * ledger row with its reason in the same transaction. Grants are once per payment; settling and
+ * releasing close a reservation once, so a webhook and a reconciler racing cannot double-count.
+ */
+export class CreditService {
+  constructor(
+    private readonly store: Store,
+    private readonly plans: PlanService,
+  ) {}
+
+  async balance(accountId: string, versionId: string): Promise<Balance> {
+    const account = requireUuid('account_id', accountId);
+    const id = requireUuid('version_id', versionId);
+    const row = await this.store.repos.balances.find(id);
+    // No row: nothing was ever granted, which is true of any version the caller may ask about.
+    if (row && row.account_id !== account) throw Errors.notFound('version', versionId);
+    return toBalance(id, row);
+  }
+
+  /** GrantCredits: the payment's plan images go to the version the payment is bound to, once. */
+  async grant(accountId: string, versionId: string, paymentId: string): Promise<Balance> {
+    const account = requireUuid('account_id', accountId);
+    const version = requireUuid('version_id', versionId);
+    const id = requireUuid('payment_id', paymentId);
+    return this.store.transaction(async (repos) => {
+      // Locked, so a refund of this payment is either entirely before this grant or after it.
+      const payment = await repos.payments.lock(id);
+      if (!payment || payment.account_id !== account) throw Errors.notFound('payment', paymentId);
+      if (payment.version_id !== version) throw Errors.conflict(`payment ${paymentId} is not bound to version ${versionId}`);
+      if (payment.status === 'pending') throw Errors.paymentRequired(`payment ${paymentId} is not paid`);
+      if (payment.status !== 'paid') throw Errors.conflict(`payment ${paymentId} is ${payment.status}: it grants nothing`);
+      await this.grantInTransaction(repos, payment);
+      return toBalance(version, await repos.balances.find(version));
+    });
+  }
+
+  /**
+   * Grants a paid payment's images to its version inside the caller's transaction (which holds
+   * the payment's lock). False when this payment granted before.
+   */
+  async grantInTransaction(repos: PaymentRepositories, payment: PaymentRow): Promise<boolean> {
+    const versionId = payment.version_id;
+    if (!versionId) throw Errors.conflict(`payment ${payment.id} is not bound to a version yet`);
+    const plan = await this.plans.find(payment.plan_id);
+    if (!plan) throw new Error(`plan ${payment.plan_id} of payment ${payment.id} does not exist`);
+    await repos.balances.ensure(versionId, payment.account_id);
+    if (!(await repos.grants.insert(payment.id, versionId, plan.images))) return false;
+    const balance = await repos.balances.addGranted(versionId, plan.images);
+    // A version belongs to one account; anything else is a bug we must not turn into free credits.
+    if (balance.account_id !== payment.account_id) throw Errors.conflict(`version ${versionId} belongs to another account`);
+    await repos.ledger.append({ versionId, reason: 'grant', grantedDelta: plan.images, paymentId: payment.id });
+    return true;
+  }
+
+  /**
+   * A refund takes back what is left of the payment's grant: never more than it granted minus what
+   * was revoked before, and never credits already used or held by open reservations. Returns the
+   * number revoked. Runs in the caller's transaction, which holds the payment's lock.
+   */
+  async revokeInTransaction(repos: PaymentRepositories, paymentId: string): Promise<number> {
+    const grant = await repos.grants.lock(paymentId);
+    if (!grant) return 0;
+    const balance = await repos.balances.lock(grant.version_id);
+    if (!balance) return 0;
+    const revoke = Math.max(0, Math.min(grant.amount - grant.revoked, balance.granted - balance.used));
+    if (revoke === 0) return 0;
+    await repos.balances.removeGranted(grant.version_id, revoke);
+    await repos.grants.addRevoked(paymentId, revoke);
+    await repos.ledger.append({ versionId: grant.version_id, reason: 'revoke', grantedDelta: -revoke, paymentId });
+    return revoke;
+  }
+
+  /** ReserveCredits: idempotent per reservation id; short → insufficient_credits with what remains. */
+  async reserve(accountId: string, versionId: string, reservationId: string, amount: number): Promise<Balance> {
+    const account = requireUuid('account_id', accountId);
+    const version = requireUuid('version_id', versionId);
+    const id = requireUuid('reservation_id', reservationId);
+    requireCount('amount', amount, 1);
+
+    const replay = await this.replay(this.store.repos, account, version, id, amount);
+    if (replay) return replay;
+    try {
+      return await this.store.transaction(async (repos) => {
+        const row = await repos.balances.reserve(version, account, amount);
+        if (!row) {
+          // A duplicate that committed while this one waited for the row is still a success.
+          const again = await this.replay(repos, account, version, id, amount);
+          if (again) return again;
+          const current = await repos.balances.find(version);
+          if (current && current.account_id !== account) throw Errors.notFound('version', versionId);
+          throw Errors.insufficientCredits(current ? current.granted - current.used : 0, amount);
+        }
+        await repos.reservations.insert(id, version, amount);
+        await repos.ledger.append({ versionId: version, reason: 'reserve', usedDelta: amount, reservationId: id });
+        return toBalance(version, row);
+      });
+    } catch (err) {
+      // The same reservation made concurrently: this transaction rolled back, the other one stands.
+      if (pgCode(err) === PG_UNIQUE_VIOLATION) {
+        const winner = await this.replay(this.store.repos, account, version, id, amount);
+        if (winner) return winner;
+      }
+      throw err;
+    }
+  }
+
+  private async replay(repos: PaymentRepositories, account: string, version: string, id: string, amount: number): Promise<Balance | undefined> {
+    const existing = await repos.reservations.find(id);
+    if (!existing) return undefined;
+    if (existing.version_id !== version || existing.amount !== amount) {
+      throw Errors.conflict(`reservation ${id} was made for another version or amount`);
+    }
+    const balance = await repos.balances.find(version);
+    if (!balance || balance.account_id !== account) throw Errors.notFound('version', version);
+    return toBalance(version, balance);
+  }
+
+  /** SettleCredits: keeps `used` images of the reservation and gives the rest back; once. */
+  settle(reservationId: string, used: number): Promise<Balance> {
+    requireCount('used', used, 0);
+    return this.close(reservationId, 'settled', used);
+  }
+
+  /** ReleaseCredits: gives the whole reservation back; once. */
+  release(reservationId: string): Promise<Balance> {
+    return this.close(reservationId, 'released', 0);
+  }
+
+  private close(reservationId: string, status: 'settled' | 'released', keep: number): Promise<Balance> {
+    const id = requireUuid('reservation_id', reservationId);
+    return this.store.transaction(async (repos) => {
+      const closed = await repos.reservations.close(id, status, keep);
+      if (!closed) {
+        const existing = await repos.reservations.find(id);
+        if (!existing) throw Errors.notFound('reservation', reservationId);
+        if (existing.status === 'open') throw Errors.invalid(`used ${keep} exceeds the reservation of ${existing.amount}`);
+        // Closed already (a retry, or the other side of a race won): nothing changes.
+        return toBalance(existing.version_id, await repos.balances.find(existing.version_id));
+      }
+      const giveBack = closed.amount - keep;
+      const balance = giveBack > 0 ? await repos.balances.unreserve(closed.version_id, giveBack) : await repos.balances.find(closed.version_id);
+      await repos.ledger.append({
+        versionId: closed.version_id,
+        reason: status === 'settled' ? 'settle' : 'release',
+        usedDelta: -giveBack,
+        reservationId: id,
+      });
+      return toBalance(closed.version_id, balance);
+    });
+  }
+}

@@ -1,0 +1,38 @@
+import type { Prediction, PromptImage } from './prompt.model';
+
+/**
+ * What the domain needs from the rest of the mesh and from Replicate. The adapters in
+ * src/clients/ implement these over gRPC and the official client; errors arrive as AppError.
+ */
+
+/** trainer: is this version the caller's, is it ready, and what does it run on at Replicate. */
+export interface VersionDirectory {
+  /** NOT_FOUND (as AppError) for an unknown or foreign version. */
+  getVersion(accountId: string, versionId: string): Promise<{ accountId: string; isReady: boolean; replicateVersion: string }>;
+}
+
+/** billing: the credit reservation of each prompt (its id is the prompt id) and usage records. */
+export interface Credits {
+  /** Idempotent per reservation id; insufficient_credits (with `remaining`) when short. Returns what remains. */
+  reserve(accountId: string, versionId: string, reservationId: string, amount: number): Promise<{ remaining: number }>;
+  /** Keeps `used` credits and gives back the rest; a second settle or release is a no-op. */
+  settle(reservationId: string, used: number): Promise<void>;
+  /** Gives back the whole reservation; a no-op when it is closed or was never made. */
+  release(reservationId: string): Promise<void>;
+  /** Recorded once per prompt. */
+  recordUsage(accountId: string, promptId: string, predictSeconds: number, costMicros: number): Promise<void>;
+}
+
+/** imager: copies Replicate's outputs into the bucket (`<keyPrefix>/<n>.<ext>`). */
+export interface OutputStore {
+  transfer(keyPrefix: string, urls: string[]): Promise<PromptImage[]>;
+}
+
+/** Replicate predictions. */
+export interface Predictions {
+  create(request: { version: string; input: Record<string, unknown>; webhook: string; webhookEventsFilter: string[] }): Promise<Prediction>;
+  get(id: string): Promise<Prediction>;
+  cancel(id: string): Promise<Prediction>;
+  /** The secret webhooks are signed with. */
+  webhookSecret(): Promise<string>;
+}

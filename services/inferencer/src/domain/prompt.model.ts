@@ -1,0 +1,63 @@
+/** What a prompt is, in the service's own terms (no proto, no SQL). */
+
+export type PromptStatus = 'starting' | 'processing' | 'succeeded' | 'failed' | 'canceled';
+export type TerminalStatus = 'succeeded' | 'failed' | 'canceled';
+
+export const ACTIVE_STATUSES: readonly PromptStatus[] = ['starting', 'processing'];
+export const isActive = (s: PromptStatus) => s === 'starting' || s === 'processing';
+
+/** The customer's parameters, as the API takes them. */
+export interface PromptParams {
+  prompt: string;
+  negativePrompt: string;
+  numOutputs: number;
+  width?: number;
+  height?: number;
+  numInferenceSteps?: number;
+  guidanceScale?: number;
+  seed?: number;
+}
+
+/** One output copied into our bucket. */
+export interface PromptImage {
+  key: string;
+  width: number;
+  height: number;
+  contentType: string;
+  bytes: number;
+}
+
+export interface Prompt {
+  id: string;
+  accountId: string;
+  versionId: string;
+  status: PromptStatus;
+  params: PromptParams;
+  predictionId: string | null;
+  error: string | null;
+  createdAt: Date;
+  /** created_at to the microsecond, as Postgres has it: the listing cursor needs the exact value. */
+  createdKey: string;
+  completedAt: Date | null;
+  predictTime: number | null;
+  costMicros: number | null;
+  deadlineAt: Date;
+  images: PromptImage[];
+}
+
+/** A Replicate prediction as the webhook body or the API describes it (only what we read). */
+export interface Prediction {
+  id: string;
+  status: PromptStatus;
+  output: unknown;
+  error: unknown;
+  metrics?: { predict_time?: number } | null;
+}
+
+/** How a prompt ended, with what completion needs to settle it. */
+export type Outcome =
+  | { status: 'succeeded'; outputs: string[]; predictTime: number | null }
+  | { status: 'failed' | 'canceled'; error: string; predictTime: number | null; reason: FailureReason };
+
+/** Bounded label of atelier_run_failures_total. */
+export type FailureReason = 'replicate' | 'timeout' | 'transfer' | 'canceled';
