@@ -22,7 +22,10 @@ class Receiver {
   private server!: Server;
   url = '';
 
-  constructor(private readonly stripe: Stripe, private readonly secret: string) {}
+  constructor(
+    private readonly stripe: Stripe,
+    private readonly secret: string,
+  ) {}
 
   async start(): Promise<void> {
     this.server = createServer((req, res) => {
@@ -62,7 +65,10 @@ class Receiver {
 }
 
 /** Polls until `check` returns a value other than undefined/false, or fails after the deadline. */
-async function waitFor<T>(check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 5000): Promise<T> {
+async function waitFor<T>(
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 5000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -72,15 +78,23 @@ async function waitFor<T>(check: () => T | undefined | false | Promise<T | undef
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
 
-function sessionParams(overrides: Partial<Stripe.Checkout.SessionCreateParams> = {}): Stripe.Checkout.SessionCreateParams {
+function sessionParams(
+  overrides: Partial<Stripe.Checkout.SessionCreateParams> = {},
+): Stripe.Checkout.SessionCreateParams {
   return {
     mode: 'payment',
-    line_items: [{ price_data: { currency: 'usd', unit_amount: 1300, product_data: { name: 'Basic training' } }, quantity: 1 }],
+    line_items: [
+      {
+        price_data: { currency: 'usd', unit_amount: 1300, product_data: { name: 'Basic training' } },
+        quantity: 1,
+      },
+    ],
     success_url: 'https://atelier.test/paid?session={CHECKOUT_SESSION_ID}',
     cancel_url: 'https://atelier.test/cancelled',
     client_reference_id: 'acct-7',
@@ -142,7 +156,9 @@ describe('checkout sessions', () => {
     expect(session.expires_at).toBeGreaterThanOrEqual(before + 24 * 3600);
     expect(session.expires_at).toBeLessThanOrEqual(Math.floor(Date.now() / 1000) + 24 * 3600);
 
-    const fiveOff = await stripe.checkout.sessions.create(sessionParams({ discounts: [{ promotion_code: 'promo_sandbox_active500' }] }));
+    const fiveOff = await stripe.checkout.sessions.create(
+      sessionParams({ discounts: [{ promotion_code: 'promo_sandbox_active500' }] }),
+    );
     expect([fiveOff.amount_total, fiveOff.total_details?.amount_discount]).toEqual([800, 500]);
   });
 
@@ -163,7 +179,9 @@ describe('checkout sessions', () => {
     expect(err.message).toBe(
       'Only Checkout Sessions with a status in ["open"] can be expired. This Checkout Session has a status of `expired`.',
     );
-    const [event] = await waitFor(() => receiver.eventsFor(created.id).length === 1 && receiver.eventsFor(created.id));
+    const [event] = await waitFor(
+      () => receiver.eventsFor(created.id).length === 1 && receiver.eventsFor(created.id),
+    );
     expect(event?.type).toBe('checkout.session.expired');
     // Caused by an API call: the event names the request and its idempotency key.
     expect(event?.request?.id).toMatch(/^req_/);
@@ -173,15 +191,23 @@ describe('checkout sessions', () => {
   it('answers an unknown session with a 404 resource_missing', async () => {
     const err = await expectStripeError(stripe.checkout.sessions.retrieve('cs_test_nope'));
     expect(err).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
-    expect(err).toMatchObject({ statusCode: 404, code: 'resource_missing', message: "No such checkout.session: 'cs_test_nope'" });
+    expect(err).toMatchObject({
+      statusCode: 404,
+      code: 'resource_missing',
+      message: "No such checkout.session: 'cs_test_nope'",
+    });
   });
 
   it('refuses inactive, expired and unknown promotion codes', async () => {
     for (const id of ['promo_sandbox_inactive', 'promo_sandbox_expired']) {
-      const err = await expectStripeError(stripe.checkout.sessions.create(sessionParams({ discounts: [{ promotion_code: id }] })));
+      const err = await expectStripeError(
+        stripe.checkout.sessions.create(sessionParams({ discounts: [{ promotion_code: id }] })),
+      );
       expect(err).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
       expect(err).toMatchObject({ statusCode: 400, param: 'discounts[0][promotion_code]' });
-      expect(err.message).toMatch(/^This promotion code cannot be redeemed because it (is inactive|has expired)\.$/);
+      expect(err.message).toMatch(
+        /^This promotion code cannot be redeemed because it (is inactive|has expired)\.$/,
+      );
     }
     const unknown = await expectStripeError(
       stripe.checkout.sessions.create(sessionParams({ discounts: [{ promotion_code: 'promo_nope' }] })),
@@ -197,7 +223,11 @@ describe('checkout sessions', () => {
 
     const noQuantity = await expectStripeError(
       stripe.checkout.sessions.create(
-        sessionParams({ line_items: [{ price_data: { currency: 'usd', unit_amount: 1300, product_data: { name: 'Basic' } } }] }),
+        sessionParams({
+          line_items: [
+            { price_data: { currency: 'usd', unit_amount: 1300, product_data: { name: 'Basic' } } },
+          ],
+        }),
       ),
     );
     expect(noQuantity).toMatchObject({ code: 'parameter_missing', param: 'line_items[0][quantity]' });
@@ -205,14 +235,21 @@ describe('checkout sessions', () => {
     // Raw form encoding, as any Stripe client sends it.
     const res = await fetch(`${sandbox.url}/v1/checkout/sessions`, {
       method: 'POST',
-      headers: { Authorization: `Bearer ${sandbox.secretKey}`, 'Content-Type': 'application/x-www-form-urlencoded' },
+      headers: {
+        Authorization: `Bearer ${sandbox.secretKey}`,
+        'Content-Type': 'application/x-www-form-urlencoded',
+      },
       body:
         'mode=payment&line_items[0][price_data][currency]=usd&line_items[0][price_data][unit_amount]=1300' +
         '&line_items[0][price_data][product_data][name]=Basic&line_items[0][quantity]=2&metadata[payment_id]=p-9&colour=blue',
     });
     expect(res.status).toBe(400);
     expect(await res.json()).toEqual({
-      error: expect.objectContaining({ type: 'invalid_request_error', code: 'parameter_unknown', param: 'colour' }),
+      error: expect.objectContaining({
+        type: 'invalid_request_error',
+        code: 'parameter_unknown',
+        param: 'colour',
+      }),
     });
   });
 
@@ -231,14 +268,18 @@ describe('checkout sessions', () => {
     expect(again.id).toBe(first.id);
     expect(again.lastResponse.headers['idempotent-replayed']).toBe('true');
     const err = await expectStripeError(
-      stripe.checkout.sessions.create(sessionParams({ client_reference_id: 'someone-else' }), { idempotencyKey: key }),
+      stripe.checkout.sessions.create(sessionParams({ client_reference_id: 'someone-else' }), {
+        idempotencyKey: key,
+      }),
     );
     expect(err).toBeInstanceOf(Stripe.errors.StripeIdempotencyError);
     expect(err.statusCode).toBe(400);
   });
 
   it('serves the checkout page', async () => {
-    const session = await stripe.checkout.sessions.create(sessionParams({ discounts: [{ promotion_code: 'promo_sandbox_active10' }] }));
+    const session = await stripe.checkout.sessions.create(
+      sessionParams({ discounts: [{ promotion_code: 'promo_sandbox_active10' }] }),
+    );
     const res = await fetch(session.url as string);
     const html = await res.text();
     expect(res.headers.get('content-type')).toMatch(/^text\/html/);
@@ -255,9 +296,14 @@ describe('promotion codes', () => {
     expect(list.data.map((p) => p.id)).toEqual(['promo_sandbox_active10']);
     expect(list.data[0]?.promotion).toEqual({ type: 'coupon', coupon: expect.any(String) });
 
-    const expanded = await stripe.promotionCodes.list({ code: 'WELCOME10', expand: ['data.promotion.coupon'] });
+    const expanded = await stripe.promotionCodes.list({
+      code: 'WELCOME10',
+      expand: ['data.promotion.coupon'],
+    });
     expect((expanded.data[0]?.promotion.coupon as Stripe.Coupon).percent_off).toBe(10);
-    const fiveOff = await stripe.promotionCodes.retrieve('promo_sandbox_active500', { expand: ['promotion.coupon'] });
+    const fiveOff = await stripe.promotionCodes.retrieve('promo_sandbox_active500', {
+      expand: ['promotion.coupon'],
+    });
     expect(fiveOff.promotion.coupon).toMatchObject({ object: 'coupon', amount_off: 500, currency: 'usd' });
 
     // `expand[]=` as curl users write it, next to the client's `expand[0]=`.
@@ -273,7 +319,10 @@ describe('promotion codes', () => {
     expect(expired.active).toBe(false);
     expect(expired.expires_at).toBeLessThan(Date.now() / 1000);
     const inactive = await stripe.promotionCodes.list({ active: false });
-    expect(inactive.data.map((p) => p.id).sort()).toEqual(['promo_sandbox_expired', 'promo_sandbox_inactive']);
+    expect(inactive.data.map((p) => p.id).sort()).toEqual([
+      'promo_sandbox_expired',
+      'promo_sandbox_inactive',
+    ]);
     const err = await expectStripeError(stripe.promotionCodes.retrieve('promo_nope'));
     expect(err.statusCode).toBe(404);
   });
@@ -282,13 +331,23 @@ describe('promotion codes', () => {
 describe('payments and webhooks', () => {
   it('pays through the checkout URL and delivers a verifiable checkout.session.completed', async () => {
     const session = await stripe.checkout.sessions.create(sessionParams());
-    const res = await fetch(session.url as string, { method: 'POST', headers: { Accept: 'application/json' } });
+    const res = await fetch(session.url as string, {
+      method: 'POST',
+      headers: { Accept: 'application/json' },
+    });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ id: session.id, status: 'complete', payment_status: 'paid' });
 
-    const [event] = await waitFor(() => receiver.eventsFor(session.id).length > 0 && receiver.eventsFor(session.id));
+    const [event] = await waitFor(
+      () => receiver.eventsFor(session.id).length > 0 && receiver.eventsFor(session.id),
+    );
     expect(event?.type).toBe('checkout.session.completed');
-    expect(event).toMatchObject({ object: 'event', livemode: false, api_version: Stripe.API_VERSION, request: null });
+    expect(event).toMatchObject({
+      object: 'event',
+      livemode: false,
+      api_version: Stripe.API_VERSION,
+      request: null,
+    });
     expect(event?.id).toMatch(/^evt_/);
     const completed = event?.data.object as Stripe.Checkout.Session;
     expect(completed).toMatchObject({
@@ -321,7 +380,9 @@ describe('payments and webhooks', () => {
     const session = await stripe.checkout.sessions.create(sessionParams());
     const res = await fetch(`${session.url}?outcome=fail`, { method: 'POST', redirect: 'manual' });
     expect(res.headers.get('location')).toBe('https://atelier.test/cancelled');
-    const events = await waitFor(() => receiver.eventsFor(session.id).length === 2 && receiver.eventsFor(session.id));
+    const events = await waitFor(
+      () => receiver.eventsFor(session.id).length === 2 && receiver.eventsFor(session.id),
+    );
     expect(events.map((e) => [e.type, (e.data.object as Stripe.Checkout.Session).payment_status])).toEqual([
       ['checkout.session.completed', 'unpaid'],
       ['checkout.session.async_payment_failed', 'unpaid'],
@@ -333,7 +394,9 @@ describe('payments and webhooks', () => {
     await sandbox.pay(session.id, 'async_pending');
     await waitFor(() => receiver.eventsFor(session.id).length === 1);
     await sandbox.settle(session.id, 'succeed');
-    const events = await waitFor(() => receiver.eventsFor(session.id).length === 2 && receiver.eventsFor(session.id));
+    const events = await waitFor(
+      () => receiver.eventsFor(session.id).length === 2 && receiver.eventsFor(session.id),
+    );
     expect(events.map((e) => [e.type, (e.data.object as Stripe.Checkout.Session).payment_status])).toEqual([
       ['checkout.session.completed', 'unpaid'],
       ['checkout.session.async_payment_succeeded', 'paid'],
@@ -369,7 +432,13 @@ describe('payments and webhooks', () => {
     const paymentIntent = paid.payment_intent as string;
 
     const partial = await stripe.refunds.create({ payment_intent: paymentIntent, amount: 300 });
-    expect(partial).toMatchObject({ object: 'refund', amount: 300, status: 'succeeded', payment_intent: paymentIntent, currency: 'usd' });
+    expect(partial).toMatchObject({
+      object: 'refund',
+      amount: 300,
+      status: 'succeeded',
+      payment_intent: paymentIntent,
+      currency: 'usd',
+    });
     expect(partial.id).toMatch(/^re_/);
     const rest = await stripe.refunds.create({ payment_intent: paymentIntent });
     expect(rest.amount).toBe(1000);
@@ -377,17 +446,32 @@ describe('payments and webhooks', () => {
     expect(again).toMatchObject({ statusCode: 400, code: 'charge_already_refunded' });
 
     const charge = partial.charge as string;
-    const refunded = await waitFor(() => receiver.eventsFor(charge).length === 2 && receiver.eventsFor(charge));
+    const refunded = await waitFor(
+      () => receiver.eventsFor(charge).length === 2 && receiver.eventsFor(charge),
+    );
     expect(refunded.map((e) => e.type)).toEqual(['charge.refunded', 'charge.refunded']);
     expect(refunded.map((e) => e.data.object)).toEqual([
-      expect.objectContaining({ object: 'charge', payment_intent: paymentIntent, amount_refunded: 300, refunded: false }),
-      expect.objectContaining({ object: 'charge', payment_intent: paymentIntent, amount_refunded: 1300, refunded: true }),
+      expect.objectContaining({
+        object: 'charge',
+        payment_intent: paymentIntent,
+        amount_refunded: 300,
+        refunded: false,
+      }),
+      expect.objectContaining({
+        object: 'charge',
+        payment_intent: paymentIntent,
+        amount_refunded: 1300,
+        refunded: true,
+      }),
     ]);
     expect(refunded[0]?.request?.id).toMatch(/^req_/);
   });
 
   it('sends forged and stale deliveries that the endpoint rejects', async () => {
-    const forged = await sandbox.sendEvent({ type: 'checkout.session.completed', object: { id: 'cs_test_forged' } }, { signature: 't=1,v1=00' });
+    const forged = await sandbox.sendEvent(
+      { type: 'checkout.session.completed', object: { id: 'cs_test_forged' } },
+      { signature: 't=1,v1=00' },
+    );
     expect(forged).toMatchObject({ status: 400, ok: false, attempt: 1 });
     const stale = await sandbox.sendEvent(
       { type: 'checkout.session.completed', object: { id: 'cs_test_stale' } },
@@ -396,7 +480,10 @@ describe('payments and webhooks', () => {
     expect(stale.status).toBe(400);
     const errors = receiver.received.filter((r) => r.error !== null).map((r) => r.error);
     expect(errors).toEqual(
-      expect.arrayContaining([expect.stringMatching(/No signatures found/), expect.stringMatching(/tolerance/)]),
+      expect.arrayContaining([
+        expect.stringMatching(/No signatures found/),
+        expect.stringMatching(/tolerance/),
+      ]),
     );
     // A genuine redelivery of a recorded event verifies again.
     const recorded = sandbox.events()[0]!;
@@ -419,7 +506,11 @@ describe('fault injection', () => {
   });
 
   it('hangs a request until the client times out', async () => {
-    const impatient = new Stripe(sandbox.secretKey, { ...sandbox.clientConfig, maxNetworkRetries: 0, timeout: 300 });
+    const impatient = new Stripe(sandbox.secretKey, {
+      ...sandbox.clientConfig,
+      maxNetworkRetries: 0,
+      timeout: 300,
+    });
     sandbox.failNext('GET /v1/promotion_codes', 'hang');
     const err = await expectStripeError(impatient.promotionCodes.retrieve('promo_sandbox_active10'));
     expect(err).toBeInstanceOf(Stripe.errors.StripeConnectionError);

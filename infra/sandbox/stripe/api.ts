@@ -17,11 +17,30 @@ type Handler = (req: ApiRequest, id: string) => unknown;
 
 const RETRIEVE = new Set(['expand']);
 const REFUND_PARAMS = new Set([
-  'amount', 'charge', 'currency', 'customer', 'expand', 'instructions_email', 'metadata', 'origin',
-  'payment_intent', 'reason', 'refund_application_fee', 'reverse_transfer',
+  'amount',
+  'charge',
+  'currency',
+  'customer',
+  'expand',
+  'instructions_email',
+  'metadata',
+  'origin',
+  'payment_intent',
+  'reason',
+  'refund_application_fee',
+  'reverse_transfer',
 ]);
 const PROMO_LIST_PARAMS = new Set([
-  'active', 'code', 'coupon', 'created', 'customer', 'customer_account', 'expand', 'ending_before', 'limit', 'starting_after',
+  'active',
+  'code',
+  'coupon',
+  'created',
+  'customer',
+  'customer_account',
+  'expand',
+  'ending_before',
+  'limit',
+  'starting_after',
 ]);
 
 export class Api {
@@ -33,8 +52,16 @@ export class Api {
   ) {
     const id = '([^/]+)';
     this.routes = [
-      { method: 'POST', pattern: /^\/v1\/checkout\/sessions$/, handler: (r) => this.ledger.createSession(r.params) },
-      { method: 'GET', pattern: new RegExp(`^/v1/checkout/sessions/${id}$`), handler: (r, i) => this.retrieve(r, this.ledger.record(i).session) },
+      {
+        method: 'POST',
+        pattern: /^\/v1\/checkout\/sessions$/,
+        handler: (r) => this.ledger.createSession(r.params),
+      },
+      {
+        method: 'GET',
+        pattern: new RegExp(`^/v1/checkout/sessions/${id}$`),
+        handler: (r, i) => this.retrieve(r, this.ledger.record(i).session),
+      },
       {
         method: 'POST',
         pattern: new RegExp(`^/v1/checkout/sessions/${id}/expire$`),
@@ -44,8 +71,16 @@ export class Api {
         },
       },
       { method: 'GET', pattern: /^\/v1\/promotion_codes$/, handler: (r) => this.listPromotionCodes(r) },
-      { method: 'GET', pattern: new RegExp(`^/v1/promotion_codes/${id}$`), handler: (r, i) => this.retrieve(r, this.ledger.promotions.get(i), 'promotion code', i) },
-      { method: 'GET', pattern: new RegExp(`^/v1/coupons/${id}$`), handler: (r, i) => this.retrieve(r, this.ledger.promotions.coupons.get(i), 'coupon', i) },
+      {
+        method: 'GET',
+        pattern: new RegExp(`^/v1/promotion_codes/${id}$`),
+        handler: (r, i) => this.retrieve(r, this.ledger.promotions.get(i), 'promotion code', i),
+      },
+      {
+        method: 'GET',
+        pattern: new RegExp(`^/v1/coupons/${id}$`),
+        handler: (r, i) => this.retrieve(r, this.ledger.promotions.coupons.get(i), 'coupon', i),
+      },
       {
         method: 'POST',
         pattern: /^\/v1\/refunds$/,
@@ -54,10 +89,26 @@ export class Api {
           return this.ledger.refund(r.params, r.request);
         },
       },
-      { method: 'GET', pattern: new RegExp(`^/v1/refunds/${id}$`), handler: (r, i) => this.retrieveStored(r, i, 're_', 'refund') },
-      { method: 'GET', pattern: new RegExp(`^/v1/payment_intents/${id}$`), handler: (r, i) => this.retrieveStored(r, i, 'pi_', 'payment_intent') },
-      { method: 'GET', pattern: new RegExp(`^/v1/charges/${id}$`), handler: (r, i) => this.retrieveStored(r, i, 'ch_', 'charge') },
-      { method: 'GET', pattern: new RegExp(`^/v1/events/${id}$`), handler: (r, i) => this.retrieve(r, this.events.get(i), 'event', i) },
+      {
+        method: 'GET',
+        pattern: new RegExp(`^/v1/refunds/${id}$`),
+        handler: (r, i) => this.retrieveStored(r, i, 're_', 'refund'),
+      },
+      {
+        method: 'GET',
+        pattern: new RegExp(`^/v1/payment_intents/${id}$`),
+        handler: (r, i) => this.retrieveStored(r, i, 'pi_', 'payment_intent'),
+      },
+      {
+        method: 'GET',
+        pattern: new RegExp(`^/v1/charges/${id}$`),
+        handler: (r, i) => this.retrieveStored(r, i, 'ch_', 'charge'),
+      },
+      {
+        method: 'GET',
+        pattern: new RegExp(`^/v1/events/${id}$`),
+        handler: (r, i) => this.retrieve(r, this.events.get(i), 'event', i),
+      },
     ];
   }
 
@@ -92,12 +143,14 @@ export class Api {
     const coupon = optString(p['coupon'], 'coupon');
     const limit = optInt(p['limit'], 'limit') ?? 10;
     if (limit < 1 || limit > 100) throw Errors.invalid('limit', 'This value must be between 1 and 100.');
-    let data = this.ledger.promotions.list().filter(
-      (c) =>
-        (code === undefined || c.code.toLowerCase() === code) &&
-        (active === undefined || c.active === active) &&
-        (coupon === undefined || c.promotion.coupon === coupon),
-    );
+    let data = this.ledger.promotions
+      .list()
+      .filter(
+        (c) =>
+          (code === undefined || c.code.toLowerCase() === code) &&
+          (active === undefined || c.active === active) &&
+          (coupon === undefined || c.promotion.coupon === coupon),
+      );
     const after = optString(p['starting_after'], 'starting_after');
     const before = optString(p['ending_before'], 'ending_before');
     if (after !== undefined) data = data.slice(cursor(data, after, 'starting_after') + 1);

@@ -39,7 +39,10 @@ export function showCheckout(ledger: Ledger, id: string): PageResponse {
   }
   const currency = session.currency ?? 'usd';
   const rows = items
-    .map((li) => `<tr><td>${escape(li.name)}${li.quantity > 1 ? ` × ${li.quantity}` : ''}</td><td>${formatMoney(li.unitAmount * li.quantity, currency)}</td></tr>`)
+    .map(
+      (li) =>
+        `<tr><td>${escape(li.name)}${li.quantity > 1 ? ` × ${li.quantity}` : ''}</td><td>${formatMoney(li.unitAmount * li.quantity, currency)}</td></tr>`,
+    )
     .join('');
   const discount = session.total_details?.amount_discount ?? 0;
   const summary =
@@ -47,7 +50,10 @@ export function showCheckout(ledger: Ledger, id: string): PageResponse {
     (discount > 0 ? `<tr><td>Discount</td><td>−${formatMoney(discount, currency)}</td></tr>` : '') +
     `<tr><th>Total</th><th>${formatMoney(session.amount_total ?? 0, currency)}</th></tr></table>`;
   if (session.status !== 'open') {
-    return html(200, page('Checkout', `${summary}<p>This checkout is ${escape(session.status ?? 'closed')}.</p>`));
+    return html(
+      200,
+      page('Checkout', `${summary}<p>This checkout is ${escape(session.status ?? 'closed')}.</p>`),
+    );
   }
   const action = `/checkout/${encodeURIComponent(id)}`;
   const button = (outcome: string, label: string) =>
@@ -63,27 +69,66 @@ export function showCheckout(ledger: Ledger, id: string): PageResponse {
   );
 }
 
-export function submitCheckout(ledger: Ledger, id: string, outcomeRaw: string | null, wantsJson: boolean): PageResponse {
+export function submitCheckout(
+  ledger: Ledger,
+  id: string,
+  outcomeRaw: string | null,
+  wantsJson: boolean,
+): PageResponse {
   const outcome = parseOutcome(outcomeRaw);
   try {
-    if (!outcome) throw new StripeApiError(400, { type: 'invalid_request_error', message: `Unknown outcome: ${outcomeRaw}`, param: 'outcome' });
+    if (!outcome)
+      throw new StripeApiError(400, {
+        type: 'invalid_request_error',
+        message: `Unknown outcome: ${outcomeRaw}`,
+        param: 'outcome',
+      });
     const session = ledger.pay(id, outcome);
     if (wantsJson) return json(200, session);
     const target = outcome === 'fail' ? (session.cancel_url ?? session.success_url) : session.success_url;
-    if (target) return { status: 303, headers: { Location: target.replaceAll('{CHECKOUT_SESSION_ID}', session.id) }, body: '' };
-    return html(200, page('Checkout', outcome === 'fail' ? '<p>The payment failed.</p>' : '<p>Thanks for your payment.</p>'));
+    if (target)
+      return {
+        status: 303,
+        headers: { Location: target.replaceAll('{CHECKOUT_SESSION_ID}', session.id) },
+        body: '',
+      };
+    return html(
+      200,
+      page('Checkout', outcome === 'fail' ? '<p>The payment failed.</p>' : '<p>Thanks for your payment.</p>'),
+    );
   } catch (err) {
     if (!(err instanceof StripeApiError)) throw err;
-    return wantsJson ? json(err.status, err.toJSON()) : html(err.status, page('Checkout', `<p>${escape(err.message)}</p>`));
+    return wantsJson
+      ? json(err.status, err.toJSON())
+      : html(err.status, page('Checkout', `<p>${escape(err.message)}</p>`));
   }
 }
 
-const ZERO_DECIMAL = new Set(['bif', 'clp', 'djf', 'gnf', 'jpy', 'kmf', 'krw', 'mga', 'pyg', 'rwf', 'ugx', 'vnd', 'vuv', 'xaf', 'xof', 'xpf']);
+const ZERO_DECIMAL = new Set([
+  'bif',
+  'clp',
+  'djf',
+  'gnf',
+  'jpy',
+  'kmf',
+  'krw',
+  'mga',
+  'pyg',
+  'rwf',
+  'ugx',
+  'vnd',
+  'vuv',
+  'xaf',
+  'xof',
+  'xpf',
+]);
 
 export function formatMoney(minor: number, currency: string): string {
   const major = ZERO_DECIMAL.has(currency) ? minor : minor / 100;
   try {
-    return new Intl.NumberFormat('en-US', { style: 'currency', currency: currency.toUpperCase() }).format(major);
+    return new Intl.NumberFormat('en-US', { style: 'currency', currency: currency.toUpperCase() }).format(
+      major,
+    );
   } catch {
     return `${major} ${currency.toUpperCase()}`;
   }

@@ -50,8 +50,10 @@ export const Errors = {
       code: 'api_key_invalid',
       message: `Invalid API Key provided: ${redact(key)}`,
     }),
-  missingParam: (param: string) => coded(400, 'parameter_missing', `Missing required param: ${param}.`, param),
-  unknownParam: (param: string) => coded(400, 'parameter_unknown', `Received unknown parameter: ${param}`, param),
+  missingParam: (param: string) =>
+    coded(400, 'parameter_missing', `Missing required param: ${param}.`, param),
+  unknownParam: (param: string) =>
+    coded(400, 'parameter_unknown', `Received unknown parameter: ${param}`, param),
   invalidInteger: (param: string, value: string) =>
     coded(400, 'parameter_invalid_integer', `Invalid integer: ${value}`, param),
   emptyString: (param: string) =>
@@ -63,7 +65,11 @@ export const Errors = {
     ),
   /** An invalid request that Stripe reports without a more specific code. */
   invalid: (param: string | undefined, message: string) =>
-    new StripeApiError(400, { type: 'invalid_request_error', message, ...(param !== undefined ? { param } : {}) }),
+    new StripeApiError(400, {
+      type: 'invalid_request_error',
+      message,
+      ...(param !== undefined ? { param } : {}),
+    }),
   chargeAlreadyRefunded: (chargeId: string) =>
     coded(400, 'charge_already_refunded', `Charge ${chargeId} has already been refunded.`, 'charge'),
   resourceMissing: (kind: string, id: string, param: string) =>
@@ -90,9 +96,14 @@ export const Errors = {
           code: 'rate_limit',
           message: 'Too many requests hit the API too quickly (sandbox fault injection).',
         })
-      : new StripeApiError(status, { type: 'api_error', message: `Sandbox fault injection: this request answered ${status}.` }),
+      : new StripeApiError(status, {
+          type: 'api_error',
+          message: `Sandbox fault injection: this request answered ${status}.`,
+        }),
 };
 
 function redact(key: string): string {
-  return key.length <= 8 ? key : `${key.slice(0, 8)}${'*'.repeat(Math.max(4, key.length - 12))}${key.slice(-4)}`;
+  return key.length <= 8
+    ? key
+    : `${key.slice(0, 8)}${'*'.repeat(Math.max(4, key.length - 12))}${key.slice(-4)}`;
 }

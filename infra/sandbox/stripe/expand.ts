@@ -11,7 +11,13 @@ export function expand(value: unknown, paths: string[], find: (id: string) => ob
   return copy;
 }
 
-function walk(node: unknown, segments: string[], path: string, param: string, find: (id: string) => object | undefined): void {
+function walk(
+  node: unknown,
+  segments: string[],
+  path: string,
+  param: string,
+  find: (id: string) => object | undefined,
+): void {
   if (Array.isArray(node)) {
     for (const item of node) walk(item, segments, path, param, find);
     return;

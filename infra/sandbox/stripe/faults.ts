@@ -33,7 +33,9 @@ export class Faults {
     const fault = this.faults.find(
       (f) =>
         (f.method === null || f.method === method) &&
-        (f.pathPrefix === null || path === f.pathPrefix || path.startsWith(`${f.pathPrefix.replace(/\/$/, '')}/`)),
+        (f.pathPrefix === null ||
+          path === f.pathPrefix ||
+          path.startsWith(`${f.pathPrefix.replace(/\/$/, '')}/`)),
     );
     if (!fault) return undefined;
     fault.remaining -= 1;

@@ -61,7 +61,10 @@ function insert(root: FormObject, path: string[], value: string, rawKey: string)
 }
 
 function conflict(rawKey: string) {
-  return Errors.invalid(rawKey, `Invalid value for ${rawKey}: a parameter cannot be both a value and a hash.`);
+  return Errors.invalid(
+    rawKey,
+    `Invalid value for ${rawKey}: a parameter cannot be both a value and a hash.`,
+  );
 }
 
 /** Objects whose keys are all array indices become arrays, ordered by index. */

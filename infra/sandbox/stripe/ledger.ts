@@ -97,7 +97,10 @@ export class Ledger {
     const { session } = record;
     if (session.status === 'open' && session.expires_at <= nowSeconds()) this.expire(id, null);
     if (session.status !== 'open') {
-      throw Errors.invalid(undefined, `This Checkout Session is no longer open: its status is \`${session.status}\`.`);
+      throw Errors.invalid(
+        undefined,
+        `This Checkout Session is no longer open: its status is \`${session.status}\`.`,
+      );
     }
     session.status = 'complete';
     session.url = null;
@@ -133,14 +136,20 @@ export class Ledger {
   /** A delayed payment method (`async_pending`) finally succeeds or fails. */
   settle(id: string, outcome: 'succeed' | 'fail'): SessionObject {
     const { session } = this.record(id);
-    const intent = typeof session.payment_intent === 'string' ? this.intents.get(session.payment_intent) : undefined;
+    const intent =
+      typeof session.payment_intent === 'string' ? this.intents.get(session.payment_intent) : undefined;
     if (session.status !== 'complete' || !intent || intent.status !== 'processing') {
       throw Errors.invalid(undefined, `Checkout Session ${id} has no payment awaiting settlement.`);
     }
     const charge = this.charges.get(intent.latest_charge as string) as ChargeObject;
     if (outcome === 'succeed') {
       Object.assign(intent, { status: 'succeeded', amount_received: intent.amount });
-      Object.assign(charge, { status: 'succeeded', paid: true, captured: true, amount_captured: charge.amount });
+      Object.assign(charge, {
+        status: 'succeeded',
+        paid: true,
+        captured: true,
+        amount_captured: charge.amount,
+      });
       session.payment_status = 'paid';
       this.emit('checkout.session.async_payment_succeeded', session, null);
     } else {
@@ -149,7 +158,11 @@ export class Ledger {
         status: 'requires_payment_method',
         last_payment_error: { type: 'card_error', code: 'insufficient_funds', message, charge: charge.id },
       });
-      Object.assign(charge, { status: 'failed', failure_code: 'insufficient_funds', failure_message: message });
+      Object.assign(charge, {
+        status: 'failed',
+        failure_code: 'insufficient_funds',
+        failure_message: message,
+      });
       this.emit('checkout.session.async_payment_failed', session, null);
     }
     return session;
@@ -160,23 +173,32 @@ export class Ledger {
     const piId = optString(params['payment_intent'], 'payment_intent');
     const chargeId = optString(params['charge'], 'charge');
     if (piId === undefined && chargeId === undefined) {
-      throw Errors.invalid(undefined, 'One of the following params should be provided for this request: payment_intent or charge.');
+      throw Errors.invalid(
+        undefined,
+        'One of the following params should be provided for this request: payment_intent or charge.',
+      );
     }
     let charge: ChargeObject | undefined;
     if (piId !== undefined) {
       const intent = this.intents.get(piId);
       if (!intent) throw Errors.resourceMissing('payment_intent', piId, 'payment_intent');
       charge = intent.status === 'succeeded' ? this.charges.get(intent.latest_charge as string) : undefined;
-      if (!charge) throw Errors.invalid('payment_intent', `This PaymentIntent (${piId}) does not have a successful charge to refund.`);
+      if (!charge)
+        throw Errors.invalid(
+          'payment_intent',
+          `This PaymentIntent (${piId}) does not have a successful charge to refund.`,
+        );
     }
     if (chargeId !== undefined) {
       const byId = this.charges.get(chargeId);
       if (!byId) throw Errors.resourceMissing('charge', chargeId, 'charge');
-      if (charge && charge.id !== byId.id) throw Errors.invalid('charge', `Charge ${chargeId} does not belong to PaymentIntent ${piId}.`);
+      if (charge && charge.id !== byId.id)
+        throw Errors.invalid('charge', `Charge ${chargeId} does not belong to PaymentIntent ${piId}.`);
       charge = byId;
     }
     const target = charge as ChargeObject;
-    if (target.status !== 'succeeded') throw Errors.invalid('charge', `Charge ${target.id} has not succeeded and cannot be refunded.`);
+    if (target.status !== 'succeeded')
+      throw Errors.invalid('charge', `Charge ${target.id} has not succeeded and cannot be refunded.`);
     if (target.refunded) throw Errors.chargeAlreadyRefunded(target.id);
     const remaining = target.amount - target.amount_refunded;
     const amount = optInt(params['amount'], 'amount') ?? remaining;
@@ -189,7 +211,10 @@ export class Ledger {
     }
     const reason = optString(params['reason'], 'reason') ?? null;
     if (reason !== null && !['duplicate', 'fraudulent', 'requested_by_customer'].includes(reason)) {
-      throw Errors.invalid('reason', `Invalid reason: must be one of duplicate, fraudulent, or requested_by_customer`);
+      throw Errors.invalid(
+        'reason',
+        `Invalid reason: must be one of duplicate, fraudulent, or requested_by_customer`,
+      );
     }
     const refund: RefundObject = {
       id: newId.refund(),
@@ -213,7 +238,10 @@ export class Ledger {
     return refund;
   }
 
-  private startPayment(record: SessionRecord, succeeded: boolean): { intent: PaymentIntentObject; charge: ChargeObject } {
+  private startPayment(
+    record: SessionRecord,
+    succeeded: boolean,
+  ): { intent: PaymentIntentObject; charge: ChargeObject } {
     const { session } = record;
     const created = nowSeconds();
     const amount = session.amount_total ?? 0;

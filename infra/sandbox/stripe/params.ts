@@ -5,7 +5,8 @@
 import { Errors } from './errors';
 import type { FormObject, FormValue } from './form';
 
-export const at = (prefix: string, key: string | number): string => (prefix ? `${prefix}[${key}]` : String(key));
+export const at = (prefix: string, key: string | number): string =>
+  prefix ? `${prefix}[${key}]` : String(key);
 
 export function rejectUnknown(obj: FormObject, allowed: ReadonlySet<string>, prefix = ''): void {
   for (const key of Object.keys(obj)) if (!allowed.has(key)) throw Errors.unknownParam(at(prefix, key));
@@ -67,8 +68,16 @@ export function metadata(value: FormValue | undefined, path = 'metadata'): Recor
   for (const [k, v] of entries) {
     const p = at(path, k);
     if (typeof v !== 'string') throw Errors.invalid(p, `Invalid string: ${JSON.stringify(v)}`);
-    if (k.length > 40) throw Errors.invalid(p, `Metadata keys can have up to 40 characters, but the key is ${k.length} characters long.`);
-    if (v.length > 500) throw Errors.invalid(p, `Metadata values can have up to 500 characters, but you passed in a value that is ${v.length} characters long.`);
+    if (k.length > 40)
+      throw Errors.invalid(
+        p,
+        `Metadata keys can have up to 40 characters, but the key is ${k.length} characters long.`,
+      );
+    if (v.length > 500)
+      throw Errors.invalid(
+        p,
+        `Metadata values can have up to 500 characters, but you passed in a value that is ${v.length} characters long.`,
+      );
     // An empty value unsets the key, so it never appears on the object.
     if (v !== '') out[k] = v;
   }

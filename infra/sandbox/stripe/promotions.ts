@@ -28,7 +28,10 @@ export class Promotions {
     this.add({ id: 'promo_sandbox_active500', code: 'FIVEOFF', amount_off: 500, currency: 'usd' }, created);
     this.add({ id: 'promo_sandbox_inactive', code: 'RETIRED10', percent_off: 10, active: false }, created);
     // 2024-01-01T00:00:00Z: long past, so the code reads as expired whenever the sandbox runs.
-    this.add({ id: 'promo_sandbox_expired', code: 'EXPIRED10', percent_off: 10, expires_at: 1704067200 }, 1701388800);
+    this.add(
+      { id: 'promo_sandbox_expired', code: 'EXPIRED10', percent_off: 10, expires_at: 1704067200 },
+      1701388800,
+    );
   }
 
   add(input: NewPromotionCode, created = nowSeconds()): PromotionCodeObject {
@@ -98,7 +101,11 @@ export class Promotions {
    * The coupon a session may redeem through `discounts[i][promotion_code]`, or Stripe's 400.
    * Checked at session creation, as Stripe does, not again at payment.
    */
-  redeemable(id: string, currency: string, param: string): { code: PromotionCodeObject; coupon: CouponObject } {
+  redeemable(
+    id: string,
+    currency: string,
+    param: string,
+  ): { code: PromotionCodeObject; coupon: CouponObject } {
     const stored = this.codes.get(id);
     if (!stored) throw Errors.resourceMissing('promotion code', id, param);
     const coupon = this.couponOf(stored);

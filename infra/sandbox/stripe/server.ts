@@ -18,7 +18,13 @@ import { newId } from './ids';
 import { Ledger, type PayOutcome } from './ledger';
 import type { EventObject, PromotionCodeObject, RefundObject, SessionObject } from './objects';
 import type { NewPromotionCode } from './promotions';
-import { DEFAULT_RETRY, WebhookDispatcher, type Delivery, type RetryPolicy, type SendOptions } from './webhooks';
+import {
+  DEFAULT_RETRY,
+  WebhookDispatcher,
+  type Delivery,
+  type RetryPolicy,
+  type SendOptions,
+} from './webhooks';
 
 export interface StripeSandboxOptions {
   /** 0 (the default) picks a free port. */
@@ -108,7 +114,8 @@ export async function startStripeSandbox(opts: StripeSandboxOptions = {}): Promi
     log,
   );
   const ledger = new Ledger(
-    (type, object, request) => dispatcher.enqueue(events.create(type, object, request, dispatcher.hasEndpoint() ? 1 : 0)),
+    (type, object, request) =>
+      dispatcher.enqueue(events.create(type, object, request, dispatcher.hasEndpoint() ? 1 : 0)),
     (id) => `${baseUrl}/checkout/${id}`,
   );
   const api = new Api(ledger, events);
@@ -135,7 +142,8 @@ export async function startStripeSandbox(opts: StripeSandboxOptions = {}): Promi
         const id = decodeURIComponent(checkout[1] as string);
         const outcome = url.searchParams.get('outcome') ?? new URLSearchParams(body).get('outcome');
         const wantsJson = (header(req, 'accept') ?? '').includes('application/json');
-        const page = method === 'GET' ? showCheckout(ledger, id) : submitCheckout(ledger, id, outcome, wantsJson);
+        const page =
+          method === 'GET' ? showCheckout(ledger, id) : submitCheckout(ledger, id, outcome, wantsJson);
         return send(res, page.status, page.body, page.headers);
       }
       if (!path.startsWith('/v1/')) throw Errors.unrecognizedUrl(method, path);
@@ -148,13 +156,20 @@ export async function startStripeSandbox(opts: StripeSandboxOptions = {}): Promi
         const replay = idempotency.replay(idemKey, endpoint, params);
         if (replay) return send(res, replay.status, replay.body, { 'Idempotent-Replayed': 'true' });
       }
-      const result = api.handle({ method, path, params, request: { id: requestId, idempotency_key: idemKey ?? null } });
+      const result = api.handle({
+        method,
+        path,
+        params,
+        request: { id: requestId, idempotency_key: idemKey ?? null },
+      });
       const text = JSON.stringify(result, null, 2);
       if (idemKey !== undefined) idempotency.save(idemKey, endpoint, params, 200, text);
       send(res, 200, text);
     } catch (err) {
       if (err instanceof StripeApiError) return send(res, err.status, JSON.stringify(err.toJSON(), null, 2));
-      log(`internal error on ${method} ${path}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      log(
+        `internal error on ${method} ${path}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+      );
       send(res, 500, JSON.stringify({ error: { type: 'api_error', message: 'An unknown error occurred.' } }));
     } finally {
       log(`${method} ${path} → ${res.statusCode} ${requestId}`);
@@ -196,7 +211,10 @@ export async function startStripeSandbox(opts: StripeSandboxOptions = {}): Promi
     expire: async (id) => structuredClone(ledger.expire(id, null)),
     refund: async (paymentIntentId, amount) =>
       structuredClone(
-        ledger.refund({ payment_intent: paymentIntentId, ...(amount !== undefined ? { amount: String(amount) } : {}) }, null),
+        ledger.refund(
+          { payment_intent: paymentIntentId, ...(amount !== undefined ? { amount: String(amount) } : {}) },
+          null,
+        ),
       ),
     session(id) {
       try {
@@ -229,7 +247,8 @@ function authenticate(authorization: string | undefined, secretKey: string): voi
   const [scheme = '', credential = ''] = authorization.split(/\s+/, 2);
   let key = credential;
   // Stripe also takes the key as the user name of HTTP Basic auth (`curl -u sk_test_…:`).
-  if (scheme.toLowerCase() === 'basic') key = Buffer.from(credential, 'base64').toString('utf8').replace(/:.*$/s, '');
+  if (scheme.toLowerCase() === 'basic')
+    key = Buffer.from(credential, 'base64').toString('utf8').replace(/:.*$/s, '');
   else if (scheme.toLowerCase() !== 'bearer') throw Errors.noApiKey();
   if (key === '') throw Errors.noApiKey();
   if (key !== secretKey) throw Errors.invalidApiKey(key);
@@ -260,6 +279,10 @@ function readBody(req: IncomingMessage): Promise<string> {
 
 function send(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
   if (res.headersSent || res.destroyed) return;
-  res.writeHead(status, { 'Content-Type': 'application/json', ...headers, 'Content-Length': Buffer.byteLength(body) });
+  res.writeHead(status, {
+    'Content-Type': 'application/json',
+    ...headers,
+    'Content-Length': Buffer.byteLength(body),
+  });
   res.end(body);
 }

@@ -36,26 +36,60 @@ const SESSION_PARAMS = new Set(
     'subscription_data success_url tax_id_collection ui_mode wallet_options'
   ).split(' '),
 );
-const LINE_ITEM_PARAMS = new Set(['adjustable_quantity', 'metadata', 'price', 'price_data', 'quantity', 'tax_rates']);
-const PRICE_DATA_PARAMS = new Set(['currency', 'product', 'product_data', 'recurring', 'tax_behavior', 'unit_amount', 'unit_amount_decimal']);
-const PRODUCT_DATA_PARAMS = new Set(['description', 'images', 'metadata', 'name', 'tax_code', 'tax_details', 'unit_label']);
+const LINE_ITEM_PARAMS = new Set([
+  'adjustable_quantity',
+  'metadata',
+  'price',
+  'price_data',
+  'quantity',
+  'tax_rates',
+]);
+const PRICE_DATA_PARAMS = new Set([
+  'currency',
+  'product',
+  'product_data',
+  'recurring',
+  'tax_behavior',
+  'unit_amount',
+  'unit_amount_decimal',
+]);
+const PRODUCT_DATA_PARAMS = new Set([
+  'description',
+  'images',
+  'metadata',
+  'name',
+  'tax_code',
+  'tax_details',
+  'unit_label',
+]);
 const DISCOUNT_PARAMS = new Set(['coupon', 'promotion_code']);
 
 const MIN_EXPIRY_S = 30 * 60;
 const MAX_EXPIRY_S = 24 * 60 * 60;
 
-export function createSession(params: FormObject, promotions: Promotions, checkoutUrl: (id: string) => string): SessionRecord {
+export function createSession(
+  params: FormObject,
+  promotions: Promotions,
+  checkoutUrl: (id: string) => string,
+): SessionRecord {
   rejectUnknown(params, SESSION_PARAMS);
   const mode = reqString(params['mode'], 'mode');
-  if (mode !== 'payment') throw Errors.invalid('mode', `The Stripe sandbox supports only mode=payment, not ${mode}.`);
+  if (mode !== 'payment')
+    throw Errors.invalid('mode', `The Stripe sandbox supports only mode=payment, not ${mode}.`);
 
   const lineItems = parseLineItems(params);
   const currency = (lineItems[0] as LineItem).currency;
   const subtotal = lineItems.reduce((sum, li) => sum + li.unitAmount * li.quantity, 0);
 
   const discounts = optArray(params['discounts'], 'discounts') ?? [];
-  if (discounts.length > 0 && optBool(params['allow_promotion_codes'], 'allow_promotion_codes') !== undefined) {
-    throw Errors.invalid('allow_promotion_codes', 'You may only specify one of these parameters: allow_promotion_codes, discounts.');
+  if (
+    discounts.length > 0 &&
+    optBool(params['allow_promotion_codes'], 'allow_promotion_codes') !== undefined
+  ) {
+    throw Errors.invalid(
+      'allow_promotion_codes',
+      'You may only specify one of these parameters: allow_promotion_codes, discounts.',
+    );
   }
   if (discounts.length > 1) throw Errors.invalid('discounts', 'Checkout Sessions support only one discount.');
   let discount = 0;
@@ -68,14 +102,20 @@ export function createSession(params: FormObject, promotions: Promotions, checko
     const promo = optString(d['promotion_code'], at(path, 'promotion_code'));
     const couponParam = optString(d['coupon'], at(path, 'coupon'));
     if ((promo === undefined) === (couponParam === undefined)) {
-      throw Errors.invalid(path, 'You must specify exactly one of `coupon` or `promotion_code` for each discount.');
+      throw Errors.invalid(
+        path,
+        'You must specify exactly one of `coupon` or `promotion_code` for each discount.',
+      );
     }
     const coupon = promo
       ? promotions.redeemable(promo, currency, at(path, 'promotion_code')).coupon
       : promotions.coupons.get(couponParam as string);
     if (!coupon) throw Errors.resourceMissing('coupon', couponParam as string, at(path, 'coupon'));
     if (!coupon.valid) throw Errors.invalid(at(path, 'coupon'), `Coupon ${coupon.id} is no longer valid.`);
-    discount = coupon.percent_off !== null ? Math.round((subtotal * coupon.percent_off) / 100) : Math.min(coupon.amount_off ?? 0, subtotal);
+    discount =
+      coupon.percent_off !== null
+        ? Math.round((subtotal * coupon.percent_off) / 100)
+        : Math.min(coupon.amount_off ?? 0, subtotal);
     promotionCodeId = promo ?? null;
     couponId = coupon.id;
     return { coupon: promo ? null : coupon.id, promotion_code: promo ?? null };
@@ -84,10 +124,16 @@ export function createSession(params: FormObject, promotions: Promotions, checko
   const created = nowSeconds();
   const expiresAt = optInt(params['expires_at'], 'expires_at') ?? created + MAX_EXPIRY_S;
   if (expiresAt < created + MIN_EXPIRY_S) {
-    throw Errors.invalid('expires_at', 'The `expires_at` timestamp must be at least 30 minutes from Checkout Session creation.');
+    throw Errors.invalid(
+      'expires_at',
+      'The `expires_at` timestamp must be at least 30 minutes from Checkout Session creation.',
+    );
   }
   if (expiresAt > created + MAX_EXPIRY_S) {
-    throw Errors.invalid('expires_at', 'The `expires_at` timestamp must be less than 24 hours from Checkout Session creation.');
+    throw Errors.invalid(
+      'expires_at',
+      'The `expires_at` timestamp must be less than 24 hours from Checkout Session creation.',
+    );
   }
 
   const clientReferenceId = optString(params['client_reference_id'], 'client_reference_id') ?? null;
@@ -151,14 +197,19 @@ function parseLineItems(params: FormObject): LineItem[] {
     if (price !== undefined) throw Errors.resourceMissing('price', price, at(path, 'price'));
     const pricePath = at(path, 'price_data');
     const priceData = optHash(item['price_data'], pricePath);
-    if (!priceData) throw Errors.invalid(path, `You must specify either \`price\` or \`price_data\` in ${path}.`);
+    if (!priceData)
+      throw Errors.invalid(path, `You must specify either \`price\` or \`price_data\` in ${path}.`);
     rejectUnknown(priceData, PRICE_DATA_PARAMS, pricePath);
     if (priceData['recurring'] !== undefined) {
-      throw Errors.invalid(at(pricePath, 'recurring'), 'You specified `payment` mode but passed a recurring price.');
+      throw Errors.invalid(
+        at(pricePath, 'recurring'),
+        'You specified `payment` mode but passed a recurring price.',
+      );
     }
     const currency = reqString(priceData['currency'], at(pricePath, 'currency')).toLowerCase();
     const unitAmount = reqInt(priceData['unit_amount'], at(pricePath, 'unit_amount'));
-    if (unitAmount < 0) throw Errors.invalid(at(pricePath, 'unit_amount'), 'This value must be greater than or equal to 0.');
+    if (unitAmount < 0)
+      throw Errors.invalid(at(pricePath, 'unit_amount'), 'This value must be greater than or equal to 0.');
     const product = optString(priceData['product'], at(pricePath, 'product'));
     if (product !== undefined) throw Errors.resourceMissing('product', product, at(pricePath, 'product'));
     const productPath = at(pricePath, 'product_data');
@@ -167,7 +218,8 @@ function parseLineItems(params: FormObject): LineItem[] {
     rejectUnknown(productData, PRODUCT_DATA_PARAMS, productPath);
     const name = reqString(productData['name'], at(productPath, 'name'));
     const quantity = reqInt(item['quantity'], at(path, 'quantity'));
-    if (quantity < 1) throw Errors.invalid(at(path, 'quantity'), 'This value must be greater than or equal to 1.');
+    if (quantity < 1)
+      throw Errors.invalid(at(path, 'quantity'), 'This value must be greater than or equal to 1.');
     return { name, unitAmount, quantity, currency };
   });
   const currency = (items[0] as LineItem).currency;
