@@ -119,12 +119,13 @@ async function launch(
       timeoutMs: 30_000,
       what: 'postmaster.pid',
     });
-    if (!server.exit)
+    if (!server.exit) {
       writeOwner(dataDir, {
         ownerPid: process.pid,
         ownerStart: processStartTime(process.pid),
         postmasterPid: pid,
       });
+    }
 
     const url = `postgres://${SUPERUSER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
     const ready = await waitFor(async () => server.exit ?? ((await canQuery(url)) && 'ready'), {
