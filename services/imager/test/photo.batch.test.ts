@@ -22,7 +22,11 @@ async function goodPhotos(count: number, firstSeed = 1): Promise<IncomingPhoto[]
 }
 
 /** Wraps the real inspector and records how many inspections overlap. */
-function instrumented(): { inspect: NonNullable<CheckPhotosOptions['inspect']>; maxRunning: () => number; calls: number[] } {
+function instrumented(): {
+  inspect: NonNullable<CheckPhotosOptions['inspect']>;
+  maxRunning: () => number;
+  calls: number[];
+} {
   let running = 0;
   let maxRunning = 0;
   const calls: number[] = [];
@@ -48,7 +52,9 @@ describe('checkPhotos', () => {
     const result = await checkPhotos(arriving(photos));
     expect(result.problems).toEqual([]);
     expect(result.photos.map((photo) => photo.index)).toEqual([0, 1, 2, 3, 4]);
-    expect(result.photos.every((photo) => photo.jpeg.subarray(0, 3).equals(Buffer.from([0xff, 0xd8, 0xff])))).toBe(true);
+    expect(
+      result.photos.every((photo) => photo.jpeg.subarray(0, 3).equals(Buffer.from([0xff, 0xd8, 0xff]))),
+    ).toBe(true);
   });
 
   it('reports every problem of every file together, with their indexes', async () => {
@@ -66,7 +72,12 @@ describe('checkPhotos', () => {
     const result = await checkPhotos(arriving(upload));
     expect(result.problems).toEqual([
       { index: 1, file: 'notes.jpg', code: 'unsupported_type', detail: expect.any(String) },
-      { index: 2, file: 'small.jpg', code: 'too_small', detail: '300×300 px; both sides must be at least 512 px' },
+      {
+        index: 2,
+        file: 'small.jpg',
+        code: 'too_small',
+        detail: '300×300 px; both sides must be at least 512 px',
+      },
       { index: 3, file: 'cut.jpg', code: 'undecodable', detail: expect.any(String) },
       { index: 5, file: 'again.jpg', code: 'duplicate', detail: 'same content as photo 1 (a.jpg)' },
     ]);
@@ -78,7 +89,9 @@ describe('checkPhotos', () => {
     const probe = instrumented();
     const upload = [...photos, { index: 5, file: 'copy.jpg', bytes: photos[2]!.bytes }];
     const result = await checkPhotos(arriving(upload), { inspect: probe.inspect });
-    expect(result.problems).toEqual([expect.objectContaining({ index: 5, code: 'duplicate', detail: 'same content as photo 3 (p2.jpg)' })]);
+    expect(result.problems).toEqual([
+      expect.objectContaining({ index: 5, code: 'duplicate', detail: 'same content as photo 3 (p2.jpg)' }),
+    ]);
     expect(probe.calls).toEqual([0, 1, 2, 3, 4]);
   });
 
@@ -123,7 +136,12 @@ describe('checkPhotos', () => {
     const limits = { ...DEFAULT_PHOTO_LIMITS, minCount: 1, maxCount: 3 };
     const result = await checkPhotos(arriving(await goodPhotos(5)), { limits, inspect: probe.inspect });
     expect(result.problems).toEqual([
-      { index: 3, file: 'p3.jpg', code: 'too_many_images', detail: '5 photos; at most 3 are allowed (only the first 3 were checked)' },
+      {
+        index: 3,
+        file: 'p3.jpg',
+        code: 'too_many_images',
+        detail: '5 photos; at most 3 are allowed (only the first 3 were checked)',
+      },
     ]);
     expect(probe.calls).toEqual([0, 1, 2]);
   });

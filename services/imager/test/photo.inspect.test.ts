@@ -3,7 +3,16 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { DEFAULT_PHOTO_LIMITS, inspectPhoto, type InspectResult, type NormalisedPhoto } from '../src/domain';
-import { blank, EXIF_TAG_GPS_IFD, EXIF_TAG_ORIENTATION, exifIfd0Tags, halves, jpeg, noisy, rgbAt } from './support/images';
+import {
+  blank,
+  EXIF_TAG_GPS_IFD,
+  EXIF_TAG_ORIENTATION,
+  exifIfd0Tags,
+  halves,
+  jpeg,
+  noisy,
+  rgbAt,
+} from './support/images';
 
 const HEIC_FIXTURE = join(__dirname, 'fixtures', 'photo-768x576.heic');
 
@@ -72,7 +81,9 @@ describe('inspectPhoto', () => {
     const input = await sharp(bytes).metadata();
     expect(input.orientation).toBe(6);
     expect(input.icc).toBeDefined();
-    expect(exifIfd0Tags(input.exif!)).toEqual(expect.arrayContaining([EXIF_TAG_ORIENTATION, EXIF_TAG_GPS_IFD]));
+    expect(exifIfd0Tags(input.exif!)).toEqual(
+      expect.arrayContaining([EXIF_TAG_ORIENTATION, EXIF_TAG_GPS_IFD]),
+    );
 
     const photo = passed(await inspectPhoto({ index: 0, file: 'rotated.jpg', bytes }));
     expect([photo.width, photo.height]).toEqual([800, 1200]);
@@ -88,15 +99,27 @@ describe('inspectPhoto', () => {
 
   it('measures the minimum side upright: 600×400 with orientation 6 is judged as 400×600', async () => {
     const bytes = await blank(600, 400).withMetadata({ orientation: 6 }).jpeg().toBuffer();
-    const result = await inspectPhoto({ index: 0, file: 'r.jpg', bytes }, { ...DEFAULT_PHOTO_LIMITS, minSide: 500 });
+    const result = await inspectPhoto(
+      { index: 0, file: 'r.jpg', bytes },
+      { ...DEFAULT_PHOTO_LIMITS, minSide: 500 },
+    );
     expect(result).toEqual({
       ok: false,
-      problems: [{ index: 0, file: 'r.jpg', code: 'too_small', detail: '400×600 px; both sides must be at least 500 px' }],
+      problems: [
+        {
+          index: 0,
+          file: 'r.jpg',
+          code: 'too_small',
+          detail: '400×600 px; both sides must be at least 500 px',
+        },
+      ],
     });
   });
 
   it('flattens transparency onto white rather than black', async () => {
-    const bytes = await sharp({ create: { width: 512, height: 512, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } })
+    const bytes = await sharp({
+      create: { width: 512, height: 512, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } },
+    })
       .png()
       .toBuffer();
     const photo = passed(await inspectPhoto({ index: 0, file: 'cutout.png', bytes }));
@@ -107,7 +130,14 @@ describe('inspectPhoto', () => {
     const result = await inspectPhoto({ index: 2, file: 'tiny.jpg', bytes: await jpeg(300, 300) });
     expect(result).toEqual({
       ok: false,
-      problems: [{ index: 2, file: 'tiny.jpg', code: 'too_small', detail: '300×300 px; both sides must be at least 512 px' }],
+      problems: [
+        {
+          index: 2,
+          file: 'tiny.jpg',
+          code: 'too_small',
+          detail: '300×300 px; both sides must be at least 512 px',
+        },
+      ],
     });
   });
 
@@ -117,7 +147,9 @@ describe('inspectPhoto', () => {
   });
 
   it('reports an empty file as empty and nothing else', async () => {
-    expect(codes(await inspectPhoto({ index: 0, file: 'empty.jpg', bytes: Buffer.alloc(0) }))).toEqual(['empty_file']);
+    expect(codes(await inspectPhoto({ index: 0, file: 'empty.jpg', bytes: Buffer.alloc(0) }))).toEqual([
+      'empty_file',
+    ]);
   });
 
   it('reports a truncated JPEG as undecodable although its header is intact', async () => {
@@ -127,12 +159,21 @@ describe('inspectPhoto', () => {
     const result = await inspectPhoto({ index: 1, file: 'cut.jpg', bytes });
     expect(result).toEqual({
       ok: false,
-      problems: [expect.objectContaining({ index: 1, code: 'undecodable', detail: expect.stringContaining('truncated') })],
+      problems: [
+        expect.objectContaining({
+          index: 1,
+          code: 'undecodable',
+          detail: expect.stringContaining('truncated'),
+        }),
+      ],
     });
   });
 
   it('reports garbage after a valid signature as undecodable', async () => {
-    const bytes = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(2000, 7)]);
+    const bytes = Buffer.concat([
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+      Buffer.alloc(2000, 7),
+    ]);
     expect(codes(await inspectPhoto({ index: 0, file: 'x.png', bytes }))).toEqual(['undecodable']);
     const heic = readFileSync(HEIC_FIXTURE);
     const cut = heic.subarray(0, heic.length - 2000);
@@ -146,7 +187,12 @@ describe('inspectPhoto', () => {
       ok: false,
       problems: [
         expect.objectContaining({ code: 'unsupported_type', index: 4, file: 'big.txt' }),
-        { code: 'file_too_large', index: 4, file: 'big.txt', detail: '1.5 KiB; each photo may be at most 1000 B' },
+        {
+          code: 'file_too_large',
+          index: 4,
+          file: 'big.txt',
+          detail: '1.5 KiB; each photo may be at most 1000 B',
+        },
       ],
     });
   });

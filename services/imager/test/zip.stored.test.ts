@@ -1,13 +1,23 @@
 import type { Readable } from 'node:stream';
 import JSZip from 'jszip';
-import { checkPhotos, crc32, createStoredZip, dosDateTime, type IncomingPhoto } from '../src/domain';
+import {
+  checkPhotos,
+  crc32,
+  createStoredZip,
+  dosDateTime,
+  type IncomingPhoto,
+  ZIP_MAX_ENTRIES,
+} from '../src/domain';
 import { crc32Table } from '../src/domain/zip.crc32';
 import { jpeg } from './support/images';
 
-async function collect(stream: Readable): Promise<Buffer> {
+function collect(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
+  stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+  return new Promise((resolve, reject) => {
+    stream.once('end', () => resolve(Buffer.concat(chunks)));
+    stream.once('error', reject);
+  });
 }
 
 interface CentralRecord {
@@ -26,7 +36,7 @@ function readDirectory(zip: Buffer): { count: number; entries: CentralRecord[] }
   let at = zip.readUInt32LE(end + 16);
   const entries: CentralRecord[] = [];
   for (let i = 0; i < count; i += 1) {
-    expect(zip.readUInt32LE(at)).toBe(0x02014b50);
+    if (zip.readUInt32LE(at) !== 0x02014b50) throw new Error(`no central header at ${at}`);
     const nameLength = zip.readUInt16LE(at + 28);
     entries.push({
       name: zip.toString('utf8', at + 46, at + 46 + nameLength),
@@ -55,7 +65,11 @@ async function settlesSoon(promise: Promise<unknown>): Promise<boolean> {
 describe('createStoredZip', () => {
   it('packs a checked 6-photo upload that jszip opens, every entry STORED', async () => {
     const upload: IncomingPhoto[] = await Promise.all(
-      Array.from({ length: 6 }, async (_, index) => ({ index, file: `in${index}.png`, bytes: await jpeg(600, 520, index + 1) })),
+      Array.from({ length: 6 }, async (_, index) => ({
+        index,
+        file: `in${index}.png`,
+        bytes: await jpeg(600, 520, index + 1),
+      })),
     );
     const { problems, photos } = await checkPhotos(upload);
     expect(problems).toEqual([]);
@@ -63,7 +77,8 @@ describe('createStoredZip', () => {
     const zip = createStoredZip();
     const bytes = collect(zip.stream);
     const mtime = new Date(Date.UTC(2024, 4, 17, 13, 45, 30));
-    for (const photo of photos) await zip.addFile(`photo-${String(photo.index + 1).padStart(2, '0')}.jpg`, photo.jpeg, mtime);
+    for (const photo of photos)
+      await zip.addFile(`photo-${String(photo.index + 1).padStart(2, '0')}.jpg`, photo.jpeg, mtime);
     await zip.finish();
     const archive = await bytes;
 
@@ -78,7 +93,14 @@ describe('createStoredZip', () => {
 
     const opened = await JSZip.loadAsync(archive, { checkCRC32: true });
     const names = Object.keys(opened.files).sort();
-    expect(names).toEqual(['photo-01.jpg', 'photo-02.jpg', 'photo-03.jpg', 'photo-04.jpg', 'photo-05.jpg', 'photo-06.jpg']);
+    expect(names).toEqual([
+      'photo-01.jpg',
+      'photo-02.jpg',
+      'photo-03.jpg',
+      'photo-04.jpg',
+      'photo-05.jpg',
+      'photo-06.jpg',
+    ]);
     for (const [i, photo] of photos.entries()) {
       const file = opened.file(names[i]!)!;
       const content = await file.async('nodebuffer');
@@ -154,6 +176,17 @@ describe('createStoredZip', () => {
     await zip.finish();
     await expect(zip.addFile('late.jpg', Buffer.alloc(1))).rejects.toThrow(/already finished/);
     await expect(zip.finish()).rejects.toThrow(/already finished/);
+  });
+
+  it(`refuses entry ${ZIP_MAX_ENTRIES + 1}, which would need ZIP64`, async () => {
+    const zip = createStoredZip();
+    const bytes = collect(zip.stream);
+    const empty = Buffer.alloc(0);
+    await Promise.all(Array.from({ length: ZIP_MAX_ENTRIES }, (_, i) => zip.addFile(`${i}`, empty)));
+    await expect(zip.addFile('one-too-many', empty)).rejects.toThrow(RangeError);
+    await zip.finish();
+    const archive = await bytes;
+    expect(readDirectory(archive).count).toBe(ZIP_MAX_ENTRIES);
   });
 
   it('computes the ZIP CRC-32 natively and with the fallback table alike', () => {

@@ -10,8 +10,7 @@ export interface DecodedHeic {
 }
 
 type WorkerReply =
-  | { ok: true; width: number; height: number; data: Uint8ClampedArray }
-  | { ok: false; message: string };
+  { ok: true; width: number; height: number; data: Uint8ClampedArray } | { ok: false; message: string };
 
 /**
  * Plain JavaScript, so it runs the same from ts sources under jest and from dist. libheif logs
@@ -98,7 +97,8 @@ function ask(worker: Worker, bytes: Buffer): Promise<WorkerReply> {
   return new Promise<WorkerReply>((resolve, reject) => {
     const onMessage = (reply: WorkerReply): void => done(() => resolve(reply));
     const onError = (error: Error): void => done(() => reject(error));
-    const onExit = (code: number): void => done(() => reject(new Error(`HEIC decoder exited with code ${code}`)));
+    const onExit = (code: number): void =>
+      done(() => reject(new Error(`HEIC decoder exited with code ${code}`)));
     const done = (outcome: () => void): void => {
       worker.off('message', onMessage).off('error', onError).off('exit', onExit);
       outcome();

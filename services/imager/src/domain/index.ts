@@ -25,6 +25,6 @@ export {
   type CheckPhotosOptions,
   type PhotoCheckResult,
 } from './photo.batch';
-export { decodeHeic, type DecodedHeic } from './heic.decode';
+export { decodeHeic, HEIC_WORKER_IDLE_MS, type DecodedHeic } from './heic.decode';
 export { createStoredZip, dosDateTime, ZIP_MAX_BYTES, ZIP_MAX_ENTRIES, type StoredZip } from './zip.stored';
 export { crc32 } from './zip.crc32';

@@ -14,7 +14,10 @@ export interface CheckPhotosOptions {
   /** Photos decoded at once, which is also how many uploaded originals are held at once. */
   readonly concurrency?: number;
   /** Replaces `inspectPhoto`, e.g. to instrument it. */
-  readonly inspect?: (photo: IncomingPhoto & { sha256: string }, limits: PhotoLimits) => Promise<InspectResult>;
+  readonly inspect?: (
+    photo: IncomingPhoto & { sha256: string },
+    limits: PhotoLimits,
+  ) => Promise<InspectResult>;
 }
 
 export interface PhotoCheckResult {

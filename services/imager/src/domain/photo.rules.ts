@@ -65,8 +65,7 @@ export interface PhotoRef {
 
 /** Problem factories: every customer-facing wording lives here, in one place. */
 export const photoProblems = {
-  emptyFile: (photo: PhotoRef): PhotoProblem =>
-    problem(photo, 'empty_file', 'the file is empty'),
+  emptyFile: (photo: PhotoRef): PhotoProblem => problem(photo, 'empty_file', 'the file is empty'),
 
   unsupportedType: (photo: PhotoRef): PhotoProblem =>
     problem(photo, 'unsupported_type', 'not a JPEG, PNG, WebP, HEIC/HEIF or AVIF image'),
@@ -89,11 +88,7 @@ export const photoProblems = {
     problem(photo, 'undecodable', `the image could not be decoded: ${reason}`),
 
   tooSmall: (photo: PhotoRef, width: number, height: number, limits: PhotoLimits): PhotoProblem =>
-    problem(
-      photo,
-      'too_small',
-      `${width}×${height} px; both sides must be at least ${limits.minSide} px`,
-    ),
+    problem(photo, 'too_small', `${width}×${height} px; both sides must be at least ${limits.minSide} px`),
 
   duplicate: (photo: PhotoRef, first: PhotoRef): PhotoProblem =>
     problem(photo, 'duplicate', `same content as photo ${first.index + 1} (${first.file})`),

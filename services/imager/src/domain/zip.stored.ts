@@ -104,7 +104,14 @@ export function createStoredZip(options: { highWaterMark?: number } = {}): Store
       entryBytes += local;
       centralBytes += central;
       return inOrder(async () => {
-        const entry: Entry = { name: encodedName, crc: crc32(data), size: data.length, time, date, offset: written };
+        const entry: Entry = {
+          name: encodedName,
+          crc: crc32(data),
+          size: data.length,
+          time,
+          date,
+          offset: written,
+        };
         entries.push(entry);
         await write(localHeader(entry));
         await write(data);
