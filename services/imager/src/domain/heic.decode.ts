@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 
 /** Upright RGBA pixels of a HEIC/HEIF image's primary picture. */
@@ -49,8 +48,7 @@ let heicDecodePath: string | undefined;
  * sharp's prebuilt libvips has no HEVC decoder, so HEIC goes through libheif compiled to
  * WebAssembly. heic-convert would re-encode the pixels as JPEG with a pure-JS encoder (twice as
  * slow, and a second lossy generation before our own JPEG), so the raw pixels come from
- * heic-decode, the package heic-convert itself uses, resolved from heic-convert's location so it
- * is always the copy heic-convert declares, whatever the install layout.
+ * heic-decode, the package heic-convert itself uses.
  *
  * The WebAssembly decoder is synchronous and takes 1–2 s for a 12 MP photo: on the main thread
  * it would stall every RPC and health check of the service, so it runs in worker threads, one
@@ -84,7 +82,7 @@ export async function decodeHeic(bytes: Buffer): Promise<DecodedHeic> {
 }
 
 function spawn(): Slot {
-  heicDecodePath ??= createRequire(require.resolve('heic-convert')).resolve('heic-decode');
+  heicDecodePath ??= require.resolve('heic-decode');
   const slot: Slot = { worker: new Worker(WORKER_SOURCE, { eval: true, workerData: { heicDecodePath } }) };
   // A decode in progress hears of a crash through ask(); these keep an idle worker's crash
   // from being an unhandled 'error' event and drop it from the idle list.
