@@ -1,22 +1,116 @@
-import { createLogger, createMetrics, createPool, createRedis, implement, pingDatabase, serve, type RunningService } from '@atelier/kit';
+import { createLogger, createMetrics, createPool, createRedis, implement, pingDatabase, serve, type Logger, type Metrics, type Pool, type RunningService } from '@atelier/kit';
 import { inferencer } from '@atelier/protos';
 import type { InferencerConfig } from './config';
+import { createBillingCredits } from './clients/billing.client';
+import { createImagerOutputs } from './clients/imager.client';
+import { createReplicatePredictions } from './clients/replicate.client';
+import { createTrainerVersions } from './clients/trainer.client';
+import type { Credits, OutputStore, Predictions, VersionDirectory } from './domain/ports';
+import { PredictionEventService } from './domain/prediction-event.service';
+import { PromptCompletion } from './domain/prompt.completion';
+import { PromptReconciler } from './domain/prompt.reconciler';
+import { PromptService } from './domain/prompt.service';
+import { PromptWaiter } from './domain/prompt.waiter';
 import { inferencerHandlers } from './grpc/inferencer.handlers';
+import { createStore } from './repositories';
 
 export const INFERENCER_SERVICE_NAME = 'atelier.inferencer.v1.InferencerService';
 
-/** Wires inferencer by hand: config → pools → repositories → domain → handlers → server. */
+type DomainSettings = Pick<
+  InferencerConfig,
+  | 'PUBLIC_WEBHOOK_URL'
+  | 'PREDICTION_TIMEOUT_MS'
+  | 'PREDICTION_CHECK_INTERVAL_MS'
+  | 'PREDICTION_CREATE_GRACE_MS'
+  | 'RECONCILE_INTERVAL_MS'
+  | 'RECONCILE_BATCH'
+  | 'PREDICTION_PRICE_PER_SECOND_MICROS'
+>;
+
+/** The webhook target of predictions: the gateway routes `?kind=prediction` events here. */
+export function predictionWebhookUrl(publicWebhookUrl: string): string {
+  const url = new URL(publicWebhookUrl);
+  url.searchParams.set('kind', 'prediction');
+  return url.toString();
+}
+
+/**
+ * Repositories → domain, from dependencies the caller made: the real ones in startInferencer,
+ * stand-ins in tests that exercise the domain against a real database and Replicate sandbox.
+ */
+export function buildInferencerDomain(deps: {
+  pool: Pool;
+  versions: VersionDirectory;
+  credits: Credits;
+  outputs: OutputStore;
+  predictions: Predictions;
+  logger: Logger;
+  metrics: Metrics;
+  config: DomainSettings;
+}) {
+  const { config, logger, predictions, credits } = deps;
+  const store = createStore(deps.pool);
+  const business = deps.metrics.business;
+  const waiter = new PromptWaiter();
+  const completion = new PromptCompletion({ store, credits, outputs: deps.outputs, waiter, metrics: business, logger, pricePerSecondMicros: config.PREDICTION_PRICE_PER_SECOND_MICROS });
+  const prompts = new PromptService({
+    store,
+    versions: deps.versions,
+    credits,
+    predictions,
+    completion,
+    waiter,
+    metrics: business,
+    logger,
+    settings: {
+      webhookUrl: predictionWebhookUrl(config.PUBLIC_WEBHOOK_URL),
+      timeoutMs: config.PREDICTION_TIMEOUT_MS,
+      checkIntervalMs: config.PREDICTION_CHECK_INTERVAL_MS,
+      createGraceMs: config.PREDICTION_CREATE_GRACE_MS,
+    },
+  });
+  const events = new PredictionEventService({ store, predictions, completion, metrics: business, logger });
+  const reconciler = new PromptReconciler({
+    store,
+    predictions,
+    completion,
+    metrics: business,
+    logger,
+    settings: {
+      intervalMs: config.RECONCILE_INTERVAL_MS,
+      batch: config.RECONCILE_BATCH,
+      checkIntervalMs: config.PREDICTION_CHECK_INTERVAL_MS,
+      timeoutMs: config.PREDICTION_TIMEOUT_MS,
+    },
+  });
+  return { store, completion, prompts, events, reconciler };
+}
+
+/** Wires inferencer by hand: config → pools and clients → repositories → domain → handlers → server. */
 export async function startInferencer(config: InferencerConfig): Promise<RunningService> {
   const logger = createLogger('inferencer', config.LOG_LEVEL);
   const metrics = createMetrics('inferencer');
   const db = createPool(config.DATABASE_URL);
   const redis = createRedis(config.REDIS_URL);
+  const grpcOpts = { timeoutMs: config.GRPC_TIMEOUT_MS, metrics };
+  const versions = createTrainerVersions(config.TRAINER_ADDR, grpcOpts);
+  const credits = createBillingCredits(config.BILLING_ADDR, grpcOpts);
+  const outputs = createImagerOutputs(config.IMAGER_ADDR, { ...grpcOpts, transferTimeoutMs: config.TRANSFER_TIMEOUT_MS });
+  const predictions = createReplicatePredictions({
+    token: config.REPLICATE_API_TOKEN,
+    baseUrl: config.REPLICATE_BASE_URL,
+    timeoutMs: config.REPLICATE_TIMEOUT_MS,
+    webhookSecret: config.REPLICATE_WEBHOOK_SECRET,
+    metrics,
+  });
 
-  return serve({
+  const domain = buildInferencerDomain({ pool: db, versions, credits, outputs, predictions, logger, metrics, config });
+
+  const service = await serve({
     logger,
     metrics,
     serviceNames: [INFERENCER_SERVICE_NAME],
-    services: [implement(inferencer.InferencerServiceService, inferencerHandlers(), { logger, metrics })],
+    services: [implement(inferencer.InferencerServiceService, inferencerHandlers(domain), { logger, metrics })],
     host: config.GRPC_HOST,
     port: config.GRPC_PORT,
     metricsPort: config.METRICS_PORT,
@@ -26,6 +120,16 @@ export async function startInferencer(config: InferencerConfig): Promise<Running
     },
     readinessIntervalMs: config.HEALTH_CHECK_INTERVAL_MS,
     graceMs: config.SHUTDOWN_GRACE_MS,
-    close: [() => db.end(), () => redis.quit().catch(() => redis.disconnect())],
+    // The reconciler stops before the pool closes under it; clients close after the calls drained.
+    close: [
+      () => domain.reconciler.stop(),
+      () => versions.close(),
+      () => credits.close(),
+      () => outputs.close(),
+      () => db.end(),
+      () => redis.quit().catch(() => redis.disconnect()),
+    ],
   });
+  domain.reconciler.start();
+  return service;
 }

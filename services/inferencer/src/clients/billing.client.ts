@@ -1,0 +1,34 @@
+import { AppError, createGrpcClient, type Metrics } from '@atelier/kit';
+import { billing } from '@atelier/protos';
+import type { Credits } from '../domain/ports';
+
+/**
+ * Billing's credit ledger as the domain's Credits port. Errors arrive as AppError, so
+ * insufficient_credits (with `remaining`) reaches the gateway as a 402 unchanged.
+ */
+export function createBillingCredits(address: string, opts: { timeoutMs: number; metrics?: Metrics }) {
+  const client = createGrpcClient(billing.BillingServiceService, address, opts);
+  const credits: Credits & { close(): void } = {
+    async reserve(accountId, versionId, reservationId, amount) {
+      const { balance } = await client.reserveCredits({ accountId, versionId, reservationId, amount });
+      return { remaining: balance?.remaining ?? 0 };
+    },
+    async settle(reservationId, used) {
+      await client.settleCredits({ reservationId, used });
+    },
+    async release(reservationId) {
+      try {
+        await client.releaseCredits({ reservationId });
+      } catch (err) {
+        // Never reserved (the reservation was refused or never reached billing): nothing to give back.
+        if (err instanceof AppError && err.code === 'not_found') return;
+        throw err;
+      }
+    },
+    async recordUsage(accountId, promptId, predictSeconds, costMicros) {
+      await client.recordUsage({ accountId, kind: 'prediction', refId: promptId, predictSeconds, costMicros });
+    },
+    close: () => client.close(),
+  };
+  return credits;
+}

@@ -1,0 +1,105 @@
+import { AppError, type Logger, type Metrics } from '@atelier/kit';
+import type { Store } from '../repositories';
+import { isActive, type Outcome, type Prediction, type Prompt, type PromptImage } from './prompt.model';
+import type { Credits, OutputStore } from './ports';
+import { costMicros, outcomeOf, outputKeyPrefix } from './prompt.rules';
+import type { PromptWaiter } from './prompt.waiter';
+
+/** imager answers that mean "these outputs will never copy": retrying would not help. */
+const PERMANENT_TRANSFER_ERRORS: ReadonlySet<string> = new Set(['invalid_argument', 'not_found', 'photos_rejected', 'payload_too_large', 'unsupported_media_type']);
+
+export interface CompletionDeps {
+  store: Store;
+  credits: Credits;
+  outputs: OutputStore;
+  waiter: PromptWaiter;
+  metrics: Metrics['business'];
+  logger: Logger;
+  pricePerSecondMicros: number;
+}
+
+/**
+ * The one way a prompt finishes, shared by the webhook, the reconciler, CancelPrompt and
+ * CreatePrompt's failure paths, so a race between any two of them settles once:
+ *
+ * 1. Outputs are copied into the bucket first, outside any lock (it takes seconds; two racers
+ *    copy the same URLs to the same keys, so the loser leaves nothing behind).
+ * 2. Then, in one transaction holding the prompt's row lock and only if it is still unfinished:
+ *    settle or release the reservation and record usage in billing (both idempotent per
+ *    prompt), store the images, set the terminal status. The loser of a race finds the row
+ *    finished once it gets the lock and does nothing.
+ *
+ * Billing is called before the commit on purpose: if the commit is lost after billing answered,
+ * the prompt is still unfinished and the next attempt repeats calls billing treats as no-ops;
+ * the reverse order could leave a finished prompt with an open reservation forever.
+ */
+export class PromptCompletion {
+  constructor(private readonly d: CompletionDeps) {}
+
+  /** Applies a prediction's current state to the prompt that owns it; true when the prompt changed. */
+  async apply(prediction: Prediction): Promise<boolean> {
+    const prompt = await this.d.store.repos.prompts.findByPrediction(prediction.id);
+    if (!prompt) return false;
+    return this.applyTo(prompt, prediction);
+  }
+
+  async applyTo(prompt: Prompt, prediction: Prediction): Promise<boolean> {
+    if (!isActive(prompt.status)) return false;
+    const outcome = outcomeOf(prediction);
+    if (outcome) return this.finish(prompt, outcome);
+    if (prediction.status === 'processing' && prompt.status === 'starting') {
+      await this.d.store.repos.prompts.markProcessing(prompt.id);
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Ends an unfinished prompt with `outcome`; false when it had finished already. Throws when the
+   * outputs could not be copied for a reason that may pass (the caller retries later); outputs
+   * that can never be copied fail the prompt and release its credits.
+   */
+  async finish(prompt: Prompt, outcome: Outcome): Promise<boolean> {
+    let images: PromptImage[] = [];
+    if (outcome.status === 'succeeded') {
+      if (!isActive((await this.d.store.repos.prompts.find(prompt.id))?.status ?? 'failed')) return false;
+      try {
+        // Never more than were reserved: billing refuses to settle more than the reservation.
+        images = await this.transfer(prompt, outcome.outputs.slice(0, prompt.params.numOutputs));
+      } catch (err) {
+        if (!(err instanceof AppError && PERMANENT_TRANSFER_ERRORS.has(err.code))) throw err;
+        this.d.logger.warn({ err: err.message, prompt_id: prompt.id }, 'outputs cannot be copied: failing the prompt');
+        return this.finish(prompt, { status: 'failed', error: 'the outputs could not be copied', predictTime: outcome.predictTime, reason: 'transfer' });
+      }
+    }
+    const cost = costMicros(outcome.predictTime, this.d.pricePerSecondMicros);
+    const finished = await this.d.store.transaction(async (repos) => {
+      if (!(await repos.prompts.lockActive(prompt.id))) return false;
+      if (outcome.status === 'succeeded') await this.d.credits.settle(prompt.id, images.length);
+      else await this.d.credits.release(prompt.id);
+      if (outcome.predictTime !== null && cost !== null) {
+        await this.d.credits.recordUsage(prompt.accountId, prompt.id, outcome.predictTime, cost);
+      }
+      await repos.images.insertAll(prompt.id, images);
+      return repos.prompts.finish(prompt.id, {
+        status: outcome.status,
+        error: outcome.status === 'succeeded' ? null : outcome.error,
+        predictTime: outcome.predictTime,
+        costMicros: cost,
+      });
+    });
+    if (!finished) return false;
+    const business = this.d.metrics;
+    business.prompts.inc({ status: outcome.status });
+    if (outcome.status !== 'succeeded') business.runFailures.inc({ kind: 'prediction', reason: outcome.reason });
+    if (cost) business.costEstimate.inc({ kind: 'prediction' }, cost);
+    this.d.logger.info({ prompt_id: prompt.id, status: outcome.status, images: images.length }, 'prompt finished');
+    this.d.waiter.notify(prompt.id);
+    return true;
+  }
+
+  private async transfer(prompt: Prompt, urls: string[]): Promise<PromptImage[]> {
+    if (!urls.length) return [];
+    return this.d.outputs.transfer(outputKeyPrefix(prompt.accountId, prompt.versionId, prompt.id), urls);
+  }
+}
