@@ -10,14 +10,13 @@ import { signatureHeader } from '@atelier/infra/sandbox/stripe';
 let mesh: Mesh;
 let db: Client;
 let key: string;
-let accountId: string;
 
 beforeAll(async () => {
   // A short Stripe timeout keeps the "Stripe hangs" case quick; everything local answers in ms.
   mesh = await startMesh({ env: { RATE_LIMIT_PER_WINDOW: '10000', STRIPE_TIMEOUT_MS: '1000' } });
   db = new Client({ connectionString: mesh.db.url });
   await db.connect();
-  ({ apiKey: key, accountId } = await mesh.createAccount());
+  ({ apiKey: key } = await mesh.createAccount());
 });
 afterAll(async () => {
   await db?.end();
@@ -39,7 +38,12 @@ interface PaymentJson {
 }
 
 const create = (body: unknown, opts: { apiKey?: string; headers?: Record<string, string> } = {}) =>
-  mesh.api('/api/v1/payments/create', { key: opts.apiKey ?? key, method: 'POST', json: body, headers: opts.headers });
+  mesh.api('/api/v1/payments/create', {
+    key: opts.apiKey ?? key,
+    method: 'POST',
+    json: body,
+    headers: opts.headers,
+  });
 
 async function createPayment(body: unknown = { plan_id: 'basic_init' }, apiKey = key): Promise<PaymentJson> {
   const res = await create(body, { apiKey });
@@ -56,7 +60,10 @@ async function getPayment(id: string, apiKey = key): Promise<PaymentJson> {
 }
 
 const waitForStatus = (id: string, status: string, apiKey = key) =>
-  waitFor(async () => ((await getPayment(id, apiKey)).status === status ? true : undefined), { timeoutMs: 10_000, what: `payment ${id} to be ${status}` });
+  waitFor(async () => ((await getPayment(id, apiKey)).status === status ? true : undefined), {
+    timeoutMs: 10_000,
+    what: `payment ${id} to be ${status}`,
+  });
 
 /** The customer submits the sandbox's checkout page, as a browser would (POST checkout_url). */
 async function checkout(p: PaymentJson, outcome?: 'fail' | 'async'): Promise<void> {
@@ -66,15 +73,22 @@ async function checkout(p: PaymentJson, outcome?: 'fail' | 'async'): Promise<voi
 }
 
 const eventsOf = (sessionId: string, type?: string) =>
-  mesh.stripe.events().filter((e) => (e.data.object as { id?: string }).id === sessionId && (!type || e.type === type));
+  mesh.stripe
+    .events()
+    .filter((e) => (e.data.object as { id?: string }).id === sessionId && (!type || e.type === type));
 
 async function paymentRow(id: string) {
-  const { rows } = await db.query('SELECT status, paid_at, stripe_payment_intent FROM billing.payments WHERE id = $1', [id]);
+  const { rows } = await db.query(
+    'SELECT status, paid_at, stripe_payment_intent FROM billing.payments WHERE id = $1',
+    [id],
+  );
   return rows[0] as { status: string; paid_at: Date | null; stripe_payment_intent: string | null };
 }
 
 async function eventRows(eventId: string): Promise<number> {
-  const { rows } = await db.query('SELECT count(*)::int AS n FROM billing.stripe_events WHERE id = $1', [eventId]);
+  const { rows } = await db.query('SELECT count(*)::int AS n FROM billing.stripe_events WHERE id = $1', [
+    eventId,
+  ]);
   return (rows[0] as { n: number }).n;
 }
 
@@ -92,15 +106,31 @@ describe('create → pay', () => {
   it('creates a Checkout Session for the plan carrying the payment id, and paying it makes the payment paid', async () => {
     const payment = await createPayment();
     expect(payment).toEqual(
-      expect.objectContaining({ plan_id: 'basic_init', status: 'pending', amount: 1300, currency: 'usd', version_id: null, promocode_applied: false, paid_at: null }),
+      expect.objectContaining({
+        plan_id: 'basic_init',
+        status: 'pending',
+        amount: 1300,
+        currency: 'usd',
+        version_id: null,
+        promocode_applied: false,
+        paid_at: null,
+      }),
     );
     expect(payment.expires_at).not.toBeNull();
 
     const session = mesh.stripe.session(sessionIdOf(payment))!;
     expect(session).toEqual(
-      expect.objectContaining({ mode: 'payment', status: 'open', amount_total: 1300, currency: 'usd', client_reference_id: payment.payment_id }),
+      expect.objectContaining({
+        mode: 'payment',
+        status: 'open',
+        amount_total: 1300,
+        currency: 'usd',
+        client_reference_id: payment.payment_id,
+      }),
     );
-    expect(session.metadata).toEqual(expect.objectContaining({ payment_id: payment.payment_id, plan_id: 'basic_init' }));
+    expect(session.metadata).toEqual(
+      expect.objectContaining({ payment_id: payment.payment_id, plan_id: 'basic_init' }),
+    );
     expect(session.success_url).toContain(payment.payment_id);
     expect(session.cancel_url).toContain(payment.payment_id);
 
@@ -108,7 +138,9 @@ describe('create → pay', () => {
     await waitForStatus(payment.payment_id, 'paid');
     const paid = await getPayment(payment.payment_id);
     expect(paid.paid_at).not.toBeNull();
-    expect((await paymentRow(payment.payment_id)).stripe_payment_intent).toBe(mesh.stripe.session(sessionIdOf(payment))!.payment_intent);
+    expect((await paymentRow(payment.payment_id)).stripe_payment_intent).toBe(
+      mesh.stripe.session(sessionIdOf(payment))!.payment_intent,
+    );
   });
 
   it('a failed checkout (?outcome=fail) makes the payment failed', async () => {
@@ -126,9 +158,28 @@ describe('create → pay', () => {
   it('a delayed payment method stays pending until Stripe settles it, then becomes paid', async () => {
     const payment = await createPayment();
     await checkout(payment, 'async');
-    await waitFor(() => eventsOf(sessionIdOf(payment), 'checkout.session.completed')[0]?.pending_webhooks === 0, { what: 'completed event delivered' });
+    await waitFor(
+      () => eventsOf(sessionIdOf(payment), 'checkout.session.completed')[0]?.pending_webhooks === 0,
+      { what: 'completed event delivered' },
+    );
     expect((await getPayment(payment.payment_id)).status).toBe('pending');
     await mesh.stripe.settle(sessionIdOf(payment), 'succeed');
+    await waitForStatus(payment.payment_id, 'paid');
+  });
+
+  it('does not trust the event snapshot: a "paid" event for a session Stripe says is unpaid pays nothing', async () => {
+    const payment = await createPayment();
+    const session = mesh.stripe.session(sessionIdOf(payment))!;
+    for (const type of ['checkout.session.completed', 'checkout.session.async_payment_succeeded']) {
+      const delivery = await mesh.stripe.sendEvent({
+        type,
+        object: { ...session, status: 'complete', payment_status: 'paid' },
+      });
+      expect(delivery.status).toBe(200);
+    }
+    expect((await getPayment(payment.payment_id)).status).toBe('pending');
+    // And it can still be paid for real afterwards.
+    await checkout(payment);
     await waitForStatus(payment.payment_id, 'paid');
   });
 
@@ -146,10 +197,19 @@ describe('create → pay', () => {
 
     // Forged-by-the-sandbox events (correctly signed) whose snapshots claim other outcomes.
     const lies: Array<[string, object]> = [
-      ['checkout.session.completed', { ...mesh.stripe.session(sessionIdOf(expired)), status: 'complete', payment_status: 'paid' }],
-      ['checkout.session.async_payment_succeeded', { ...mesh.stripe.session(sessionIdOf(failed)), payment_status: 'paid' }],
+      [
+        'checkout.session.completed',
+        { ...mesh.stripe.session(sessionIdOf(expired)), status: 'complete', payment_status: 'paid' },
+      ],
+      [
+        'checkout.session.async_payment_succeeded',
+        { ...mesh.stripe.session(sessionIdOf(failed)), payment_status: 'paid' },
+      ],
       ['checkout.session.expired', { ...mesh.stripe.session(sessionIdOf(paid)), status: 'expired' }],
-      ['checkout.session.async_payment_failed', { ...mesh.stripe.session(sessionIdOf(paid)), payment_status: 'unpaid' }],
+      [
+        'checkout.session.async_payment_failed',
+        { ...mesh.stripe.session(sessionIdOf(paid)), payment_status: 'unpaid' },
+      ],
     ];
     for (const [type, object] of lies) {
       const delivery = await mesh.stripe.sendEvent({ type, object });
@@ -170,7 +230,18 @@ describe('validation and ownership', () => {
     expect((await create({ plan_id: 'no_such_plan' })).status).toBe(404);
     const billing = mesh.gateway.deps.mesh.billing;
     await billing.upsertPlan({
-      plan: { id: 'old_init', name: 'Old', description: '', price: 900, currency: 'usd', images: 10, isInit: true, minImages: 5, maxImages: 30, deprecated: true },
+      plan: {
+        id: 'old_init',
+        name: 'Old',
+        description: '',
+        price: 900,
+        currency: 'usd',
+        images: 10,
+        isInit: true,
+        minImages: 5,
+        maxImages: 30,
+        deprecated: true,
+      },
     });
     expect((await create({ plan_id: 'old_init' })).status).toBe(404);
   });
@@ -187,7 +258,9 @@ describe('validation and ownership', () => {
   it("answers 404 for another account's payment and for an unknown one", async () => {
     const payment = await createPayment();
     const other = await mesh.createAccount();
-    expect((await mesh.api(`/api/v1/payments/${payment.payment_id}`, { key: other.apiKey })).status).toBe(404);
+    expect((await mesh.api(`/api/v1/payments/${payment.payment_id}`, { key: other.apiKey })).status).toBe(
+      404,
+    );
     expect((await mesh.api(`/api/v1/payments/${randomUUID()}`, { key })).status).toBe(404);
   });
 });
@@ -199,7 +272,9 @@ describe('promotion codes', () => {
     expect(payment.amount).toBe(1170);
     const session = mesh.stripe.session(sessionIdOf(payment))!;
     expect(session.amount_total).toBe(1170);
-    expect(session.discounts).toEqual([expect.objectContaining({ promotion_code: 'promo_sandbox_active10' })]);
+    expect(session.discounts).toEqual([
+      expect.objectContaining({ promotion_code: 'promo_sandbox_active10' }),
+    ]);
   });
 
   it('also takes the customer-facing code', async () => {
@@ -242,7 +317,9 @@ describe('webhook signature', () => {
     const stale = await mesh.stripe.sendEvent(completed, { timestamp: Math.floor(Date.now() / 1000) - 301 });
     expect(stale.status).toBe(400);
     // Signed for the genuine bytes, delivered with one byte changed.
-    const tampered = await post(payload.replace('"livemode": false', '"livemode": true '), { 'stripe-signature': signatureHeader(payload, mesh.stripe.webhookSecret) });
+    const tampered = await post(payload.replace('"livemode": false', '"livemode": true '), {
+      'stripe-signature': signatureHeader(payload, mesh.stripe.webhookSecret),
+    });
     expect(tampered.status).toBe(400);
     expect(((await tampered.json()) as { type: string }).type).toMatch(/invalid-signature$/);
     const unsigned = await post(payload, {});
@@ -252,13 +329,18 @@ describe('webhook signature', () => {
     expect(await eventRows(completed.id)).toBe(0);
 
     // The genuine delivery, just inside the tolerance, is applied.
-    const genuine = await mesh.stripe.sendEvent(completed, { timestamp: Math.floor(Date.now() / 1000) - 280 });
+    const genuine = await mesh.stripe.sendEvent(completed, {
+      timestamp: Math.floor(Date.now() / 1000) - 280,
+    });
     expect(genuine.status).toBe(200);
     expect((await getPayment(payment.payment_id)).status).toBe('paid');
   });
 
   it('answers 200 to an event type it does not handle, and records nothing', async () => {
-    const delivery = await mesh.stripe.sendEvent({ type: 'customer.created', object: { id: 'cus_test', object: 'customer' } });
+    const delivery = await mesh.stripe.sendEvent({
+      type: 'customer.created',
+      object: { id: 'cus_test', object: 'customer' },
+    });
     expect(delivery.status).toBe(200);
     expect(await eventRows(mesh.stripe.events().at(-1)!.id)).toBe(0);
   });
@@ -285,7 +367,10 @@ describe('redelivery and reordering', () => {
     const [completed, succeeded] = await withoutDelivery(async () => {
       await checkout(payment, 'async');
       await mesh.stripe.settle(sessionIdOf(payment), 'succeed');
-      return [eventsOf(sessionIdOf(payment), 'checkout.session.completed')[0]!, eventsOf(sessionIdOf(payment), 'checkout.session.async_payment_succeeded')[0]!];
+      return [
+        eventsOf(sessionIdOf(payment), 'checkout.session.completed')[0]!,
+        eventsOf(sessionIdOf(payment), 'checkout.session.async_payment_succeeded')[0]!,
+      ];
     });
     expect((await mesh.stripe.sendEvent(succeeded)).status).toBe(200);
     expect((await getPayment(payment.payment_id)).status).toBe('paid');
@@ -305,10 +390,15 @@ describe('Idempotency-Key on POST /api/v1/payments/create', () => {
     expect(again.status).toBe(201);
     expect(again.headers.get('idempotent-replayed')).toBe('true');
     expect(await again.text()).toBe(firstBody);
-    const { rows } = await db.query('SELECT count(*)::int AS n FROM billing.payments WHERE id = $1', [(JSON.parse(firstBody) as PaymentJson).payment_id]);
+    const { rows } = await db.query('SELECT count(*)::int AS n FROM billing.payments WHERE id = $1', [
+      (JSON.parse(firstBody) as PaymentJson).payment_id,
+    ]);
     expect(rows[0]).toEqual({ n: 1 });
 
-    const other = await create({ plan_id: 'basic_init', promocode_id: 'promo_sandbox_active10' }, { headers: { 'idempotency-key': idem } });
+    const other = await create(
+      { plan_id: 'basic_init', promocode_id: 'promo_sandbox_active10' },
+      { headers: { 'idempotency-key': idem } },
+    );
     expect(other.status).toBe(422);
     // Without the key, each request is a new payment.
     const fresh = (await createPayment()).payment_id;
@@ -339,7 +429,9 @@ describe('Stripe outages', () => {
     mesh.stripe.failNext('POST /v1/checkout/sessions', 500, 1);
     const payment = await createPayment();
     expect(payment.status).toBe('pending');
-    expect(mesh.stripe.session(sessionIdOf(payment))?.metadata).toEqual(expect.objectContaining({ payment_id: payment.payment_id }));
+    expect(mesh.stripe.session(sessionIdOf(payment))?.metadata).toEqual(
+      expect.objectContaining({ payment_id: payment.payment_id }),
+    );
   });
 
   it('answers 504 when Stripe does not answer in time, and leaves no usable pending payment', async () => {

@@ -39,7 +39,10 @@ export async function startBilling(config: BillingConfig): Promise<RunningServic
     timeoutMs: config.STRIPE_TIMEOUT_MS,
     webhookToleranceS: config.STRIPE_WEBHOOK_TOLERANCE_S,
   });
-  const versions = createTrainerVersions(config.TRAINER_ADDR, { timeoutMs: config.TRAINER_TIMEOUT_MS, metrics });
+  const versions = createTrainerVersions(config.TRAINER_ADDR, {
+    timeoutMs: config.TRAINER_TIMEOUT_MS,
+    metrics,
+  });
 
   const store = createStore(db);
   const accounts = new AccountService(new AccountRepository(db), new ApiKeyRepository(db));
@@ -61,7 +64,11 @@ export async function startBilling(config: BillingConfig): Promise<RunningServic
     metrics,
     serviceNames: [BILLING_SERVICE_NAME],
     services: [
-      implement(billing.BillingServiceService, billingHandlers({ accounts, plans, payments, stripeEvents, credits, usage }), { logger, metrics }),
+      implement(
+        billing.BillingServiceService,
+        billingHandlers({ accounts, plans, payments, stripeEvents, credits, usage }),
+        { logger, metrics },
+      ),
     ],
     host: config.GRPC_HOST,
     port: config.GRPC_PORT,

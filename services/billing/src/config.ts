@@ -12,8 +12,8 @@ export const billingConfigSchema = serviceEnv.extend({
   CHECKOUT_SUCCESS_URL: z.url().default('http://127.0.0.1:8080/checkout/success?payment_id={PAYMENT_ID}'),
   CHECKOUT_CANCEL_URL: z.url().default('http://127.0.0.1:8080/checkout/cancel?payment_id={PAYMENT_ID}'),
   STRIPE_WEBHOOK_TOLERANCE_S: z.coerce.number().int().positive().default(300),
-  /** Per attempt; the client makes up to 2 retries. Kept well under the gateway's 10 s deadline. */
-  STRIPE_TIMEOUT_MS: env.ms(3_000),
+  /** Per attempt; the client retries twice more (same idempotency key): 3 × 2.5 s + backoff stays under the gateway's 10 s deadline. */
+  STRIPE_TIMEOUT_MS: env.ms(2_500),
   /** Deadline of billing's calls to trainer (GetVersion for add-on payments). */
   TRAINER_TIMEOUT_MS: env.ms(5_000),
 });

@@ -13,8 +13,10 @@ export function createPool(connectionString: string, overrides: PoolConfig = {})
     statement_timeout: 15_000,
     ...overrides,
   });
-  // An idle client losing its server must not crash the process; the next query reports it.
+  // A client losing its server must not crash the process, idle (pool 'error') or checked out
+  // between two statements (client 'error'); the query in progress or the next one reports it.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 
@@ -52,10 +54,11 @@ const CONNECTION_ERROR_CODES = new Set([
 
 /** True when the database could not be reached, as opposed to a bug or a constraint. */
 export function isDatabaseUnavailable(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const code = (err as { code?: string }).code;
-  if (code && CONNECTION_ERROR_CODES.has(code)) return true;
-  return /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED/i.test(err.message);
+  // Duck-typed: socket errors from another realm (jest's sandbox) fail `instanceof Error`.
+  if (typeof err !== 'object' || err === null) return false;
+  const { code, message } = err as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && CONNECTION_ERROR_CODES.has(code)) return true;
+  return typeof message === 'string' && /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED/i.test(message);
 }
 
 export const PG_UNIQUE_VIOLATION = '23505';

@@ -79,14 +79,17 @@ const isTimeout = (err: Stripe.errors.StripeError) => {
 /** A Stripe failure as the error our callers should see. 4xx stay Stripe errors: they are bugs. */
 export function stripeFailure(err: unknown): unknown {
   if (err instanceof AppError) return err;
-  if (err instanceof Stripe.errors.StripeConnectionError) return isTimeout(err) ? Errors.timeout('stripe') : Errors.unavailable('stripe', err);
+  if (err instanceof Stripe.errors.StripeConnectionError)
+    return isTimeout(err) ? Errors.timeout('stripe') : Errors.unavailable('stripe', err);
   if (err instanceof Stripe.errors.StripeRateLimitError) return Errors.unavailable('stripe', err);
-  if (err instanceof Stripe.errors.StripeError && (err.statusCode ?? 0) >= 500) return Errors.unavailable('stripe', err);
+  if (err instanceof Stripe.errors.StripeError && (err.statusCode ?? 0) >= 500)
+    return Errors.unavailable('stripe', err);
   return err;
 }
 
 const isMissing = (err: unknown) =>
-  err instanceof Stripe.errors.StripeInvalidRequestError && (err.statusCode === 404 || err.code === 'resource_missing');
+  err instanceof Stripe.errors.StripeInvalidRequestError &&
+  (err.statusCode === 404 || err.code === 'resource_missing');
 
 const idOf = (ref: string | { id: string } | null | undefined): string | null =>
   ref == null ? null : typeof ref === 'string' ? ref : ref.id;
@@ -149,13 +152,17 @@ export class StripeClient {
 
   /** True when Stripe refused the session because of its discount (the code died since we looked). */
   isDiscountRefusal(err: unknown): boolean {
-    return err instanceof Stripe.errors.StripeInvalidRequestError && (err.param ?? '').startsWith('discounts');
+    return (
+      err instanceof Stripe.errors.StripeInvalidRequestError && (err.param ?? '').startsWith('discounts')
+    );
   }
 
-  async retrieveSession(id: string): Promise<SessionFacts> {
+  /** The session as Stripe has it now, or undefined when Stripe has no such session. */
+  async retrieveSession(id: string): Promise<SessionFacts | undefined> {
     try {
       return toSessionFacts(await this.stripe.checkout.sessions.retrieve(id));
     } catch (err) {
+      if (isMissing(err)) return undefined;
       throw stripeFailure(err);
     }
   }
@@ -188,11 +195,18 @@ export class StripeClient {
       if (idOrCode.startsWith('promo_')) {
         code = await this.stripe.promotionCodes.retrieve(idOrCode, { expand: ['promotion.coupon'] });
       } else {
-        const list = await this.stripe.promotionCodes.list({ code: idOrCode, limit: 1, expand: ['data.promotion.coupon'] });
+        const list = await this.stripe.promotionCodes.list({
+          code: idOrCode,
+          limit: 1,
+          expand: ['data.promotion.coupon'],
+        });
         code = list.data[0];
       }
     } catch (err) {
       if (isMissing(err)) return { id: idOrCode, usable: false, reason: 'unknown promotion code' };
+      // A code Stripe cannot even look up (characters it refuses) is as unusable as an unknown one.
+      if (err instanceof Stripe.errors.StripeInvalidRequestError)
+        return { id: idOrCode, usable: false, reason: err.message };
       throw stripeFailure(err);
     }
     if (!code) return { id: idOrCode, usable: false, reason: 'unknown promotion code' };
@@ -204,7 +218,8 @@ export class StripeClient {
     else if (code.max_redemptions !== null && code.times_redeemed >= code.max_redemptions) reason = 'used up';
     else if (!coupon) reason = 'not a coupon promotion';
     else if (!coupon.valid) reason = 'coupon no longer valid';
-    else if (coupon.amount_off !== null && coupon.currency !== currency) reason = `coupon is in ${coupon.currency}`;
+    else if (coupon.amount_off !== null && coupon.currency !== currency)
+      reason = `coupon is in ${coupon.currency}`;
     return reason ? { id: code.id, usable: false, reason } : { id: code.id, usable: true };
   }
 
@@ -221,11 +236,19 @@ export class StripeClient {
   verifyEvent(payload: Buffer, signature: string): VerifiedEvent {
     let event: Stripe.Event;
     try {
-      event = this.stripe.webhooks.constructEvent(payload, signature, this.config.webhookSecret, this.config.webhookToleranceS);
+      event = this.stripe.webhooks.constructEvent(
+        payload,
+        signature,
+        this.config.webhookSecret,
+        this.config.webhookToleranceS,
+      );
     } catch (err) {
-      if (err instanceof Stripe.errors.StripeSignatureVerificationError) throw Errors.invalidSignature(err.message);
+      if (err instanceof Stripe.errors.StripeSignatureVerificationError)
+        throw Errors.invalidSignature(err.message);
       // A correctly signed body that is not an event (not JSON) is still not something we accept.
-      throw Errors.invalidSignature(`not a Stripe event: ${err instanceof Error ? err.message : String(err)}`);
+      throw Errors.invalidSignature(
+        `not a Stripe event: ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
     const object = (event.data as { object?: { id?: unknown } } | undefined)?.object;
     return { id: event.id, type: event.type, objectId: typeof object?.id === 'string' ? object.id : null };

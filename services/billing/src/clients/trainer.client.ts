@@ -11,7 +11,9 @@ export function createTrainerVersions(address: string, opts: { timeoutMs: number
   const versions: VersionDirectory & { close(): void } = {
     async getVersion(accountId, versionId) {
       const { version } = await client.getVersion({ accountId, versionId });
-      return version ? { versionId: version.versionId, accountId: version.accountId, isReady: version.isReady } : undefined;
+      return version
+        ? { versionId: version.versionId, accountId: version.accountId, isReady: version.isReady }
+        : undefined;
     },
     close: () => client.close(),
   };

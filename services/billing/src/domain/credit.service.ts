@@ -1,6 +1,7 @@
 import { Errors, PG_UNIQUE_VIOLATION, pgCode, requireUuid } from '@atelier/kit';
 import type { PaymentRepositories, Store } from '../repositories';
 import type { BalanceRow } from '../repositories/credit-balance.repository';
+import type { GrantRow } from '../repositories/credit-grant.repository';
 import type { PaymentRow } from '../repositories/payment.repository';
 import type { PlanService } from './plan.service';
 
@@ -19,7 +20,8 @@ const toBalance = (versionId: string, row: BalanceRow | undefined): Balance => (
 });
 
 function requireCount(what: string, value: number, min: number): number {
-  if (!Number.isInteger(value) || value < min) throw Errors.invalid(`${what} must be an integer >= ${min}, got ${value}`);
+  if (!Number.isInteger(value) || value < min)
+    throw Errors.invalid(`${what} must be an integer >= ${min}, got ${value}`);
   return value;
 }
 
@@ -53,9 +55,11 @@ export class CreditService {
       // Locked, so a refund of this payment is either entirely before this grant or after it.
       const payment = await repos.payments.lock(id);
       if (!payment || payment.account_id !== account) throw Errors.notFound('payment', paymentId);
-      if (payment.version_id !== version) throw Errors.conflict(`payment ${paymentId} is not bound to version ${versionId}`);
+      if (payment.version_id !== version)
+        throw Errors.conflict(`payment ${paymentId} is not bound to version ${versionId}`);
       if (payment.status === 'pending') throw Errors.paymentRequired(`payment ${paymentId} is not paid`);
-      if (payment.status !== 'paid') throw Errors.conflict(`payment ${paymentId} is ${payment.status}: it grants nothing`);
+      if (payment.status !== 'paid')
+        throw Errors.conflict(`payment ${paymentId} is ${payment.status}: it grants nothing`);
       await this.grantInTransaction(repos, payment);
       return toBalance(version, await repos.balances.find(version));
     });
@@ -74,31 +78,59 @@ export class CreditService {
     if (!(await repos.grants.insert(payment.id, versionId, plan.images))) return false;
     const balance = await repos.balances.addGranted(versionId, plan.images);
     // A version belongs to one account; anything else is a bug we must not turn into free credits.
-    if (balance.account_id !== payment.account_id) throw Errors.conflict(`version ${versionId} belongs to another account`);
-    await repos.ledger.append({ versionId, reason: 'grant', grantedDelta: plan.images, paymentId: payment.id });
+    if (balance.account_id !== payment.account_id)
+      throw Errors.conflict(`version ${versionId} belongs to another account`);
+    await repos.ledger.append({
+      versionId,
+      reason: 'grant',
+      grantedDelta: plan.images,
+      paymentId: payment.id,
+    });
     return true;
   }
 
   /**
    * A refund takes back what is left of the payment's grant: never more than it granted minus what
-   * was revoked before, and never credits already used or held by open reservations. Returns the
-   * number revoked. Runs in the caller's transaction, which holds the payment's lock.
+   * was revoked before, and never credits already used or held by open reservations (those are
+   * taken back as they are released, see `close`). Returns the number revoked. Runs in the
+   * caller's transaction, which holds the payment's lock.
    */
-  async revokeInTransaction(repos: PaymentRepositories, paymentId: string): Promise<number> {
-    const grant = await repos.grants.lock(paymentId);
-    if (!grant) return 0;
-    const balance = await repos.balances.lock(grant.version_id);
+  async revokeInTransaction(repos: PaymentRepositories, payment: PaymentRow): Promise<number> {
+    if (!payment.version_id) return 0;
+    // Balance before grant, in every path that locks both, so two transactions never wait on each other in a circle.
+    const balance = await repos.balances.lock(payment.version_id);
     if (!balance) return 0;
+    const grant = await repos.grants.lock(payment.id);
+    if (!grant) return 0;
+    const { revoked } = await this.takeBack(repos, balance, grant);
+    return revoked;
+  }
+
+  private async takeBack(
+    repos: PaymentRepositories,
+    balance: BalanceRow,
+    grant: GrantRow,
+  ): Promise<{ revoked: number; balance: BalanceRow }> {
     const revoke = Math.max(0, Math.min(grant.amount - grant.revoked, balance.granted - balance.used));
-    if (revoke === 0) return 0;
-    await repos.balances.removeGranted(grant.version_id, revoke);
-    await repos.grants.addRevoked(paymentId, revoke);
-    await repos.ledger.append({ versionId: grant.version_id, reason: 'revoke', grantedDelta: -revoke, paymentId });
-    return revoke;
+    if (revoke === 0) return { revoked: 0, balance };
+    const after = await repos.balances.removeGranted(grant.version_id, revoke);
+    await repos.grants.addRevoked(grant.payment_id, revoke);
+    await repos.ledger.append({
+      versionId: grant.version_id,
+      reason: 'revoke',
+      grantedDelta: -revoke,
+      paymentId: grant.payment_id,
+    });
+    return { revoked: revoke, balance: after };
   }
 
   /** ReserveCredits: idempotent per reservation id; short → insufficient_credits with what remains. */
-  async reserve(accountId: string, versionId: string, reservationId: string, amount: number): Promise<Balance> {
+  async reserve(
+    accountId: string,
+    versionId: string,
+    reservationId: string,
+    amount: number,
+  ): Promise<Balance> {
     const account = requireUuid('account_id', accountId);
     const version = requireUuid('version_id', versionId);
     const id = requireUuid('reservation_id', reservationId);
@@ -118,7 +150,12 @@ export class CreditService {
           throw Errors.insufficientCredits(current ? current.granted - current.used : 0, amount);
         }
         await repos.reservations.insert(id, version, amount);
-        await repos.ledger.append({ versionId: version, reason: 'reserve', usedDelta: amount, reservationId: id });
+        await repos.ledger.append({
+          versionId: version,
+          reason: 'reserve',
+          usedDelta: amount,
+          reservationId: id,
+        });
         return toBalance(version, row);
       });
     } catch (err) {
@@ -131,7 +168,13 @@ export class CreditService {
     }
   }
 
-  private async replay(repos: PaymentRepositories, account: string, version: string, id: string, amount: number): Promise<Balance | undefined> {
+  private async replay(
+    repos: PaymentRepositories,
+    account: string,
+    version: string,
+    id: string,
+    amount: number,
+  ): Promise<Balance | undefined> {
     const existing = await repos.reservations.find(id);
     if (!existing) return undefined;
     if (existing.version_id !== version || existing.amount !== amount) {
@@ -160,18 +203,28 @@ export class CreditService {
       if (!closed) {
         const existing = await repos.reservations.find(id);
         if (!existing) throw Errors.notFound('reservation', reservationId);
-        if (existing.status === 'open') throw Errors.invalid(`used ${keep} exceeds the reservation of ${existing.amount}`);
+        if (existing.status === 'open')
+          throw Errors.invalid(`used ${keep} exceeds the reservation of ${existing.amount}`);
         // Closed already (a retry, or the other side of a race won): nothing changes.
         return toBalance(existing.version_id, await repos.balances.find(existing.version_id));
       }
       const giveBack = closed.amount - keep;
-      const balance = giveBack > 0 ? await repos.balances.unreserve(closed.version_id, giveBack) : await repos.balances.find(closed.version_id);
+      let balance =
+        giveBack > 0
+          ? await repos.balances.unreserve(closed.version_id, giveBack)
+          : await repos.balances.find(closed.version_id);
       await repos.ledger.append({
         versionId: closed.version_id,
         reason: status === 'settled' ? 'settle' : 'release',
         usedDelta: -giveBack,
         reservationId: id,
       });
+      // Credits a refund could not take back while reserved are taken back now that they return.
+      if (giveBack > 0 && balance) {
+        for (const grant of await repos.grants.lockOutstandingRefunded(closed.version_id)) {
+          ({ balance } = await this.takeBack(repos, balance, grant));
+        }
+      }
       return toBalance(closed.version_id, balance);
     });
   }

@@ -31,11 +31,14 @@ export function transitionsFor(current: PaymentStatus, eventType: string, state:
   let status = current;
   const session = state.session;
   if (status === 'pending' && session) {
-    const paid = session.status === 'complete' && (session.paymentStatus === 'paid' || session.paymentStatus === 'no_payment_required');
+    const paid =
+      session.status === 'complete' &&
+      (session.paymentStatus === 'paid' || session.paymentStatus === 'no_payment_required');
     if (paid) out.push((status = 'paid'));
     // A completed session still unpaid is either waiting for a delayed method or, when Stripe
     // says so with this event, failed. The event type alone is not trusted: the session must agree.
-    else if (eventType === 'checkout.session.async_payment_failed' && session.status === 'complete') out.push((status = 'failed'));
+    else if (eventType === 'checkout.session.async_payment_failed' && session.status === 'complete')
+      out.push((status = 'failed'));
     else if (session.status === 'expired') out.push((status = 'expired'));
   }
   if (status === 'paid' && state.charge?.refunded) out.push('refunded');

@@ -19,14 +19,17 @@ export interface PaymentProvider {
   /** Stripe refused the session because of its discount. */
   isDiscountRefusal(err: unknown): boolean;
   expireSession(id: string): Promise<void>;
-  retrieveSession(id: string): Promise<SessionFacts>;
+  retrieveSession(id: string): Promise<SessionFacts | undefined>;
   retrieveCharge(id: string): Promise<ChargeFacts | undefined>;
   verifyEvent(payload: Buffer, signature: string): VerifiedEvent;
 }
 
 /** Trainer's answer about a version: undefined or a NOT_FOUND error when it is not the caller's. */
 export interface VersionDirectory {
-  getVersion(accountId: string, versionId: string): Promise<{ versionId: string; accountId: string; isReady: boolean } | undefined>;
+  getVersion(
+    accountId: string,
+    versionId: string,
+  ): Promise<{ versionId: string; accountId: string; isReady: boolean } | undefined>;
 }
 
 export interface CheckoutUrls {
@@ -64,7 +67,8 @@ export class PaymentService {
     const promoInput = input.promocodeId?.trim() || undefined;
     // An unknown, inactive or expired code does not fail the purchase: the session goes without it.
     const promo = promoInput ? await this.stripe.checkPromotionCode(promoInput, plan.currency) : undefined;
-    if (promo && !promo.usable) this.logger.info({ promocode: promoInput, reason: promo.reason }, 'promotion code not applied');
+    if (promo && !promo.usable)
+      this.logger.info({ promocode: promoInput, reason: promo.reason }, 'promotion code not applied');
 
     const paymentId = randomUUID();
     await this.store.repos.payments.insert({
@@ -83,18 +87,32 @@ export class PaymentService {
     let applied = promo?.usable === true;
     try {
       try {
-        session = await this.openSession(paymentId, accountId, plan, applied ? promo?.id : undefined, 'checkout');
+        session = await this.openSession(
+          paymentId,
+          accountId,
+          plan,
+          applied ? promo?.id : undefined,
+          'checkout',
+        );
       } catch (err) {
         // The code died between our look and the session: sell without it, as for any dead code.
         if (!applied || !this.stripe.isDiscountRefusal(err)) throw err;
-        this.logger.info({ promocode: promoInput }, 'Stripe refused the promotion code; session made without it');
+        this.logger.info(
+          { promocode: promoInput },
+          'Stripe refused the promotion code; session made without it',
+        );
         applied = false;
         session = await this.openSession(paymentId, accountId, plan, undefined, 'checkout-no-discount');
       }
     } catch (err) {
-      await this.store.repos.payments.close(paymentId, 'failed').catch((closeErr: unknown) =>
-        this.logger.error({ err: closeErr, payment_id: paymentId }, 'could not mark the payment failed after Stripe failed'),
-      );
+      await this.store.repos.payments
+        .close(paymentId, 'failed')
+        .catch((closeErr: unknown) =>
+          this.logger.error(
+            { err: closeErr, payment_id: paymentId },
+            'could not mark the payment failed after Stripe failed',
+          ),
+        );
       throw err;
     }
 
@@ -110,27 +128,47 @@ export class PaymentService {
       return row;
     } catch (err) {
       // Nobody will get this session's URL: close it so it can never take money we did not record.
-      await this.stripe.expireSession(session.id).catch((expireErr: unknown) =>
-        this.logger.error({ err: expireErr, session_id: session.id }, 'could not expire an unrecorded Checkout Session'),
-      );
+      await this.stripe
+        .expireSession(session.id)
+        .catch((expireErr: unknown) =>
+          this.logger.error(
+            { err: expireErr, session_id: session.id },
+            'could not expire an unrecorded Checkout Session',
+          ),
+        );
       throw err;
     }
   }
 
-  private async versionFor(plan: PlanRow, accountId: string, versionId: string | undefined): Promise<string | null> {
+  private async versionFor(
+    plan: PlanRow,
+    accountId: string,
+    versionId: string | undefined,
+  ): Promise<string | null> {
     if (plan.is_init) {
-      if (versionId) throw Errors.invalid(`version_id is not accepted for ${plan.id}: an init plan pays for training a new model`);
+      if (versionId)
+        throw Errors.invalid(
+          `version_id is not accepted for ${plan.id}: an init plan pays for training a new model`,
+        );
       return null;
     }
-    if (!versionId) throw Errors.invalid(`version_id is required for ${plan.id}: an add-on tops up an existing model`);
+    if (!versionId)
+      throw Errors.invalid(`version_id is required for ${plan.id}: an add-on tops up an existing model`);
     const id = requireUuid('version_id', versionId);
     const version = await this.versions.getVersion(accountId, id);
     if (!version || version.accountId !== accountId) throw Errors.notFound('version', versionId);
-    if (!version.isReady) throw Errors.conflict(`version ${versionId} is not ready: credits can be added once it is trained`);
+    if (!version.isReady)
+      throw Errors.conflict(`version ${versionId} is not ready: credits can be added once it is trained`);
     return id;
   }
 
-  private openSession(paymentId: string, accountId: string, plan: PlanRow, promotionCodeId: string | undefined, purpose: string) {
+  private openSession(
+    paymentId: string,
+    accountId: string,
+    plan: PlanRow,
+    promotionCodeId: string | undefined,
+    purpose: string,
+  ) {
     const fill = (template: string) => template.replaceAll('{PAYMENT_ID}', paymentId);
     return this.stripe.createCheckoutSession({
       paymentId,
@@ -162,7 +200,11 @@ export class PaymentService {
    * When it matches nothing, the row says why. Claiming again for the same version is a success,
    * so a caller retrying after a lost answer is not told its own claim is "already used".
    */
-  async claimInit(accountId: string, paymentId: string, versionId: string): Promise<{ payment: PaymentRow; plan: PlanRow }> {
+  async claimInit(
+    accountId: string,
+    paymentId: string,
+    versionId: string,
+  ): Promise<{ payment: PaymentRow; plan: PlanRow }> {
     const account = requireUuid('account_id', accountId);
     const id = requireUuid('payment_id', paymentId);
     const version = requireUuid('version_id', versionId);
@@ -170,7 +212,8 @@ export class PaymentService {
     try {
       claimed = await this.store.repos.payments.claimInit(id, account, version);
     } catch (err) {
-      if (pgCode(err) === PG_UNIQUE_VIOLATION) throw Errors.conflict(`version ${versionId} is already trained by another payment`);
+      if (pgCode(err) === PG_UNIQUE_VIOLATION)
+        throw Errors.conflict(`version ${versionId} is already trained by another payment`);
       throw err;
     }
     const payment = claimed ?? (await this.store.repos.payments.find(id));
@@ -179,7 +222,8 @@ export class PaymentService {
       if (!payment.is_init) throw Errors.conflict('this payment is for extra images, not for training');
       const sameClaim = payment.version_id === version && payment.status === 'paid';
       if (!sameClaim) {
-        if (payment.version_id) throw Errors.conflict(`this payment already trained version ${payment.version_id}`);
+        if (payment.version_id)
+          throw Errors.conflict(`this payment already trained version ${payment.version_id}`);
         throw Errors.paymentRequired(`the payment is ${payment.status}, not paid`);
       }
     }

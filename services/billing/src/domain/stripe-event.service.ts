@@ -4,7 +4,13 @@ import type { PaymentRepositories, Store } from '../repositories';
 import type { PaymentRow } from '../repositories/payment.repository';
 import type { CreditService } from './credit.service';
 import type { PaymentProvider } from './payment.service';
-import { REFUND_EVENTS, SESSION_EVENTS, isHandledEvent, transitionsFor, type StripeState } from './payment.rules';
+import {
+  REFUND_EVENTS,
+  SESSION_EVENTS,
+  isHandledEvent,
+  transitionsFor,
+  type StripeState,
+} from './payment.rules';
 
 export interface EventOutcome {
   eventId: string;
@@ -45,7 +51,10 @@ export class StripeEventService {
     const applied = await this.store.transaction(async (repos) => {
       if (!(await repos.events.insert(event.id, event.type, facts.paymentId))) return false;
       if (!facts.paymentId) {
-        this.logger.warn({ event_id: event.id, type: event.type, object_id: event.objectId }, 'Stripe event for no payment of ours');
+        this.logger.warn(
+          { event_id: event.id, type: event.type, object_id: event.objectId },
+          'Stripe event for no payment of ours',
+        );
         return false;
       }
       const payment = await repos.payments.lock(facts.paymentId);
@@ -59,9 +68,14 @@ export class StripeEventService {
     const repos = this.store.repos;
     if (SESSION_EVENTS.has(type)) {
       const session = await this.stripe.retrieveSession(objectId);
+      // Unknown to Stripe itself: nothing we could ever apply. Recorded, so it is not asked again.
+      if (!session) return { paymentId: null };
       const payment = await repos.payments.findBySession(session.id);
       if (payment && session.paymentId && session.paymentId !== payment.id) {
-        this.logger.error({ session_id: session.id, payment_id: payment.id, metadata_payment_id: session.paymentId }, 'session metadata disagrees with our record');
+        this.logger.error(
+          { session_id: session.id, payment_id: payment.id, metadata_payment_id: session.paymentId },
+          'session metadata disagrees with our record',
+        );
         return { paymentId: null };
       }
       return { paymentId: payment?.id ?? null, session };
@@ -70,19 +84,27 @@ export class StripeEventService {
       const charge = await this.stripe.retrieveCharge(objectId);
       if (!charge) return { paymentId: null };
       const payment =
-        (charge.paymentIntentId ? await repos.payments.findByPaymentIntent(charge.paymentIntentId) : undefined) ??
-        (charge.paymentId ? await repos.payments.find(charge.paymentId) : undefined);
+        (charge.paymentIntentId
+          ? await repos.payments.findByPaymentIntent(charge.paymentIntentId)
+          : undefined) ?? (charge.paymentId ? await repos.payments.find(charge.paymentId) : undefined);
       if (!payment) return { paymentId: null };
       // The refund overtook the payment's own events: learn from the session whether it was paid,
       // so the payment can go pending → paid → refunded here and credits are granted then revoked.
       const session =
-        payment.status === 'pending' && payment.stripe_session_id ? await this.stripe.retrieveSession(payment.stripe_session_id) : undefined;
+        payment.status === 'pending' && payment.stripe_session_id
+          ? await this.stripe.retrieveSession(payment.stripe_session_id)
+          : undefined;
       return { paymentId: payment.id, charge, session };
     }
     return { paymentId: null };
   }
 
-  private async apply(repos: PaymentRepositories, payment: PaymentRow, type: string, facts: Facts): Promise<boolean> {
+  private async apply(
+    repos: PaymentRepositories,
+    payment: PaymentRow,
+    type: string,
+    facts: Facts,
+  ): Promise<boolean> {
     const state: StripeState = {
       session: facts.session && { status: facts.session.status, paymentStatus: facts.session.paymentStatus },
       charge: facts.charge && { refunded: facts.charge.refunded },
@@ -92,7 +114,10 @@ export class StripeEventService {
     for (const transition of transitions) {
       switch (transition) {
         case 'paid': {
-          const paid = await repos.payments.markPaid(current.id, facts.session?.paymentIntentId ?? facts.charge?.paymentIntentId ?? null);
+          const paid = await repos.payments.markPaid(
+            current.id,
+            facts.session?.paymentIntentId ?? facts.charge?.paymentIntentId ?? null,
+          );
           if (!paid) return false;
           current = paid;
           // An add-on grants its credits the moment it is paid, in the same transaction.
@@ -110,13 +135,17 @@ export class StripeEventService {
           const refunded = await repos.payments.markRefunded(current.id);
           if (!refunded) return false;
           current = refunded;
-          const revoked = await this.credits.revokeInTransaction(repos, current.id);
+          const revoked = await this.credits.revokeInTransaction(repos, current);
           this.logger.info({ payment_id: current.id, revoked }, 'payment refunded');
           break;
         }
       }
     }
-    if (transitions.length) this.logger.info({ payment_id: payment.id, from: payment.status, to: current.status, event: type }, 'payment moved');
+    if (transitions.length)
+      this.logger.info(
+        { payment_id: payment.id, from: payment.status, to: current.status, event: type },
+        'payment moved',
+      );
     return transitions.length > 0;
   }
 }

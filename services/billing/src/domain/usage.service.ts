@@ -10,14 +10,29 @@ export class UsageService {
   constructor(private readonly store: Store) {}
 
   /** RecordUsage: once per training (version id) or prediction (prompt id); false on a repeat. */
-  async record(u: { accountId: string; kind: string; refId: string; predictSeconds: number; costMicros: number }): Promise<boolean> {
+  async record(u: {
+    accountId: string;
+    kind: string;
+    refId: string;
+    predictSeconds: number;
+    costMicros: number;
+  }): Promise<boolean> {
     const accountId = requireUuid('account_id', u.accountId);
     const refId = requireUuid('ref_id', u.refId);
-    if (!KINDS.has(u.kind as 'training')) throw Errors.invalid(`kind must be training or prediction, got ${JSON.stringify(u.kind)}`);
-    if (!Number.isFinite(u.predictSeconds) || u.predictSeconds < 0) throw Errors.invalid('predict_seconds must be >= 0');
-    if (!Number.isInteger(u.costMicros) || u.costMicros < 0) throw Errors.invalid('cost_micros must be an integer >= 0');
+    if (!KINDS.has(u.kind as 'training'))
+      throw Errors.invalid(`kind must be training or prediction, got ${JSON.stringify(u.kind)}`);
+    if (!Number.isFinite(u.predictSeconds) || u.predictSeconds < 0)
+      throw Errors.invalid('predict_seconds must be >= 0');
+    if (!Number.isInteger(u.costMicros) || u.costMicros < 0)
+      throw Errors.invalid('cost_micros must be an integer >= 0');
     try {
-      return await this.store.repos.usage.insert({ kind: u.kind as 'training' | 'prediction', refId, accountId, predictSeconds: u.predictSeconds, costMicros: u.costMicros });
+      return await this.store.repos.usage.insert({
+        kind: u.kind as 'training' | 'prediction',
+        refId,
+        accountId,
+        predictSeconds: u.predictSeconds,
+        costMicros: u.costMicros,
+      });
     } catch (err) {
       if (pgCode(err) === PG_FOREIGN_KEY_VIOLATION) throw Errors.notFound('account', u.accountId);
       throw err;

@@ -74,7 +74,11 @@ export function billingHandlers(d: BillingDomain): AsyncService<typeof billing.B
       return { balance: toBalance(await d.credits.grant(req.accountId, req.versionId, req.paymentId)) };
     },
     async reserveCredits(req) {
-      return { balance: toBalance(await d.credits.reserve(req.accountId, req.versionId, req.reservationId, req.amount)) };
+      return {
+        balance: toBalance(
+          await d.credits.reserve(req.accountId, req.versionId, req.reservationId, req.amount),
+        ),
+      };
     },
     async settleCredits(req) {
       return { balance: toBalance(await d.credits.settle(req.reservationId, req.used)) };
@@ -90,7 +94,11 @@ export function billingHandlers(d: BillingDomain): AsyncService<typeof billing.B
       return { recorded: await d.usage.record(req) };
     },
     async getUsageReport(req) {
-      return { lines: (await d.usage.report({ accountId: req.accountId, from: req.from, to: req.to })).map(toUsageLine) };
+      return {
+        lines: (await d.usage.report({ accountId: req.accountId, from: req.from, to: req.to })).map(
+          toUsageLine,
+        ),
+      };
     },
   };
 }

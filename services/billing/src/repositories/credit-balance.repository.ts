@@ -25,13 +25,17 @@ export class CreditBalanceRepository {
   }
 
   async find(versionId: string): Promise<BalanceRow | undefined> {
-    const { rows } = await this.db.query<BalanceRow>(`SELECT ${COLUMNS} FROM billing.credit_balances WHERE version_id = $1`, [versionId]);
+    const { rows } = await this.db.query<BalanceRow>(
+      `SELECT ${COLUMNS} FROM billing.credit_balances WHERE version_id = $1`,
+      [versionId],
+    );
     return rows[0];
   }
 
+  /** NO KEY UPDATE: enough to change counts, and no wait for inserts that merely reference the row. */
   async lock(versionId: string): Promise<BalanceRow | undefined> {
     const { rows } = await this.db.query<BalanceRow>(
-      `SELECT ${COLUMNS} FROM billing.credit_balances WHERE version_id = $1 FOR UPDATE`,
+      `SELECT ${COLUMNS} FROM billing.credit_balances WHERE version_id = $1 FOR NO KEY UPDATE`,
       [versionId],
     );
     return rows[0];

@@ -28,7 +28,26 @@ export class CreditGrantRepository {
     return rows[0];
   }
 
+  /**
+   * Grants of refunded payments on this version that still hold credits: what a refund could not
+   * take back while those credits were reserved. Locked, to be revoked as the credits come back.
+   */
+  async lockOutstandingRefunded(versionId: string): Promise<GrantRow[]> {
+    const { rows } = await this.db.query<GrantRow>(
+      `SELECT g.payment_id, g.version_id, g.amount, g.revoked
+         FROM billing.credit_grants g JOIN billing.payments p ON p.id = g.payment_id
+        WHERE g.version_id = $1 AND g.revoked < g.amount AND p.status = 'refunded'
+        ORDER BY g.created_at, g.payment_id
+          FOR UPDATE OF g`,
+      [versionId],
+    );
+    return rows;
+  }
+
   async addRevoked(paymentId: string, amount: number): Promise<void> {
-    await this.db.query('UPDATE billing.credit_grants SET revoked = revoked + $2 WHERE payment_id = $1', [paymentId, amount]);
+    await this.db.query('UPDATE billing.credit_grants SET revoked = revoked + $2 WHERE payment_id = $1', [
+      paymentId,
+      amount,
+    ]);
   }
 }

@@ -19,7 +19,14 @@ export class CreditLedgerRepository {
     await this.db.query(
       `INSERT INTO billing.credit_ledger (version_id, reason, granted_delta, used_delta, payment_id, reservation_id)
        VALUES ($1, $2, $3, $4, $5, $6)`,
-      [e.versionId, e.reason, e.grantedDelta ?? 0, e.usedDelta ?? 0, e.paymentId ?? null, e.reservationId ?? null],
+      [
+        e.versionId,
+        e.reason,
+        e.grantedDelta ?? 0,
+        e.usedDelta ?? 0,
+        e.paymentId ?? null,
+        e.reservationId ?? null,
+      ],
     );
   }
 }

@@ -45,7 +45,17 @@ export class PaymentRepository {
     const { rows } = await this.db.query<PaymentRow>(
       `INSERT INTO billing.payments (id, account_id, plan_id, is_init, amount, currency, promocode_id, promocode_applied, version_id)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${COLUMNS}`,
-      [p.id, p.accountId, p.planId, p.isInit, p.amount, p.currency, p.promocodeId, p.promocodeApplied, p.versionId],
+      [
+        p.id,
+        p.accountId,
+        p.planId,
+        p.isInit,
+        p.amount,
+        p.currency,
+        p.promocodeId,
+        p.promocodeApplied,
+        p.versionId,
+      ],
     );
     return rows[0]!;
   }
@@ -66,12 +76,18 @@ export class PaymentRepository {
   }
 
   async find(id: string): Promise<PaymentRow | undefined> {
-    const { rows } = await this.db.query<PaymentRow>(`SELECT ${COLUMNS} FROM billing.payments WHERE id = $1`, [id]);
+    const { rows } = await this.db.query<PaymentRow>(
+      `SELECT ${COLUMNS} FROM billing.payments WHERE id = $1`,
+      [id],
+    );
     return rows[0];
   }
 
   async findBySession(sessionId: string): Promise<PaymentRow | undefined> {
-    const { rows } = await this.db.query<PaymentRow>(`SELECT ${COLUMNS} FROM billing.payments WHERE stripe_session_id = $1`, [sessionId]);
+    const { rows } = await this.db.query<PaymentRow>(
+      `SELECT ${COLUMNS} FROM billing.payments WHERE stripe_session_id = $1`,
+      [sessionId],
+    );
     return rows[0];
   }
 
@@ -85,7 +101,10 @@ export class PaymentRepository {
 
   /** Locks the row for the rest of the transaction: webhooks, grants and refunds of one payment queue here. */
   async lock(id: string): Promise<PaymentRow | undefined> {
-    const { rows } = await this.db.query<PaymentRow>(`SELECT ${COLUMNS} FROM billing.payments WHERE id = $1 FOR UPDATE`, [id]);
+    const { rows } = await this.db.query<PaymentRow>(
+      `SELECT ${COLUMNS} FROM billing.payments WHERE id = $1 FOR UPDATE`,
+      [id],
+    );
     return rows[0];
   }
 
@@ -130,11 +149,12 @@ export class PaymentRepository {
     return rows[0];
   }
 
-  /** Undoes a claim, only while this version still holds it. */
+  /** Undoes a claim, only while this version still holds it and has not been granted credits by it. */
   async releaseInit(id: string, versionId: string): Promise<boolean> {
     const { rowCount } = await this.db.query(
       `UPDATE billing.payments SET version_id = NULL, claimed_at = NULL, updated_at = now()
-        WHERE id = $1 AND version_id = $2 AND is_init AND claimed_at IS NOT NULL`,
+        WHERE id = $1 AND version_id = $2 AND is_init AND claimed_at IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM billing.credit_grants g WHERE g.payment_id = $1)`,
       [id, versionId],
     );
     return rowCount === 1;

@@ -14,7 +14,13 @@ export class UsageRepository {
   constructor(private readonly db: Queryable) {}
 
   /** False when this training or prediction was recorded before. */
-  async insert(u: { kind: 'training' | 'prediction'; refId: string; accountId: string; predictSeconds: number; costMicros: number }): Promise<boolean> {
+  async insert(u: {
+    kind: 'training' | 'prediction';
+    refId: string;
+    accountId: string;
+    predictSeconds: number;
+    costMicros: number;
+  }): Promise<boolean> {
     const { rowCount } = await this.db.query(
       `INSERT INTO billing.usage (kind, ref_id, account_id, predict_seconds, cost_micros) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (kind, ref_id) DO NOTHING`,

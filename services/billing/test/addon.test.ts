@@ -1,0 +1,192 @@
+/**
+ * Add-on payments: bound at creation to a ready version of the caller (billing asks trainer's
+ * GetVersion), and granting their images the moment they are paid — exactly once however the
+ * webhooks arrive. The version is a row in trainer.versions, standing in for a finished training.
+ */
+import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
+import { startMesh, type Mesh } from '@atelier/infra/testing';
+import {
+  balanceRow,
+  checkout,
+  createPayment,
+  expectLedgerMatchesBalance,
+  ledger,
+  paymentStatus,
+  readyVersion,
+  sessionIdOf,
+  waitForStatus,
+} from './helpers';
+
+let mesh: Mesh;
+let db: Client;
+let account: { accountId: string; apiKey: string };
+const billing = () => mesh.gateway.deps.mesh.billing;
+
+beforeAll(async () => {
+  mesh = await startMesh({ env: { RATE_LIMIT_PER_WINDOW: '10000' } });
+  db = new Client({ connectionString: mesh.db.url });
+  await db.connect();
+  account = await mesh.createAccount();
+});
+afterAll(async () => {
+  await db?.end();
+  await mesh?.stop();
+});
+
+const create = (body: unknown, apiKey = account.apiKey) =>
+  mesh.api('/api/v1/payments/create', { key: apiKey, method: 'POST', json: body });
+const eventsOf = (checkoutUrl: string, type: string) =>
+  mesh.stripe
+    .events()
+    .filter((e) => e.type === type && (e.data.object as { id?: string }).id === sessionIdOf(checkoutUrl));
+
+async function withoutDelivery<T>(fn: () => Promise<T>): Promise<T> {
+  mesh.stripe.setWebhookUrl(null);
+  try {
+    return await fn();
+  } finally {
+    mesh.stripe.setWebhookUrl(`${mesh.gateway.url}/api/v1/payments/webhook`);
+  }
+}
+
+describe('creating an add-on payment', () => {
+  it('binds it to a ready version of the caller', async () => {
+    const { versionId } = await readyVersion(mesh, db, account);
+    const res = await create({ plan_id: 'basic_extra_creds', version_id: versionId });
+    expect(res.status).toBe(201);
+    expect(await res.json()).toMatchObject({
+      plan_id: 'basic_extra_creds',
+      version_id: versionId,
+      status: 'pending',
+      amount: 1300,
+    });
+  });
+
+  it("answers 404 for another account's version or an unknown one, 409 for a version not ready", async () => {
+    const { versionId } = await readyVersion(mesh, db, account);
+    const other = await mesh.createAccount();
+    expect((await create({ plan_id: 'basic_extra_creds', version_id: versionId }, other.apiKey)).status).toBe(
+      404,
+    );
+    expect((await create({ plan_id: 'basic_extra_creds', version_id: randomUUID() })).status).toBe(404);
+
+    const training = await readyVersion(mesh, db, account, { grant: false });
+    await db.query(
+      "UPDATE trainer.versions SET status = 'processing', pushed_at = NULL, completed_at = NULL WHERE id = $1",
+      [training.versionId],
+    );
+    expect((await create({ plan_id: 'basic_extra_creds', version_id: training.versionId })).status).toBe(409);
+    // Succeeded but its weights not pushed yet: still not ready.
+    await db.query("UPDATE trainer.versions SET status = 'succeeded', completed_at = now() WHERE id = $1", [
+      training.versionId,
+    ]);
+    expect((await create({ plan_id: 'basic_extra_creds', version_id: training.versionId })).status).toBe(409);
+  });
+
+  it('cannot be claimed for training (409)', async () => {
+    const { versionId } = await readyVersion(mesh, db, account);
+    const addon = await createPayment(mesh, account.apiKey, {
+      plan_id: 'basic_extra_creds',
+      version_id: versionId,
+    });
+    await checkout(addon.checkout_url);
+    await waitForStatus(mesh, account.apiKey, addon.payment_id, 'paid');
+    await expect(
+      billing().claimInitPayment({
+        accountId: account.accountId,
+        paymentId: addon.payment_id,
+        versionId: randomUUID(),
+      }),
+    ).rejects.toMatchObject({ code: 'conflict' });
+  });
+});
+
+describe('paying an add-on', () => {
+  it('grants its images the moment it is paid; the same event delivered 5 more times grants nothing more', async () => {
+    const { versionId } = await readyVersion(mesh, db, account);
+    const addon = await createPayment(mesh, account.apiKey, {
+      plan_id: 'basic_extra_creds',
+      version_id: versionId,
+    });
+    await checkout(addon.checkout_url);
+    await waitForStatus(mesh, account.apiKey, addon.payment_id, 'paid');
+    expect(await balanceRow(db, versionId)).toEqual({ granted: 1100, used: 0 });
+
+    const [completed] = eventsOf(addon.checkout_url, 'checkout.session.completed');
+    const again = await Promise.all(Array.from({ length: 5 }, () => mesh.stripe.sendEvent(completed!)));
+    expect(again.every((d) => d.status === 200)).toBe(true);
+    expect(await balanceRow(db, versionId)).toEqual({ granted: 1100, used: 0 });
+    expect(
+      (await ledger(db, versionId)).filter((r) => r.reason === 'grant').map((r) => r.granted_delta),
+    ).toEqual([100, 1000]);
+    await expectLedgerMatchesBalance(db, versionId);
+  });
+
+  it('grants once when the events arrive out of order and repeatedly', async () => {
+    const { versionId } = await readyVersion(mesh, db, account);
+    const addon = await createPayment(mesh, account.apiKey, {
+      plan_id: 'basic_extra_creds',
+      version_id: versionId,
+    });
+    const [completed, succeeded] = await withoutDelivery(async () => {
+      await checkout(addon.checkout_url, 'async');
+      await mesh.stripe.settle(sessionIdOf(addon.checkout_url), 'succeed');
+      return [
+        eventsOf(addon.checkout_url, 'checkout.session.completed')[0]!,
+        eventsOf(addon.checkout_url, 'checkout.session.async_payment_succeeded')[0]!,
+      ];
+    });
+    // Newest first, then the older one, then both together several times.
+    expect((await mesh.stripe.sendEvent(succeeded)).status).toBe(200);
+    expect((await mesh.stripe.sendEvent(completed)).status).toBe(200);
+    await Promise.all(
+      [completed, succeeded, completed, succeeded, completed].map((e) => mesh.stripe.sendEvent(e)),
+    );
+    expect(await paymentStatus(mesh, account.apiKey, addon.payment_id)).toBe('paid');
+    expect(await balanceRow(db, versionId)).toEqual({ granted: 1100, used: 0 });
+    await expectLedgerMatchesBalance(db, versionId);
+  });
+
+  it('a failed or expired add-on grants nothing', async () => {
+    const { versionId } = await readyVersion(mesh, db, account);
+    const failed = await createPayment(mesh, account.apiKey, {
+      plan_id: 'basic_extra_creds',
+      version_id: versionId,
+    });
+    await checkout(failed.checkout_url, 'fail');
+    await waitForStatus(mesh, account.apiKey, failed.payment_id, 'failed');
+    const expired = await createPayment(mesh, account.apiKey, {
+      plan_id: 'basic_extra_creds',
+      version_id: versionId,
+    });
+    await mesh.stripe.expire(sessionIdOf(expired.checkout_url));
+    await waitForStatus(mesh, account.apiKey, expired.payment_id, 'expired');
+    expect(await balanceRow(db, versionId)).toEqual({ granted: 100, used: 0 });
+  });
+
+  it('a refund of a partly used add-on revokes only what is left of it', async () => {
+    const { versionId } = await readyVersion(mesh, db, account);
+    const addon = await createPayment(mesh, account.apiKey, {
+      plan_id: 'basic_extra_creds',
+      version_id: versionId,
+    });
+    await checkout(addon.checkout_url);
+    await waitForStatus(mesh, account.apiKey, addon.payment_id, 'paid');
+    const r = randomUUID();
+    await billing().reserveCredits({
+      accountId: account.accountId,
+      versionId,
+      reservationId: r,
+      amount: 600,
+    });
+    await billing().settleCredits({ reservationId: r, used: 600 });
+    expect(await balanceRow(db, versionId)).toEqual({ granted: 1100, used: 600 });
+
+    await mesh.stripe.refund(mesh.stripe.session(sessionIdOf(addon.checkout_url))!.payment_intent as string);
+    await waitForStatus(mesh, account.apiKey, addon.payment_id, 'refunded');
+    // 500 remained of 1100; all of it can go, since this grant (1000) still had that much left.
+    expect(await balanceRow(db, versionId)).toEqual({ granted: 600, used: 600 });
+    await expectLedgerMatchesBalance(db, versionId);
+  });
+});

@@ -1,0 +1,118 @@
+/** Shared steps of billing's integration tests: real payments through the gateway and the Stripe sandbox. */
+import { randomUUID } from 'node:crypto';
+import type { Client } from 'pg';
+import { waitFor, type Mesh } from '@atelier/infra/testing';
+
+export interface PaymentJson {
+  payment_id: string;
+  checkout_url: string;
+  status: string;
+  plan_id: string;
+  version_id: string | null;
+  amount: number;
+  promocode_applied: boolean;
+}
+
+export const sessionIdOf = (checkoutUrl: string) => new URL(checkoutUrl).pathname.split('/').pop()!;
+
+export async function createPayment(
+  mesh: Mesh,
+  apiKey: string,
+  body: Record<string, unknown>,
+): Promise<PaymentJson> {
+  const res = await mesh.api('/api/v1/payments/create', { key: apiKey, method: 'POST', json: body });
+  if (res.status !== 201) throw new Error(`create payment answered ${res.status}: ${await res.text()}`);
+  return (await res.json()) as PaymentJson;
+}
+
+export async function paymentStatus(mesh: Mesh, apiKey: string, paymentId: string): Promise<string> {
+  const res = await mesh.api(`/api/v1/payments/${paymentId}`, { key: apiKey });
+  return ((await res.json()) as PaymentJson).status;
+}
+
+export const waitForStatus = (mesh: Mesh, apiKey: string, paymentId: string, status: string) =>
+  waitFor(async () => (await paymentStatus(mesh, apiKey, paymentId)) === status, {
+    timeoutMs: 10_000,
+    what: `payment ${paymentId} to be ${status}`,
+  });
+
+/** Pays on the sandbox's checkout page, as the customer's browser would. */
+export async function checkout(checkoutUrl: string, outcome?: 'fail' | 'async'): Promise<void> {
+  const res = await fetch(outcome ? `${checkoutUrl}?outcome=${outcome}` : checkoutUrl, {
+    method: 'POST',
+    headers: { accept: 'application/json' },
+  });
+  if (res.status !== 200) throw new Error(`checkout answered ${res.status}: ${await res.text()}`);
+}
+
+/** An init payment, created through the gateway and paid on the sandbox; the webhook made it paid. */
+export async function paidPayment(
+  mesh: Mesh,
+  apiKey: string,
+  body: Record<string, unknown> = { plan_id: 'basic_init' },
+): Promise<PaymentJson> {
+  const payment = await createPayment(mesh, apiKey, body);
+  await checkout(payment.checkout_url);
+  await waitForStatus(mesh, apiKey, payment.payment_id, 'paid');
+  return payment;
+}
+
+/**
+ * A trained, ready version of the account: a paid init payment claimed for it, and (standing in
+ * for trainer's training run) its row in trainer.versions with status succeeded and pushed_at set.
+ */
+export async function readyVersion(
+  mesh: Mesh,
+  db: Client,
+  account: { accountId: string; apiKey: string },
+  opts: { grant?: boolean } = {},
+) {
+  const payment = await paidPayment(mesh, account.apiKey);
+  const versionId = randomUUID();
+  const billing = mesh.gateway.deps.mesh.billing;
+  await billing.claimInitPayment({ accountId: account.accountId, paymentId: payment.payment_id, versionId });
+  await db.query(
+    `INSERT INTO trainer.versions (id, account_id, payment_id, status, class_name, trigger_word, model, dataset_key, image_count,
+                                   started_at, completed_at, pushed_at, deadline_at)
+     VALUES ($1, $2, $3, 'succeeded', 'dog', 'TOK', 'atelier/test-model', 'datasets/test.zip', 5, now(), now(), now(), now() + interval '1 hour')`,
+    [versionId, account.accountId, payment.payment_id],
+  );
+  if (opts.grant !== false)
+    await billing.grantCredits({ accountId: account.accountId, versionId, paymentId: payment.payment_id });
+  return { versionId, initPaymentId: payment.payment_id, initCheckoutUrl: payment.checkout_url };
+}
+
+export async function balanceRow(db: Client, versionId: string) {
+  const { rows } = await db.query<{ granted: number; used: number }>(
+    'SELECT granted, used FROM billing.credit_balances WHERE version_id = $1',
+    [versionId],
+  );
+  return rows[0];
+}
+
+export async function ledger(db: Client, versionId: string) {
+  const { rows } = await db.query<{
+    reason: string;
+    granted_delta: number;
+    used_delta: number;
+    payment_id: string | null;
+    reservation_id: string | null;
+  }>(
+    'SELECT reason, granted_delta, used_delta, payment_id, reservation_id FROM billing.credit_ledger WHERE version_id = $1 ORDER BY id',
+    [versionId],
+  );
+  return rows;
+}
+
+/** The ledger must always add up to the balance: every change of it has its row. */
+export async function expectLedgerMatchesBalance(db: Client, versionId: string): Promise<void> {
+  const rows = await ledger(db, versionId);
+  const balance = await balanceRow(db, versionId);
+  const granted = rows.reduce((s, r) => s + r.granted_delta, 0);
+  const used = rows.reduce((s, r) => s + r.used_delta, 0);
+  if (!balance || balance.granted !== granted || balance.used !== used) {
+    throw new Error(
+      `ledger (granted ${granted}, used ${used}) disagrees with balance ${JSON.stringify(balance)}`,
+    );
+  }
+}
