@@ -1,0 +1,22 @@
+#!/bin/sh
+# Entrypoint of the Atelier image, run under tini (PID 1 forwards SIGTERM, reaps children).
+# With arguments, runs them (e.g. `atelier-admin keys create --account ID`); without, starts
+# the process SERVICE names. `exec` so node itself receives SIGTERM and drains gracefully.
+set -eu
+
+if [ "$#" -gt 0 ]; then
+  exec "$@"
+fi
+
+case "${SERVICE:-}" in
+  gateway)
+    exec node /app/gateway/dist/main.js
+    ;;
+  billing | imager | trainer | inferencer)
+    exec node "/app/services/${SERVICE}/dist/main.js"
+    ;;
+  *)
+    echo "atelier: set SERVICE to one of gateway, billing, imager, trainer, inferencer (got '${SERVICE:-}')" >&2
+    exit 64
+    ;;
+esac

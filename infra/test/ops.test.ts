@@ -1,0 +1,1059 @@
+/**
+ * Operations checks (issue 7): the compose file, the image recipe, Prometheus and Grafana
+ * configuration, and the container healthcheck — checked without a Docker engine.
+ *
+ * Tools: `docker-compose` (Debian's package, validates compose files without an engine) and
+ * `promtool` (from Debian's `prometheus` package, extracted into .atelier/tools so that no
+ * Prometheus service is installed or started). Both are installed on first use; a machine where
+ * that fails gets one clear error instead of skipped checks.
+ */
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { builtinModules, createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import type { z } from 'zod';
+
+import { billingConfigSchema } from '../../services/billing/src/config';
+import { imagerConfigSchema } from '../../services/imager/src/config';
+import { inferencerConfigSchema } from '../../services/inferencer/src/config';
+import { trainerConfigSchema } from '../../services/trainer/src/config';
+import { gatewayConfigSchema } from '../../gateway/src/config';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const TOOLS_DIR = path.join(ROOT, '.atelier', 'tools');
+const COMPOSE_FILE = path.join(ROOT, 'docker-compose.yml');
+const ENV_EXAMPLE = path.join(ROOT, '.env.example');
+const PROM_DIR = path.join(ROOT, 'infra', 'prometheus');
+const GRAFANA_DIR = path.join(ROOT, 'infra', 'grafana');
+const DOCKER_DIR = path.join(ROOT, 'infra', 'docker');
+const OPERATIONS_DOC = path.join(ROOT, 'docs', 'operations.md');
+
+/** The processes of the image, with their config schema. */
+const PROCESSES = {
+  gateway: gatewayConfigSchema,
+  billing: billingConfigSchema,
+  imager: imagerConfigSchema,
+  trainer: trainerConfigSchema,
+  inferencer: inferencerConfigSchema,
+} as const;
+type ProcessName = keyof typeof PROCESSES;
+const PROCESS_NAMES = Object.keys(PROCESSES) as ProcessName[];
+const GRPC_SERVICES = PROCESS_NAMES.filter((p) => p !== 'gateway');
+/** Workspaces whose code runs in the image (infra/ is the dev and test stack). */
+const RUNTIME_WORKSPACES = [
+  'protos',
+  'services/kit',
+  'services/billing',
+  'services/imager',
+  'services/trainer',
+  'services/inferencer',
+  'gateway',
+];
+
+// ---------------------------------------------------------------------------------------------
+// tools
+
+function log(message: string): void {
+  process.stderr.write(`[ops.test] ${message}\n`);
+}
+
+function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
+): SpawnSyncReturns<string> {
+  return spawnSync(cmd, args, {
+    cwd: opts.cwd ?? ROOT,
+    env: opts.env ?? process.env,
+    input: opts.input,
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+}
+
+function which(cmd: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const candidate = path.join(dir, cmd);
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+function toolError(tool: string, detail: string): Error {
+  return new Error(
+    `\n\n*** ops checks: cannot install ${tool} ***\n${detail.trim()}\n` +
+      `Install it by hand (Debian: apt-get update && apt-get install -y docker-compose; promtool comes with the ` +
+      `prometheus package) and run the tests again.\n`,
+  );
+}
+
+/** Runs an apt command as root (directly, or through passwordless sudo), waiting for the dpkg lock. */
+function apt(args: string[]): SpawnSyncReturns<string> {
+  const full = ['-o', 'DPkg::Lock::Timeout=600', ...args];
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  if (process.getuid?.() === 0) return run('apt-get', full, { env });
+  if (which('sudo') && run('sudo', ['-n', 'true']).status === 0)
+    return run('sudo', ['-n', '-E', 'apt-get', ...full], { env });
+  return {
+    status: 1,
+    stdout: '',
+    stderr: 'not root and no passwordless sudo: apt-get cannot run',
+    pid: 0,
+    output: [],
+    signal: null,
+  };
+}
+
+/** apt-get <args>; on failure refreshes the package lists once and tries again. */
+function aptWithUpdate(args: string[], cwd?: string): SpawnSyncReturns<string> {
+  const attempt = () => (cwd ? runIn(cwd, args) : apt(args));
+  let result = attempt();
+  if (result.status !== 0) {
+    const started = Date.now();
+    const update = apt(['update', '-q']);
+    log(`apt-get update (${((Date.now() - started) / 1000).toFixed(1)} s): exit ${update.status}`);
+    result = attempt();
+  }
+  return result;
+}
+
+/** `apt-get download` needs no root: it runs in a directory of ours. */
+function runIn(cwd: string, args: string[]): SpawnSyncReturns<string> {
+  return run('apt-get', args, { cwd });
+}
+
+function ensureDockerCompose(): string {
+  const found = which('docker-compose');
+  if (found) return found;
+  if (!which('apt-get')) throw toolError('docker-compose', 'apt-get is not available on this machine.');
+  const started = Date.now();
+  log('docker-compose is missing: apt-get install -y docker-compose (takes about a minute) …');
+  const result = aptWithUpdate(['install', '-y', '-q', '--no-install-recommends', 'docker-compose']);
+  log(
+    `apt-get install docker-compose: exit ${result.status} after ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
+  const installed = which('docker-compose');
+  if (result.status !== 0 || !installed)
+    throw toolError('docker-compose', `${result.stdout}\n${result.stderr}`);
+  return installed;
+}
+
+/** promtool from Debian's prometheus package, unpacked (not installed: no service, no user). */
+function ensurePromtool(): string {
+  const found = which('promtool');
+  if (found) return found;
+  const cached = path.join(TOOLS_DIR, 'prometheus', 'usr', 'bin', 'promtool');
+  if (fs.existsSync(cached)) return cached;
+  if (!which('apt-get') || !which('dpkg-deb'))
+    throw toolError('promtool', 'apt-get or dpkg-deb is not available on this machine.');
+  const started = Date.now();
+  log('promtool is missing: apt-get download prometheus, unpacked into .atelier/tools …');
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-promtool-'));
+  try {
+    const download = aptWithUpdate(['download', '-q', 'prometheus'], work);
+    const deb = fs.readdirSync(work).find((f) => f.startsWith('prometheus_') && f.endsWith('.deb'));
+    if (download.status !== 0 || !deb)
+      throw toolError(
+        'promtool',
+        `apt-get download prometheus failed:\n${download.stdout}\n${download.stderr}`,
+      );
+    const unpacked = path.join(work, 'prometheus');
+    const extract = run('dpkg-deb', ['-x', path.join(work, deb), unpacked]);
+    if (extract.status !== 0) throw toolError('promtool', `dpkg-deb -x ${deb} failed:\n${extract.stderr}`);
+    fs.mkdirSync(TOOLS_DIR, { recursive: true });
+    // Another run may have finished first: either copy is as good.
+    fs.rmSync(path.join(TOOLS_DIR, 'prometheus'), { recursive: true, force: true });
+    fs.renameSync(unpacked, path.join(TOOLS_DIR, 'prometheus'));
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+  log(`promtool ready after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  if (!fs.existsSync(cached)) throw toolError('promtool', `the prometheus package has no usr/bin/promtool`);
+  return cached;
+}
+
+// ---------------------------------------------------------------------------------------------
+// parsing helpers
+
+const localRequire = createRequire(__filename);
+
+/** YAML → JS with whichever parser is installed (yaml, js-yaml), else the python3 that docker-compose brings. */
+function parseYaml(text: string): unknown {
+  try {
+    const yaml = localRequire('yaml') as { parse(s: string, o?: object): unknown };
+    return yaml.parse(text, { merge: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
+  }
+  try {
+    const jsYaml = localRequire('js-yaml') as { load(s: string): unknown };
+    return jsYaml.load(text);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
+  }
+  const py = run(
+    'python3',
+    ['-c', 'import sys, json, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)'],
+    { input: text },
+  );
+  if (py.status !== 0)
+    throw new Error(`no YAML parser available (yaml, js-yaml, python3-yaml): ${py.stderr}`);
+  return JSON.parse(py.stdout);
+}
+
+const readYaml = (file: string) => parseYaml(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+
+/** KEY=value and commented-out `# KEY=value` lines of an env example. */
+function envExampleEntries(file: string): Map<string, { value: string; commented: boolean }> {
+  const entries = new Map<string, { value: string; commented: boolean }>();
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    const m = /^(# )?([A-Z][A-Z0-9_]*)=(.*)$/.exec(line);
+    if (m) entries.set(m[2]!, { value: m[3]!, commented: Boolean(m[1]) });
+  }
+  return entries;
+}
+
+function listFiles(dir: string, accept: (file: string) => boolean): string[] {
+  if (!fs.existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (entry.name !== 'node_modules' && entry.name !== 'dist' && entry.name !== 'test')
+        out.push(...listFiles(full, accept));
+    } else if (accept(full)) out.push(full);
+  }
+  return out;
+}
+
+/** TypeScript sources that run in production: services/*\/src, gateway/src, protos/gen (no tests, no .d.ts). */
+function runtimeSources(): string[] {
+  const isSource = (f: string) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.endsWith('.test.ts');
+  const serviceDirs = fs
+    .readdirSync(path.join(ROOT, 'services'))
+    .map((s) => path.join(ROOT, 'services', s, 'src'));
+  return [...serviceDirs, path.join(ROOT, 'gateway', 'src'), path.join(ROOT, 'protos', 'gen')].flatMap((d) =>
+    listFiles(d, isSource),
+  );
+}
+
+type MetricType = 'counter' | 'gauge' | 'histogram' | 'summary' | 'untyped';
+
+/** Metrics the code declares (`new Counter({ name: 'atelier_…' …` and friends), with their help text. */
+function declaredMetrics(): Map<string, { type: MetricType; help: string; file: string }> {
+  const metrics = new Map<string, { type: MetricType; help: string; file: string }>();
+  const decl =
+    /new\s+(Counter|Gauge|Histogram|Summary)\s*(?:<[^>]*>)?\s*\(\s*\{\s*name:\s*['"`]([a-zA-Z_:][a-zA-Z0-9_:]*)['"`](?:\s*,\s*help:\s*['"`]([^'"`]*)['"`])?/g;
+  const anyName = /\bname:\s*['"`](atelier_[a-z0-9_]+)['"`]/g;
+  for (const file of runtimeSources().filter(
+    (f) => !f.includes(`${path.sep}protos${path.sep}gen${path.sep}`),
+  )) {
+    const text = fs.readFileSync(file, 'utf8');
+    for (const m of text.matchAll(decl))
+      metrics.set(m[2]!, { type: m[1]!.toLowerCase() as MetricType, help: m[3] ?? '', file });
+    for (const m of text.matchAll(anyName))
+      if (!metrics.has(m[1]!)) metrics.set(m[1]!, { type: 'untyped', help: '', file });
+  }
+  return metrics;
+}
+
+/** Series names a metric of each type exposes. */
+function seriesNames(name: string, type: MetricType | string): string[] {
+  if (type === 'histogram') return [`${name}_bucket`, `${name}_sum`, `${name}_count`];
+  if (type === 'summary') return [name, `${name}_sum`, `${name}_count`];
+  return [name];
+}
+
+/** Every series name Prometheus can hold for an Atelier target: declared metrics, prom-client defaults, scrape metadata. */
+async function knownSeries(): Promise<Set<string>> {
+  const known = new Set([
+    'up',
+    'scrape_duration_seconds',
+    'scrape_samples_scraped',
+    'scrape_samples_post_metric_relabeling',
+    'scrape_series_added',
+  ]);
+  for (const [name, { type }] of declaredMetrics()) seriesNames(name, type).forEach((s) => known.add(s));
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  for (const m of await registry.getMetricsAsJSON())
+    seriesNames(m.name, String(m.type)).forEach((s) => known.add(s));
+  registry.clear();
+  return known;
+}
+
+const PROMQL_KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan', 'atan2']);
+
+/** Metric names a PromQL expression selects (identifiers that are not functions, keywords, labels or variables). */
+function promqlMetricNames(expr: string): string[] {
+  let s = expr
+    .replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, '""')
+    .replace(/\{[^}]*\}/g, ' ')
+    .replace(/\[[^\]]*\]/g, ' ')
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ')
+    .replace(/\b(group_left|group_right)\b/g, ' ')
+    .replace(/\$\{?[A-Za-z_][A-Za-z0-9_]*(?::[a-z]+)?\}?/g, ' ')
+    .replace(/\boffset\s+-?[0-9]+[a-z]+/gi, ' ');
+  s = s.replace(/(?<![\w.])[0-9][0-9.]*(?:e[+-]?[0-9]+)?[a-zA-Z]*/g, ' ');
+  const names: string[] = [];
+  for (const m of s.matchAll(/(?<![\w:])([A-Za-z_:][A-Za-z0-9_:]*)(\s*\()?/g)) {
+    if (m[2] || PROMQL_KEYWORDS.has(m[1]!.toLowerCase())) continue;
+    names.push(m[1]!);
+  }
+  return names;
+}
+
+/** Label matchers of each selector: [{metric, label, op, value}]. */
+function promqlMatchers(expr: string): Array<{ metric: string; label: string; op: string; value: string }> {
+  const out: Array<{ metric: string; label: string; op: string; value: string }> = [];
+  for (const sel of expr.matchAll(/([A-Za-z_:][A-Za-z0-9_:]*)\s*\{([^}]*)\}/g)) {
+    for (const m of sel[2]!.matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"/g)) {
+      out.push({ metric: sel[1]!, label: m[1]!, op: m[2]!, value: m[3]! });
+    }
+  }
+  return out;
+}
+
+/** Grafana variables replaced by values Prometheus accepts, so dashboard queries can be checked as PromQL. */
+function grafanaToPromql(expr: string): string {
+  return expr
+    .replace(/\$__rate_interval|\$__interval|\$__range|\$\{__range\}|\$\{__rate_interval\}/g, '5m')
+    .replace(/\$\{?[A-Za-z_][A-Za-z0-9_]*(?::[a-z]+)?\}?/g, '.+');
+}
+
+interface Panel {
+  id?: number;
+  type?: string;
+  title?: string;
+  datasource?: { uid?: string } | string | null;
+  targets?: Array<{ expr?: string; datasource?: { uid?: string } }>;
+  panels?: Panel[];
+}
+interface Dashboard {
+  uid?: string;
+  title?: string;
+  panels?: Panel[];
+  templating?: {
+    list?: Array<{
+      name?: string;
+      query?: string | { query?: string };
+      definition?: string;
+      datasource?: { uid?: string };
+    }>;
+  };
+}
+
+function dashboards(): Array<{ file: string; json: Dashboard }> {
+  const dir = path.join(GRAFANA_DIR, 'dashboards');
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => ({
+      file: path.join(dir, f),
+      json: JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as Dashboard,
+    }));
+}
+
+function allPanels(panels: Panel[] = []): Panel[] {
+  return panels.flatMap((p) => [p, ...allPanels(p.panels)]);
+}
+
+/** Every PromQL query of a dashboard, with where it is. */
+function dashboardQueries(d: Dashboard): Array<{ where: string; expr: string }> {
+  const queries: Array<{ where: string; expr: string }> = [];
+  for (const p of allPanels(d.panels)) {
+    for (const t of p.targets ?? []) if (t.expr) queries.push({ where: `panel "${p.title}"`, expr: t.expr });
+  }
+  return queries;
+}
+
+/** Metric names used by template variables (label_values(metric, label), or a query). */
+function templatingMetricNames(d: Dashboard): Array<{ where: string; name: string }> {
+  const out: Array<{ where: string; name: string }> = [];
+  for (const v of d.templating?.list ?? []) {
+    const query = typeof v.query === 'string' ? v.query : (v.query?.query ?? '');
+    const lv =
+      /^label_values\(\s*(?:([A-Za-z_:][A-Za-z0-9_:]*)(\{[^}]*\})?\s*,)?\s*[A-Za-z_][A-Za-z0-9_]*\s*\)$/.exec(
+        query.trim(),
+      );
+    if (lv) {
+      if (lv[1]) out.push({ where: `variable $${v.name}`, name: lv[1] });
+    } else if (query) {
+      promqlMetricNames(query).forEach((name) => out.push({ where: `variable $${v.name}`, name }));
+    }
+  }
+  return out;
+}
+
+interface AlertRule {
+  alert?: string;
+  record?: string;
+  expr: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+function alertRules(): AlertRule[] {
+  const doc = readYaml(path.join(PROM_DIR, 'alerts.yml')) as { groups: Array<{ rules: AlertRule[] }> };
+  return doc.groups.flatMap((g) => g.rules);
+}
+
+/** String literals of the code plus the words of metric help texts: the label values the code can produce. */
+function codeLiterals(): Set<string> {
+  const literals = new Set<string>();
+  for (const file of runtimeSources()) {
+    const text = fs.readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/'([^'\\\n]{1,80})'|"([^"\\\n]{1,80})"|`([^`$\\\n]{1,80})`/g))
+      literals.add(m[1] ?? m[2] ?? m[3]!);
+  }
+  for (const { help } of declaredMetrics().values())
+    help.split(/[^A-Za-z0-9_]+/).forEach((w) => w && literals.add(w));
+  return literals;
+}
+
+/** Labels whose values come from outside our code or are open-ended (route templates, gRPC codes, …). */
+const FREE_LABELS = new Set([
+  'job',
+  'instance',
+  'service',
+  'le',
+  'route',
+  'method',
+  'status',
+  'code',
+  'currency',
+  'operation',
+  'quantile',
+]);
+
+function unknownLabelValues(expr: string, literals: Set<string>): string[] {
+  const declared = declaredMetrics();
+  const problems: string[] = [];
+  for (const { metric, label, op, value } of promqlMatchers(expr)) {
+    const base = metric.replace(/_(bucket|sum|count)$/, '');
+    if (!declared.has(metric) && !declared.has(base)) continue;
+    if (FREE_LABELS.has(label) && !(label === 'status' && !/^atelier_http_/.test(metric))) continue;
+    if (!/^[A-Za-z0-9_|.]+$/.test(value) || /^[0-9.]+$/.test(value)) continue; // a real regex, or a number
+    for (const v of op.endsWith('~') ? value.split('|') : [value]) {
+      if (!literals.has(v))
+        problems.push(`${metric}{${label}${op}"${value}"}: "${v}" appears nowhere in the code`);
+    }
+  }
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------
+// compose
+
+type ComposeService = {
+  image?: string;
+  build?: unknown;
+  environment?: Record<string, string | null>;
+  healthcheck?: { test?: unknown; disable?: boolean };
+  depends_on?: Record<string, { condition?: string }>;
+  deploy?: { replicas?: number };
+  ports?: unknown[];
+  volumes?: unknown[];
+  restart?: string;
+  container_name?: string;
+  command?: unknown;
+};
+
+/** Values for the secrets .env.example leaves empty, so the file can be validated as an operator would fill it. */
+function exampleSecrets(): Record<string, string> {
+  const secrets: Record<string, string> = {};
+  for (const [key, { value, commented }] of envExampleEntries(ENV_EXAMPLE))
+    if (!commented && value === '') secrets[key] = `test-${key.toLowerCase()}`;
+  return secrets;
+}
+
+/** An environment without the caller's own compose variables (a real .env or exported secrets must not help). */
+function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME ?? os.tmpdir(),
+    LANG: 'C.UTF-8',
+  };
+  return { ...env, ...extra };
+}
+
+describe('operations', () => {
+  let dockerCompose: string;
+  let promtool: string;
+  let compose: { services: Record<string, ComposeService>; volumes?: Record<string, unknown> };
+
+  beforeAll(() => {
+    dockerCompose = ensureDockerCompose();
+    promtool = ensurePromtool();
+    const result = run(dockerCompose, ['--env-file', ENV_EXAMPLE, '-f', COMPOSE_FILE, 'config'], {
+      env: cleanEnv(exampleSecrets()),
+    });
+    if (result.status !== 0) throw new Error(`docker-compose config failed:\n${result.stderr}`);
+    compose = parseYaml(result.stdout) as typeof compose;
+  }, 20 * 60_000);
+
+  describe('docker-compose.yml', () => {
+    it('validates with docker-compose config -q, filled in as .env.example says', () => {
+      const result = run(dockerCompose, ['--env-file', ENV_EXAMPLE, '-f', COMPOSE_FILE, 'config', '-q'], {
+        env: cleanEnv(exampleSecrets()),
+      });
+      expect({ status: result.status, stderr: result.stderr.trim() }).toEqual({ status: 0, stderr: '' });
+    });
+
+    it('refuses to start while a secret is still empty', () => {
+      const secrets = exampleSecrets();
+      expect(Object.keys(secrets)).toEqual(
+        expect.arrayContaining([
+          'POSTGRES_PASSWORD',
+          'REDIS_PASSWORD',
+          'STRIPE_SECRET_KEY',
+          'REPLICATE_API_TOKEN',
+          'GRAFANA_ADMIN_PASSWORD',
+        ]),
+      );
+      for (const key of Object.keys(secrets)) {
+        const { [key]: _left, ...others } = secrets;
+        const result = run(dockerCompose, ['--env-file', ENV_EXAMPLE, '-f', COMPOSE_FILE, 'config', '-q'], {
+          env: cleanEnv(others),
+        });
+        expect({ key, status: result.status }).toEqual({ key, status: 1 });
+        expect(result.stderr).toContain(`set ${key} in .env`);
+      }
+    });
+
+    it('documents every variable it reads in .env.example', () => {
+      const text = fs.readFileSync(COMPOSE_FILE, 'utf8');
+      const used = new Set([...text.matchAll(/(?<!\$)\$\{([A-Z_][A-Z0-9_]*)/g)].map((m) => m[1]!));
+      const documented = new Set(envExampleEntries(ENV_EXAMPLE).keys());
+      expect([...used].filter((v) => !documented.has(v))).toEqual([]);
+    });
+
+    it('gives every long-running service a healthcheck; one-shots are waited for until they complete', () => {
+      const services = compose.services;
+      const awaitedOneShots = new Set(
+        Object.values(services).flatMap((s) =>
+          Object.entries(s.depends_on ?? {})
+            .filter(([, d]) => d.condition === 'service_completed_successfully')
+            .map(([name]) => name),
+        ),
+      );
+      expect([...awaitedOneShots].sort()).toEqual(['flyway', 'minio-init']);
+      const missing: string[] = [];
+      for (const [name, service] of Object.entries(services)) {
+        if (awaitedOneShots.has(name)) {
+          expect({ name, restart: service.restart }).toEqual({ name, restart: 'no' });
+          continue;
+        }
+        const test = service.healthcheck?.test;
+        if (service.healthcheck?.disable || !Array.isArray(test) || test.length < 2 || test[0] === 'NONE')
+          missing.push(name);
+      }
+      expect(missing).toEqual([]);
+    });
+
+    it('runs migrations with the official Flyway image before any service starts', () => {
+      const flyway = compose.services.flyway!;
+      expect(flyway.image).toMatch(/^flyway\/flyway:/);
+      expect(flyway.command).toEqual(['migrate']);
+      const mounts = (flyway.volumes ?? []).map(String);
+      expect(mounts).toEqual(
+        expect.arrayContaining([`${ROOT}/flyway/sql:/flyway/sql:ro`, `${ROOT}/flyway/conf:/flyway/conf:ro`]),
+      );
+      // Whoever reads the database waits for the migrations.
+      for (const name of PROCESS_NAMES) {
+        const schema = PROCESSES[name] as unknown as z.ZodObject<Record<string, z.ZodType>>;
+        if (!('DATABASE_URL' in schema.shape)) continue;
+        expect({ name, flyway: compose.services[name]!.depends_on?.flyway?.condition }).toEqual({
+          name,
+          flyway: 'service_completed_successfully',
+        });
+      }
+      // The local runner (infra/migrate) and Flyway must keep one history table: Flyway's defaults.
+      const toml = fs.readFileSync(path.join(ROOT, 'flyway', 'conf', 'flyway.toml'), 'utf8');
+      expect(toml).toMatch(/locations\s*=\s*\[\s*"filesystem:\/flyway\/sql"\s*\]/);
+      expect(toml).not.toMatch(/^\s*(schemas|defaultSchema|table)\s*=/m);
+    });
+
+    it('runs every gRPC service replicated on one image, unpublished, and publishes only the gateway', () => {
+      const image = compose.services.gateway!.image;
+      for (const name of PROCESS_NAMES) {
+        const s = compose.services[name]!;
+        expect({ name, image: s.image, build: Boolean(s.build), container_name: s.container_name }).toEqual({
+          name,
+          image,
+          build: true,
+          container_name: undefined,
+        });
+      }
+      for (const name of GRPC_SERVICES) {
+        const s = compose.services[name]!;
+        expect({ name, replicas: Number(s.deploy?.replicas) >= 2, ports: s.ports }).toEqual({
+          name,
+          replicas: true,
+          ports: undefined,
+        });
+      }
+      expect(compose.services.gateway!.ports).toHaveLength(1);
+    });
+
+    it.each(PROCESS_NAMES)('gives %s an environment its config schema accepts', (name) => {
+      const schema = PROCESSES[name] as unknown as z.ZodObject<Record<string, z.ZodType>>;
+      const raw = compose.services[name]!.environment ?? {};
+      const env = Object.fromEntries(
+        Object.entries(raw).filter(([, v]) => v !== null && v !== undefined),
+      ) as Record<string, string>;
+      const parsed = schema.safeParse(env);
+      expect(
+        parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+      ).toEqual([]);
+      expect(env.SERVICE).toBe(name);
+      // Listening on loopback inside a container would make it unreachable.
+      if (name === 'gateway') expect(env.HTTP_HOST).toBe('0.0.0.0');
+      else expect(env.GRPC_HOST).toBe('0.0.0.0');
+      // Every *_ADDR names a compose service on the port that service listens on.
+      for (const [key, value] of Object.entries(env).filter(([k]) => k.endsWith('_ADDR'))) {
+        const target = key.replace(/_ADDR$/, '').toLowerCase();
+        const port = compose.services[target]?.environment?.GRPC_PORT;
+        expect({ key, value }).toEqual({ key, value: `${target}:${port}` });
+      }
+    });
+
+    it.each(PROCESS_NAMES)('documents every variable of %s in its infra/env example', (name) => {
+      const schema = PROCESSES[name] as unknown as z.ZodObject<Record<string, z.ZodType>>;
+      const file = path.join(ROOT, 'infra', 'env', `${name}.env.example`);
+      const entries = envExampleEntries(file);
+      const keys = Object.keys(schema.shape).sort();
+      const where = path.relative(ROOT, file);
+      expect({
+        [`${where}: undocumented (add them)`]: keys.filter((k) => !entries.has(k)),
+        [`${where}: not read by the code (remove them)`]: [...entries.keys()].filter(
+          (k) => !keys.includes(k),
+        ),
+      }).toEqual({
+        [`${where}: undocumented (add them)`]: [],
+        [`${where}: not read by the code (remove them)`]: [],
+      });
+      // Required variables are spelled out, not commented out; an optional one that is spelled
+      // out shows the code's default; the example as a whole parses.
+      const stale: string[] = [];
+      for (const key of keys) {
+        const field = schema.shape[key]!;
+        const fallback = field.safeParse(undefined);
+        const entry = entries.get(key)!;
+        if (!fallback.success) expect({ key, commented: entry.commented }).toEqual({ key, commented: false });
+        else if (!entry.commented && fallback.data !== undefined) {
+          const shown = field.safeParse(entry.value);
+          if (!shown.success || JSON.stringify(shown.data) !== JSON.stringify(fallback.data)) {
+            stale.push(`${key}=${entry.value} but the code's default is ${JSON.stringify(fallback.data)}`);
+          }
+        }
+      }
+      expect(stale).toEqual([]);
+      const env = Object.fromEntries(
+        [...entries].filter(([, e]) => !e.commented).map(([k, e]) => [k, e.value]),
+      );
+      const parsed = schema.safeParse(env);
+      expect(
+        parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+      ).toEqual([]);
+    });
+  });
+
+  describe('image', () => {
+    const dockerfile = () => fs.readFileSync(path.join(DOCKER_DIR, 'Dockerfile'), 'utf8');
+
+    it('copies only paths that exist and builds every runtime workspace, not infra', () => {
+      const text = dockerfile();
+      const sources = [...text.matchAll(/^COPY\s+(?!--from)(?:--\S+\s+)*(.+)$/gm)].flatMap((m) =>
+        m[1]!.trim().split(/\s+/).slice(0, -1),
+      );
+      expect(sources.length).toBeGreaterThan(5);
+      expect(sources.filter((s) => !fs.existsSync(path.join(ROOT, s)))).toEqual([]);
+      const rootPkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+        workspaces: string[];
+      };
+      expect(rootPkg.workspaces.filter((w) => w !== 'infra').sort()).toEqual([...RUNTIME_WORKSPACES].sort());
+      for (const ws of RUNTIME_WORKSPACES) {
+        expect(text).toContain(`COPY ${ws}/package.json`);
+        expect(text).toMatch(new RegExp(`-w ${ws.replace('/', '\\/')}\\b`));
+        expect(text).toContain(`COPY --from=build /app/${ws}/dist ${ws}/dist`);
+      }
+      expect(text).toMatch(/npm ci --omit=dev/);
+    });
+
+    it('runs as a non-root user under tini, with a healthcheck, and bakes in no secret', () => {
+      const text = dockerfile();
+      const finalStage = text.slice(text.lastIndexOf('\nFROM '));
+      expect(finalStage).toMatch(/^USER (?!root\b|0\b)\S+/m);
+      expect(finalStage).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--"/m);
+      expect(finalStage).toMatch(/^HEALTHCHECK .*\n?.*healthcheck\.js/m);
+      expect(
+        [...text.matchAll(/^(?:ENV|ARG)\s+(.*)$/gm)]
+          .map((m) => m[1]!)
+          .filter((l) => /SECRET|PASSWORD|TOKEN|_KEY\b|DATABASE_URL|REDIS_URL/i.test(l)),
+      ).toEqual([]);
+      const ignore = fs.readFileSync(path.join(ROOT, '.dockerignore'), 'utf8').split('\n');
+      expect(ignore).toEqual(
+        expect.arrayContaining(['.env', '**/node_modules', '**/dist', '.atelier', '.git']),
+      );
+    });
+
+    it('gets every package the runtime code imports from the production install of the runtime workspaces', () => {
+      // What `npm ci --omit=dev -w <runtime workspaces>` installs, computed from the lockfile.
+      const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as {
+        packages: Record<
+          string,
+          {
+            dependencies?: Record<string, string>;
+            optionalDependencies?: Record<string, string>;
+            peerDependencies?: Record<string, string>;
+            peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+            link?: boolean;
+            resolved?: string;
+            dev?: boolean;
+          }
+        >;
+      };
+      const resolveFrom = (from: string, name: string): string | undefined => {
+        let dir = from;
+        for (;;) {
+          const candidate = dir ? `${dir}/node_modules/${name}` : `node_modules/${name}`;
+          if (lock.packages[candidate]) return candidate;
+          if (!dir) return undefined;
+          // node_modules/a/node_modules/b → node_modules/a → the root; services/kit → the root.
+          const cut = dir.lastIndexOf('/node_modules/');
+          dir = cut >= 0 ? dir.slice(0, cut) : '';
+        }
+      };
+      const installed = new Set<string>();
+      const seen = new Set<string>();
+      const queue = [...RUNTIME_WORKSPACES];
+      while (queue.length) {
+        const at = queue.shift()!;
+        if (seen.has(at)) continue;
+        seen.add(at);
+        const entry = lock.packages[at];
+        if (!entry) continue;
+        if (entry.link && entry.resolved) {
+          queue.push(entry.resolved);
+          continue;
+        }
+        const deps = { ...entry.dependencies, ...entry.optionalDependencies, ...entry.peerDependencies };
+        for (const name of Object.keys(deps)) {
+          if (entry.peerDependencies?.[name] && entry.peerDependenciesMeta?.[name]?.optional) continue;
+          const where = resolveFrom(at, name);
+          if (!where) continue; // an optional dependency for another platform
+          installed.add(name);
+          queue.push(where);
+        }
+      }
+      const builtins = new Set(builtinModules);
+      const missing = new Map<string, string[]>();
+      for (const file of runtimeSources()) {
+        const text = fs.readFileSync(file, 'utf8');
+        const specs = [
+          ...text.matchAll(/^\s*(?:import|export)\s+(?!type\s)[^;'"]*?from\s+['"]([^'"]+)['"]/gm),
+          ...text.matchAll(/^\s*import\s+['"]([^'"]+)['"]/gm),
+          ...text.matchAll(/\b(?:require|import)\(\s*['"]([^'"]+)['"]\s*\)/g),
+        ].map((m) => m[1]!);
+        for (const spec of specs) {
+          if (spec.startsWith('.') || spec.startsWith('node:') || spec.startsWith('@atelier/')) continue;
+          const pkg = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
+          if (builtins.has(pkg) || installed.has(pkg)) continue;
+          missing.set(pkg, [...(missing.get(pkg) ?? []), path.relative(ROOT, file)]);
+        }
+      }
+      const report = [...missing].map(
+        ([pkg, files]) =>
+          `${pkg} (imported by ${files.slice(0, 3).join(', ')}${files.length > 3 ? ', …' : ''}) is not a production dependency of any runtime workspace: add it to "dependencies" of the workspace that imports it`,
+      );
+      expect(report).toEqual([]);
+    });
+  });
+
+  describe('container healthcheck (infra/docker/healthcheck.js)', () => {
+    const script = path.join(DOCKER_DIR, 'healthcheck.js');
+
+    beforeAll(() => {
+      // The image runs the compiled kit; build it when this checkout has not yet.
+      if (!fs.existsSync(path.join(ROOT, 'services', 'kit', 'dist', 'health-client.js'))) {
+        const build = run(process.execPath, [
+          path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+          '-b',
+          'services/kit',
+        ]);
+        if (build.status !== 0)
+          throw new Error(`tsc -b services/kit failed:\n${build.stdout}${build.stderr}`);
+      }
+    }, 120_000);
+
+    const runCheck = (env: Record<string, string>) =>
+      new Promise<{ code: number | null; output: string }>((resolve) => {
+        const child = spawn(process.execPath, [script], {
+          env: { PATH: process.env.PATH, ...env },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let output = '';
+        child.stdout.on('data', (c) => (output += c));
+        child.stderr.on('data', (c) => (output += c));
+        child.on('close', (code) => resolve({ code, output }));
+      });
+
+    it('passes a gRPC service only while grpc.health.v1 answers SERVING', async () => {
+      const health = new HealthImplementation({ '': 'NOT_SERVING' });
+      const server = new grpc.Server();
+      health.addToServer(server);
+      const port = await new Promise<number>((resolve, reject) =>
+        server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+          err ? reject(err) : resolve(p),
+        ),
+      );
+      try {
+        const env = { SERVICE: 'trainer', GRPC_HOST: '0.0.0.0', GRPC_PORT: String(port) };
+        expect(await runCheck(env)).toEqual({ code: 1, output: expect.stringContaining('NOT_SERVING') });
+        health.setStatus('', 'SERVING');
+        expect(await runCheck(env)).toEqual({ code: 0, output: expect.stringContaining('SERVING') });
+      } finally {
+        server.forceShutdown();
+      }
+      expect(
+        await runCheck({ SERVICE: 'trainer', GRPC_PORT: String(port), HEALTHCHECK_TIMEOUT_MS: '500' }),
+      ).toMatchObject({ code: 1 });
+    });
+
+    it('passes the gateway only while /readyz answers 200', async () => {
+      let ready = false;
+      const server = http.createServer((req, res) => {
+        if (req.url !== '/readyz') return void res.writeHead(404).end();
+        res
+          .writeHead(ready ? 200 : 503, { 'content-type': 'application/json' })
+          .end(JSON.stringify(ready ? { status: 'ready' } : { status: 'unavailable', failing: ['billing'] }));
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const port = (server.address() as AddressInfo).port;
+      try {
+        const env = { SERVICE: 'gateway', HTTP_HOST: '0.0.0.0', HTTP_PORT: String(port) };
+        expect(await runCheck(env)).toEqual({ code: 1, output: expect.stringContaining('503') });
+        ready = true;
+        expect(await runCheck(env)).toEqual({ code: 0, output: expect.stringContaining('200') });
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
+    });
+
+    it('fails on an unknown SERVICE, and so does the entrypoint', async () => {
+      expect(await runCheck({ SERVICE: 'bogus' })).toEqual({
+        code: 1,
+        output: expect.stringContaining('SERVICE must be one of'),
+      });
+      const start = run('sh', [path.join(DOCKER_DIR, 'start.sh')], {
+        env: { PATH: process.env.PATH, SERVICE: 'bogus' },
+      });
+      expect({ status: start.status, stderr: start.stderr }).toEqual({
+        status: 64,
+        stderr: expect.stringContaining('set SERVICE to one of'),
+      });
+      // The entrypoint starts what tsc -b emits for each process.
+      const text = fs.readFileSync(path.join(DOCKER_DIR, 'start.sh'), 'utf8');
+      expect(text).toContain('/app/gateway/dist/main.js');
+      expect(text).toContain('/app/services/${SERVICE}/dist/main.js');
+      for (const name of GRPC_SERVICES)
+        expect(fs.existsSync(path.join(ROOT, 'services', name, 'src', 'main.ts'))).toBe(true);
+      expect(fs.existsSync(path.join(ROOT, 'gateway', 'src', 'main.ts'))).toBe(true);
+    });
+  });
+
+  describe('Prometheus', () => {
+    const promtoolRun = (args: string[]) => {
+      const result = run(promtool, args);
+      return { status: result.status, output: `${result.stdout}${result.stderr}`.trim() };
+    };
+
+    it('has a configuration promtool accepts', () => {
+      expect(promtoolRun(['check', 'config', path.join(PROM_DIR, 'prometheus.yml')])).toMatchObject({
+        status: 0,
+      });
+    });
+
+    it('has alert rules promtool accepts', () => {
+      expect(promtoolRun(['check', 'rules', path.join(PROM_DIR, 'alerts.yml')])).toMatchObject({ status: 0 });
+    });
+
+    it('has alert rules that fire when they should and stay quiet otherwise (promtool test rules)', () => {
+      expect(promtoolRun(['test', 'rules', path.join(PROM_DIR, 'alerts.test.yml')])).toMatchObject({
+        status: 0,
+      });
+    });
+
+    it('scrapes every replica of every process on the port it serves metrics on', () => {
+      const config = readYaml(path.join(PROM_DIR, 'prometheus.yml')) as {
+        scrape_configs: Array<{
+          job_name: string;
+          metrics_path?: string;
+          dns_sd_configs?: Array<{ names: string[]; type: string; port: number }>;
+        }>;
+      };
+      for (const name of PROCESS_NAMES) {
+        const job = config.scrape_configs.find((j) => j.job_name === name);
+        const env = compose.services[name]!.environment ?? {};
+        const port = Number(name === 'gateway' ? env.HTTP_PORT : env.METRICS_PORT);
+        expect({ name, sd: job?.dns_sd_configs }).toEqual({
+          name,
+          sd: [expect.objectContaining({ names: [name], type: 'A', port })],
+        });
+      }
+      const mounts = (compose.services.prometheus!.volumes ?? []).map(String);
+      expect(mounts).toContain(`${PROM_DIR}:/etc/prometheus:ro`);
+    });
+
+    it('alerts only on metrics the code exports, with label values it produces', async () => {
+      const known = await knownSeries();
+      const literals = codeLiterals();
+      const problems: string[] = [];
+      for (const rule of alertRules()) {
+        for (const name of promqlMetricNames(rule.expr))
+          if (!known.has(name)) problems.push(`${rule.alert}: unknown metric ${name}`);
+        problems.push(...unknownLabelValues(rule.expr, literals).map((p) => `${rule.alert}: ${p}`));
+      }
+      expect(problems).toEqual([]);
+    });
+
+    it('gives every alert a severity, a summary and a description, a unit test and a section in docs/operations.md', () => {
+      const tests = fs.readFileSync(path.join(PROM_DIR, 'alerts.test.yml'), 'utf8');
+      const doc = fs.readFileSync(OPERATIONS_DOC, 'utf8');
+      for (const rule of alertRules()) {
+        expect({ alert: rule.alert, severity: rule.labels?.severity }).toEqual({
+          alert: rule.alert,
+          severity: expect.stringMatching(/^(critical|warning)$/),
+        });
+        expect(Object.keys(rule.annotations ?? {}).sort()).toEqual(['description', 'summary']);
+        expect({ alert: rule.alert, tested: tests.includes(`alertname: ${rule.alert}\n`) }).toEqual({
+          alert: rule.alert,
+          tested: true,
+        });
+        expect({ alert: rule.alert, documented: doc.includes(rule.alert!) }).toEqual({
+          alert: rule.alert,
+          documented: true,
+        });
+      }
+    });
+  });
+
+  describe('Grafana', () => {
+    it('provisions the Prometheus datasource and the dashboards folder compose mounts', () => {
+      const ds = readYaml(path.join(GRAFANA_DIR, 'provisioning', 'datasources', 'prometheus.yml')) as {
+        datasources: Array<{ uid: string; type: string; url: string }>;
+      };
+      expect(ds.datasources).toEqual([
+        expect.objectContaining({ uid: 'prometheus', type: 'prometheus', url: 'http://prometheus:9090' }),
+      ]);
+      const providers = readYaml(path.join(GRAFANA_DIR, 'provisioning', 'dashboards', 'atelier.yml')) as {
+        providers: Array<{ options: { path: string } }>;
+      };
+      const mounts = (compose.services.grafana!.volumes ?? []).map(String);
+      expect(mounts).toEqual(
+        expect.arrayContaining([
+          `${GRAFANA_DIR}/provisioning:/etc/grafana/provisioning:ro`,
+          `${GRAFANA_DIR}/dashboards:${providers.providers[0]!.options.path}:ro`,
+        ]),
+      );
+    });
+
+    it('has the overview, pipeline and money dashboards, valid and self-consistent', () => {
+      const all = dashboards();
+      expect(all.map((d) => path.basename(d.file)).sort()).toEqual([
+        'money.json',
+        'overview.json',
+        'pipeline.json',
+      ]);
+      const uids = all.map((d) => d.json.uid);
+      expect(new Set(uids).size).toBe(all.length);
+      const doc = fs.readFileSync(OPERATIONS_DOC, 'utf8');
+      for (const { file, json } of all) {
+        expect({ file, uid: typeof json.uid, title: typeof json.title }).toEqual({
+          file,
+          uid: 'string',
+          title: 'string',
+        });
+        expect({ file, documented: doc.includes(json.title!) }).toEqual({ file, documented: true });
+        const panels = allPanels(json.panels);
+        const ids = panels.map((p) => p.id);
+        expect(new Set(ids).size).toBe(ids.length);
+        for (const p of panels.filter((p) => p.type !== 'row')) {
+          const uid = typeof p.datasource === 'object' ? p.datasource?.uid : p.datasource;
+          expect({ file, panel: p.title, uid, queries: (p.targets ?? []).length > 0 }).toEqual({
+            file,
+            panel: p.title,
+            uid: 'prometheus',
+            queries: true,
+          });
+        }
+      }
+    });
+
+    it('queries only metrics the code exports, with label values it produces', async () => {
+      const known = await knownSeries();
+      const literals = codeLiterals();
+      const problems: string[] = [];
+      for (const { file, json } of dashboards()) {
+        const where = path.basename(file);
+        for (const q of dashboardQueries(json)) {
+          for (const name of promqlMetricNames(q.expr))
+            if (!known.has(name)) problems.push(`${where} ${q.where}: unknown metric ${name}`);
+          problems.push(...unknownLabelValues(q.expr, literals).map((p) => `${where} ${q.where}: ${p}`));
+        }
+        for (const v of templatingMetricNames(json))
+          if (!known.has(v.name)) problems.push(`${where} ${v.where}: unknown metric ${v.name}`);
+      }
+      expect(problems).toEqual([]);
+    });
+
+    it('shows every Atelier metric the code declares somewhere', () => {
+      const used = new Set(
+        dashboards().flatMap(({ json }) => dashboardQueries(json).flatMap((q) => promqlMetricNames(q.expr))),
+      );
+      const unshown = [...declaredMetrics()].filter(
+        ([name, { type }]) =>
+          name.startsWith('atelier_') && !seriesNames(name, type).some((s) => used.has(s)),
+      );
+      expect(
+        unshown.map(
+          ([name, { file }]) =>
+            `${name} (declared in ${path.relative(ROOT, file)}): add a panel for it to infra/grafana/dashboards/*.json`,
+        ),
+      ).toEqual([]);
+    });
+
+    it('has queries that parse as PromQL (promtool, after Grafana variables are substituted)', () => {
+      const rules = dashboards().flatMap(({ file, json }) =>
+        dashboardQueries(json).map((q, i) => ({
+          record: `dashboard:${path.basename(file, '.json')}:q${i}`,
+          expr: grafanaToPromql(q.expr),
+        })),
+      );
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-dashboards-'));
+      try {
+        const file = path.join(dir, 'dashboards.rules.json');
+        // JSON is YAML: promtool reads it as a rules file.
+        fs.writeFileSync(file, JSON.stringify({ groups: [{ name: 'dashboards', rules }] }));
+        const result = run(promtool, ['check', 'rules', file]);
+        expect({ status: result.status, output: `${result.stdout}${result.stderr}`.trim() }).toMatchObject({
+          status: 0,
+        });
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+});
