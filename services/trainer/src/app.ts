@@ -1,22 +1,99 @@
-import { createLogger, createMetrics, createPool, createRedis, implement, pingDatabase, serve, type RunningService } from '@atelier/kit';
+import {
+  createLogger,
+  createMetrics,
+  createPool,
+  createRedis,
+  createReplicateClient,
+  implement,
+  pingDatabase,
+  serve,
+  type RunningService,
+} from '@atelier/kit';
 import { trainer } from '@atelier/protos';
+import { createBillingClient } from './clients/billing.client';
+import { createReplicateTrainings } from './clients/replicate.client';
 import type { TrainerConfig } from './config';
+import { ReplicateEventService } from './domain/replicate-event.service';
+import { VersionReconciler } from './domain/version.reconciler';
+import { VersionService } from './domain/version.service';
+import { VersionTransitions } from './domain/version.transitions';
 import { trainerHandlers } from './grpc/trainer.handlers';
+import { createStore } from './repositories';
 
 export const TRAINER_SERVICE_NAME = 'atelier.trainer.v1.TrainerService';
 
-/** Wires trainer by hand: config → pools → repositories → domain → handlers → server. */
-export async function startTrainer(config: TrainerConfig): Promise<RunningService> {
+export interface RunningTrainer extends RunningService {
+  reconciler: VersionReconciler;
+}
+
+/** Wires trainer by hand: config → pools and clients → repositories → domain → handlers → server → reconciler. */
+export async function startTrainer(config: TrainerConfig): Promise<RunningTrainer> {
   const logger = createLogger('trainer', config.LOG_LEVEL);
   const metrics = createMetrics('trainer');
   const db = createPool(config.DATABASE_URL);
   const redis = createRedis(config.REDIS_URL);
+  const billing = createBillingClient(config.BILLING_ADDR, { timeoutMs: config.BILLING_TIMEOUT_MS, metrics });
+  const replicate = createReplicateTrainings(
+    createReplicateClient({
+      token: config.REPLICATE_API_TOKEN,
+      baseUrl: config.REPLICATE_BASE_URL,
+      timeoutMs: config.REPLICATE_TIMEOUT_MS,
+      metrics,
+    }),
+    { hardware: config.REPLICATE_MODEL_HARDWARE, webhookSecret: config.REPLICATE_WEBHOOK_SECRET },
+  );
 
-  return serve({
+  const store = createStore(db);
+  const business = metrics.business;
+  const transitions = new VersionTransitions({
+    store,
+    billing,
+    replicate,
+    metrics: business,
+    logger,
+    pricePerSecondMicros: config.TRAINING_PRICE_PER_SECOND_MICROS,
+    pushPatienceMs: config.TRAINING_TIMEOUT_MS,
+  });
+  const versions = new VersionService(
+    { store, billing, replicate, transitions, metrics: business, logger },
+    {
+      owner: config.REPLICATE_OWNER,
+      trainer: { model: config.REPLICATE_TRAINER_MODEL, version: config.REPLICATE_TRAINER_VERSION },
+      inputs: config.REPLICATE_TRAINER_INPUTS,
+      steps: config.TRAINING_STEPS,
+      webhookUrl: config.PUBLIC_WEBHOOK_URL,
+      timeoutMs: config.TRAINING_TIMEOUT_MS,
+      startGraceMs: config.START_GRACE_MS,
+      firstCheckMs: config.RECONCILE_INTERVAL_MS,
+    },
+  );
+  const events = new ReplicateEventService({ replicate, transitions, metrics: business, logger });
+  const reconciler = new VersionReconciler(
+    {
+      store,
+      billing,
+      replicate,
+      transitions,
+      metrics: business,
+      logger: logger.child({ component: 'reconciler' }),
+    },
+    {
+      intervalMs: config.RECONCILE_INTERVAL_MS,
+      maxGapMs: config.RECONCILE_MAX_BACKOFF_MS,
+      batch: config.RECONCILE_BATCH,
+      concurrency: config.RECONCILE_CONCURRENCY,
+      timeoutMs: config.TRAINING_TIMEOUT_MS,
+      startGraceMs: config.START_GRACE_MS,
+    },
+  );
+
+  const service = await serve({
     logger,
     metrics,
     serviceNames: [TRAINER_SERVICE_NAME],
-    services: [implement(trainer.TrainerServiceService, trainerHandlers(), { logger, metrics })],
+    services: [
+      implement(trainer.TrainerServiceService, trainerHandlers({ versions, events }), { logger, metrics }),
+    ],
     host: config.GRPC_HOST,
     port: config.GRPC_PORT,
     metricsPort: config.METRICS_PORT,
@@ -26,6 +103,14 @@ export async function startTrainer(config: TrainerConfig): Promise<RunningServic
     },
     readinessIntervalMs: config.HEALTH_CHECK_INTERVAL_MS,
     graceMs: config.SHUTDOWN_GRACE_MS,
-    close: [() => db.end(), () => redis.quit().catch(() => redis.disconnect())],
+    // After the calls in flight drained: the reconciler finishes its pass, then the pools close.
+    close: [
+      () => reconciler.stop(),
+      () => billing.close(),
+      () => db.end(),
+      () => redis.quit().catch(() => redis.disconnect()),
+    ],
   });
+  reconciler.start();
+  return Object.assign(service, { reconciler });
 }

@@ -5,8 +5,6 @@ export const trainerConfigSchema = serviceEnv.extend({
   GRPC_PORT: env.port(50053),
   METRICS_PORT: env.port(9103),
   BILLING_ADDR: z.string().min(1),
-  /** Reserved for dataset housekeeping; trainer does not call imager yet. */
-  IMAGER_ADDR: z.string().min(1),
   /** Deadline of trainer's own calls to billing (the reconciler's, and cleanups that outlive their caller). */
   BILLING_TIMEOUT_MS: env.ms(5_000),
   REPLICATE_API_TOKEN: z.string().min(1),
@@ -26,7 +24,10 @@ export const trainerConfigSchema = serviceEnv.extend({
     .string()
     .regex(/^[a-z0-9][a-z0-9._-]*\/[a-z0-9][a-z0-9._-]*$/, 'must be owner/name')
     .default('ostris/flux-dev-lora-trainer'),
-  REPLICATE_TRAINER_VERSION: z.string().min(1).default('26dce37af90b9d997eeb970d92e47de3064d46c300504ae376c75bef6a9022d2'),
+  REPLICATE_TRAINER_VERSION: z
+    .string()
+    .min(1)
+    .default('26dce37af90b9d997eeb970d92e47de3064d46c300504ae376c75bef6a9022d2'),
   /** Input names of the trainer model: JSON map of our names to its names. */
   REPLICATE_TRAINER_INPUTS: z
     .string()
@@ -34,7 +35,12 @@ export const trainerConfigSchema = serviceEnv.extend({
     .transform((s, ctx) => {
       try {
         return z
-          .object({ images: z.string().min(1), trigger_word: z.string().min(1), steps: z.string().optional(), class: z.string().optional() })
+          .object({
+            images: z.string().min(1),
+            trigger_word: z.string().min(1),
+            steps: z.string().optional(),
+            class: z.string().optional(),
+          })
           .parse(JSON.parse(s));
       } catch {
         ctx.addIssue({ code: 'custom', message: 'must be a JSON object with images and trigger_word keys' });

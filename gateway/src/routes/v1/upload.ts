@@ -55,21 +55,29 @@ export async function streamUploadToImager(
         return fail(Errors.invalid(`unexpected file field "${name}"; photos go in "images"`));
       }
       const fileIndex = index++;
-      chain = chain.then(() => stream.write({ fileStart: { index: fileIndex, filename: info.filename ?? `photo-${fileIndex}`, contentType: info.mimeType } }));
-      file.on('data', (chunk: Buffer) => {
-        total += chunk.length;
-        if (total > limits.maxTotalBytes) {
-          return fail(new AppError('payload_too_large', `the upload is larger than ${limits.maxTotalBytes} bytes in total`));
-        }
-        file.pause();
-        chain = chain.then(() => stream.write({ chunk })).then(
-          () => void file.resume(),
-          (err) => fail(err),
-        );
-      });
       file.on('limit', () =>
         fail(new AppError('payload_too_large', `${info.filename} is larger than ${limits.maxFileBytes} bytes`)),
       );
+      // One file after another: every chunk must follow its own file_start, and busboy announces
+      // the next file before this one's data has been read. The next file waits (busboy holds it
+      // back) until this one is written.
+      chain = chain.then(async () => {
+        if (failure) return void file.resume();
+        await stream.write({ fileStart: { index: fileIndex, filename: info.filename ?? `photo-${fileIndex}`, contentType: info.mimeType } });
+        for await (const chunk of file as AsyncIterable<Buffer>) {
+          if (failure) break;
+          total += chunk.length;
+          if (total > limits.maxTotalBytes) {
+            fail(new AppError('payload_too_large', `the upload is larger than ${limits.maxTotalBytes} bytes in total`));
+            break;
+          }
+          await stream.write({ chunk });
+        }
+        file.resume();
+      }).catch((err: unknown) => {
+        file.resume();
+        fail(err);
+      });
     });
     parser.on('filesLimit', () => fail(new AppError('payload_too_large', `more than ${limits.maxFiles} files`)));
     parser.on('partsLimit', () => fail(new AppError('payload_too_large', 'too many parts')));

@@ -60,19 +60,25 @@ export const versionRoutes = [
         throw Errors.invalid([className.error?.issues[0]?.message, triggerWord.error?.issues[0]?.message].filter(Boolean).join('; '));
       }
       try {
-        const { version } = await mesh.trainer.startTraining({
-          accountId,
-          paymentId: params.payment_id,
-          versionId,
-          datasetKey: response.datasetKey,
-          datasetUrl: response.datasetUrl,
-          imageCount: response.images,
-          className: className.data,
-          triggerWord: triggerWord.data,
-        });
+        const { version } = await mesh.trainer.startTraining(
+          {
+            accountId,
+            paymentId: params.payment_id,
+            versionId,
+            datasetKey: response.datasetKey,
+            datasetUrl: response.datasetUrl,
+            imageCount: response.images,
+            className: className.data,
+            triggerWord: triggerWord.data,
+          },
+          // Part of the upload request, and it talks to Replicate (which may ask it to wait out a Retry-After).
+          { timeoutMs: config.UPLOAD_TIMEOUT_MS },
+        );
         return { status: 202, body: { version_id: versionId, status: version ? runStatus(version.status) : 'starting', images: response.images } };
       } catch (err) {
-        await dropDataset();
+        // Any answer but a timeout means trainer gave the payment back and no training reads the zip.
+        // After a timeout the training may have started (and will download the zip): keep it.
+        if (!(err instanceof AppError && err.code === 'timeout')) await dropDataset();
         throw err;
       }
     },

@@ -5,11 +5,23 @@
  */
 
 export type VersionStatus = 'starting' | 'processing' | 'succeeded' | 'failed' | 'canceled';
-export const VERSION_STATUSES: readonly VersionStatus[] = ['starting', 'processing', 'succeeded', 'failed', 'canceled'];
+export const VERSION_STATUSES: readonly VersionStatus[] = [
+  'starting',
+  'processing',
+  'succeeded',
+  'failed',
+  'canceled',
+];
 
 // Replicate's order of events. The three terminal states share a rank: once one is reached,
 // no other report (a late `completed` of another kind, a stale poll) replaces it.
-const RANK: Record<VersionStatus, number> = { starting: 0, processing: 1, succeeded: 2, failed: 2, canceled: 2 };
+const RANK: Record<VersionStatus, number> = {
+  starting: 0,
+  processing: 1,
+  succeeded: 2,
+  failed: 2,
+  canceled: 2,
+};
 
 export const isTerminal = (s: VersionStatus): boolean => RANK[s] === 2;
 
@@ -61,7 +73,8 @@ export function planTransition(
     status: obs.status,
     started_at: current.started_at ?? obs.startedAt ?? (obs.status === 'starting' ? null : opts.now),
     completed_at: terminal ? (obs.completedAt ?? opts.now) : null,
-    error: obs.status === 'failed' ? (obs.error?.trim() || 'training failed at Replicate').slice(0, 2000) : null,
+    error:
+      obs.status === 'failed' ? (obs.error?.trim() || 'training failed at Replicate').slice(0, 2000) : null,
     predict_time: predictTime,
     cost_micros: predictTime === null ? null : estimateCostMicros(predictTime, opts.pricePerSecondMicros),
     replicate_version: obs.status === 'succeeded' ? trainedVersionId(obs.outputVersion) : null,
@@ -75,7 +88,9 @@ export function estimateCostMicros(seconds: number, pricePerSecondMicros: number
 /** "owner/name:abc123" → "abc123"; a bare id stays as it is; anything else → null. */
 export function trainedVersionId(outputVersion: string | null | undefined): string | null {
   if (!outputVersion) return null;
-  const id = outputVersion.includes(':') ? outputVersion.slice(outputVersion.lastIndexOf(':') + 1) : outputVersion;
+  const id = outputVersion.includes(':')
+    ? outputVersion.slice(outputVersion.lastIndexOf(':') + 1)
+    : outputVersion;
   return /^[A-Za-z0-9]{8,128}$/.test(id) ? id : null;
 }
 
@@ -93,13 +108,19 @@ export function destinationModel(owner: string, versionId: string): string {
 }
 
 /** Replicate's time when it reported one, else the wall-clock time between start and end. */
-export function trainingSeconds(v: { predict_time: number | null; started_at: Date | null; completed_at: Date | null }): number | null {
+export function trainingSeconds(v: {
+  predict_time: number | null;
+  started_at: Date | null;
+  completed_at: Date | null;
+}): number | null {
   if (v.predict_time !== null) return v.predict_time;
-  if (v.started_at && v.completed_at) return Math.max(0, (v.completed_at.getTime() - v.started_at.getTime()) / 1000);
+  if (v.started_at && v.completed_at)
+    return Math.max(0, (v.completed_at.getTime() - v.started_at.getTime()) / 1000);
   return null;
 }
 
-export const isReady = (v: { status: VersionStatus; pushed_at: Date | null }): boolean => v.status === 'succeeded' && v.pushed_at !== null;
+export const isReady = (v: { status: VersionStatus; pushed_at: Date | null }): boolean =>
+  v.status === 'succeeded' && v.pushed_at !== null;
 
 /**
  * A Replicate training object (webhook body or GET /v1/trainings/{id}) as an observation;
@@ -108,7 +129,8 @@ export const isReady = (v: { status: VersionStatus; pushed_at: Date | null }): b
 export function parseTraining(body: unknown): (TrainingObservation & { id: string }) | undefined {
   if (!isObject(body) || typeof body.id !== 'string' || !body.id) return undefined;
   const status = body.status;
-  if (typeof status !== 'string' || !(VERSION_STATUSES as readonly string[]).includes(status)) return undefined;
+  if (typeof status !== 'string' || !(VERSION_STATUSES as readonly string[]).includes(status))
+    return undefined;
   const metrics = isObject(body.metrics) ? body.metrics : {};
   const output = isObject(body.output) ? body.output : {};
   return {
@@ -116,7 +138,8 @@ export function parseTraining(body: unknown): (TrainingObservation & { id: strin
     status: status as VersionStatus,
     startedAt: date(body.started_at),
     completedAt: date(body.completed_at),
-    error: typeof body.error === 'string' ? body.error : body.error == null ? null : JSON.stringify(body.error),
+    error:
+      typeof body.error === 'string' ? body.error : body.error == null ? null : JSON.stringify(body.error),
     predictTime: typeof metrics.predict_time === 'number' ? metrics.predict_time : null,
     outputVersion: typeof output.version === 'string' ? output.version : null,
   };

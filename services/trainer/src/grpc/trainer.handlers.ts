@@ -1,7 +1,28 @@
 import type { AsyncService } from '@atelier/kit';
 import type { trainer } from '@atelier/protos';
+import type { ReplicateEventService } from '../domain/replicate-event.service';
+import type { VersionService } from '../domain/version.service';
+import { toVersion } from './trainer.mappers';
 
-/** Methods not listed here answer UNIMPLEMENTED (the kit's default), never a fake success. */
-export function trainerHandlers(): AsyncService<typeof trainer.TrainerServiceService> {
-  return {};
+export interface TrainerDomain {
+  versions: VersionService;
+  events: ReplicateEventService;
+}
+
+/** Thin: proto in, domain call, proto out. Errors are mapped by the kit. */
+export function trainerHandlers(d: TrainerDomain): AsyncService<typeof trainer.TrainerServiceService> {
+  return {
+    async startTraining(req, ctx) {
+      return { version: toVersion(await d.versions.start(req, ctx.signal)) };
+    },
+    async getVersion(req) {
+      return { version: toVersion(await d.versions.get(req.accountId, req.versionId)) };
+    },
+    async cancelTraining(req) {
+      return { version: toVersion(await d.versions.cancel(req.accountId, req.versionId)) };
+    },
+    async handleReplicateEvent(req) {
+      return d.events.handle(req);
+    },
+  };
 }

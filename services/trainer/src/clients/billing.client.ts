@@ -1,0 +1,36 @@
+import { createGrpcClient, type Metrics } from '@atelier/kit';
+import { billing } from '@atelier/protos';
+import type { BillingPort } from '../domain/ports';
+
+/**
+ * Trainer's calls to billing. Errors arrive as AppError (billing's 404/402/409 stay what they
+ * are), so the domain never sees gRPC. Calls made inside an RPC carry its deadline.
+ */
+export function createBillingClient(
+  address: string,
+  opts: { timeoutMs: number; metrics?: Metrics },
+): BillingPort & { close(): void } {
+  const client = createGrpcClient(billing.BillingServiceService, address, opts);
+  return {
+    async claimInitPayment(accountId, paymentId, versionId) {
+      await client.claimInitPayment({ accountId, paymentId, versionId });
+    },
+    async releaseInitPayment(paymentId, versionId) {
+      return (await client.releaseInitPayment({ paymentId, versionId })).released;
+    },
+    async grantCredits(accountId, versionId, paymentId) {
+      await client.grantCredits({ accountId, versionId, paymentId });
+    },
+    async recordUsage(u) {
+      await client.recordUsage({
+        accountId: u.accountId,
+        kind: 'training',
+        refId: u.versionId,
+        predictSeconds: u.predictSeconds,
+        // uint32 on the wire: clamp rather than wrap (≈ 4 295 units of the currency).
+        costMicros: Math.min(0xffffffff, Math.max(0, Math.round(u.costMicros))),
+      });
+    },
+    close: () => client.close(),
+  };
+}

@@ -1,0 +1,178 @@
+import { AppError, type Logger, type Metrics } from '@atelier/kit';
+import type { Store, TrainerRepositories, VersionRow } from '../repositories';
+import type { BillingPort, ReplicatePort, ReplicateTraining } from './ports';
+import { isTerminal, planTransition, type TrainingObservation } from './version.rules';
+
+/** Who decided a change: Replicate (webhook, poll, cancel answer), our timeout, or the customer. */
+export type TransitionCause = 'replicate' | 'timeout' | 'cancel';
+
+export type WebhookOutcome = 'applied' | 'duplicate' | 'unknown' | 'unchanged';
+
+export interface TransitionDeps {
+  store: Store;
+  billing: BillingPort;
+  replicate: ReplicatePort;
+  metrics: Metrics['business'];
+  logger: Logger;
+  pricePerSecondMicros: number;
+  /** After a training succeeded, how long to keep looking for its pushed weights. */
+  pushPatienceMs: number;
+}
+
+// Billing answered, and asking again would get the same answer (a refunded payment, an unknown account).
+const FINAL_BILLING_ERRORS = new Set([
+  'not_found',
+  'conflict',
+  'invalid_argument',
+  'malformed_id',
+  'payment_required',
+]);
+const isFinal = (err: unknown) => err instanceof AppError && FINAL_BILLING_ERRORS.has(err.code);
+
+/**
+ * The one place a version changes status — webhooks, the reconciler and cancel all come here —
+ * and the follow-ups a change calls for (pushed weights, credits, usage), each retried by the
+ * reconciler until done.
+ */
+export class VersionTransitions {
+  constructor(private readonly d: TransitionDeps) {}
+
+  /** A signed Replicate event: its webhook-id is recorded in the same transaction as the change. */
+  async applyWebhook(
+    webhookId: string,
+    training: ReplicateTraining,
+  ): Promise<{ outcome: WebhookOutcome; row?: VersionRow }> {
+    const result = await this.d.store.transaction(async (repos) => {
+      const row = await repos.versions.lockByTraining(training.id);
+      // Unknown (not ours, or its id not stored yet): record nothing, the reconciler will see it.
+      if (!row) return { outcome: 'unknown' as const };
+      if (!(await repos.webhookEvents.insert(webhookId, training.id)))
+        return { outcome: 'duplicate' as const, row };
+      const t = await this.transitionLocked(repos, row, training);
+      return { outcome: t.changed ? ('applied' as const) : ('unchanged' as const), row: t.row };
+    });
+    if (result.outcome !== 'applied' || !result.row) return result;
+    this.recorded(result.row, 'replicate');
+    return { outcome: 'applied', row: await this.followUp(result.row) };
+  }
+
+  /** A change decided by polling, a cancel or a timeout. `row` is undefined when the version is gone. */
+  async apply(
+    versionId: string,
+    obs: TrainingObservation,
+    cause: TransitionCause,
+  ): Promise<{ changed: boolean; row?: VersionRow }> {
+    const result = await this.d.store.transaction(async (repos) => {
+      const row = await repos.versions.lock(versionId);
+      return row ? this.transitionLocked(repos, row, obs) : { changed: false, row: undefined };
+    });
+    if (result.changed && result.row) this.recorded(result.row, cause);
+    return result;
+  }
+
+  /**
+   * What a version still needs once it exists at Replicate, each step idempotent and retried by
+   * the reconciler until done: pushed_at once the trained weights exist; the payment's credits
+   * granted; the usage recorded once finished; then off the reconciler's queue.
+   */
+  async followUp(row: VersionRow): Promise<VersionRow> {
+    const { store, billing, replicate, logger, metrics } = this.d;
+    const versions = store.repos.versions;
+    let v = row;
+    const log = logger.child({ version_id: v.id });
+
+    if (v.status === 'succeeded' && !v.pushed_at) {
+      try {
+        const latest = await replicate.latestVersion(v.model);
+        const pushed = latest ? await versions.markPushed(v.id, latest) : undefined;
+        if (pushed?.pushed_at) {
+          v = pushed;
+          metrics.timeToReady.observe((pushed.pushed_at.getTime() - pushed.created_at.getTime()) / 1000);
+          log.info({ replicate_version: pushed.replicate_version }, 'trained version pushed: ready');
+        }
+      } catch (err) {
+        log.warn(
+          { err: (err as Error).message },
+          'could not check the pushed version; the reconciler retries',
+        );
+      }
+    }
+
+    if (!v.grant_settled_at) {
+      try {
+        await billing.grantCredits(v.account_id, v.id, v.payment_id);
+        v = (await versions.markGrantSettled(v.id)) ?? v;
+      } catch (err) {
+        if (isFinal(err)) {
+          log.error(
+            { err: (err as Error).message, payment_id: v.payment_id },
+            'billing refused to grant the credits; not asking again',
+          );
+          v = (await versions.markGrantSettled(v.id)) ?? v;
+        } else {
+          log.warn({ err: (err as Error).message }, 'could not grant the credits; the reconciler retries');
+        }
+      }
+    }
+
+    if (isTerminal(v.status) && !v.usage_recorded_at) {
+      try {
+        await billing.recordUsage({
+          accountId: v.account_id,
+          versionId: v.id,
+          predictSeconds: v.predict_time ?? 0,
+          costMicros: v.cost_micros ?? 0,
+        });
+        const recorded = await versions.markUsageRecorded(v.id);
+        if (recorded) {
+          v = recorded;
+          if (v.cost_micros) metrics.costEstimate.inc({ kind: 'training' }, v.cost_micros);
+        }
+      } catch (err) {
+        if (isFinal(err)) {
+          log.error({ err: (err as Error).message }, 'billing refused the usage record; not asking again');
+          v = (await versions.markUsageRecorded(v.id)) ?? v;
+        } else {
+          log.warn({ err: (err as Error).message }, 'could not record the usage; the reconciler retries');
+        }
+      }
+    }
+
+    if (isTerminal(v.status) && v.grant_settled_at && v.usage_recorded_at && !v.settled_at) {
+      const givingUpOnPush =
+        v.status === 'succeeded' &&
+        !v.pushed_at &&
+        Date.now() > (v.completed_at ?? v.created_at).getTime() + this.d.pushPatienceMs;
+      if (givingUpOnPush)
+        log.error(
+          { model: v.model },
+          'the training succeeded but its weights never appeared; the version stays not ready',
+        );
+      v = (await versions.markSettled(v.id, givingUpOnPush)) ?? v;
+    }
+    return v;
+  }
+
+  private async transitionLocked(repos: TrainerRepositories, row: VersionRow, obs: TrainingObservation) {
+    const patch = planTransition(row, obs, {
+      now: new Date(),
+      pricePerSecondMicros: this.d.pricePerSecondMicros,
+    });
+    if (!patch) return { changed: false, row };
+    // The row is locked, so the guard on its status always matches; it is there for safety.
+    const updated = await repos.versions.transition(row.id, row.status, patch);
+    return { changed: updated !== undefined, row: updated ?? row };
+  }
+
+  private recorded(row: VersionRow, cause: TransitionCause): void {
+    const { metrics, logger } = this.d;
+    metrics.trainings.inc({ status: row.status });
+    if (row.status === 'failed')
+      metrics.runFailures.inc({ kind: 'training', reason: cause === 'timeout' ? 'timeout' : 'replicate' });
+    if (row.status === 'canceled') metrics.runFailures.inc({ kind: 'training', reason: 'canceled' });
+    logger.info(
+      { version_id: row.id, status: row.status, cause, error: row.error ?? undefined },
+      'training status changed',
+    );
+  }
+}

@@ -1,0 +1,420 @@
+/**
+ * Trainer through its gRPC API against the whole mesh: real billing (claims, grants, usage),
+ * Postgres, the gateway's webhook route and the Replicate sandbox. Trainings here run "forever"
+ * (trainingMs: 10 min) and are finished by the test with `replicate.complete`, so every step is
+ * observed, never raced.
+ */
+import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
+import { AppError, loadConfig } from '@atelier/kit';
+import { startTrainer, trainerConfigSchema } from '@atelier/trainer';
+import { common } from '@atelier/protos';
+import { signWebhook } from '@atelier/infra/sandbox/replicate';
+import { startMesh, waitFor, type Mesh } from '@atelier/infra/testing';
+import { paidPayment, getPayment, startDatasetServer, trainerClient, versionRow } from './support';
+
+let mesh: Mesh;
+let db: Client;
+let dataset: Awaited<ReturnType<typeof startDatasetServer>>;
+let client: ReturnType<typeof trainerClient>;
+let account: { accountId: string; apiKey: string };
+
+beforeAll(async () => {
+  mesh = await startMesh({
+    replicate: { trainingMs: 600_000 },
+    env: { RATE_LIMIT_PER_WINDOW: '10000', RECONCILE_INTERVAL_MS: '200' },
+  });
+  db = new Client({ connectionString: mesh.db.url });
+  await db.connect();
+  dataset = await startDatasetServer();
+  client = trainerClient(mesh.trainer.address);
+  account = await mesh.createAccount();
+});
+afterAll(async () => {
+  client?.close();
+  await dataset?.close();
+  await db?.end();
+  await mesh?.stop();
+});
+afterEach(() => mesh.replicate.faults.clear());
+
+const billing = () => mesh.gateway.deps.mesh.billing;
+
+async function start(paymentId: string, versionId = randomUUID(), who = account) {
+  const { version } = await client.startTraining({
+    accountId: who.accountId,
+    paymentId,
+    versionId,
+    datasetKey: `datasets/${versionId}.zip`,
+    datasetUrl: dataset.url,
+    imageCount: 5,
+    className: 'dog',
+    triggerWord: 'TOK',
+  });
+  return version!;
+}
+
+const trainingIdOf = async (versionId: string) => (await versionRow(db, versionId))!.replicate_training_id!;
+const getVersion = async (versionId: string) =>
+  (await client.getVersion({ accountId: account.accountId, versionId })).version!;
+const errorOf = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (err: unknown) => err as AppError,
+  );
+
+describe('StartTraining', () => {
+  it('starts the configured trainer with webhook and filter, grants the credits, and webhooks make the version ready', async () => {
+    const payment = await paidPayment(mesh, account.apiKey);
+    const version = await start(payment.payment_id);
+    expect(version).toEqual(
+      expect.objectContaining({
+        status: common.RunStatus.RUN_STATUS_STARTING,
+        isReady: false,
+        model: `atelier/v-${version.versionId}`,
+        className: 'dog',
+        triggerWord: 'TOK',
+        paymentId: payment.payment_id,
+      }),
+    );
+
+    // The training at Replicate: our destination model (created private), the configured inputs and webhook.
+    const trainingId = await trainingIdOf(version.versionId);
+    const record = mesh.replicate.training(trainingId)!;
+    expect(record.object.model).toBe('ostris/flux-dev-lora-trainer');
+    expect(record.body).toEqual(
+      expect.objectContaining({
+        destination: version.model,
+        input: { input_images: dataset.url, trigger_word: 'TOK', steps: 1000 },
+        webhook: `${mesh.env.PUBLIC_WEBHOOK_URL}?kind=training`,
+        webhook_events_filter: ['start', 'completed'],
+      }),
+    );
+    expect(mesh.replicate.calls().filter((c) => c.method === 'POST' && c.path === '/v1/models')).toHaveLength(
+      1,
+    );
+
+    // Credits are granted at start; is_ready gates their use.
+    expect(
+      (await billing().getCreditBalance({ accountId: account.accountId, versionId: version.versionId }))
+        .balance,
+    ).toEqual(expect.objectContaining({ granted: 100, used: 0, remaining: 100 }));
+    expect((await getPayment(mesh, account.apiKey, payment.payment_id)).version_id).toBe(version.versionId);
+
+    // Only the webhooks may move this version: the reconciler is told to look much later.
+    await db.query(`UPDATE trainer.versions SET next_check_at = now() + interval '1 hour' WHERE id = $1`, [
+      version.versionId,
+    ]);
+    await waitFor(
+      async () => (await getVersion(version.versionId)).status === common.RunStatus.RUN_STATUS_PROCESSING,
+      { what: 'processing (start webhook)' },
+    );
+    const done = await mesh.replicate.complete(trainingId);
+    const ready = await waitFor(
+      async () => {
+        const v = await getVersion(version.versionId);
+        return v.isReady ? v : undefined;
+      },
+      { what: 'the version to be ready' },
+    );
+    const output = (done.object as { output: { version: string } }).output;
+    expect(ready).toEqual(
+      expect.objectContaining({
+        status: common.RunStatus.RUN_STATUS_SUCCEEDED,
+        replicateVersion: output.version.split(':')[1],
+        error: '',
+      }),
+    );
+    expect(ready.pushedAt).toBeInstanceOf(Date);
+    expect(ready.completedAt).toBeInstanceOf(Date);
+    expect(ready.trainingSeconds).toBeGreaterThan(0);
+
+    // Usage recorded once in billing, and the version leaves the reconciler's queue.
+    const row = await waitFor(
+      async () => {
+        const r = await versionRow(db, version.versionId);
+        return r?.settled_at ? r : undefined;
+      },
+      { what: 'the version to be settled' },
+    );
+    expect(row.cost_micros).toBe(Math.round(row.predict_time! * 1220));
+    const usage = await db.query(
+      'SELECT predict_seconds, cost_micros::float8 AS cost FROM billing.usage WHERE kind = $1 AND ref_id = $2',
+      ['training', version.versionId],
+    );
+    expect(usage.rows).toEqual([{ predict_seconds: row.predict_time, cost: row.cost_micros }]);
+    // Both webhooks (start, completed) were delivered and recorded once each.
+    await mesh.replicate.webhooksIdle();
+    const hooks = mesh.replicate.deliveries().filter((d) => d.runId === trainingId);
+    expect(hooks.map((d) => [d.events, d.status])).toEqual([
+      [['start', 'logs'], 'delivered'],
+      [['completed'], 'delivered'],
+    ]);
+    expect(
+      (
+        await db.query('SELECT count(*)::int AS n FROM trainer.webhook_events WHERE run_id = $1', [
+          trainingId,
+        ])
+      ).rows[0].n,
+    ).toBe(2);
+  });
+
+  it('answers what billing says about the payment (402 unpaid, 409 used, 404 foreign) and keeps no version', async () => {
+    const before = (await db.query('SELECT count(*)::int AS n FROM trainer.versions')).rows[0].n;
+    const unpaid = await (
+      await mesh.api('/api/v1/payments/create', {
+        key: account.apiKey,
+        method: 'POST',
+        json: { plan_id: 'basic_init' },
+      })
+    ).json();
+    expect(await errorOf(start((unpaid as { payment_id: string }).payment_id))).toEqual(
+      expect.objectContaining({ code: 'payment_required' }),
+    );
+
+    const used = await paidPayment(mesh, account.apiKey);
+    await start(used.payment_id);
+    expect(await errorOf(start(used.payment_id))).toEqual(expect.objectContaining({ code: 'conflict' }));
+
+    const other = await mesh.createAccount();
+    const foreign = await paidPayment(mesh, other.apiKey);
+    expect(await errorOf(start(foreign.payment_id))).toEqual(expect.objectContaining({ code: 'not_found' }));
+    expect(await errorOf(start('not-a-uuid'))).toEqual(expect.objectContaining({ code: 'malformed_id' }));
+    expect((await db.query('SELECT count(*)::int AS n FROM trainer.versions')).rows[0].n).toBe(before + 1);
+  });
+
+  it('answers 503 when Replicate fails the create, gives the payment back, and a retry succeeds', async () => {
+    const payment = await paidPayment(mesh, account.apiKey);
+    mesh.replicate.faults.failNextApiCalls({ status: 500, method: 'POST', path: /\/trainings$/ });
+    const failedVersion = randomUUID();
+    expect(await errorOf(start(payment.payment_id, failedVersion))).toEqual(
+      expect.objectContaining({ code: 'unavailable' }),
+    );
+    expect(await versionRow(db, failedVersion)).toBeUndefined();
+    expect((await getPayment(mesh, account.apiKey, payment.payment_id)).version_id).toBeNull();
+    // A 5xx on create is not retried (it may have created a run): exactly one attempt reached the fault.
+    expect(mesh.replicate.calls().filter((c) => c.fault)).toHaveLength(1);
+
+    const version = await start(payment.payment_id);
+    expect(version.status).toBe(common.RunStatus.RUN_STATUS_STARTING);
+    expect((await getPayment(mesh, account.apiKey, payment.payment_id)).version_id).toBe(version.versionId);
+  });
+
+  it('answers 500, not 404, when Replicate refuses our trainer configuration, and gives the payment back', async () => {
+    const misconfigured = await startTrainer(
+      loadConfig(trainerConfigSchema, {
+        ...mesh.env,
+        GRPC_PORT: '0',
+        REPLICATE_TRAINER_VERSION: 'no-such-version',
+      }),
+    );
+    const other = trainerClient(misconfigured.address);
+    try {
+      const payment = await paidPayment(mesh, account.apiKey);
+      const versionId = randomUUID();
+      const err = await errorOf(
+        other.startTraining({
+          accountId: account.accountId,
+          paymentId: payment.payment_id,
+          versionId,
+          datasetKey: 'd.zip',
+          datasetUrl: dataset.url,
+          imageCount: 5,
+          className: 'dog',
+          triggerWord: 'TOK',
+        }),
+      );
+      expect(err).toEqual(expect.objectContaining({ code: 'internal' }));
+      expect(await versionRow(db, versionId)).toBeUndefined();
+      expect((await getPayment(mesh, account.apiKey, payment.payment_id)).version_id).toBeNull();
+    } finally {
+      other.close();
+      await misconfigured.stop();
+    }
+  });
+
+  it('waits out Retry-After when Replicate throttles the create, and creates one training', async () => {
+    const payment = await paidPayment(mesh, account.apiKey);
+    const trainingsBefore = mesh.replicate.trainings().length;
+    mesh.replicate.faults.failNextApiCalls({
+      status: 429,
+      retryAfterSeconds: 1,
+      count: 2,
+      method: 'POST',
+      path: /\/trainings$/,
+    });
+    const version = await start(payment.payment_id);
+    expect(version.status).toBe(common.RunStatus.RUN_STATUS_STARTING);
+    expect(mesh.replicate.trainings().length).toBe(trainingsBefore + 1);
+    const creates = mesh.replicate
+      .calls()
+      .filter((c) => c.method === 'POST' && c.path.endsWith('/trainings'))
+      .slice(-3);
+    expect(creates.map((c) => c.status)).toEqual([429, 429, 201]);
+    for (let i = 1; i < creates.length; i++)
+      expect(Date.parse(creates[i]!.at) - Date.parse(creates[i - 1]!.at)).toBeGreaterThanOrEqual(950);
+  });
+});
+
+describe('Replicate events', () => {
+  it('applies each webhook-id once, rejects a bad signature, and ignores unknown trainings', async () => {
+    const payment = await paidPayment(mesh, account.apiKey);
+    const version = await start(payment.payment_id);
+    const trainingId = await trainingIdOf(version.versionId);
+    await mesh.replicate.complete(trainingId);
+    await waitFor(async () => (await getVersion(version.versionId)).isReady, { what: 'ready' });
+    await mesh.replicate.webhooksIdle();
+    const completed = mesh.replicate
+      .deliveries()
+      .find((d) => d.runId === trainingId && d.events.includes('completed'))!;
+    const secret = mesh.replicate.webhookSecret;
+    const signed = (id: string, body: string) => {
+      const timestamp = Math.floor(Date.now() / 1000);
+      return {
+        webhookId: id,
+        webhookTimestamp: String(timestamp),
+        webhookSignature: signWebhook(secret, id, timestamp, body),
+        body: Buffer.from(body),
+      };
+    };
+
+    const handle = mesh.gateway.deps.mesh.trainer.handleReplicateEvent;
+    expect(await handle(signed(completed.webhookId, completed.body))).toEqual({
+      applied: false,
+      runId: trainingId,
+    });
+    expect(
+      (
+        await db.query('SELECT count(*)::int AS n FROM trainer.webhook_events WHERE webhook_id = $1', [
+          completed.webhookId,
+        ])
+      ).rows[0].n,
+    ).toBe(1);
+
+    // A new webhook-id that would move the version backwards changes nothing either.
+    const stale = JSON.stringify({ ...JSON.parse(completed.body), status: 'processing' });
+    expect(await handle(signed(`msg_${randomUUID()}`, stale))).toEqual({ applied: false, runId: trainingId });
+    expect((await getVersion(version.versionId)).status).toBe(common.RunStatus.RUN_STATUS_SUCCEEDED);
+
+    const tampered = {
+      ...signed(`msg_${randomUUID()}`, completed.body),
+      body: Buffer.from(completed.body.replace('succeeded', 'failed')),
+    };
+    expect(await errorOf(handle(tampered))).toEqual(expect.objectContaining({ code: 'invalid_signature' }));
+    const old = signed(`msg_${randomUUID()}`, completed.body);
+    const ts = Math.floor(Date.now() / 1000) - 600;
+    expect(
+      await errorOf(
+        handle({
+          ...old,
+          webhookTimestamp: String(ts),
+          webhookSignature: signWebhook(secret, old.webhookId, ts, completed.body),
+        }),
+      ),
+    ).toEqual(expect.objectContaining({ code: 'invalid_signature' }));
+
+    const unknown = JSON.stringify({ ...JSON.parse(completed.body), id: 'r8unknowntraining' });
+    expect(await handle(signed(`msg_${randomUUID()}`, unknown))).toEqual({
+      applied: false,
+      runId: 'r8unknowntraining',
+    });
+  });
+});
+
+describe('CancelTraining', () => {
+  it('cancels a running training at Replicate; a finished one is a 409; a foreign one a 404', async () => {
+    const payment = await paidPayment(mesh, account.apiKey);
+    const version = await start(payment.payment_id);
+    const trainingId = await trainingIdOf(version.versionId);
+    const other = await mesh.createAccount();
+    expect(
+      await errorOf(client.cancelTraining({ accountId: other.accountId, versionId: version.versionId })),
+    ).toEqual(expect.objectContaining({ code: 'not_found' }));
+    expect(
+      await errorOf(client.getVersion({ accountId: other.accountId, versionId: version.versionId })),
+    ).toEqual(expect.objectContaining({ code: 'not_found' }));
+
+    const { version: canceled } = await client.cancelTraining({
+      accountId: account.accountId,
+      versionId: version.versionId,
+    });
+    expect(canceled).toEqual(
+      expect.objectContaining({ status: common.RunStatus.RUN_STATUS_CANCELED, isReady: false }),
+    );
+    expect(mesh.replicate.training(trainingId)!.object.status).toBe('canceled');
+    expect(
+      await errorOf(client.cancelTraining({ accountId: account.accountId, versionId: version.versionId })),
+    ).toEqual(expect.objectContaining({ code: 'conflict' }));
+    // The `completed` webhook of the cancel arrives later and changes nothing.
+    await mesh.replicate.webhooksIdle();
+    expect((await getVersion(version.versionId)).status).toBe(common.RunStatus.RUN_STATUS_CANCELED);
+  });
+});
+
+describe('reconciler', () => {
+  it('finishes a version whose webhooks never arrive', async () => {
+    const payment = await paidPayment(mesh, account.apiKey);
+    mesh.replicate.faults.dropWebhooks();
+    const version = await start(payment.payment_id);
+    const trainingId = await trainingIdOf(version.versionId);
+    await mesh.replicate.complete(trainingId);
+    const ready = await waitFor(
+      async () => {
+        const v = await getVersion(version.versionId);
+        return v.isReady ? v : undefined;
+      },
+      { what: 'the reconciler to finish the version' },
+    );
+    expect(ready.pushedAt).toBeInstanceOf(Date);
+    expect(
+      mesh.replicate
+        .deliveries()
+        .filter((d) => d.runId === trainingId)
+        .every((d) => d.status === 'dropped'),
+    ).toBe(true);
+    expect(
+      mesh.replicate.calls().some((c) => c.method === 'GET' && c.path === `/v1/trainings/${trainingId}`),
+    ).toBe(true);
+  });
+
+  it('fails a training past its deadline as timed out and cancels it at Replicate', async () => {
+    const payment = await paidPayment(mesh, account.apiKey);
+    const version = await start(payment.payment_id);
+    const trainingId = await trainingIdOf(version.versionId);
+    await db.query(`UPDATE trainer.versions SET deadline_at = now(), next_check_at = now() WHERE id = $1`, [
+      version.versionId,
+    ]);
+    const failed = await waitFor(
+      async () => {
+        const v = await getVersion(version.versionId);
+        return v.status === common.RunStatus.RUN_STATUS_FAILED ? v : undefined;
+      },
+      { what: 'the timeout' },
+    );
+    expect(failed.error).toMatch(/timed out/);
+    await waitFor(() => mesh.replicate.training(trainingId)!.object.status === 'canceled', {
+      what: 'the cancel at Replicate',
+    });
+  });
+
+  it('gives the payment back when a start died before its training existed', async () => {
+    const payment = await paidPayment(mesh, account.apiKey);
+    const versionId = randomUUID();
+    // What a trainer that crashed between claiming and creating the training leaves behind.
+    await billing().claimInitPayment({
+      accountId: account.accountId,
+      paymentId: payment.payment_id,
+      versionId,
+    });
+    await db.query(
+      `INSERT INTO trainer.versions (id, account_id, payment_id, class_name, trigger_word, model, dataset_key, image_count, created_at, next_check_at, deadline_at)
+       VALUES ($1, $2, $3, 'dog', 'TOK', 'atelier/v-x', 'datasets/x.zip', 5, now() - interval '1 hour', now(), now() + interval '1 hour')`,
+      [versionId, account.accountId, payment.payment_id],
+    );
+    await waitFor(async () => (await versionRow(db, versionId)) === undefined, {
+      what: 'the orphan to be removed',
+    });
+    expect((await getPayment(mesh, account.apiKey, payment.payment_id)).version_id).toBeNull();
+    expect((await start(payment.payment_id)).status).toBe(common.RunStatus.RUN_STATUS_STARTING);
+  });
+});
