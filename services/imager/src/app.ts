@@ -1,31 +1,83 @@
-import { createLogger, createMetrics, createPool, createRedis, implement, pingDatabase, serve, type RunningService } from '@atelier/kit';
+import { createLogger, createMetrics, implement, serve, type RunningService } from '@atelier/kit';
 import { imager } from '@atelier/protos';
+import { BucketClient } from './clients/bucket.client';
 import type { ImagerConfig } from './config';
+import { DatasetPacker } from './datasets/dataset.packer';
 import { imagerHandlers } from './grpc/imager.handlers';
+import { UrlSigner } from './objects/url.signer';
+import { OutputTransfer } from './outputs/output.transfer';
 
 export const IMAGER_SERVICE_NAME = 'atelier.imager.v1.ImagerService';
 
-/** Wires imager by hand: config → pools → repositories → domain → handlers → server. */
+/**
+ * Wires imager by hand: config → bucket client → packer, transfer, URL signer → handlers → server.
+ * Imager keeps no state of its own (no database, no Redis): it is ready when the bucket answers.
+ */
 export async function startImager(config: ImagerConfig): Promise<RunningService> {
   const logger = createLogger('imager', config.LOG_LEVEL);
   const metrics = createMetrics('imager');
-  const db = createPool(config.DATABASE_URL);
-  const redis = createRedis(config.REDIS_URL);
+  const bucket = new BucketClient({
+    endpoint: config.S3_ENDPOINT,
+    presignEndpoint: config.S3_PRESIGN_ENDPOINT,
+    region: config.S3_REGION,
+    bucket: config.S3_BUCKET,
+    accessKeyId: config.S3_ACCESS_KEY_ID,
+    secretAccessKey: config.S3_SECRET_ACCESS_KEY,
+    maxAttempts: config.S3_MAX_ATTEMPTS,
+    connectTimeoutMs: config.S3_CONNECT_TIMEOUT_MS,
+    requestTimeoutMs: config.S3_REQUEST_TIMEOUT_MS,
+    publicBaseUrl: config.PUBLIC_ASSET_BASE_URL,
+  });
+  const urls = new UrlSigner(bucket, {
+    datasetTtlS: config.DATASET_URL_TTL_S,
+    imageTtlS: config.IMAGE_URL_TTL_S,
+    maxKeys: config.SIGN_MAX_KEYS,
+  });
+  const packer = new DatasetPacker({
+    bucket,
+    urls,
+    logger,
+    metrics,
+    concurrency: config.PHOTO_CHECK_CONCURRENCY,
+    limits: {
+      minSide: config.PHOTO_MIN_SIDE,
+      maxFileBytes: config.PHOTO_MAX_FILE_BYTES,
+      maxTotalBytes: config.PHOTO_MAX_TOTAL_BYTES,
+      defaultMinCount: config.PHOTO_MIN_COUNT,
+      defaultMaxCount: config.PHOTO_MAX_COUNT,
+      maxCountCeiling: config.PHOTO_MAX_COUNT_CEILING,
+    },
+  });
+  const transfer = new OutputTransfer({
+    bucket,
+    logger,
+    metrics,
+    options: {
+      concurrency: config.TRANSFER_CONCURRENCY,
+      maxOutputs: config.TRANSFER_MAX_OUTPUTS,
+      maxBytes: config.TRANSFER_MAX_BYTES,
+      attempts: config.TRANSFER_ATTEMPTS,
+      retryBaseMs: config.TRANSFER_RETRY_BASE_MS,
+      attemptTimeoutMs: config.TRANSFER_ATTEMPT_TIMEOUT_MS,
+    },
+  });
 
   return serve({
     logger,
     metrics,
     serviceNames: [IMAGER_SERVICE_NAME],
-    services: [implement(imager.ImagerServiceService, imagerHandlers(), { logger, metrics })],
+    services: [
+      implement(imager.ImagerServiceService, imagerHandlers({ packer, transfer, urls, bucket }), {
+        logger,
+        metrics,
+      }),
+    ],
     host: config.GRPC_HOST,
     port: config.GRPC_PORT,
     metricsPort: config.METRICS_PORT,
-    readiness: async () => {
-      await pingDatabase(db);
-      await redis.ping();
-    },
+    readiness: () => bucket.ping(),
     readinessIntervalMs: config.HEALTH_CHECK_INTERVAL_MS,
     graceMs: config.SHUTDOWN_GRACE_MS,
-    close: [() => db.end(), () => redis.quit().catch(() => redis.disconnect())],
+    close: [() => bucket.close()],
   });
 }

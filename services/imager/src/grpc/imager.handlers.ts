@@ -1,7 +1,53 @@
 import type { AsyncService } from '@atelier/kit';
 import type { imager } from '@atelier/protos';
+import type { BucketClient } from '../clients/bucket.client';
+import type { DatasetPacker } from '../datasets/dataset.packer';
+import { requireDatasetKey } from '../objects/object.keys';
+import type { UrlSigner } from '../objects/url.signer';
+import type { OutputTransfer } from '../outputs/output.transfer';
 
-/** Methods not listed here answer UNIMPLEMENTED (the kit's default), never a fake success. */
-export function imagerHandlers(): AsyncService<typeof imager.ImagerServiceService> {
-  return {};
+export interface ImagerHandlerDeps {
+  packer: DatasetPacker;
+  transfer: OutputTransfer;
+  urls: UrlSigner;
+  bucket: BucketClient;
+}
+
+/** Thin: proto in, domain call, proto out. Errors become statuses in the kit's implement(). */
+export function imagerHandlers(d: ImagerHandlerDeps): AsyncService<typeof imager.ImagerServiceService> {
+  return {
+    async packTrainingImages(requests, ctx) {
+      const result = await d.packer.pack(requests, ctx.signal);
+      if (!result.ok) {
+        return {
+          problems: result.problems,
+          datasetKey: '',
+          datasetUrl: '',
+          urlExpiresAt: undefined,
+          images: 0,
+          zipBytes: 0,
+        };
+      }
+      return {
+        problems: [],
+        datasetKey: result.key,
+        datasetUrl: result.url,
+        urlExpiresAt: result.expiresAt,
+        images: result.images,
+        zipBytes: result.zipBytes,
+      };
+    },
+
+    async deleteDataset(request) {
+      return { deleted: await d.bucket.delete(requireDatasetKey(request.datasetKey)) };
+    },
+
+    async transferOutputs(request, ctx) {
+      return { images: await d.transfer.transfer(request.keyPrefix, request.urls, ctx.signal) };
+    },
+
+    async signUrls(request) {
+      return { urls: await d.urls.sign(request.keys) };
+    },
+  };
 }

@@ -1,0 +1,224 @@
+import type { Readable } from 'node:stream';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { AppError, Errors } from '@atelier/kit';
+
+export interface BucketOptions {
+  endpoint?: string;
+  /** Presigned URLs are signed for this endpoint instead of `endpoint` when set. */
+  presignEndpoint?: string;
+  region: string;
+  bucket: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  maxAttempts: number;
+  connectTimeoutMs: number;
+  requestTimeoutMs: number;
+  /** `PUBLIC_ASSET_BASE_URL`: objects are public under this base when set. */
+  publicBaseUrl?: string;
+}
+
+export interface UploadOptions {
+  contentType: string;
+  /** Parts uploaded at once; each holds up to `partSize` bytes in memory. Default 2. */
+  queueSize?: number;
+  /** Bytes per part, at least 5 MiB (S3's minimum). Default 5 MiB. */
+  partSize?: number;
+  cacheControl?: string;
+}
+
+export interface ObjectHead {
+  bytes: number;
+  contentType: string | undefined;
+}
+
+export interface SignedUrl {
+  url: string;
+  expiresAt: Date;
+}
+
+export const MIN_PART_BYTES = 5 * 1024 * 1024;
+
+/**
+ * The bucket, and nothing else: every read and write of objects goes through here. Errors leave as
+ * AppError: a bucket that cannot be reached (refused, reset, 5xx) is `unavailable`, one that does
+ * not answer in time `timeout`; anything else (403, a missing bucket) is a configuration problem
+ * and stays an internal error.
+ */
+export class BucketClient {
+  private readonly s3: S3Client;
+  private readonly signer: S3Client;
+  readonly bucket: string;
+  private readonly publicBase: string | undefined;
+
+  constructor(options: BucketOptions) {
+    this.bucket = options.bucket;
+    this.s3 = makeClient(options, options.endpoint);
+    this.signer = options.presignEndpoint ? makeClient(options, options.presignEndpoint) : this.s3;
+    this.publicBase = options.publicBaseUrl
+      ? options.publicBaseUrl.endsWith('/')
+        ? options.publicBaseUrl
+        : `${options.publicBaseUrl}/`
+      : undefined;
+  }
+
+  /**
+   * Streams `body` into `key` with lib-storage (one PUT below one part, a multipart upload above).
+   * The object is only created when `body` ends normally: destroying `body` makes this reject
+   * without creating it (a multipart upload already begun is aborted), and the caller knows its
+   * own reason better than the SDK's wording of it. Settles only when no request of the upload is
+   * still running (it is never aborted from outside), so the caller may safely delete afterwards.
+   */
+  async upload(key: string, body: Readable, options: UploadOptions): Promise<void> {
+    const upload = new Upload({
+      client: this.s3,
+      queueSize: options.queueSize ?? 2,
+      partSize: Math.max(options.partSize ?? MIN_PART_BYTES, MIN_PART_BYTES),
+      leavePartsOnError: false,
+      params: {
+        Bucket: this.bucket,
+        Key: key,
+        Body: body,
+        ContentType: options.contentType,
+        ...(options.cacheControl ? { CacheControl: options.cacheControl } : {}),
+      },
+    });
+    try {
+      await upload.done();
+    } catch (err) {
+      throw bucketError(err);
+    } finally {
+      // A failed upload may leave the body half read: the producer must hear that nobody reads on.
+      if (!body.readableEnded) body.destroy();
+    }
+  }
+
+  /** Idempotent: true when an object was there. */
+  async delete(key: string): Promise<boolean> {
+    const existed = (await this.head(key)) !== null;
+    await this.call(() => this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
+    return existed;
+  }
+
+  /** Deletes without ever throwing: for cleaning up after another failure. */
+  async deleteQuietly(key: string): Promise<void> {
+    await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch(() => undefined);
+  }
+
+  async head(key: string): Promise<ObjectHead | null> {
+    try {
+      const head = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { bytes: head.ContentLength ?? 0, contentType: head.ContentType };
+    } catch (err) {
+      if (statusOf(err) === 404) return null;
+      throw bucketError(err);
+    }
+  }
+
+  /** Readiness: the bucket exists and our credentials reach it. */
+  async ping(): Promise<void> {
+    await this.call(() => this.s3.send(new HeadBucketCommand({ Bucket: this.bucket })));
+  }
+
+  /** A GET URL anyone holding it may use until `expiresAt`; signing is local, no request is made. */
+  async presignGet(key: string, ttlSeconds: number): Promise<SignedUrl> {
+    const expiresAt = new Date(Date.now() + ttlSeconds * 1000);
+    const url = await getSignedUrl(this.signer, new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
+      expiresIn: ttlSeconds,
+    });
+    return { url, expiresAt };
+  }
+
+  /** `PUBLIC_ASSET_BASE_URL + key`, or undefined when no public base is configured. */
+  publicUrl(key: string): string | undefined {
+    if (!this.publicBase) return undefined;
+    return this.publicBase + key.split('/').map(encodeURIComponent).join('/');
+  }
+
+  close(): void {
+    this.s3.destroy();
+    if (this.signer !== this.s3) this.signer.destroy();
+  }
+
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw bucketError(err);
+    }
+  }
+}
+
+function makeClient(options: BucketOptions, endpoint: string | undefined): S3Client {
+  return new S3Client({
+    ...(endpoint ? { endpoint } : {}),
+    region: options.region,
+    credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey },
+    // Without these, S3-compatible servers store a streamed PutObject with its aws-chunked
+    // framing inside the object, and path-style is what MinIO/R2/s3rver expect.
+    forcePathStyle: true,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: options.maxAttempts,
+    // Without throwOnRequestTimeout the SDK only logs a warning when requestTimeout passes and
+    // keeps waiting: a bucket that accepts connections but never answers would hang every call.
+    requestHandler: {
+      connectionTimeout: options.connectTimeoutMs,
+      requestTimeout: options.requestTimeoutMs,
+      throwOnRequestTimeout: true,
+    },
+  });
+}
+
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNABORTED',
+]);
+
+/** Any failure of a bucket request as the AppError the caller should see. */
+export function bucketError(err: unknown): AppError | Error {
+  if (err instanceof AppError) return err;
+  const code = errorCode(err);
+  // smithy names ECONNRESET/EPIPE "TimeoutError" too: the code says what really happened.
+  if (code && UNREACHABLE_CODES.has(code)) return Errors.unavailable('bucket');
+  if (
+    code === 'ETIMEDOUT' ||
+    (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'RequestTimeout'))
+  ) {
+    return Errors.timeout('bucket');
+  }
+  const status = statusOf(err);
+  if (status !== undefined && status >= 500) return Errors.unavailable('bucket');
+  if (err instanceof Error && /socket hang up|connect|network/i.test(err.message) && status === undefined) {
+    return Errors.unavailable('bucket');
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+function errorCode(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth += 1) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+  }
+  return undefined;
+}
+
+function statusOf(err: unknown): number | undefined {
+  if (err instanceof S3ServiceException) return err.$metadata.httpStatusCode;
+  const meta = (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata;
+  return meta?.httpStatusCode;
+}
