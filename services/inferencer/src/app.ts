@@ -25,6 +25,7 @@ type DomainSettings = Pick<
   | 'RECONCILE_INTERVAL_MS'
   | 'RECONCILE_BATCH'
   | 'PREDICTION_PRICE_PER_SECOND_MICROS'
+  | 'TRANSFER_TIMEOUT_MS'
 >;
 
 /** The webhook target of predictions: the gateway routes `?kind=prediction` events here. */
@@ -52,7 +53,7 @@ export function buildInferencerDomain(deps: {
   const store = createStore(deps.pool);
   const business = deps.metrics.business;
   const waiter = new PromptWaiter();
-  const completion = new PromptCompletion({ store, credits, outputs: deps.outputs, waiter, metrics: business, logger, pricePerSecondMicros: config.PREDICTION_PRICE_PER_SECOND_MICROS });
+  const completion = new PromptCompletion({ store, credits, outputs: deps.outputs, waiter, metrics: business, logger, pricePerSecondMicros: config.PREDICTION_PRICE_PER_SECOND_MICROS, completionLeaseMs: config.TRANSFER_TIMEOUT_MS + 30_000 });
   const prompts = new PromptService({
     store,
     versions: deps.versions,

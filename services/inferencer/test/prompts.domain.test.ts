@@ -107,6 +107,7 @@ beforeAll(async () => {
       PREDICTION_TIMEOUT_MS: 60_000,
       PREDICTION_CHECK_INTERVAL_MS: 60_000,
       PREDICTION_CREATE_GRACE_MS: 60_000,
+      TRANSFER_TIMEOUT_MS: 10_000,
       RECONCILE_INTERVAL_MS: 60_000,
       RECONCILE_BATCH: 50,
       PREDICTION_PRICE_PER_SECOND_MICROS: 1_400,
@@ -282,7 +283,8 @@ describe('webhooks and the reconciler', () => {
       domain.reconciler.tick(),
       domain.events.handle(signedWebhook(prompt.predictionId!)),
     ]);
-    expect(outputs.transfers - transfersBefore).toBeGreaterThanOrEqual(1);
+    // One racer holds the completion lease and copies; the others step aside.
+    expect(outputs.transfers - transfersBefore).toBe(1);
     const webhookApplied = [results[0], results[2], results[4]].filter((r) => (r as { applied: boolean }).applied).length;
     expect(webhookApplied).toBeLessThanOrEqual(1);
     expect(credits.closings.filter((c) => c.id === prompt.id)).toEqual([{ id: prompt.id, status: 'settled', settled: 4 }]);
@@ -290,6 +292,26 @@ describe('webhooks and the reconciler', () => {
     const { rows } = await pool.query('SELECT count(*)::int AS n FROM inferencer.prompt_images WHERE prompt_id = $1', [prompt.id]);
     expect(rows[0].n).toBe(4);
     expect((await domain.prompts.get(account, prompt.id)).status).toBe('succeeded');
+  });
+
+  it('steps aside while another completer holds the lease, and the reconciler finishes once it lapses', async () => {
+    const versionId = readyVersion(2);
+    replicate.faults.dropWebhooks(1);
+    const { prompt } = await create(versionId, { numOutputs: 2 });
+    await replicate.settled(prompt.predictionId!);
+    // Another replica is copying this prompt's outputs right now.
+    await pool.query(`UPDATE inferencer.prompts SET completing_until = now() + interval '1 hour' WHERE id = $1`, [prompt.id]);
+    const transfersBefore = outputs.transfers;
+    expect(await domain.events.handle(signedWebhook(prompt.predictionId!))).toEqual(expect.objectContaining({ applied: false }));
+    expect(outputs.transfers).toBe(transfersBefore);
+    expect((await domain.prompts.get(account, prompt.id)).status).not.toBe('succeeded');
+    // That replica died: its lease lapses and the reconciler completes the prompt.
+    await pool.query(`UPDATE inferencer.prompts SET completing_until = now() - interval '1 second' WHERE id = $1`, [prompt.id]);
+    await makeDue(prompt.id);
+    await domain.reconciler.tick();
+    const done = await domain.prompts.get(account, prompt.id);
+    expect(done.status).toBe('succeeded');
+    expect(done.images).toHaveLength(2);
   });
 
   it('fails an overdue prediction, cancels it at Replicate and releases its credits', async () => {

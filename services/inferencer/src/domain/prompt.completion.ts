@@ -16,14 +16,18 @@ export interface CompletionDeps {
   metrics: Metrics['business'];
   logger: Logger;
   pricePerSecondMicros: number;
+  /** How long a completer may take to copy outputs before another may try; beyond the transfer deadline. */
+  completionLeaseMs: number;
 }
 
 /**
  * The one way a prompt finishes, shared by the webhook, the reconciler, CancelPrompt and
  * CreatePrompt's failure paths, so a race between any two of them settles once:
  *
- * 1. Outputs are copied into the bucket first, outside any lock (it takes seconds; two racers
- *    copy the same URLs to the same keys, so the loser leaves nothing behind).
+ * 1. Outputs are copied into the bucket first, outside the row lock (it takes seconds), under a
+ *    completion lease: only one racer copies to the prompt's keys, so a loser that fails can
+ *    never clean up keys the winner stored. A racer that finds the lease held steps aside; the
+ *    reconciler comes back if the holder fails.
  * 2. Then, in one transaction holding the prompt's row lock and only if it is still unfinished:
  *    settle or release the reservation and record usage in billing (both idempotent per
  *    prompt), store the images, set the terminal status. The loser of a race finds the row
@@ -62,12 +66,15 @@ export class PromptCompletion {
   async finish(prompt: Prompt, outcome: Outcome): Promise<boolean> {
     let images: PromptImage[] = [];
     if (outcome.status === 'succeeded') {
-      if (!isActive((await this.d.store.repos.prompts.find(prompt.id))?.status ?? 'failed')) return false;
+      if (!(await this.d.store.repos.prompts.takeCompletionLease(prompt.id, this.d.completionLeaseMs))) return false;
       try {
         // Never more than were reserved: billing refuses to settle more than the reservation.
         images = await this.transfer(prompt, outcome.outputs.slice(0, prompt.params.numOutputs));
       } catch (err) {
-        if (!(err instanceof AppError && PERMANENT_TRANSFER_ERRORS.has(err.code))) throw err;
+        if (!(err instanceof AppError && PERMANENT_TRANSFER_ERRORS.has(err.code))) {
+          await this.d.store.repos.prompts.dropCompletionLease(prompt.id).catch(() => undefined);
+          throw err;
+        }
         this.d.logger.warn({ err: err.message, prompt_id: prompt.id }, 'outputs cannot be copied: failing the prompt');
         return this.finish(prompt, { status: 'failed', error: 'the outputs could not be copied', predictTime: outcome.predictTime, reason: 'transfer' });
       }

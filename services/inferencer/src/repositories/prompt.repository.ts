@@ -152,6 +152,20 @@ export class PromptRepository {
     );
   }
 
+  /** Takes the right to copy an unfinished prompt's outputs for `ms`; false while another holds it. */
+  async takeCompletionLease(id: string, ms: number): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `UPDATE inferencer.prompts SET completing_until = now() + make_interval(secs => $2::double precision / 1000)
+        WHERE id = $1 AND status IN ${ACTIVE} AND (completing_until IS NULL OR completing_until < now())`,
+      [id, ms],
+    );
+    return rowCount === 1;
+  }
+
+  async dropCompletionLease(id: string): Promise<void> {
+    await this.db.query('UPDATE inferencer.prompts SET completing_until = NULL WHERE id = $1', [id]);
+  }
+
   /** Hands an unfinished prompt to the reconciler's next pass. */
   async scheduleNow(id: string): Promise<void> {
     await this.db.query(`UPDATE inferencer.prompts SET next_check_at = now() WHERE id = $1 AND status IN ${ACTIVE}`, [id]);
