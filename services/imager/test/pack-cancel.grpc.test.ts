@@ -65,6 +65,7 @@ describe('DatasetPacker when the caller cancels after sending everything', () =>
       yield { fileStart: { index, filename: `p${index}.jpg`, contentType: 'image/jpeg' } };
       yield { chunk: bytes };
     }
+    yield { end: { files: photos.length } };
   }
 
   /** Every message, a normal end, and the cancellation only afterwards — as grpc-js does it. */
@@ -117,6 +118,17 @@ describe('DatasetPacker when the caller cancels after sending everything', () =>
       ['PUT', 200],
       ['DELETE', 204],
     ]);
+    expect(await bucket.list(`datasets/${accountId}/`)).toEqual([]);
+  });
+
+  it('stores nothing when the stream stops without its end message (a caller that went away)', async () => {
+    const accountId = randomUUID();
+    const datasetId = randomUUID();
+    const withoutEnd = [...messages(accountId, datasetId)].filter((m) => !m.end);
+    await expect(packer.pack(thenCancelled(withoutEnd, () => undefined), new AbortController().signal)).rejects.toMatchObject({
+      code: 'invalid_argument',
+    });
+    expect(recorder.seen(new RegExp(`${datasetId}\\.zip`)).filter((r) => r.method === 'PUT' && r.status === 200)).toEqual([]);
     expect(await bucket.list(`datasets/${accountId}/`)).toEqual([]);
   });
 

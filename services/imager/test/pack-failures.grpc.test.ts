@@ -114,6 +114,7 @@ describe('PackTrainingImages failures', () => {
       what: 'imager to report NOT_SERVING',
     });
     await sendFile(stream, 6, files[6]!).catch(() => undefined);
+    await stream.write({ end: { files: 7 } }).catch(() => undefined);
 
     const err = await failure(stream.end());
     expect([err.grpcCode, err.code]).toEqual([status.UNAVAILABLE, 'unavailable']);
@@ -138,6 +139,7 @@ describe('PackTrainingImages failures', () => {
 
     const stream = await startPack({ accountId, datasetId }, photos);
     proxy.down();
+    await stream.write({ end: { files: photos.length } }).catch(() => undefined);
     const err = await failure(stream.end());
     expect(err.grpcCode).toBe(status.UNAVAILABLE);
 

@@ -93,5 +93,6 @@ export async function streamUploadToImager(
     fail(err);
   }
   if (failure) throw failure;
+  await stream.write({ end: { files: index } });
   return { fields, response: await stream.end() };
 }

@@ -22,6 +22,7 @@ export interface PackPart {
   header?: { accountId: string; datasetId: string; minImages: number; maxImages: number } | undefined;
   fileStart?: { index: number; filename: string; contentType: string } | undefined;
   chunk?: Buffer | undefined;
+  end?: { files: number } | undefined;
 }
 
 export type PackResult =
@@ -267,6 +268,7 @@ async function* receiveFiles(
   let current: { index: number; file: string; chunks: Buffer[]; bytes: number; head: Buffer } | undefined;
   let files = 0;
   let totalBytes = 0;
+  let ended = false;
 
   const complete = (): IncomingPhoto => {
     const file = current!;
@@ -285,7 +287,13 @@ async function* receiveFiles(
     if (failure) throw failure;
     if (next.done) break;
     const part = next.value;
+    if (ended) throw Errors.invalid('nothing may follow the end message');
     if (part.header) throw Errors.invalid('the header must be sent once, first');
+    if (part.end) {
+      if (part.end.files !== files) throw Errors.invalid(`end.files is ${part.end.files} but ${files} files were sent`);
+      ended = true;
+      continue;
+    }
     if (part.fileStart) {
       if (current) yield complete();
       if (part.fileStart.index !== files) {
@@ -305,7 +313,7 @@ async function* receiveFiles(
       continue;
     }
     if (part.chunk === undefined)
-      throw Errors.invalid('a message must carry a header, a file_start or a chunk');
+      throw Errors.invalid('a message must carry a header, a file_start, a chunk or the end');
     if (!current) throw Errors.invalid('a chunk arrived before any file_start');
     const chunk = part.chunk;
     if (current.head.length < SNIFF_HEAD_BYTES) {
@@ -318,6 +326,9 @@ async function* receiveFiles(
     if (current.index < limits.maxCount && current.bytes <= limits.maxFileBytes) current.chunks.push(chunk);
     else current.chunks = [];
   }
+  // grpc-js ends a cancelled caller's stream like a finished one: without the end marker the
+  // upload is incomplete, and nothing may be stored.
+  if (!ended) throw Errors.invalid('the upload stopped before its end message');
   if (current) yield complete();
 }
 

@@ -161,6 +161,7 @@ export async function pack(client: ImagerClient, header: PackHeader, files: Uplo
   try {
     await stream.write({ header: { minImages: 0, maxImages: 0, ...header } });
     for (const [index, file] of files.entries()) await sendFile(stream, index, file);
+    await stream.write({ end: { files: files.length } });
   } catch {
     // reported by end()
   }

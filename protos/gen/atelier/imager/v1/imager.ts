@@ -30,6 +30,15 @@ export interface PackTrainingImagesRequest {
   header?: PackHeader | undefined;
   fileStart?: FileStart | undefined;
   chunk?: Buffer | undefined;
+  end?: PackEnd | undefined;
+}
+
+/**
+ * The caller sent every file: grpc-js ends a cancelled caller's stream like a finished one, so
+ * only this marker tells the two apart.
+ */
+export interface PackEnd {
+  files: number;
 }
 
 export interface PackHeader {
@@ -98,7 +107,7 @@ export interface SignUrlsResponse {
 }
 
 function createBasePackTrainingImagesRequest(): PackTrainingImagesRequest {
-  return { header: undefined, fileStart: undefined, chunk: undefined };
+  return { header: undefined, fileStart: undefined, chunk: undefined, end: undefined };
 }
 
 export const PackTrainingImagesRequest: MessageFns<PackTrainingImagesRequest> = {
@@ -111,6 +120,9 @@ export const PackTrainingImagesRequest: MessageFns<PackTrainingImagesRequest> = 
     }
     if (message.chunk !== undefined) {
       writer.uint32(26).bytes(message.chunk);
+    }
+    if (message.end !== undefined) {
+      PackEnd.encode(message.end, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -152,6 +164,14 @@ export const PackTrainingImagesRequest: MessageFns<PackTrainingImagesRequest> = 
             message.chunk = Buffer.from(reader.bytes());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.end = PackEnd.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -173,6 +193,7 @@ export const PackTrainingImagesRequest: MessageFns<PackTrainingImagesRequest> = 
         ? FileStart.fromJSON(object.file_start)
         : undefined,
       chunk: isSet(object.chunk) ? Buffer.from(bytesFromBase64(object.chunk)) : undefined,
+      end: isSet(object.end) ? PackEnd.fromJSON(object.end) : undefined,
     };
   },
 
@@ -186,6 +207,9 @@ export const PackTrainingImagesRequest: MessageFns<PackTrainingImagesRequest> = 
     }
     if (message.chunk !== undefined) {
       obj.chunk = base64FromBytes(message.chunk);
+    }
+    if (message.end !== undefined) {
+      obj.end = PackEnd.toJSON(message.end);
     }
     return obj;
   },
@@ -202,6 +226,74 @@ export const PackTrainingImagesRequest: MessageFns<PackTrainingImagesRequest> = 
       ? FileStart.fromPartial(object.fileStart)
       : undefined;
     message.chunk = object.chunk ?? undefined;
+    message.end = (object.end !== undefined && object.end !== null) ? PackEnd.fromPartial(object.end) : undefined;
+    return message;
+  },
+};
+
+function createBasePackEnd(): PackEnd {
+  return { files: 0 };
+}
+
+export const PackEnd: MessageFns<PackEnd> = {
+  encode(message: PackEnd, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.files !== 0) {
+      writer.uint32(8).uint32(message.files);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PackEnd {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePackEnd();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.files = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PackEnd {
+    return { files: isSet(object.files) ? globalThis.Number(object.files) : 0 };
+  },
+
+  toJSON(message: PackEnd): unknown {
+    const obj: any = {};
+    if (message.files !== 0) {
+      obj.files = Math.round(message.files);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PackEnd>, I>>(base?: I): PackEnd {
+    return PackEnd.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PackEnd>, I>>(object: I): PackEnd {
+    const message = createBasePackEnd();
+    message.files = object.files ?? 0;
     return message;
   },
 };
@@ -1300,7 +1392,10 @@ export const SignUrlsResponse: MessageFns<SignUrlsResponse> = {
 /** Photo validation and packing, and every read and write of the bucket. */
 export type ImagerServiceService = typeof ImagerServiceService;
 export const ImagerServiceService = {
-  /** Client-streaming: one header, then for each photo a file_start followed by its chunks. */
+  /**
+   * Client-streaming: one header, then for each photo a file_start followed by its chunks, then
+   * end. A stream that stops without end (a cancelled caller) stores nothing.
+   */
   packTrainingImages: {
     path: "/atelier.imager.v1.ImagerService/PackTrainingImages" as const,
     requestStream: true as const,
@@ -1346,7 +1441,10 @@ export const ImagerServiceService = {
 } as const;
 
 export interface ImagerServiceServer extends UntypedServiceImplementation {
-  /** Client-streaming: one header, then for each photo a file_start followed by its chunks. */
+  /**
+   * Client-streaming: one header, then for each photo a file_start followed by its chunks, then
+   * end. A stream that stops without end (a cancelled caller) stores nothing.
+   */
   packTrainingImages: handleClientStreamingCall<PackTrainingImagesRequest, PackTrainingImagesResponse>;
   deleteDataset: handleUnaryCall<DeleteDatasetRequest, DeleteDatasetResponse>;
   /** Copies a run's outputs from Replicate into the bucket. */
@@ -1355,7 +1453,10 @@ export interface ImagerServiceServer extends UntypedServiceImplementation {
 }
 
 export interface ImagerServiceClient extends Client {
-  /** Client-streaming: one header, then for each photo a file_start followed by its chunks. */
+  /**
+   * Client-streaming: one header, then for each photo a file_start followed by its chunks, then
+   * end. A stream that stops without end (a cancelled caller) stores nothing.
+   */
   packTrainingImages(
     callback: (error: ServiceError | null, response: PackTrainingImagesResponse) => void,
   ): ClientWritableStream<PackTrainingImagesRequest>;
