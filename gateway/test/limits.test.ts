@@ -43,6 +43,8 @@ describe('rate limit', () => {
 
 describe('locks over HTTP', () => {
   it('answers 409 with Retry-After while another request holds the resource, and never locks reads', async () => {
+    // A key of its own: the rate-limit test above spends its key's budget.
+    const { apiKey: key } = await mesh.createAccount();
     const versionId = randomUUID();
     await mesh.gateway.deps.redis.set(`lock:version:${versionId}`, 'someone-else', 'PX', 60_000);
     const res = await mesh.api(`/api/v1/versions/${versionId}/cancel`, { key, method: 'POST' });
@@ -58,6 +60,7 @@ describe('locks over HTTP', () => {
 
 describe('Redis unavailable', () => {
   it('fails closed: locked and idempotent routes answer 503 and nothing runs', async () => {
+    const { apiKey: key } = await mesh.createAccount();
     redisProxy.down();
     try {
       await waitFor(async () => (await mesh.api(`/api/v1/versions/${randomUUID()}/cancel`, { key, method: 'POST' })).status === 503, { what: 'locked route 503' });

@@ -39,6 +39,18 @@ export interface MeshOptions {
  * jest stack's Redis and bucket, and both sandboxes: the same code `make dev` runs.
  */
 export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
+  // Ports are picked before binding (services must know each other's address first), so another
+  // process can take one in between: start afresh on new ports when that happens.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startMeshOnce(options);
+    } catch (err) {
+      if (attempt >= 3 || !/EADDRINUSE/.test(String((err as Error).message))) throw err;
+    }
+  }
+}
+
+async function startMeshOnce(options: MeshOptions): Promise<Mesh> {
   const db = await createTestDatabase();
   const [billingPort, imagerPort, trainerPort, inferencerPort, gatewayPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;

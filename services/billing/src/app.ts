@@ -2,7 +2,6 @@ import {
   createLogger,
   createMetrics,
   createPool,
-  createRedis,
   implement,
   pingDatabase,
   serve,
@@ -31,7 +30,6 @@ export async function startBilling(config: BillingConfig): Promise<RunningServic
   const logger = createLogger('billing', config.LOG_LEVEL);
   const metrics = createMetrics('billing');
   const db = createPool(config.DATABASE_URL);
-  const redis = createRedis(config.REDIS_URL);
   const stripe = new StripeClient({
     secretKey: config.STRIPE_SECRET_KEY,
     webhookSecret: config.STRIPE_WEBHOOK_SECRET,
@@ -70,14 +68,8 @@ export async function startBilling(config: BillingConfig): Promise<RunningServic
         { logger, metrics },
       ),
     ],
-    host: config.GRPC_HOST,
-    port: config.GRPC_PORT,
-    metricsPort: config.METRICS_PORT,
-    readiness: async () => {
-      await pingDatabase(db);
-      await redis.ping();
-    },
-    graceMs: config.SHUTDOWN_GRACE_MS,
-    close: [() => versions.close(), () => db.end(), () => redis.quit().catch(() => redis.disconnect())],
+    config,
+    readiness: () => pingDatabase(db),
+    close: [() => versions.close(), () => db.end()],
   });
 }

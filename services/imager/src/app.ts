@@ -72,12 +72,8 @@ export async function startImager(config: ImagerConfig): Promise<RunningService>
         metrics,
       }),
     ],
-    host: config.GRPC_HOST,
-    port: config.GRPC_PORT,
-    metricsPort: config.METRICS_PORT,
+    config,
     readiness: () => bucket.ping(),
-    readinessIntervalMs: config.HEALTH_CHECK_INTERVAL_MS,
-    graceMs: config.SHUTDOWN_GRACE_MS,
     close: [() => bucket.close()],
   });
 }

@@ -9,10 +9,10 @@ const count = (fallback: number) => z.coerce.number().int().positive().default(f
 
 /**
  * Imager has no database schema and keeps no state of its own: the bucket is its only dependency,
- * so neither DATABASE_URL nor REDIS_URL is read (they may still be set in a shared environment).
+ * so DATABASE_URL is not read (it may still be set in a shared environment).
  */
 export const imagerConfigSchema = serviceEnv
-  .omit({ DATABASE_URL: true, REDIS_URL: true })
+  .omit({ DATABASE_URL: true })
   .extend({
     GRPC_PORT: env.port(50052),
     METRICS_PORT: env.port(9102),

@@ -1,4 +1,15 @@
-import { createLogger, createMetrics, createPool, createRedis, implement, pingDatabase, serve, type Logger, type Metrics, type Pool, type RunningService } from '@atelier/kit';
+import {
+  createLogger,
+  createMetrics,
+  createPool,
+  implement,
+  pingDatabase,
+  serve,
+  type Logger,
+  type Metrics,
+  type Pool,
+  type RunningService,
+} from '@atelier/kit';
 import { inferencer } from '@atelier/protos';
 import type { InferencerConfig } from './config';
 import { createBillingCredits } from './clients/billing.client';
@@ -53,7 +64,16 @@ export function buildInferencerDomain(deps: {
   const store = createStore(deps.pool);
   const business = deps.metrics.business;
   const waiter = new PromptWaiter();
-  const completion = new PromptCompletion({ store, credits, outputs: deps.outputs, waiter, metrics: business, logger, pricePerSecondMicros: config.PREDICTION_PRICE_PER_SECOND_MICROS, completionLeaseMs: config.TRANSFER_TIMEOUT_MS + 30_000 });
+  const completion = new PromptCompletion({
+    store,
+    credits,
+    outputs: deps.outputs,
+    waiter,
+    metrics: business,
+    logger,
+    pricePerSecondMicros: config.PREDICTION_PRICE_PER_SECOND_MICROS,
+    completionLeaseMs: config.TRANSFER_TIMEOUT_MS + 30_000,
+  });
   const prompts = new PromptService({
     store,
     versions: deps.versions,
@@ -92,11 +112,13 @@ export async function startInferencer(config: InferencerConfig): Promise<Running
   const logger = createLogger('inferencer', config.LOG_LEVEL);
   const metrics = createMetrics('inferencer');
   const db = createPool(config.DATABASE_URL);
-  const redis = createRedis(config.REDIS_URL);
   const grpcOpts = { timeoutMs: config.GRPC_TIMEOUT_MS, metrics };
   const versions = createTrainerVersions(config.TRAINER_ADDR, grpcOpts);
   const credits = createBillingCredits(config.BILLING_ADDR, grpcOpts);
-  const outputs = createImagerOutputs(config.IMAGER_ADDR, { ...grpcOpts, transferTimeoutMs: config.TRANSFER_TIMEOUT_MS });
+  const outputs = createImagerOutputs(config.IMAGER_ADDR, {
+    ...grpcOpts,
+    transferTimeoutMs: config.TRANSFER_TIMEOUT_MS,
+  });
   const predictions = createReplicatePredictions({
     token: config.REPLICATE_API_TOKEN,
     baseUrl: config.REPLICATE_BASE_URL,
@@ -105,22 +127,26 @@ export async function startInferencer(config: InferencerConfig): Promise<Running
     metrics,
   });
 
-  const domain = buildInferencerDomain({ pool: db, versions, credits, outputs, predictions, logger, metrics, config });
+  const domain = buildInferencerDomain({
+    pool: db,
+    versions,
+    credits,
+    outputs,
+    predictions,
+    logger,
+    metrics,
+    config,
+  });
 
   const service = await serve({
     logger,
     metrics,
     serviceNames: [INFERENCER_SERVICE_NAME],
-    services: [implement(inferencer.InferencerServiceService, inferencerHandlers(domain), { logger, metrics })],
-    host: config.GRPC_HOST,
-    port: config.GRPC_PORT,
-    metricsPort: config.METRICS_PORT,
-    readiness: async () => {
-      await pingDatabase(db);
-      await redis.ping();
-    },
-    readinessIntervalMs: config.HEALTH_CHECK_INTERVAL_MS,
-    graceMs: config.SHUTDOWN_GRACE_MS,
+    services: [
+      implement(inferencer.InferencerServiceService, inferencerHandlers(domain), { logger, metrics }),
+    ],
+    config,
+    readiness: () => pingDatabase(db),
     // The reconciler stops before the pool closes under it; clients close after the calls drained.
     close: [
       () => domain.reconciler.stop(),
@@ -128,7 +154,6 @@ export async function startInferencer(config: InferencerConfig): Promise<Running
       () => credits.close(),
       () => outputs.close(),
       () => db.end(),
-      () => redis.quit().catch(() => redis.disconnect()),
     ],
   });
   domain.reconciler.start();

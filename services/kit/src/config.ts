@@ -31,16 +31,20 @@ export const env = {
   logLevel: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };
 
-/** What every gRPC service needs: where to listen, its database and Redis. */
+/** What every gRPC service needs: where to listen and its database. Redis is the gateway's alone. */
 export const serviceEnv = z.object({
   GRPC_PORT: env.port(0),
   GRPC_HOST: z.string().default('127.0.0.1'),
   METRICS_PORT: env.port(0),
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL'),
   LOG_LEVEL: env.logLevel(),
   SHUTDOWN_GRACE_MS: env.ms(10_000),
   /** How often health re-checks Postgres and Redis. */
   HEALTH_CHECK_INTERVAL_MS: env.ms(2_000),
 });
 export type ServiceEnv = z.infer<typeof serviceEnv>;
+/** The part of a service's config that serve() reads. */
+export type ServeSettings = Pick<
+  ServiceEnv,
+  'GRPC_HOST' | 'GRPC_PORT' | 'METRICS_PORT' | 'HEALTH_CHECK_INTERVAL_MS' | 'SHUTDOWN_GRACE_MS'
+>;

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { ServeSettings } from './config';
 import { startGrpcServer, type RunningGrpcServer, type ServiceBinding } from './grpc-server';
 import { startMetricsServer, type Metrics } from './metrics';
 
@@ -17,18 +18,25 @@ export interface RunningService {
 export async function serve(opts: {
   logger: Logger;
   metrics: Metrics;
+  config: ServeSettings;
   serviceNames: string[];
   services: ServiceBinding[];
-  host: string;
-  port: number;
-  metricsPort: number;
+  /** Throws while a dependency does not answer; health reports NOT_SERVING meanwhile. */
   readiness: () => Promise<void>;
-  readinessIntervalMs?: number;
-  graceMs: number;
   close: Array<() => Promise<unknown> | unknown>;
 }): Promise<RunningService> {
-  const grpcServer = await startGrpcServer(opts);
-  const metricsServer = await startMetricsServer(opts.metrics.registry, opts.metricsPort, opts.host);
+  const { config } = opts;
+  const grpcServer = await startGrpcServer({
+    ...opts,
+    host: config.GRPC_HOST,
+    port: config.GRPC_PORT,
+    readinessIntervalMs: config.HEALTH_CHECK_INTERVAL_MS,
+  });
+  const metricsServer = await startMetricsServer(
+    opts.metrics.registry,
+    config.METRICS_PORT,
+    config.GRPC_HOST,
+  );
   opts.logger.info({ grpc: grpcServer.address, metrics_port: metricsServer.port }, 'listening');
   let stopped: Promise<void> | undefined;
   return {
@@ -37,7 +45,7 @@ export async function serve(opts: {
     metricsPort: metricsServer.port,
     stop: () =>
       (stopped ??= (async () => {
-        await grpcServer.shutdown(opts.graceMs);
+        await grpcServer.shutdown(config.SHUTDOWN_GRACE_MS);
         await metricsServer.close();
         for (const close of opts.close) await close();
         opts.logger.info('stopped');

@@ -99,7 +99,6 @@ describe('health', () => {
     const service = await startBilling(
       loadConfig(billingConfigSchema, {
         DATABASE_URL: viaProxy(db.url, proxy),
-        REDIS_URL: process.env.REDIS_URL,
         TRAINER_ADDR: '127.0.0.1:1',
         STRIPE_SECRET_KEY: 'sk_test_x',
         STRIPE_WEBHOOK_SECRET: 'whsec_x',

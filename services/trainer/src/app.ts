@@ -2,7 +2,6 @@ import {
   createLogger,
   createMetrics,
   createPool,
-  createRedis,
   createReplicateClient,
   implement,
   pingDatabase,
@@ -31,7 +30,6 @@ export async function startTrainer(config: TrainerConfig): Promise<RunningTraine
   const logger = createLogger('trainer', config.LOG_LEVEL);
   const metrics = createMetrics('trainer');
   const db = createPool(config.DATABASE_URL);
-  const redis = createRedis(config.REDIS_URL);
   const billing = createBillingClient(config.BILLING_ADDR, { timeoutMs: config.BILLING_TIMEOUT_MS, metrics });
   const replicate = createReplicateTrainings(
     createReplicateClient({
@@ -94,22 +92,10 @@ export async function startTrainer(config: TrainerConfig): Promise<RunningTraine
     services: [
       implement(trainer.TrainerServiceService, trainerHandlers({ versions, events }), { logger, metrics }),
     ],
-    host: config.GRPC_HOST,
-    port: config.GRPC_PORT,
-    metricsPort: config.METRICS_PORT,
-    readiness: async () => {
-      await pingDatabase(db);
-      await redis.ping();
-    },
-    readinessIntervalMs: config.HEALTH_CHECK_INTERVAL_MS,
-    graceMs: config.SHUTDOWN_GRACE_MS,
+    config,
+    readiness: () => pingDatabase(db),
     // After the calls in flight drained: the reconciler finishes its pass, then the pools close.
-    close: [
-      () => reconciler.stop(),
-      () => billing.close(),
-      () => db.end(),
-      () => redis.quit().catch(() => redis.disconnect()),
-    ],
+    close: [() => reconciler.stop(), () => billing.close(), () => db.end()],
   });
   reconciler.start();
   return Object.assign(service, { reconciler });
