@@ -31,7 +31,7 @@ it('lists a too-small photo, a text file named .jpg, a truncated JPEG and a dupl
   const good = await distinctPhotos(4);
   const small = { name: 'small.jpg', type: 'image/jpeg', data: await sharp({ create: { width: 300, height: 300, channels: 3, background: '#c33' } }).jpeg().toBuffer() };
   const text = { name: 'notes.jpg', type: 'image/jpeg', data: Buffer.from('these are not the photos you are looking for\n'.repeat(20)) };
-  const full = await sharp({ create: { width: 900, height: 900, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).jpeg().toBuffer();
+  const full = await sharp({ create: { width: 900, height: 900, channels: 3, background: '#888', noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).jpeg().toBuffer();
   const truncated = { name: 'cut.jpg', type: 'image/jpeg', data: full.subarray(0, Math.floor(full.length / 2)) };
   const duplicate = { ...good[0]!, name: 'again.jpg' };
 
