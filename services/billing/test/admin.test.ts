@@ -40,6 +40,10 @@ it('creates an account whose key works, lists it, issues and revokes keys, and u
   expect(await admin('plans', 'upsert', file)).toEqual([expect.objectContaining({ id: 'pro_init', price: 2900, images: 300, min_images: 5, max_images: 40 })]);
   const plans = (await admin('plans', 'list')) as Array<{ id: string }>;
   expect(plans.map((p) => p.id)).toEqual(expect.arrayContaining(['basic_init', 'basic_extra_creds', 'pro_init']));
+
+  // Nothing paid yet: the report for this account has no revenue.
+  const report = (await admin('usage', '--account', created.account_id)) as { lines: Array<{ revenue: number }> };
+  expect(report.lines.reduce((sum, l) => sum + l.revenue, 0)).toBe(0);
 });
 
 it('exits non-zero with a message for a bad command or an unknown account', async () => {

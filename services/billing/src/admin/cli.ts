@@ -11,9 +11,10 @@ import { billing } from '@atelier/protos';
  *   npm run admin -- keys revoke PREFIX
  *   npm run admin -- plans list
  *   npm run admin -- plans upsert FILE.json   (one plan object or an array of them)
+ *   npm run admin -- usage [--account ID] [--from ISO] [--to ISO]   (revenue vs estimated Replicate cost)
  * Output is JSON on stdout; errors go to stderr with a non-zero exit code.
  */
-const USAGE = `usage: admin accounts create --email EMAIL | accounts list | keys create --account ID | keys revoke PREFIX | plans list | plans upsert FILE
+const USAGE = `usage: admin accounts create --email EMAIL | accounts list | keys create --account ID | keys revoke PREFIX | plans list | plans upsert FILE | usage [--account ID] [--from ISO] [--to ISO]
 env: BILLING_ADDR (default 127.0.0.1:50051)`;
 
 interface PlanJson {
@@ -46,7 +47,13 @@ async function run(argv: string[]): Promise<unknown> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { email: { type: 'string' }, account: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      email: { type: 'string' },
+      account: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   const [resource, action, arg] = positionals;
   if (values.help || !resource) throw new Error(USAGE);
@@ -97,6 +104,25 @@ async function run(argv: string[]): Promise<unknown> {
           out.push(planJson(plan!));
         }
         return out;
+      }
+      case 'usage undefined': {
+        // Default period: the last 30 days.
+        const to = values.to ? new Date(values.to) : new Date();
+        const from = values.from ? new Date(values.from) : new Date(to.getTime() - 30 * 24 * 3600 * 1000);
+        if (Number.isNaN(from.getTime()) || Number.isNaN(to.getTime())) throw new Error('--from and --to must be ISO dates');
+        const { lines } = await client.getUsageReport({ accountId: values.account, from, to });
+        return {
+          from: from.toISOString(),
+          to: to.toISOString(),
+          lines: lines.map((l) => ({
+            account_id: l.accountId,
+            currency: l.currency,
+            revenue: l.revenue,
+            payments: l.payments,
+            predict_seconds: l.predictSeconds,
+            estimated_cost: l.costMicros / 1e6,
+          })),
+        };
       }
       default:
         throw new Error(USAGE);
