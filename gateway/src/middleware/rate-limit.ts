@@ -21,11 +21,14 @@ return {0, 0, tonumber(oldest[2]) + window - now}
  * limiter lets requests through: refusing all traffic would turn a cache outage into a full one.
  */
 export function rateLimit(redis: Redis, opts: { limit: number; windowMs: number }) {
+  // A defined command runs as EVALSHA: the script's text is not sent with every request.
+  redis.defineCommand('atelierRateLimit', { numberOfKeys: 1, lua: SLIDING_WINDOW });
+  const limiter = redis as Redis & { atelierRateLimit(...args: Array<string | number>): Promise<[number, number, number]> };
   return async (req: Request, res: Response, next: NextFunction) => {
     const subject = req.keyPrefix ?? `ip:${req.ip}`;
     let result: [number, number, number];
     try {
-      result = (await redis.eval(SLIDING_WINDOW, 1, `ratelimit:${subject}`, Date.now(), opts.windowMs, opts.limit, randomUUID())) as [number, number, number];
+      result = await limiter.atelierRateLimit(`ratelimit:${subject}`, Date.now(), opts.windowMs, opts.limit, randomUUID());
     } catch (err) {
       req.log.warn({ err: (err as Error).message }, 'rate limiter unavailable; allowing request');
       return next();

@@ -15,7 +15,8 @@ export function requestContext(
     const requestId = requestIdFrom(req.get('x-request-id'));
     const started = process.hrtime.bigint();
     req.requestId = requestId;
-    req.log = logger.child({ request_id: requestId });
+    // The logger's mixin adds request_id from the call context, which the rest of the chain runs in.
+    req.log = logger;
     res.setHeader('X-Request-Id', requestId);
     res.on('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -23,7 +24,7 @@ export function requestContext(
       const route = (req.route?.path as string | undefined) ? `${req.baseUrl}${req.route.path}` : 'unmatched';
       metrics.requests.inc({ route, method: req.method, status: String(res.statusCode) });
       metrics.duration.observe({ route, method: req.method }, seconds);
-      req.log.info({ method: req.method, route, status: res.statusCode, duration_ms: Math.round(seconds * 1000) }, 'http');
+      logger.info({ request_id: requestId, method: req.method, route, status: res.statusCode, duration_ms: Math.round(seconds * 1000) }, 'http');
     });
     runWithContext({ requestId }, next);
   };

@@ -58,7 +58,12 @@ export function implement<S extends Record<string, MethodDef<any, any>>>(
       const deadlineMs = deadline instanceof Date ? deadline.getTime() : Number.isFinite(deadline) ? Number(deadline) : undefined;
       const requestId = requestIdFrom(call.metadata.get('x-request-id')[0]);
       const controller = new AbortController();
-      call.on('cancelled', () => controller.abort(Errors.timeout('caller')));
+      // grpc-js emits 'cancelled' after every call, finished ones too: only a call still running
+      // is aborted (and only then is an error with its stack trace built).
+      let running = true;
+      call.on('cancelled', () => {
+        if (running) controller.abort(Errors.timeout('caller'));
+      });
       return runWithContext({ requestId, deadline: deadlineMs }, async () => {
         let outcome: { code: grpc.status; value?: unknown; error?: ReturnType<typeof toGrpcStatus> };
         try {
@@ -70,6 +75,7 @@ export function implement<S extends Record<string, MethodDef<any, any>>>(
           const appError = asAppError(err);
           if (appError.code === 'internal') deps.logger.error({ err, method }, 'unhandled error');
         }
+        running = false;
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
         deps.metrics.grpcServerHandled.inc({ method, code: grpc.status[outcome.code] });
         deps.metrics.grpcServerDuration.observe({ method }, seconds);
