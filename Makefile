@@ -33,7 +33,7 @@ typecheck: build
 
 lint: install
 	npx eslint . --max-warnings 0
-	npx prettier --check "flyway/**/*.sql" >/dev/null 2>&1 || true
+	npx prettier --check . --log-level warn
 
 test: install proto-check typecheck lint
 	npx jest --ci

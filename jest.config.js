@@ -1,11 +1,17 @@
 /** One jest project for the whole workspace: swc strips types (tsc -b checks them), every
  * @atelier/* import resolves to TypeScript source so tests never run stale builds. */
-const swc = ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } }];
+const swc = [
+  '@swc/jest',
+  { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } },
+];
 module.exports = {
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': swc },
   moduleFileExtensions: ['ts', 'js', 'json'],
-  testMatch: ['<rootDir>/{services,gateway,infra,protos}/**/test/**/*.test.ts', '<rootDir>/services/*/src/**/*.test.ts'],
+  testMatch: [
+    '<rootDir>/{services,gateway,infra,protos}/**/test/**/*.test.ts',
+    '<rootDir>/services/*/src/**/*.test.ts',
+  ],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   moduleNameMapper: {
     '^@atelier/protos$': '<rootDir>/protos/gen/index.ts',

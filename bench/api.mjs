@@ -47,10 +47,17 @@ export async function run() {
                now() + interval '1 day', now() + interval '1 day', now(), now(), now())`,
       [versionId, accountId, randomUUID()],
     );
-    await db.query('INSERT INTO billing.credit_balances (version_id, account_id, granted, used) VALUES ($1, $2, 100, 7)', [versionId, accountId]);
+    await db.query(
+      'INSERT INTO billing.credit_balances (version_id, account_id, granted, used) VALUES ($1, $2, 100, 7)',
+      [versionId, accountId],
+    );
 
     const baselinePort = await freePort();
-    await stack.call('spawnNode', { name: 'baseline', script: 'bench/lib/api-baseline.mjs', env: { BASELINE_PORT: String(baselinePort) } });
+    await stack.call('spawnNode', {
+      name: 'baseline',
+      script: 'bench/lib/api-baseline.mjs',
+      env: { BASELINE_PORT: String(baselinePort) },
+    });
     const baselineUrl = `http://127.0.0.1:${baselinePort}`;
     await waitFor(() => fetch(`${baselineUrl}/healthz`).then((r) => r.ok), { what: 'the baseline server' });
 
@@ -61,7 +68,9 @@ export async function run() {
     const meshBody = await (await api(stack, route, { key: apiKey })).json();
     const baseBody = await (await fetch(urls.baseline, { headers })).json();
     if (JSON.stringify(meshBody) !== JSON.stringify(baseBody)) {
-      throw new Error(`the baseline answers differently:\nmesh     ${JSON.stringify(meshBody)}\nbaseline ${JSON.stringify(baseBody)}`);
+      throw new Error(
+        `the baseline answers differently:\nmesh     ${JSON.stringify(meshBody)}\nbaseline ${JSON.stringify(baseBody)}`,
+      );
     }
 
     const pids = await stack.pids();
@@ -73,9 +82,14 @@ export async function run() {
       postgres: { pid: stack.info.postgresPid, tree: true },
       redis: { pid: stack.info.redisPid },
     };
-    const cpu = () => Object.fromEntries(Object.entries(processes).map(([n, p]) => [n, cpuSnapshot(p.pid, { tree: p.tree })]));
+    const cpu = () =>
+      Object.fromEntries(
+        Object.entries(processes).map(([n, p]) => [n, cpuSnapshot(p.pid, { tree: p.tree })]),
+      );
 
-    log(`api: warm-up ${WARMUP_S} s each, then ${ROUNDS} round(s) of ${DURATION_S} s per target, ${CONNECTIONS} connections`);
+    log(
+      `api: warm-up ${WARMUP_S} s each, then ${ROUNDS} round(s) of ${DURATION_S} s per target, ${CONNECTIONS} connections`,
+    );
     for (const which of ['baseline', 'mesh']) await load(urls[which], headers, WARMUP_S);
     const runs = { baseline: [], mesh: [] };
     for (let round = 0; round < ROUNDS; round++) {
@@ -88,14 +102,25 @@ export async function run() {
         const selfCpu = process.cpuUsage(self0);
         const ok = r['2xx'];
         if (r.non2xx || r.errors || r.timeouts) {
-          throw new Error(`${which}: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts (status ${JSON.stringify(r.statusCodeStats)})`);
+          throw new Error(
+            `${which}: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts (status ${JSON.stringify(r.statusCodeStats)})`,
+          );
         }
         const cpuMsPerKReq = Object.fromEntries(
           Object.keys(processes).map((n) => [n, round2((1e6 * cpuDelta(before[n], after[n])) / ok)]),
         );
         cpuMsPerKReq.autocannon = round2((selfCpu.user + selfCpu.system) / ok); // µs per request = ms per 1000
-        runs[which].push({ rps: ok / r.duration, p50: r.latency.p50, p99: r.latency.p99, mean: r.latency.average, requests: ok, cpu_ms_per_1000_requests: cpuMsPerKReq });
-        log(`api: ${which} round ${round + 1}: ${Math.round(ok / r.duration)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms`);
+        runs[which].push({
+          rps: ok / r.duration,
+          p50: r.latency.p50,
+          p99: r.latency.p99,
+          mean: r.latency.average,
+          requests: ok,
+          cpu_ms_per_1000_requests: cpuMsPerKReq,
+        });
+        log(
+          `api: ${which} round ${round + 1}: ${Math.round(ok / r.duration)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms`,
+        );
       }
     }
     const summary = (list) => ({
@@ -103,18 +128,29 @@ export async function run() {
       p50_ms: round(list.reduce((a, r) => a + r.p50, 0) / list.length, 1),
       p99_ms: round(list.reduce((a, r) => a + r.p99, 0) / list.length, 1),
       cpu_ms_per_1000_requests: Object.fromEntries(
-        Object.keys(list[0].cpu_ms_per_1000_requests).map((n) => [n, round(list.reduce((a, r) => a + r.cpu_ms_per_1000_requests[n], 0) / list.length, 0)]),
+        Object.keys(list[0].cpu_ms_per_1000_requests).map((n) => [
+          n,
+          round(list.reduce((a, r) => a + r.cpu_ms_per_1000_requests[n], 0) / list.length, 0),
+        ]),
       ),
     });
     const mesh = summary(runs.mesh);
     const baseline = summary(runs.baseline);
-    const ratio = { throughput: round(mesh.rps / baseline.rps, 2), p50: round(mesh.p50_ms / baseline.p50_ms, 2), p99: round(mesh.p99_ms / baseline.p99_ms, 2) };
+    const ratio = {
+      throughput: round(mesh.rps / baseline.rps, 2),
+      p50: round(mesh.p50_ms / baseline.p50_ms, 2),
+      p99: round(mesh.p99_ms / baseline.p99_ms, 2),
+    };
     const met = ratio.throughput >= target.throughput_ratio_min && ratio.p99 <= target.p99_ratio_max;
 
     let profiles;
     if (PROFILE === '1' || (PROFILE !== '0' && !met)) profiles = await profileMesh(stack, urls, headers);
 
-    const busy = (s) => Object.entries(s.cpu_ms_per_1000_requests).filter(([n, v]) => v > 0 && n !== 'baseline').map(([n, v]) => `${n} ${v}`).join(', ');
+    const busy = (s) =>
+      Object.entries(s.cpu_ms_per_1000_requests)
+        .filter(([n, v]) => v > 0 && n !== 'baseline')
+        .map(([n, v]) => `${n} ${v}`)
+        .join(', ');
     return {
       figures: { mesh, rounds: runs, connections: CONNECTIONS, duration_s: DURATION_S, warmup_s: WARMUP_S },
       baseline,
@@ -123,9 +159,30 @@ export async function run() {
       met,
       profiles,
       table: [
-        { figure: 'req/s', value: mesh.rps, baseline: baseline.rps, ratio: ratio.throughput, target: `≥ ${target.throughput_ratio_min}`, met: ratio.throughput >= target.throughput_ratio_min },
-        { figure: 'p50 ms', value: mesh.p50_ms, baseline: baseline.p50_ms, ratio: ratio.p50, target: '', met: '' },
-        { figure: 'p99 ms', value: mesh.p99_ms, baseline: baseline.p99_ms, ratio: ratio.p99, target: `≤ ${target.p99_ratio_max}`, met: ratio.p99 <= target.p99_ratio_max },
+        {
+          figure: 'req/s',
+          value: mesh.rps,
+          baseline: baseline.rps,
+          ratio: ratio.throughput,
+          target: `≥ ${target.throughput_ratio_min}`,
+          met: ratio.throughput >= target.throughput_ratio_min,
+        },
+        {
+          figure: 'p50 ms',
+          value: mesh.p50_ms,
+          baseline: baseline.p50_ms,
+          ratio: ratio.p50,
+          target: '',
+          met: '',
+        },
+        {
+          figure: 'p99 ms',
+          value: mesh.p99_ms,
+          baseline: baseline.p99_ms,
+          ratio: ratio.p99,
+          target: `≤ ${target.p99_ratio_max}`,
+          met: ratio.p99 <= target.p99_ratio_max,
+        },
       ],
       notes: [
         `CPU ms per 1000 requests, mesh run: ${busy(mesh)}`,
@@ -154,8 +211,13 @@ async function profileMesh(stack, urls, headers) {
   }
   await stack.call('waitReady', { gatewayUrl: stack.info.gatewayUrl });
   fs.mkdirSync(path.join(dir, 'baseline'));
-  await stack.call('restart', { name: 'baseline', nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${path.join(dir, 'baseline')}`] });
-  await waitFor(() => fetch(urls.baseline.replace(/\/api\/.*/, '/healthz')).then((r) => r.ok), { what: 'the baseline server' });
+  await stack.call('restart', {
+    name: 'baseline',
+    nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${path.join(dir, 'baseline')}`],
+  });
+  await waitFor(() => fetch(urls.baseline.replace(/\/api\/.*/, '/healthz')).then((r) => r.ok), {
+    what: 'the baseline server',
+  });
 
   const hr = () => Number(process.hrtime.bigint() / 1000n);
   const windows = {};
@@ -169,16 +231,28 @@ async function profileMesh(stack, urls, headers) {
   windows.baseline.toUs = hr();
   for (const name of [...names, 'baseline']) await stack.call('stopChild', { name });
 
-  const out = { under_profiler: { mesh_rps: round(meshRun['2xx'] / meshRun.duration, 0), baseline_rps: round(baseRun['2xx'] / baseRun.duration, 0) } };
+  const out = {
+    under_profiler: {
+      mesh_rps: round(meshRun['2xx'] / meshRun.duration, 0),
+      baseline_rps: round(baseRun['2xx'] / baseRun.duration, 0),
+    },
+  };
   for (const name of [...names, 'baseline']) {
     const file = newestProfile(path.join(dir, name));
-    if (file) out[name] = summariseProfile(file, { top: 25, window: name === 'baseline' ? windows.baseline : windows.mesh });
+    if (file)
+      out[name] = summariseProfile(file, {
+        top: 25,
+        window: name === 'baseline' ? windows.baseline : windows.mesh,
+      });
   }
   return out;
 }
 
 export function report(result) {
   if (!result.profiles) return;
-  console.log(`\n  api profiles (node --cpu-prof, ${DURATION_S} s of load each; under the profiler: mesh ${result.profiles.under_profiler.mesh_rps} req/s, baseline ${result.profiles.under_profiler.baseline_rps} req/s)`);
-  for (const name of ['gateway', 'trainer', 'billing', 'baseline']) if (result.profiles[name]) printProfile(name, result.profiles[name]);
+  console.log(
+    `\n  api profiles (node --cpu-prof, ${DURATION_S} s of load each; under the profiler: mesh ${result.profiles.under_profiler.mesh_rps} req/s, baseline ${result.profiles.under_profiler.baseline_rps} req/s)`,
+  );
+  for (const name of ['gateway', 'trainer', 'billing', 'baseline'])
+    if (result.profiles[name]) printProfile(name, result.profiles[name]);
 }

@@ -68,13 +68,21 @@ export async function run() {
     const trials = [];
     for (let i = 0; i <= TRIALS; i++) {
       const trial = await oneTrial(stack, db, account, versionId, i);
-      log(`outputs: ${i === 0 ? 'warm-up' : `trial ${i}`}: completion ${round(trial.completion_ms, 0)} ms, slowest download ${round(trial.slowest_download_ms, 0)} ms, sum of downloads ${round(trial.sum_downloads_ms, 0)} ms`);
+      log(
+        `outputs: ${i === 0 ? 'warm-up' : `trial ${i}`}: completion ${round(trial.completion_ms, 0)} ms, slowest download ${round(trial.slowest_download_ms, 0)} ms, sum of downloads ${round(trial.sum_downloads_ms, 0)} ms`,
+      );
       if (i > 0) trials.push(trial);
     }
 
     // The same on bare loopback (no shaper): what the completion costs beyond the downloads.
     await stack.call('restart', { name: 'shaper', env: { SHAPER_LATENCY_MS: '0', SHAPER_BYTES_PER_S: '0' } });
-    await waitFor(() => fetch(`${stack.info.shaperUrl}/v1/account`, { headers: { authorization: `Bearer ${stack.info.replicate.token}` } }).then((r) => r.ok), { what: 'the shaper' });
+    await waitFor(
+      () =>
+        fetch(`${stack.info.shaperUrl}/v1/account`, {
+          headers: { authorization: `Bearer ${stack.info.replicate.token}` },
+        }).then((r) => r.ok),
+      { what: 'the shaper' },
+    );
     const loopback = [];
     for (let i = 0; i <= 3; i++) {
       const trial = await oneTrial(stack, db, account, versionId, i);
@@ -85,7 +93,10 @@ export async function run() {
     const completion = m(trials, 'completion_ms');
     const slowest = m(trials, 'slowest_download_ms');
     const ratio = round(completion / slowest, 2);
-    const lb = { completion_ms: m(loopback, 'completion_ms'), slowest_download_ms: m(loopback, 'slowest_download_ms') };
+    const lb = {
+      completion_ms: m(loopback, 'completion_ms'),
+      slowest_download_ms: m(loopback, 'slowest_download_ms'),
+    };
     const bytes = trials[0].output_bytes;
     return {
       figures: {
@@ -97,17 +108,37 @@ export async function run() {
         outputs: 4,
         size: `${SIZE}x${SIZE}`,
         output_bytes: bytes,
-        shaper: { first_byte_latency_ms: SHAPE.latencyMs, mib_per_s_per_connection: SHAPE.bytesPerSecond / 1024 / 1024 },
+        shaper: {
+          first_byte_latency_ms: SHAPE.latencyMs,
+          mib_per_s_per_connection: SHAPE.bytesPerSecond / 1024 / 1024,
+        },
         loopback_unshaped: { ...lb, ratio: round(lb.completion_ms / lb.slowest_download_ms, 2) },
       },
-      baseline: { slowest_single_download_ms: slowest, trials_ms: trials.map((t) => round(t.slowest_download_ms, 0)) },
+      baseline: {
+        slowest_single_download_ms: slowest,
+        trials_ms: trials.map((t) => round(t.slowest_download_ms, 0)),
+      },
       ratio: { completion_to_slowest_download: ratio },
       target,
       met: ratio <= target.completion_to_slowest_download_max,
       details: { trials, loopback },
       table: [
-        { figure: 'completion ms (shaped)', value: completion, baseline: slowest, ratio, target: `≤ ${target.completion_to_slowest_download_max}`, met: ratio <= target.completion_to_slowest_download_max },
-        { figure: 'completion ms (loopback)', value: lb.completion_ms, baseline: lb.slowest_download_ms, ratio: round(lb.completion_ms / lb.slowest_download_ms, 2), target: '', met: '' },
+        {
+          figure: 'completion ms (shaped)',
+          value: completion,
+          baseline: slowest,
+          ratio,
+          target: `≤ ${target.completion_to_slowest_download_max}`,
+          met: ratio <= target.completion_to_slowest_download_max,
+        },
+        {
+          figure: 'completion ms (loopback)',
+          value: lb.completion_ms,
+          baseline: lb.slowest_download_ms,
+          ratio: round(lb.completion_ms / lb.slowest_download_ms, 2),
+          target: '',
+          met: '',
+        },
       ],
       notes: [
         `4 outputs of ${SIZE}×${SIZE} PNG (${bytes.map((b) => `${round(mib(b), 2)}`).join(', ')} MiB) served with ${SHAPE.latencyMs} ms first-byte latency and ${SHAPE.bytesPerSecond / 1024 / 1024} MiB/s per connection; baseline = the slowest of the 4 downloaded one at a time`,
@@ -127,16 +158,27 @@ async function oneTrial(stack, db, account, versionId, i) {
   const res = await api(stack, `/api/v1/prompts/create/${versionId}`, {
     key: account.apiKey,
     method: 'POST',
-    json: { prompt: `a photo of TOK dog, benchmark ${i} ${randomUUID()}`, num_outputs: 4, width: SIZE, height: SIZE },
+    json: {
+      prompt: `a photo of TOK dog, benchmark ${i} ${randomUUID()}`,
+      num_outputs: 4,
+      width: SIZE,
+      height: SIZE,
+    },
   });
   if (res.status !== 202) throw new Error(`prompts/create answered ${res.status}: ${await res.text()}`);
   const { prompt_id: promptId } = await res.json();
   const predictionId = await waitFor(
-    async () => (await db.query('SELECT replicate_prediction_id AS id FROM inferencer.prompts WHERE id = $1', [promptId])).rows[0]?.id,
+    async () =>
+      (
+        await db.query('SELECT replicate_prediction_id AS id FROM inferencer.prompts WHERE id = $1', [
+          promptId,
+        ])
+      ).rows[0]?.id,
     { what: 'the prompt to have a prediction' },
   );
   const prediction = await stack.call('settled', { id: predictionId });
-  if (prediction.status !== 'succeeded') throw new Error(`the sandbox prediction ${prediction.status}: ${prediction.error}`);
+  if (prediction.status !== 'succeeded')
+    throw new Error(`the sandbox prediction ${prediction.status}: ${prediction.error}`);
 
   // Baseline: each output downloaded alone, one after the other.
   const downloads = [];
@@ -164,10 +206,17 @@ async function oneTrial(stack, db, account, versionId, i) {
        FROM inferencer.prompts p LEFT JOIN inferencer.prompt_images i ON i.prompt_id = p.id WHERE p.id = $1 GROUP BY p.status`,
     [promptId],
   );
-  if (rows[0]?.status !== 'succeeded' || rows[0].images !== 4) throw new Error(`after the webhook the prompt is ${JSON.stringify(rows[0])}`);
+  if (rows[0]?.status !== 'succeeded' || rows[0].images !== 4)
+    throw new Error(`after the webhook the prompt is ${JSON.stringify(rows[0])}`);
   const logs = stack.info.logDir;
-  const transfer = lastLog(path.join(logs, 'imager.log'), (j) => j.msg === 'rpc' && j.method === 'TransferOutputs');
-  const handled = lastLog(path.join(logs, 'inferencer.log'), (j) => j.msg === 'rpc' && j.method === 'HandleReplicateEvent');
+  const transfer = lastLog(
+    path.join(logs, 'imager.log'),
+    (j) => j.msg === 'rpc' && j.method === 'TransferOutputs',
+  );
+  const handled = lastLog(
+    path.join(logs, 'inferencer.log'),
+    (j) => j.msg === 'rpc' && j.method === 'HandleReplicateEvent',
+  );
   return {
     completion_ms: completionMs,
     slowest_download_ms: Math.max(...downloads.map((d) => d.ms)),

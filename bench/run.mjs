@@ -16,13 +16,15 @@ process.emitWarning = (warning, ...rest) => {
   return emitWarning.call(process, warning, ...rest);
 };
 
-const fmt = (v) => (v === '' || v === undefined || v === null ? '' : typeof v === 'boolean' ? (v ? 'yes' : 'NO') : String(v));
+const fmt = (v) =>
+  v === '' || v === undefined || v === null ? '' : typeof v === 'boolean' ? (v ? 'yes' : 'NO') : String(v);
 
 function printTable(rows) {
   const head = ['benchmark', 'figure', 'value', 'baseline', 'ratio', 'target', 'met'];
   const body = rows.map((r) => [r.bench, r.figure, r.value, r.baseline, r.ratio, r.target, r.met].map(fmt));
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
-  const line = (cells) => cells.map((c, i) => (i >= 2 && i <= 4 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
+  const line = (cells) =>
+    cells.map((c, i) => (i >= 2 && i <= 4 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
   console.log(`\n${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}`);
   for (const r of body) console.log(line(r));
 }
@@ -79,7 +81,9 @@ async function main() {
     mod.report?.(result);
   }
   if (names.length > 1 && rows.length) {
-    console.log(`\nAll benchmarks (${info.machine.cpus} × ${info.machine.model}, ${info.machine.memory}, node ${info.machine.node}, commit ${info.commit.slice(0, 12)})`);
+    console.log(
+      `\nAll benchmarks (${info.machine.cpus} × ${info.machine.model}, ${info.machine.memory}, node ${info.machine.node}, commit ${info.commit.slice(0, 12)})`,
+    );
     printTable(rows);
   }
   if (failed.length) {

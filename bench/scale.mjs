@@ -22,7 +22,11 @@ const IN_FLIGHT = Number(process.env.BENCH_SCALE_VERSIONS ?? 10_000);
 const PAGE = 20; // the route's default limit
 const REQUESTS = Number(process.env.BENCH_SCALE_REQUESTS ?? 40);
 const PASSES = Number(process.env.BENCH_SCALE_PASSES ?? 40);
-export const target = { page_time_ratio_max: 1.5, listing_index: 'prompts_listing_idx', claim_index: 'versions_due_idx' };
+export const target = {
+  page_time_ratio_max: 1.5,
+  listing_index: 'prompts_listing_idx',
+  claim_index: 'versions_due_idx',
+};
 
 /** The SQL text and parameters a repository method sends. */
 async function captured(call) {
@@ -53,12 +57,21 @@ const usesIndex = (plan, index) => plan.some((l) => l.includes(`using ${index}`)
 
 export async function run() {
   const cfg = trainerConfigSchema.parse({
-    DATABASE_URL: 'postgres://x/y', REDIS_URL: 'redis://x', BILLING_ADDR: 'x', REPLICATE_API_TOKEN: 'x', PUBLIC_WEBHOOK_URL: 'http://x/',
+    DATABASE_URL: 'postgres://x/y',
+    REDIS_URL: 'redis://x',
+    BILLING_ADDR: 'x',
+    REPLICATE_API_TOKEN: 'x',
+    PUBLIC_WEBHOOK_URL: 'http://x/',
   });
   const stack = await startStack({
     name: 'scale',
     // Trainer's own reconciler stays out of the way of the one measured here.
-    env: { RATE_LIMIT_PER_WINDOW: '1000000', LOG_LEVEL: 'info', RECONCILE_INTERVAL_MS: '3600000', PREDICTION_CHECK_INTERVAL_MS: '3600000' },
+    env: {
+      RATE_LIMIT_PER_WINDOW: '1000000',
+      LOG_LEVEL: 'info',
+      RECONCILE_INTERVAL_MS: '3600000',
+      PREDICTION_CHECK_INTERVAL_MS: '3600000',
+    },
   });
   const db = await stack.db();
   try {
@@ -110,7 +123,10 @@ export async function run() {
         const res = await api(stack, c ? `${route}&cursor=${c}` : route, { key: account.apiKey });
         if (res.status !== 200) throw new Error(`listing answered ${res.status}: ${await res.text()}`);
         const body = await res.json();
-        if (body.prompts.length !== Math.min(PAGE, c ? n - Math.floor(n / 2) - 1 : n) || body.prompts[0].images.length !== 4) {
+        if (
+          body.prompts.length !== Math.min(PAGE, c ? n - Math.floor(n / 2) - 1 : n) ||
+          body.prompts[0].images.length !== 4
+        ) {
           throw new Error(`unexpected page: ${body.prompts.length} prompts`);
         }
       };
@@ -118,10 +134,25 @@ export async function run() {
       const deep = await timeRuns(() => page(cursor), { runs: REQUESTS, warmup: 15 });
 
       const repo = (conn) => new PromptRepository(conn);
-      const sqlFirst = await captured((c) => repo(c).listSucceeded(account.accountId, versionId, undefined, PAGE + 1));
-      const sqlDeep = await captured((c) => repo(c).listSucceeded(account.accountId, versionId, { createdKey: mid[0].created_key, id: mid[0].id }, PAGE + 1));
-      const sqlTimes = await timeRuns(() => db.query(sqlFirst.text, sqlFirst.values), { runs: REQUESTS, warmup: 15 });
-      const sqlDeepTimes = await timeRuns(() => db.query(sqlDeep.text, sqlDeep.values), { runs: REQUESTS, warmup: 15 });
+      const sqlFirst = await captured((c) =>
+        repo(c).listSucceeded(account.accountId, versionId, undefined, PAGE + 1),
+      );
+      const sqlDeep = await captured((c) =>
+        repo(c).listSucceeded(
+          account.accountId,
+          versionId,
+          { createdKey: mid[0].created_key, id: mid[0].id },
+          PAGE + 1,
+        ),
+      );
+      const sqlTimes = await timeRuns(() => db.query(sqlFirst.text, sqlFirst.values), {
+        runs: REQUESTS,
+        warmup: 15,
+      });
+      const sqlDeepTimes = await timeRuns(() => db.query(sqlDeep.text, sqlDeep.values), {
+        runs: REQUESTS,
+        warmup: 15,
+      });
       const planFirst = await explain(db, sqlFirst);
       const planDeep = await explain(db, sqlDeep);
       const row = {
@@ -142,7 +173,9 @@ export async function run() {
         plan_deep: planDeep.plan,
       };
       listing.push(row);
-      log(`scale: ${n} prompts: first page ${row.first_page_p50_ms} ms, deep page ${row.deep_page_p50_ms} ms (SQL ${row.sql_first_p50_ms} / ${row.sql_deep_p50_ms} ms), index ${row.index_first}/${row.index_deep}`);
+      log(
+        `scale: ${n} prompts: first page ${row.first_page_p50_ms} ms, deep page ${row.deep_page_p50_ms} ms (SQL ${row.sql_first_p50_ms} / ${row.sql_deep_p50_ms} ms), index ${row.index_first}/${row.index_deep}`,
+      );
     }
 
     // ---- reconciler -------------------------------------------------------------------------
@@ -159,7 +192,9 @@ export async function run() {
     await db.query('ANALYZE trainer.versions');
     const seedMs = now() - t;
     const batch = cfg.RECONCILE_BATCH;
-    const claim = await captured((c) => new VersionRepository(c).claimDue(batch, cfg.RECONCILE_INTERVAL_MS, cfg.RECONCILE_MAX_BACKOFF_MS));
+    const claim = await captured((c) =>
+      new VersionRepository(c).claimDue(batch, cfg.RECONCILE_INTERVAL_MS, cfg.RECONCILE_MAX_BACKOFF_MS),
+    );
     const count = await captured((c) => new VersionRepository(c).countInFlight());
     const claimPlan = await explain(db, claim, { rollback: true });
     const countPlan = await explain(db, count);
@@ -177,7 +212,9 @@ export async function run() {
 
     // Whole passes of trainer's VersionReconciler (its repositories on a real pool, its transitions),
     // with Replicate answering at once that each training is still processing: our cost per row.
-    await db.query("UPDATE trainer.versions SET next_check_at = now() - (random() * interval '10 minutes') WHERE replicate_training_id LIKE 'bench_training_%'");
+    await db.query(
+      "UPDATE trainer.versions SET next_check_at = now() - (random() * interval '10 minutes') WHERE replicate_training_id LIKE 'bench_training_%'",
+    );
     const pool = createPool(stack.info.databaseUrl);
     const store = createStore(pool);
     const metrics = createMetrics('bench-trainer');
@@ -193,11 +230,33 @@ export async function run() {
         return null;
       },
     };
-    const billing = { async grantCredits() {}, async recordUsage() {}, async releaseInitPayment() { return true; }, async claimInitPayment() {} };
-    const transitions = new VersionTransitions({ store, billing, replicate, metrics: metrics.business, logger, pricePerSecondMicros: 1220, pushPatienceMs: cfg.TRAINING_TIMEOUT_MS });
+    const billing = {
+      async grantCredits() {},
+      async recordUsage() {},
+      async releaseInitPayment() {
+        return true;
+      },
+      async claimInitPayment() {},
+    };
+    const transitions = new VersionTransitions({
+      store,
+      billing,
+      replicate,
+      metrics: metrics.business,
+      logger,
+      pricePerSecondMicros: 1220,
+      pushPatienceMs: cfg.TRAINING_TIMEOUT_MS,
+    });
     const reconciler = new VersionReconciler(
       { store, billing, replicate, transitions, metrics: metrics.business, logger },
-      { intervalMs: cfg.RECONCILE_INTERVAL_MS, maxGapMs: cfg.RECONCILE_MAX_BACKOFF_MS, batch, concurrency: cfg.RECONCILE_CONCURRENCY, timeoutMs: cfg.TRAINING_TIMEOUT_MS, startGraceMs: cfg.START_GRACE_MS },
+      {
+        intervalMs: cfg.RECONCILE_INTERVAL_MS,
+        maxGapMs: cfg.RECONCILE_MAX_BACKOFF_MS,
+        batch,
+        concurrency: cfg.RECONCILE_CONCURRENCY,
+        timeoutMs: cfg.TRAINING_TIMEOUT_MS,
+        startGraceMs: cfg.START_GRACE_MS,
+      },
     );
     const passTimes = [];
     let passRows = 0;
@@ -216,19 +275,57 @@ export async function run() {
     const passPerRow = passTimes.reduce((a, b) => a + b, 0) / passRows;
     const smallest = listing[0];
     const largest = listing.at(-1);
-    const worstPage = Math.max(largest.first_page_p50_ms / smallest.first_page_p50_ms, largest.deep_page_p50_ms / smallest.deep_page_p50_ms);
+    const worstPage = Math.max(
+      largest.first_page_p50_ms / smallest.first_page_p50_ms,
+      largest.deep_page_p50_ms / smallest.deep_page_p50_ms,
+    );
     const indexed = listing.every((r) => r.index_first && r.index_deep);
     const claimIndexed = usesIndex(claimPlan.plan, target.claim_index);
     const met = worstPage <= target.page_time_ratio_max && indexed && claimIndexed;
 
     const table = [];
     for (const r of listing) {
-      table.push({ figure: `list first page ms, ${r.prompts} prompts`, value: r.first_page_p50_ms, baseline: smallest.first_page_p50_ms, ratio: round(r.first_page_p50_ms / smallest.first_page_p50_ms, 2), target: `≤ ${target.page_time_ratio_max}`, met: r.first_page_p50_ms / smallest.first_page_p50_ms <= target.page_time_ratio_max });
-      table.push({ figure: `list deep page ms, ${r.prompts} prompts`, value: r.deep_page_p50_ms, baseline: smallest.deep_page_p50_ms, ratio: round(r.deep_page_p50_ms / smallest.deep_page_p50_ms, 2), target: `≤ ${target.page_time_ratio_max}`, met: r.deep_page_p50_ms / smallest.deep_page_p50_ms <= target.page_time_ratio_max });
+      table.push({
+        figure: `list first page ms, ${r.prompts} prompts`,
+        value: r.first_page_p50_ms,
+        baseline: smallest.first_page_p50_ms,
+        ratio: round(r.first_page_p50_ms / smallest.first_page_p50_ms, 2),
+        target: `≤ ${target.page_time_ratio_max}`,
+        met: r.first_page_p50_ms / smallest.first_page_p50_ms <= target.page_time_ratio_max,
+      });
+      table.push({
+        figure: `list deep page ms, ${r.prompts} prompts`,
+        value: r.deep_page_p50_ms,
+        baseline: smallest.deep_page_p50_ms,
+        ratio: round(r.deep_page_p50_ms / smallest.deep_page_p50_ms, 2),
+        target: `≤ ${target.page_time_ratio_max}`,
+        met: r.deep_page_p50_ms / smallest.deep_page_p50_ms <= target.page_time_ratio_max,
+      });
     }
-    table.push({ figure: 'listing uses prompts_listing_idx', value: indexed ? 'yes' : 'no', baseline: '', ratio: '', target: 'index', met: indexed });
-    table.push({ figure: `claim ms per row (${IN_FLIGHT} in flight)`, value: round(claimPerRow, 3), baseline: '', ratio: '', target: 'index', met: claimIndexed });
-    table.push({ figure: 'reconciler pass ms per row', value: round(passPerRow, 2), baseline: '', ratio: '', target: '', met: '' });
+    table.push({
+      figure: 'listing uses prompts_listing_idx',
+      value: indexed ? 'yes' : 'no',
+      baseline: '',
+      ratio: '',
+      target: 'index',
+      met: indexed,
+    });
+    table.push({
+      figure: `claim ms per row (${IN_FLIGHT} in flight)`,
+      value: round(claimPerRow, 3),
+      baseline: '',
+      ratio: '',
+      target: 'index',
+      met: claimIndexed,
+    });
+    table.push({
+      figure: 'reconciler pass ms per row',
+      value: round(passPerRow, 2),
+      baseline: '',
+      ratio: '',
+      target: '',
+      met: '',
+    });
 
     return {
       figures: {
@@ -250,13 +347,27 @@ export async function run() {
           rows_per_second: round(1000 / passPerRow, 0),
         },
       },
-      baseline: { listing_at: `${smallest.prompts} prompts`, first_page_p50_ms: smallest.first_page_p50_ms, deep_page_p50_ms: smallest.deep_page_p50_ms },
+      baseline: {
+        listing_at: `${smallest.prompts} prompts`,
+        first_page_p50_ms: smallest.first_page_p50_ms,
+        deep_page_p50_ms: smallest.deep_page_p50_ms,
+      },
       ratio: { worst_page_time_largest_to_smallest: round(worstPage, 2) },
       target,
       met,
       details: {
         explain: {
-          listing_first_page: { sql: oneLine(listing.at(-1) && (await captured((c) => new PromptRepository(c).listSucceeded(account.accountId, versionId, undefined, PAGE + 1))).text), plan: largest.plan_first },
+          listing_first_page: {
+            sql: oneLine(
+              listing.at(-1) &&
+                (
+                  await captured((c) =>
+                    new PromptRepository(c).listSucceeded(account.accountId, versionId, undefined, PAGE + 1),
+                  )
+                ).text,
+            ),
+            plan: largest.plan_first,
+          },
           listing_deep_page: { plan: largest.plan_deep },
           reconciler_claim: { sql: oneLine(claim.text), plan: claimPlan.plan },
           reconciler_count_in_flight: { sql: oneLine(count.text), plan: countPlan.plan },
@@ -265,7 +376,10 @@ export async function run() {
       table,
       notes: [
         `listing: page of ${PAGE} prompts × 4 images through the gateway (auth, inferencer ListPrompts, imager SignUrls), p50 of ${REQUESTS} sequential requests; "deep" starts at a cursor half-way down the list`,
-        ...listing.map((r) => `  ${String(r.prompts).padStart(6)} prompts: SQL alone first ${r.sql_first_p50_ms} ms, deep ${r.sql_deep_p50_ms} ms; EXPLAIN ANALYZE ${r.explain_first_ms} / ${r.explain_deep_ms} ms; prompts_listing_idx ${r.index_first ? 'used' : 'NOT used'} / ${r.index_deep ? 'used' : 'NOT used'}`),
+        ...listing.map(
+          (r) =>
+            `  ${String(r.prompts).padStart(6)} prompts: SQL alone first ${r.sql_first_p50_ms} ms, deep ${r.sql_deep_p50_ms} ms; EXPLAIN ANALYZE ${r.explain_first_ms} / ${r.explain_deep_ms} ms; prompts_listing_idx ${r.index_first ? 'used' : 'NOT used'} / ${r.index_deep ? 'used' : 'NOT used'}`,
+        ),
         `EXPLAIN, first page at ${largest.prompts} prompts:`,
         ...largest.plan_first.slice(0, 8).map((l) => `    ${l}`),
         `EXPLAIN, deep page at ${largest.prompts} prompts:`,

@@ -38,10 +38,16 @@ function multipart(photos, fields) {
   const boundary = `----atelier-bench-${randomBytes(8).toString('hex')}`;
   const parts = [];
   for (const [name, value] of Object.entries(fields)) {
-    parts.push(Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`));
+    parts.push(
+      Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`),
+    );
   }
   for (const p of photos) {
-    parts.push(Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="images"; filename="${p.name}"\r\ncontent-type: image/jpeg\r\n\r\n`));
+    parts.push(
+      Buffer.from(
+        `--${boundary}\r\ncontent-disposition: form-data; name="images"; filename="${p.name}"\r\ncontent-type: image/jpeg\r\n\r\n`,
+      ),
+    );
     // In 1 MiB slices, as a socket would take them.
     for (let at = 0; at < p.data.length; at += 1 << 20) parts.push(p.data.subarray(at, at + (1 << 20)));
     parts.push(Buffer.from('\r\n'));
@@ -55,7 +61,11 @@ function upload(url, key, body) {
     const t0 = now();
     const req = http.request(url, {
       method: 'POST',
-      headers: { authorization: `Bearer ${key}`, 'content-type': `multipart/form-data; boundary=${body.boundary}`, 'content-length': body.length },
+      headers: {
+        authorization: `Bearer ${key}`,
+        'content-type': `multipart/form-data; boundary=${body.boundary}`,
+        'content-length': body.length,
+      },
     });
     let sent;
     req.on('finish', () => (sent = now() - t0));
@@ -64,7 +74,15 @@ function upload(url, key, body) {
       const headers = now() - t0;
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString(), sentMs: sent, responseMs: headers, totalMs: now() - t0 }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode,
+          body: Buffer.concat(chunks).toString(),
+          sentMs: sent,
+          responseMs: headers,
+          totalMs: now() - t0,
+        }),
+      );
     });
     (async () => {
       for (const part of body.parts) if (!req.write(part)) await new Promise((r) => req.once('drain', r));
@@ -90,12 +108,19 @@ function lastLog(file, pred) {
 export async function run() {
   const photos = await benchPhotos();
   const totalBytes = photos.reduce((a, p) => a + p.data.length, 0);
-  const stack = await startStack({ name: 'train', replicate: { trainingMs: 600_000 }, env: { RATE_LIMIT_PER_WINDOW: '100000', LOG_LEVEL: 'info' } });
+  const stack = await startStack({
+    name: 'train',
+    replicate: { trainingMs: 600_000 },
+    env: { RATE_LIMIT_PER_WINDOW: '100000', LOG_LEVEL: 'info' },
+  });
   const db = await stack.db();
   const s3 = new S3Client({
     endpoint: stack.info.env.S3_ENDPOINT,
     region: stack.info.env.S3_REGION,
-    credentials: { accessKeyId: stack.info.env.S3_ACCESS_KEY_ID, secretAccessKey: stack.info.env.S3_SECRET_ACCESS_KEY },
+    credentials: {
+      accessKeyId: stack.info.env.S3_ACCESS_KEY_ID,
+      secretAccessKey: stack.info.env.S3_SECRET_ACCESS_KEY,
+    },
     forcePathStyle: true,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
@@ -105,14 +130,27 @@ export async function run() {
     const pids = await stack.pids();
     const logs = stack.info.logDir;
     const body = multipart(photos, { class: 'man', trigger_word: 'TOK' });
-    const procs = { gateway: pids.gateway, imager: pids.imager, trainer: pids.trainer, billing: pids.billing, 'stack (s3rver, sandboxes)': stack.info.stackPid };
+    const procs = {
+      gateway: pids.gateway,
+      imager: pids.imager,
+      trainer: pids.trainer,
+      billing: pids.billing,
+      'stack (s3rver, sandboxes)': stack.info.stackPid,
+    };
 
     // Baseline: the same number of bytes in one PutObject to the same bucket (median of 3, one untimed first).
     const blob = randomBytes(totalBytes);
     const put = async (i) => {
       const key = `bench/baseline-${i}.bin`;
       const t = now();
-      await s3.send(new PutObjectCommand({ Bucket: stack.info.env.S3_BUCKET, Key: key, Body: blob, ContentType: 'application/octet-stream' }));
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: stack.info.env.S3_BUCKET,
+          Key: key,
+          Body: blob,
+          ContentType: 'application/octet-stream',
+        }),
+      );
       const ms = now() - t;
       await s3.send(new DeleteObjectCommand({ Bucket: stack.info.env.S3_BUCKET, Key: key }));
       return ms;
@@ -134,24 +172,38 @@ export async function run() {
       const cpu0 = Object.fromEntries(Object.entries(procs).map(([n, p]) => [n, cpuSnapshot(p)]));
       const wall0 = Date.now();
       const res = await upload(`${stack.info.gatewayUrl}/api/v1/versions/train/${paymentId}`, apiKey, body);
-      const cpu = Object.fromEntries(Object.entries(procs).map(([n, p]) => [n, round(cpuDelta(cpu0[n], cpuSnapshot(p)), 2)]));
+      const cpu = Object.fromEntries(
+        Object.entries(procs).map(([n, p]) => [n, round(cpuDelta(cpu0[n], cpuSnapshot(p)), 2)]),
+      );
       const peak = { gateway: peakRss(pids.gateway), imager: peakRss(pids.imager) };
       if (res.status !== 202) throw new Error(`train answered ${res.status}: ${res.body.slice(0, 500)}`);
       const accepted = JSON.parse(res.body);
-      if (accepted.images !== photos.length) throw new Error(`train accepted ${accepted.images} images, sent ${photos.length}`);
+      if (accepted.images !== photos.length)
+        throw new Error(`train accepted ${accepted.images} images, sent ${photos.length}`);
 
       // What the services logged about this request (pino lines: time of the end, duration_ms).
       await sleep(100);
-      const gw = lastLog(path.join(logs, 'gateway.log'), (j) => j.msg === 'http' && /versions\/train/.test(j.route));
-      const pack = lastLog(path.join(logs, 'imager.log'), (j) => j.msg === 'rpc' && j.method === 'PackTrainingImages');
+      const gw = lastLog(
+        path.join(logs, 'gateway.log'),
+        (j) => j.msg === 'http' && /versions\/train/.test(j.route),
+      );
+      const pack = lastLog(
+        path.join(logs, 'imager.log'),
+        (j) => j.msg === 'rpc' && j.method === 'PackTrainingImages',
+      );
       const stored = lastLog(path.join(logs, 'imager.log'), (j) => j.msg === 'dataset stored');
-      const startTraining = lastLog(path.join(logs, 'trainer.log'), (j) => j.msg === 'rpc' && j.method === 'StartTraining');
+      const startTraining = lastLog(
+        path.join(logs, 'trainer.log'),
+        (j) => j.msg === 'rpc' && j.method === 'StartTraining',
+      );
       const rel = (at) => at - wall0; // ms since the client started sending (log times have ms resolution)
       const packStart = rel(pack.at - pack.duration_ms);
       const stages = {
         'gateway checks before the upload stream (billing GetPayment, ListPlans)': packStart,
-        'upload streamed to imager while it checks, normalises, zips and stores (until the last byte is sent)': res.sentMs - packStart,
-        'after the last byte: last photos normalised, zip finished, bucket upload completed': rel(stored.at) - res.sentMs,
+        'upload streamed to imager while it checks, normalises, zips and stores (until the last byte is sent)':
+          res.sentMs - packStart,
+        'after the last byte: last photos normalised, zip finished, bucket upload completed':
+          rel(stored.at) - res.sentMs,
         'dataset URL signed, PackTrainingImages answered': rel(pack.at) - rel(stored.at),
         'trainer StartTraining (claim payment, Replicate model + training create)': startTraining.duration_ms,
         'gateway response (rest)': res.responseMs - rel(pack.at) - startTraining.duration_ms,
@@ -168,13 +220,20 @@ export async function run() {
         idle_rss_mib: { gateway: round(mib(idle.gateway), 0), imager: round(mib(idle.imager), 0) },
         peak_rss_mib: { gateway: round(mib(peak.gateway), 0), imager: round(mib(peak.imager), 0) },
       };
-      log(`train: ${warmup ? 'warm-up' : `trial ${i}`}: 202 in ${trial.ms} ms (upload sent at ${trial.upload_sent_ms} ms), peak RSS gateway ${trial.peak_rss_mib.gateway} MiB, imager ${trial.peak_rss_mib.imager} MiB`);
+      log(
+        `train: ${warmup ? 'warm-up' : `trial ${i}`}: 202 in ${trial.ms} ms (upload sent at ${trial.upload_sent_ms} ms), peak RSS gateway ${trial.peak_rss_mib.gateway} MiB, imager ${trial.peak_rss_mib.imager} MiB`,
+      );
       if (warmup) first = trial;
       else trials.push(trial);
 
       // The sandbox downloads the zip right after the training is created: let it finish before the next trial.
-      const { rows } = await db.query('SELECT replicate_training_id FROM trainer.versions WHERE id = $1', [accepted.version_id]);
-      await waitFor(async () => (await stack.call('training', { id: rows[0].replicate_training_id }))?.dataset, { timeoutMs: 60_000, intervalMs: 200, what: 'the sandbox to download the dataset' });
+      const { rows } = await db.query('SELECT replicate_training_id FROM trainer.versions WHERE id = $1', [
+        accepted.version_id,
+      ]);
+      await waitFor(
+        async () => (await stack.call('training', { id: rows[0].replicate_training_id }))?.dataset,
+        { timeoutMs: 60_000, intervalMs: 200, what: 'the sandbox to download the dataset' },
+      );
       if (!warmup) baselineMs.push(await put(i));
     }
 
@@ -189,12 +248,17 @@ export async function run() {
     const freshMib = { gateway: round(mib(fresh.gateway), 0), imager: round(mib(fresh.imager), 0) };
     // Peaks of every upload, the untimed first one included: it starts from a fresh process.
     const all = [first, ...trials];
-    const peak = { gateway: Math.max(...all.map((t) => t.peak_rss_mib.gateway)), imager: Math.max(...all.map((t) => t.peak_rss_mib.imager)) };
+    const peak = {
+      gateway: Math.max(...all.map((t) => t.peak_rss_mib.gateway)),
+      imager: Math.max(...all.map((t) => t.peak_rss_mib.imager)),
+    };
     const growth = { gateway: peak.gateway - freshMib.gateway, imager: peak.imager - freshMib.imager };
     const ratio = round(ms / base, 2);
     const stageNames = Object.keys(trials[0].stages);
     const stages = Object.fromEntries(stageNames.map((k) => [k, median(trials.map((t) => t.stages[k]))]));
-    const cpuMedian = Object.fromEntries(Object.keys(procs).map((n) => [n, median(trials.map((t) => t.cpu_seconds[n]))]));
+    const cpuMedian = Object.fromEntries(
+      Object.keys(procs).map((n) => [n, median(trials.map((t) => t.cpu_seconds[n]))]),
+    );
     // The imager must not hold the upload: its growth over its fresh RSS stays below the upload's size.
     const rssMet = growth.imager < uploadMib;
     return {
@@ -209,30 +273,74 @@ export async function run() {
           first_upload_peak: first.peak_rss_mib,
           peak,
           growth_over_fresh: growth,
-          idle_between_uploads: { gateway: median(trials.map((t) => t.idle_rss_mib.gateway)), imager: median(trials.map((t) => t.idle_rss_mib.imager)) },
+          idle_between_uploads: {
+            gateway: median(trials.map((t) => t.idle_rss_mib.gateway)),
+            imager: median(trials.map((t) => t.idle_rss_mib.imager)),
+          },
         },
         stages_ms: stages,
         cpu_seconds_per_upload: cpuMedian,
         isolated_normalise: normaliseOnly,
       },
-      baseline: { put_object_ms: round(base, 0), trials_ms: baselineMs.map((x) => round(x, 0)), bytes: totalBytes },
+      baseline: {
+        put_object_ms: round(base, 0),
+        trials_ms: baselineMs.map((x) => round(x, 0)),
+        bytes: totalBytes,
+      },
       ratio: { time: ratio, imager_rss_growth_to_upload: round(growth.imager / uploadMib, 2) },
       target,
       met: ratio <= target.time_ratio_max && rssMet,
       profiles,
       details: { first_upload: first, trials },
       table: [
-        { figure: 'time to 202 ms', value: ms, baseline: round(base, 0), ratio, target: `≤ ${target.time_ratio_max}`, met: ratio <= target.time_ratio_max },
-        { figure: 'imager RSS growth MiB', value: growth.imager, baseline: uploadMib, ratio: round(growth.imager / uploadMib, 2), target: '< upload', met: rssMet },
-        { figure: 'imager peak RSS MiB', value: peak.imager, baseline: uploadMib, ratio: round(peak.imager / uploadMib, 2), target: '', met: '' },
-        { figure: 'gateway RSS growth MiB', value: growth.gateway, baseline: uploadMib, ratio: round(growth.gateway / uploadMib, 2), target: '', met: '' },
-        { figure: 'gateway peak RSS MiB', value: peak.gateway, baseline: uploadMib, ratio: round(peak.gateway / uploadMib, 2), target: '', met: '' },
+        {
+          figure: 'time to 202 ms',
+          value: ms,
+          baseline: round(base, 0),
+          ratio,
+          target: `≤ ${target.time_ratio_max}`,
+          met: ratio <= target.time_ratio_max,
+        },
+        {
+          figure: 'imager RSS growth MiB',
+          value: growth.imager,
+          baseline: uploadMib,
+          ratio: round(growth.imager / uploadMib, 2),
+          target: '< upload',
+          met: rssMet,
+        },
+        {
+          figure: 'imager peak RSS MiB',
+          value: peak.imager,
+          baseline: uploadMib,
+          ratio: round(peak.imager / uploadMib, 2),
+          target: '',
+          met: '',
+        },
+        {
+          figure: 'gateway RSS growth MiB',
+          value: growth.gateway,
+          baseline: uploadMib,
+          ratio: round(growth.gateway / uploadMib, 2),
+          target: '',
+          met: '',
+        },
+        {
+          figure: 'gateway peak RSS MiB',
+          value: peak.gateway,
+          baseline: uploadMib,
+          ratio: round(peak.gateway / uploadMib, 2),
+          target: '',
+          met: '',
+        },
       ],
       notes: [
         `${photos.length} photos, ${uploadMib} MiB uploaded, zip ${round(mib(trials[0].zip_bytes), 1)} MiB; baseline = one PutObject of ${uploadMib} MiB; ${TRIALS} timed uploads after an untimed one`,
         'stages (median ms; the upload, the checks and the bucket upload overlap by design):',
         ...Object.entries(stages).map(([k, v]) => `  ${String(v).padStart(6)}  ${k}`),
-        `CPU seconds per upload: ${Object.entries(cpuMedian).map(([n, s]) => `${n} ${s}`).join(', ')}`,
+        `CPU seconds per upload: ${Object.entries(cpuMedian)
+          .map(([n, s]) => `${n} ${s}`)
+          .join(', ')}`,
         `isolated check + normalise of the same photos (imager's checkPhotos, concurrency ${normaliseOnly.concurrency}, no network or bucket): ${normaliseOnly.ms} ms wall, ${normaliseOnly.cpu_s} s CPU`,
         `RSS MiB (VmHWM, reset before each upload): imager fresh ${freshMib.imager}, first upload peak ${first.peak_rss_mib.imager}, later peaks ${trials.map((t) => t.peak_rss_mib.imager).join('/')}, idle between uploads ${median(trials.map((t) => t.idle_rss_mib.imager))}; gateway fresh ${freshMib.gateway}, peak ${peak.gateway}`,
       ],
@@ -271,21 +379,30 @@ async function profileUpload(stack, apiKey, body) {
 
 export function report(result) {
   if (!result.profiles) return;
-  console.log(`\n  train profiles (node --cpu-prof, one upload: ${result.profiles.under_profiler_ms} ms under the profiler)`);
-  for (const name of ['gateway', 'imager']) if (result.profiles[name]) printProfile(name, result.profiles[name]);
+  console.log(
+    `\n  train profiles (node --cpu-prof, one upload: ${result.profiles.under_profiler_ms} ms under the profiler)`,
+  );
+  for (const name of ['gateway', 'imager'])
+    if (result.profiles[name]) printProfile(name, result.profiles[name]);
   const p = result.profiles.imager;
   if (p) {
-    const js = round((p.busy_pct / 100) * p.wall_ms / 1000, 1);
-    console.log(`\n  imager: its JavaScript thread was busy ${js} s of the ${round(p.wall_ms / 1000, 1)} s upload; the process used ${result.figures.cpu_seconds_per_upload.imager} s of CPU per upload — the rest is libvips decoding and encoding in its worker threads, which a JS profile does not see (compare the isolated check + normalise: ${result.figures.isolated_normalise.cpu_s} s CPU).`);
+    const js = round(((p.busy_pct / 100) * p.wall_ms) / 1000, 1);
+    console.log(
+      `\n  imager: its JavaScript thread was busy ${js} s of the ${round(p.wall_ms / 1000, 1)} s upload; the process used ${result.figures.cpu_seconds_per_upload.imager} s of CPU per upload — the rest is libvips decoding and encoding in its worker threads, which a JS profile does not see (compare the isolated check + normalise: ${result.figures.isolated_normalise.cpu_s} s CPU).`,
+    );
   }
 }
 
 /** The imager's own check-and-normalise step alone, in a fresh process, on the same photos. */
 function isolatedNormalise() {
   return new Promise((resolve, reject) => {
-    const child = fork(path.join(BENCH_DIR, 'lib', 'normalise-only.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(path.join(BENCH_DIR, 'lib', 'normalise-only.mjs'), [], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     child.once('message', resolve);
     child.once('error', reject);
-    child.once('exit', (code) => (code ? reject(new Error(`normalise-only exited with ${code}`)) : undefined));
+    child.once('exit', (code) =>
+      code ? reject(new Error(`normalise-only exited with ${code}`)) : undefined,
+    );
   });
 }

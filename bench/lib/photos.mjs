@@ -19,7 +19,15 @@ async function makePhoto(i) {
 <stop offset="1" stop-color="hsl(${(hue + 60) % 360},50%,30%)"/></linearGradient></defs>
 <rect width="${width}" height="${height}" fill="url(#g)"/><circle cx="${width / 2}" cy="${height / 2}" r="${height / 3}" fill="hsl(${(hue + 180) % 360},40%,50%)"/></svg>`;
   const base = await sharp(Buffer.from(svg)).removeAlpha().raw().toBuffer();
-  const noise = await sharp({ create: { width, height, channels: 3, background: { r: 0, g: 0, b: 0 }, noise: { type: 'gaussian', mean: 128, sigma } } })
+  const noise = await sharp({
+    create: {
+      width,
+      height,
+      channels: 3,
+      background: { r: 0, g: 0, b: 0 },
+      noise: { type: 'gaussian', mean: 128, sigma },
+    },
+  })
     .raw()
     .toBuffer();
   // base + (noise - 128): a photo-like picture with sensor-like grain that JPEG cannot compress away.
@@ -32,16 +40,21 @@ async function makePhoto(i) {
 
 /** [{name, data}] — generated on first use, then read from the cache. */
 export async function benchPhotos() {
-  const files = Array.from({ length: PHOTO_SPEC.count }, (_, i) => path.join(DIR, `photo-${String(i + 1).padStart(2, '0')}.jpg`));
+  const files = Array.from({ length: PHOTO_SPEC.count }, (_, i) =>
+    path.join(DIR, `photo-${String(i + 1).padStart(2, '0')}.jpg`),
+  );
   let manifest;
   try {
     manifest = JSON.parse(fs.readFileSync(MANIFEST, 'utf8'));
   } catch {
     manifest = undefined;
   }
-  const fresh = JSON.stringify(manifest) === JSON.stringify(PHOTO_SPEC) && files.every((f) => fs.existsSync(f));
+  const fresh =
+    JSON.stringify(manifest) === JSON.stringify(PHOTO_SPEC) && files.every((f) => fs.existsSync(f));
   if (!fresh) {
-    log(`train: generating ${PHOTO_SPEC.count} photos of ${PHOTO_SPEC.width}×${PHOTO_SPEC.height} into ${path.relative(process.cwd(), DIR)} (once)`);
+    log(
+      `train: generating ${PHOTO_SPEC.count} photos of ${PHOTO_SPEC.width}×${PHOTO_SPEC.height} into ${path.relative(process.cwd(), DIR)} (once)`,
+    );
     fs.rmSync(DIR, { recursive: true, force: true });
     fs.mkdirSync(DIR, { recursive: true });
     let next = 0;

@@ -21,7 +21,9 @@ function original(file, line, column) {
   const m = maps.get(file);
   const entry = m?.map.findEntry(line, column);
   if (!entry?.originalSource) return undefined;
-  const source = entry.originalSource.startsWith('file://') ? entry.originalSource.slice(7) : path.resolve(m.dir, entry.originalSource);
+  const source = entry.originalSource.startsWith('file://')
+    ? entry.originalSource.slice(7)
+    : path.resolve(m.dir, entry.originalSource);
   return `${path.relative(ROOT, source)}:${entry.originalLine + 1}`;
 }
 
@@ -48,7 +50,10 @@ function owner(frame) {
     return rest[0].startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0];
   }
   const rel = path.relative(ROOT, file);
-  return rel.split('/').slice(0, rel.startsWith('services/') ? 2 : 1).join('/');
+  return rel
+    .split('/')
+    .slice(0, rel.startsWith('services/') ? 2 : 1)
+    .join('/');
 }
 
 /**
@@ -78,7 +83,9 @@ export function summariseProfile(file, { top = 15, window } = {}) {
   const keyOf = (callFrame) => {
     if (!callFrame.url) return callFrame.functionName || '(anonymous)';
     const file = callFrame.url.replace(/^file:\/\//, '');
-    const src = file.includes('node_modules/') ? undefined : original(file, callFrame.lineNumber, callFrame.columnNumber);
+    const src = file.includes('node_modules/')
+      ? undefined
+      : original(file, callFrame.lineNumber, callFrame.columnNumber);
     return `${callFrame.functionName || '(anonymous)'} ${src ?? `${location(callFrame.url)}:${callFrame.lineNumber + 1}`}`;
   };
   const fns = new Map();
@@ -99,7 +106,8 @@ export function summariseProfile(file, { top = 15, window } = {}) {
       if (o.startsWith('services/') || o === 'gateway' || o === 'bench' || o === 'protos') blame = keyOf(cf);
       else if (!lib && cf.url && o !== 'node internals') lib = `(library) ${o}`;
     }
-    blame ??= lib ?? (callFrame.url ? '(node internals, no library frame)' : callFrame.functionName || '(native)');
+    blame ??=
+      lib ?? (callFrame.url ? '(node internals, no library frame)' : callFrame.functionName || '(native)');
     site.set(blame, (site.get(blame) ?? 0) + us);
     fns.set(keyOf(callFrame), (fns.get(keyOf(callFrame)) ?? 0) + us);
     const pkg = owner(callFrame);
@@ -109,7 +117,13 @@ export function summariseProfile(file, { top = 15, window } = {}) {
     for (let cur = id; cur !== undefined; cur = parent.get(cur)) {
       const cf = byId.get(cur).callFrame;
       const o = owner(cf);
-      if (!(o.startsWith('services/') || o === 'gateway' || o === 'bench' || INTERESTING.test(cf.functionName))) continue;
+      if (!(
+        o.startsWith('services/') ||
+        o === 'gateway' ||
+        o === 'bench' ||
+        INTERESTING.test(cf.functionName)
+      ))
+        continue;
       const key = keyOf(cf);
       if (seen.has(key)) continue;
       seen.add(key);
@@ -134,7 +148,8 @@ export function summariseProfile(file, { top = 15, window } = {}) {
 }
 
 // Library functions worth an inclusive figure: logging, metrics, gRPC calls, Redis, pg, serialisation.
-const INTERESTING = /^(makeUnaryRequest|sendUnaryMessage|write|info|asJson|observe|inc|evalsha|eval|sendCommand|query|serializeMessage|deserializeMessage|encode|decode|stringify|json|send|handle)$/;
+const INTERESTING =
+  /^(makeUnaryRequest|sendUnaryMessage|write|info|asJson|observe|inc|evalsha|eval|sendCommand|query|serializeMessage|deserializeMessage|encode|decode|stringify|json|send|handle)$/;
 
 /** The newest .cpuprofile in dir. */
 export function newestProfile(dir) {
@@ -148,7 +163,12 @@ export function newestProfile(dir) {
 
 export function printProfile(name, s, out = console.log) {
   out(`\n  ${name}: ${s.busy_pct}% of ${s.wall_ms} ms busy (${s.file})`);
-  out(`    by package: ${s.by_package.slice(0, 10).map((p) => `${p.name} ${p.pct}%`).join(', ')}`);
+  out(
+    `    by package: ${s.by_package
+      .slice(0, 10)
+      .map((p) => `${p.name} ${p.pct}%`)
+      .join(', ')}`,
+  );
   out('    top self time:');
   for (const f of s.top_functions.slice(0, 12)) out(`      ${String(f.pct).padStart(5)}%  ${f.name}`);
   if (s.by_call_site?.length) {

@@ -13,7 +13,13 @@ import path from 'node:path';
 import { CACHE_DIR, ROOT, require, waitFor } from './common.mjs';
 
 const { Client } = require('pg');
-const { startPostgres, startRedis, startS3, freePort, DataDirInUseError } = require('./infra/dist/stack/index.js');
+const {
+  startPostgres,
+  startRedis,
+  startS3,
+  freePort,
+  DataDirInUseError,
+} = require('./infra/dist/stack/index.js');
 const { isAlive } = require('./infra/dist/stack/processes.js');
 const { claimRunDir } = require('./infra/dist/testing/run-dir.js');
 const { migrate } = require('./infra/dist/migrate/runner.js');
@@ -56,12 +62,16 @@ async function start(options) {
   const databaseUrl = await createDatabase(pg.url);
 
   const port = {};
-  for (const name of ['billing', 'imager', 'trainer', 'inferencer', 'gateway', 'replicate', 'shaper']) port[name] = await freePort();
+  for (const name of ['billing', 'imager', 'trainer', 'inferencer', 'gateway', 'replicate', 'shaper'])
+    port[name] = await freePort();
   const metricsPort = {};
   for (const name of Object.keys(SERVICES)) if (name !== 'gateway') metricsPort[name] = await freePort();
   const gatewayUrl = `http://127.0.0.1:${port.gateway}`;
 
-  const stripe = await startStripeSandbox({ webhookUrl: `${gatewayUrl}/api/v1/payments/webhook`, webhookRetry: { baseDelayMs: 100, maxDelayMs: 1000 } });
+  const stripe = await startStripeSandbox({
+    webhookUrl: `${gatewayUrl}/api/v1/payments/webhook`,
+    webhookRetry: { baseDelayMs: 100, maxDelayMs: 1000 },
+  });
   stops.push(() => stripe.stop());
   const shaper = options.shaper;
   replicate = await startReplicateSandbox({
@@ -80,9 +90,15 @@ async function start(options) {
       SHAPER_LATENCY_MS: String(shaper.latencyMs),
       SHAPER_BYTES_PER_S: String(shaper.bytesPerSecond),
     });
-    await waitFor(() => fetch(`http://127.0.0.1:${port.shaper}/v1/account`, { headers: { authorization: `Bearer ${replicate.token}` } }).then((r) => r.ok), {
-      what: 'the shaper',
-    });
+    await waitFor(
+      () =>
+        fetch(`http://127.0.0.1:${port.shaper}/v1/account`, {
+          headers: { authorization: `Bearer ${replicate.token}` },
+        }).then((r) => r.ok),
+      {
+        what: 'the shaper',
+      },
+    );
   }
 
   serviceEnv = {
@@ -111,7 +127,8 @@ async function start(options) {
   };
   const services = options.services ?? Object.keys(SERVICES);
   for (const name of services) {
-    const own = name === 'gateway' ? {} : { GRPC_PORT: String(port[name]), METRICS_PORT: String(metricsPort[name]) };
+    const own =
+      name === 'gateway' ? {} : { GRPC_PORT: String(port[name]), METRICS_PORT: String(metricsPort[name]) };
     await spawnNode(name, SERVICES[name], { ...serviceEnv, ...own, ...(options.serviceEnv?.[name] ?? {}) });
   }
   if (services.includes('gateway')) await waitReady(gatewayUrl, services);
@@ -128,7 +145,12 @@ async function start(options) {
     metricsPorts: metricsPort,
     logDir,
     pids: pids(),
-    replicate: { url: replicate.url, baseUrl: replicate.baseUrl, token: replicate.token, webhookSecret: replicate.webhookSecret },
+    replicate: {
+      url: replicate.url,
+      baseUrl: replicate.baseUrl,
+      token: replicate.token,
+      webhookSecret: replicate.webhookSecret,
+    },
     stripe: { url: stripe.url },
     shaperUrl: shaper ? `http://127.0.0.1:${port.shaper}` : undefined,
   };
@@ -168,7 +190,9 @@ async function createDatabase(adminUrl) {
   const admin = new Client({ connectionString: adminUrl });
   await admin.connect();
   try {
-    const { rows } = await admin.query('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [DB_PREFIX]);
+    const { rows } = await admin.query('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [
+      DB_PREFIX,
+    ]);
     for (const { datname } of rows) await admin.query(`DROP DATABASE "${datname}" WITH (FORCE)`);
     await admin.query(`CREATE DATABASE "${name}"`);
   } finally {
@@ -181,7 +205,13 @@ async function createDatabase(adminUrl) {
     const c = new Client({ connectionString: adminUrl });
     c.on('error', () => undefined);
     // Postgres may already be gone (Ctrl-C reaches it too): the next run drops what is left.
-    if (!(await c.connect().then(() => true, () => false))) return;
+    if (
+      !(await c.connect().then(
+        () => true,
+        () => false,
+      ))
+    )
+      return;
     await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`).finally(() => c.end());
   });
   return url.toString();
@@ -201,7 +231,11 @@ async function waitReady(gatewayUrl, services) {
 
 function tail(name) {
   try {
-    return fs.readFileSync(path.join(logDir, `${name}.log`), 'utf8').split('\n').slice(-15).join('\n');
+    return fs
+      .readFileSync(path.join(logDir, `${name}.log`), 'utf8')
+      .split('\n')
+      .slice(-15)
+      .join('\n');
   } catch {
     return '';
   }
@@ -258,7 +292,8 @@ const pids = () => Object.fromEntries([...children].map(([n, c]) => [n, c.child.
 const ops = {
   start,
   pids,
-  spawnNode: ({ name, script, env, nodeArgs }) => spawnNode(name, script, { ...serviceEnv, ...env }, nodeArgs),
+  spawnNode: ({ name, script, env, nodeArgs }) =>
+    spawnNode(name, script, { ...serviceEnv, ...env }, nodeArgs),
   stopChild: ({ name, graceMs }) => stopChild(name, { graceMs }),
   restart: ({ name, nodeArgs, env, script }) => restart(name, { nodeArgs, env, script }),
   waitReady: ({ gatewayUrl }) => waitReady(gatewayUrl, [...children.keys()]),
@@ -267,7 +302,10 @@ const ops = {
   prediction: ({ id }) => replicate.prediction(id),
   settled: async ({ id }) => (await replicate.settled(id)).object,
   training: ({ id }) => replicate.training(id),
-  trainings: () => replicate.trainings().map((t) => ({ id: t.object.id, status: t.object.status, dataset: t.dataset ?? null })),
+  trainings: () =>
+    replicate
+      .trainings()
+      .map((t) => ({ id: t.object.id, status: t.object.status, dataset: t.dataset ?? null })),
   stop: () => shutdown(),
 };
 
@@ -285,7 +323,7 @@ process.on('message', async ({ id, op, args }) => {
     const result = await ops[op](args ?? {});
     process.send?.({ id, result: result === undefined ? null : JSON.parse(JSON.stringify(result)) });
   } catch (err) {
-    process.send?.({ id, error: err instanceof Error ? err.stack ?? err.message : String(err) });
+    process.send?.({ id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
   }
 });
 const bye = () => void shutdown().finally(() => process.exit(0));

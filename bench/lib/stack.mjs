@@ -16,8 +16,11 @@ export async function startStack(options) {
   // BENCH_SERVICE_ENV='{"imager":{"MALLOC_ARENA_MAX":"2"}}' adds to one service's environment (experiments).
   const extra = JSON.parse(process.env.BENCH_SERVICE_ENV || '{}');
   options = { ...options, serviceEnv: { ...options.serviceEnv } };
-  for (const [name, vars] of Object.entries(extra)) options.serviceEnv[name] = { ...options.serviceEnv[name], ...vars };
-  const child = fork(path.join(BENCH_DIR, 'lib', 'stack-process.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  for (const [name, vars] of Object.entries(extra))
+    options.serviceEnv[name] = { ...options.serviceEnv[name], ...vars };
+  const child = fork(path.join(BENCH_DIR, 'lib', 'stack-process.mjs'), [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   let nextId = 0;
   const pending = new Map();
   let crashed;
@@ -115,14 +118,23 @@ export function api(stack, route, { key, json, ...init } = {}) {
 
 /** A paid init payment of `planId`, made through the gateway and paid on the Stripe sandbox's checkout page. */
 export async function paidPayment(stack, key, planId = 'basic_init') {
-  const res = await api(stack, '/api/v1/payments/create', { key, method: 'POST', json: { plan_id: planId }, headers: { 'idempotency-key': randomUUID() } });
+  const res = await api(stack, '/api/v1/payments/create', {
+    key,
+    method: 'POST',
+    json: { plan_id: planId },
+    headers: { 'idempotency-key': randomUUID() },
+  });
   if (res.status !== 201) throw new Error(`payments/create answered ${res.status}: ${await res.text()}`);
   const payment = await res.json();
   const paid = await fetch(payment.checkout_url, { method: 'POST', headers: { accept: 'application/json' } });
   if (paid.status !== 200) throw new Error(`checkout answered ${paid.status}`);
-  await waitFor(async () => (await (await api(stack, `/api/v1/payments/${payment.payment_id}`, { key })).json()).status === 'paid', {
-    timeoutMs: 15_000,
-    what: 'the payment to be paid',
-  });
+  await waitFor(
+    async () =>
+      (await (await api(stack, `/api/v1/payments/${payment.payment_id}`, { key })).json()).status === 'paid',
+    {
+      timeoutMs: 15_000,
+      what: 'the payment to be paid',
+    },
+  );
   return payment.payment_id;
 }

@@ -12,9 +12,13 @@ const JSZip = require('jszip');
 const sharp = require('sharp');
 
 async function sandboxModelVersion(sandbox) {
-  const photo = await sharp({ create: { width: 512, height: 512, channels: 3, background: '#7a5' } }).jpeg().toBuffer();
+  const photo = await sharp({ create: { width: 512, height: 512, channels: 3, background: '#7a5' } })
+    .jpeg()
+    .toBuffer();
   const zip = await new JSZip().file('0.jpg', photo).generateAsync({ type: 'nodebuffer' });
-  const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/zip' }).end(zip));
+  const server = createServer((_req, res) =>
+    res.writeHead(200, { 'content-type': 'application/zip' }).end(zip),
+  );
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   try {
     const url = `http://127.0.0.1:${server.address().port}/dataset.zip`;
@@ -28,13 +32,18 @@ async function sandboxModelVersion(sandbox) {
     const done = await waitFor(
       async () => {
         const t = await client.trainings.get(training.id);
-        if (t.status === 'failed' || t.status === 'canceled') throw new Error(`sandbox training ${t.status}: ${t.error}`);
+        if (t.status === 'failed' || t.status === 'canceled')
+          throw new Error(`sandbox training ${t.status}: ${t.error}`);
         return t.status === 'succeeded' && t;
       },
       { timeoutMs: 30_000, what: 'the sandbox training to push a version' },
     );
     const pushed = done.output.version;
-    return { model: `atelier/${name}`, version: pushed.slice(pushed.lastIndexOf(':') + 1), trainingId: training.id };
+    return {
+      model: `atelier/${name}`,
+      version: pushed.slice(pushed.lastIndexOf(':') + 1),
+      trainingId: training.id,
+    };
   } finally {
     await new Promise((resolve) => server.close(() => resolve()));
   }
@@ -46,7 +55,18 @@ export async function readyVersion(stack, db, account, credits) {
   try {
     const planId = `bench_${credits}`;
     await billing.upsertPlan({
-      plan: { id: planId, name: `Bench ${credits}`, description: '', price: 100, currency: 'usd', images: credits, isInit: true, minImages: 5, maxImages: 30, deprecated: false },
+      plan: {
+        id: planId,
+        name: `Bench ${credits}`,
+        description: '',
+        price: 100,
+        currency: 'usd',
+        images: credits,
+        isInit: true,
+        minImages: 5,
+        maxImages: 30,
+        deprecated: false,
+      },
     });
     const paymentId = await paidPayment(stack, account.apiKey, planId);
     const versionId = randomUUID();

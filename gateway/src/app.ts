@@ -21,8 +21,13 @@ import { v1Routes } from './routes/v1';
 function bodyError(err: unknown): unknown {
   const type = (err as { type?: string }).type;
   if (type === 'entity.parse.failed') return Errors.invalid(`malformed JSON: ${(err as Error).message}`);
-  if (type === 'entity.too.large') return new AppError('payload_too_large', `the body is larger than ${(err as { limit: number }).limit} bytes`);
-  if (type === 'encoding.unsupported' || type === 'charset.unsupported') return new AppError('unsupported_media_type', (err as Error).message);
+  if (type === 'entity.too.large')
+    return new AppError(
+      'payload_too_large',
+      `the body is larger than ${(err as { limit: number }).limit} bytes`,
+    );
+  if (type === 'encoding.unsupported' || type === 'charset.unsupported')
+    return new AppError('unsupported_media_type', (err as Error).message);
   if (type === 'request.aborted') return Errors.invalid('the client closed the request');
   return err;
 }
@@ -33,17 +38,36 @@ export function createGatewayApp(deps: GatewayDeps) {
   app.disable('x-powered-by');
   app.set('etag', false);
 
-  const requests = new Counter({ name: 'atelier_http_requests_total', help: 'HTTP requests by route template, method and status', labelNames: ['route', 'method', 'status'] as const, registers: [metrics.registry] });
-  const duration = new Histogram({ name: 'atelier_http_request_duration_seconds', help: 'HTTP request duration by route template', labelNames: ['route', 'method'] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [metrics.registry] });
+  const requests = new Counter({
+    name: 'atelier_http_requests_total',
+    help: 'HTTP requests by route template, method and status',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers: [metrics.registry],
+  });
+  const duration = new Histogram({
+    name: 'atelier_http_request_duration_seconds',
+    help: 'HTTP request duration by route template',
+    labelNames: ['route', 'method'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [metrics.registry],
+  });
   app.use(requestContext(logger, { requests, duration }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
-    const [down, redisOk] = await Promise.all([mesh.unhealthy(), redis.ping().then(() => true, () => false)]);
+    const [down, redisOk] = await Promise.all([
+      mesh.unhealthy(),
+      redis.ping().then(
+        () => true,
+        () => false,
+      ),
+    ]);
     const failing = redisOk ? down : [...down, 'redis'];
-    res.status(failing.length ? 503 : 200).json(failing.length ? { status: 'unavailable', failing } : { status: 'ready' });
+    res
+      .status(failing.length ? 503 : 200)
+      .json(failing.length ? { status: 'unavailable', failing } : { status: 'ready' });
   });
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
@@ -88,13 +112,18 @@ export function createGatewayApp(deps: GatewayDeps) {
   const router = express.Router({ strict: false });
   mountRoutes(router, v1Routes, deps, {
     auth: authenticate(mesh, config.AUTH_CACHE_MS),
-    rateLimit: rateLimit(redis, { limit: config.RATE_LIMIT_PER_WINDOW, windowMs: config.RATE_LIMIT_WINDOW_MS }),
+    rateLimit: rateLimit(redis, {
+      limit: config.RATE_LIMIT_PER_WINDOW,
+      windowMs: config.RATE_LIMIT_WINDOW_MS,
+    }),
     json,
     raw,
   });
   app.use(router);
 
-  app.use((req: Request, _res: Response, next: NextFunction) => next(Errors.notFound('route', `${req.method} ${req.path}`)));
+  app.use((req: Request, _res: Response, next: NextFunction) =>
+    next(Errors.notFound('route', `${req.method} ${req.path}`)),
+  );
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof LockHeldError) res.setHeader('Retry-After', String(err.retryAfterS));
     sendProblem(req, res, bodyError(err));
@@ -112,7 +141,13 @@ export interface RunningGateway {
 export async function startGateway(config: GatewayConfig): Promise<RunningGateway> {
   const logger = createLogger('gateway', config.LOG_LEVEL);
   const metrics = createMetrics('gateway');
-  const deps: GatewayDeps = { config, logger, metrics, mesh: createMesh(config, metrics), redis: createRedis(config.REDIS_URL) };
+  const deps: GatewayDeps = {
+    config,
+    logger,
+    metrics,
+    mesh: createMesh(config, metrics),
+    redis: createRedis(config.REDIS_URL),
+  };
   const { app } = createGatewayApp(deps);
   const server = http.createServer(app);
   server.keepAliveTimeout = 65_000;

@@ -13,15 +13,31 @@ export const gatewayConfigSchema = z.object({
   GRPC_TIMEOUT_MS: env.ms(10_000),
   /** Uploads stream for a while: their calls get a longer deadline. */
   UPLOAD_TIMEOUT_MS: env.ms(120_000),
-  JSON_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(64 * 1024),
-  UPLOAD_MAX_FILE_BYTES: z.coerce.number().int().positive().default(20 * 1024 * 1024),
+  JSON_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(64 * 1024),
+  UPLOAD_MAX_FILE_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(20 * 1024 * 1024),
   UPLOAD_MAX_FILES: z.coerce.number().int().positive().default(30),
-  UPLOAD_MAX_TOTAL_BYTES: z.coerce.number().int().positive().default(300 * 1024 * 1024),
+  UPLOAD_MAX_TOTAL_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(300 * 1024 * 1024),
   AUTH_CACHE_MS: z.coerce.number().int().nonnegative().default(5_000),
   RATE_LIMIT_PER_WINDOW: z.coerce.number().int().positive().default(120),
   RATE_LIMIT_WINDOW_MS: env.ms(60_000),
   LOCK_TTL_MS: env.ms(300_000),
-  IDEMPOTENCY_TTL_S: z.coerce.number().int().positive().default(24 * 3600),
+  IDEMPOTENCY_TTL_S: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(24 * 3600),
   SHUTDOWN_GRACE_MS: env.ms(10_000),
 });
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;

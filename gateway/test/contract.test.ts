@@ -6,10 +6,22 @@ import { gatewayConfigSchema } from '../src/config';
 
 /** Builds the app without connecting to anything: routes and the document only. */
 function buildApp() {
-  const config = gatewayConfigSchema.parse({ REDIS_URL: 'redis://127.0.0.1:1', BILLING_ADDR: 'a:1', IMAGER_ADDR: 'a:1', TRAINER_ADDR: 'a:1', INFERENCER_ADDR: 'a:1' });
+  const config = gatewayConfigSchema.parse({
+    REDIS_URL: 'redis://127.0.0.1:1',
+    BILLING_ADDR: 'a:1',
+    IMAGER_ADDR: 'a:1',
+    TRAINER_ADDR: 'a:1',
+    INFERENCER_ADDR: 'a:1',
+  });
   const redis = createRedis(config.REDIS_URL);
   const mesh = createMesh(config);
-  const built = createGatewayApp({ config, mesh, redis, logger: createLogger('test', 'silent'), metrics: createMetrics('test') });
+  const built = createGatewayApp({
+    config,
+    mesh,
+    redis,
+    logger: createLogger('test', 'silent'),
+    metrics: createMetrics('test'),
+  });
   return { ...built, close: () => (mesh.close(), redis.disconnect()) };
 }
 
@@ -20,7 +32,8 @@ function expressRoutes(router: Router): string[] {
   const walk = (stack: Layer[]) => {
     for (const layer of stack) {
       if (layer.route) {
-        for (const method of Object.keys(layer.route.methods)) out.push(`${method.toUpperCase()} ${layer.route.path}`);
+        for (const method of Object.keys(layer.route.methods))
+          out.push(`${method.toUpperCase()} ${layer.route.path}`);
       } else if (layer.handle?.stack) walk(layer.handle.stack);
     }
   };
@@ -37,7 +50,11 @@ describe('OpenAPI document', () => {
         .map((r) => r.replace(/:([a-z_]+)/g, '{$1}'))
         .sort();
       const documented = Object.entries(document.paths ?? {})
-        .flatMap(([path, item]) => Object.keys(item as object).filter((m) => ['get', 'post', 'put', 'patch', 'delete'].includes(m)).map((m) => `${m.toUpperCase()} ${path}`))
+        .flatMap(([path, item]) =>
+          Object.keys(item as object)
+            .filter((m) => ['get', 'post', 'put', 'patch', 'delete'].includes(m))
+            .map((m) => `${m.toUpperCase()} ${path}`),
+        )
         .sort();
       expect(served).toEqual(documented);
       // Every route the product specification names is there.
@@ -67,7 +84,9 @@ describe('OpenAPI document', () => {
     close();
     expect(document.openapi).toBe('3.1.0');
     expect(document.components?.schemas?.Problem).toBeDefined();
-    expect(document.components?.securitySchemes?.apiKey).toEqual(expect.objectContaining({ type: 'http', scheme: 'bearer' }));
+    expect(document.components?.securitySchemes?.apiKey).toEqual(
+      expect.objectContaining({ type: 'http', scheme: 'bearer' }),
+    );
     const plans = document.paths?.['/api/v1/plans']?.get;
     expect(plans?.security).toEqual([]);
     expect(document.paths?.['/api/v1/payments/create']?.post?.security).toEqual([{ apiKey: [] }]);

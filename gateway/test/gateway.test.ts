@@ -12,7 +12,15 @@ afterAll(() => mesh?.stop());
 const problem = async (res: Response) => {
   expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
   const body = (await res.json()) as Record<string, unknown>;
-  expect(body).toEqual(expect.objectContaining({ type: expect.any(String), title: expect.any(String), status: res.status, detail: expect.any(String), request_id: res.headers.get('x-request-id') }));
+  expect(body).toEqual(
+    expect.objectContaining({
+      type: expect.any(String),
+      title: expect.any(String),
+      status: res.status,
+      detail: expect.any(String),
+      request_id: res.headers.get('x-request-id'),
+    }),
+  );
   return body;
 };
 
@@ -20,9 +28,13 @@ describe('plans', () => {
   it('lists the seed plans without a key, end to end through billing and Postgres', async () => {
     const res = await mesh.api('/api/v1/plans');
     expect(res.status).toBe(200);
-    const { plans } = (await res.json()) as { plans: Array<{ id: string; price: number; images: number; is_init: boolean }> };
+    const { plans } = (await res.json()) as {
+      plans: Array<{ id: string; price: number; images: number; is_init: boolean }>;
+    };
     expect(plans.map((p) => p.id).sort()).toEqual(['basic_extra_creds', 'basic_init']);
-    expect(plans.find((p) => p.id === 'basic_init')).toEqual(expect.objectContaining({ price: 1300, images: 100, is_init: true }));
+    expect(plans.find((p) => p.id === 'basic_init')).toEqual(
+      expect.objectContaining({ price: 1300, images: 100, is_init: true }),
+    );
   });
 });
 
@@ -49,10 +61,15 @@ describe('authentication', () => {
   it('stops accepting a revoked key within the auth cache time', async () => {
     const { accountId } = await mesh.createAccount();
     const created = await mesh.gateway.deps.mesh.billing.createApiKey({ accountId });
-    const before = await mesh.api('/api/v1/versions/info/0b7f9c1e-4a2d-4c1b-9f0e-2d3c4b5a6e7f', { key: created.apiKey });
+    const before = await mesh.api('/api/v1/versions/info/0b7f9c1e-4a2d-4c1b-9f0e-2d3c4b5a6e7f', {
+      key: created.apiKey,
+    });
     expect(before.status).not.toBe(401);
     await mesh.gateway.deps.mesh.billing.revokeApiKey({ prefix: created.prefix });
-    await waitFor(async () => (await mesh.api(path, { key: created.apiKey })).status === 401, { timeoutMs: 5_000, what: 'revocation to take effect' });
+    await waitFor(async () => (await mesh.api(path, { key: created.apiKey })).status === 401, {
+      timeoutMs: 5_000,
+      what: 'revocation to take effect',
+    });
   });
 });
 
@@ -70,21 +87,39 @@ describe('errors', () => {
   });
 
   it('answers 400 for malformed JSON, 415 for another content type, 413 for a huge body', async () => {
-    const bad = await mesh.api('/api/v1/payments/create', { key, method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"plan_id": ' });
+    const bad = await mesh.api('/api/v1/payments/create', {
+      key,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"plan_id": ',
+    });
     expect(bad.status).toBe(400);
     expect((await problem(bad)).detail).toMatch(/malformed JSON/);
 
-    const form = await mesh.api('/api/v1/payments/create', { key, method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'plan_id=basic_init' });
+    const form = await mesh.api('/api/v1/payments/create', {
+      key,
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: 'plan_id=basic_init',
+    });
     expect(form.status).toBe(415);
     await problem(form);
 
-    const huge = await mesh.api('/api/v1/payments/create', { key, method: 'POST', json: { plan_id: 'x'.repeat(200_000) } });
+    const huge = await mesh.api('/api/v1/payments/create', {
+      key,
+      method: 'POST',
+      json: { plan_id: 'x'.repeat(200_000) },
+    });
     expect(huge.status).toBe(413);
     await problem(huge);
   });
 
   it('answers 400 listing every wrong field', async () => {
-    const res = await mesh.api('/api/v1/payments/create', { key, method: 'POST', json: { plan_id: 5, version_id: 'nope', extra: true } });
+    const res = await mesh.api('/api/v1/payments/create', {
+      key,
+      method: 'POST',
+      json: { plan_id: 5, version_id: 'nope', extra: true },
+    });
     expect(res.status).toBe(400);
     const body = await problem(res);
     const fields = (body.errors as Array<{ field: string }>).map((e) => e.field).sort();
@@ -95,12 +130,17 @@ describe('errors', () => {
 describe('health', () => {
   it('is live, ready while every service serves, and names a service that stops', async () => {
     expect((await fetch(`${mesh.gateway.url}/healthz`)).status).toBe(200);
-    await waitFor(async () => (await fetch(`${mesh.gateway.url}/readyz`)).status === 200, { what: 'readyz 200' });
+    await waitFor(async () => (await fetch(`${mesh.gateway.url}/readyz`)).status === 200, {
+      what: 'readyz 200',
+    });
     await mesh.inferencer.stop();
-    const res = await waitFor(async () => {
-      const r = await fetch(`${mesh.gateway.url}/readyz`);
-      return r.status === 503 ? r : undefined;
-    }, { what: 'readyz 503' });
+    const res = await waitFor(
+      async () => {
+        const r = await fetch(`${mesh.gateway.url}/readyz`);
+        return r.status === 503 ? r : undefined;
+      },
+      { what: 'readyz 503' },
+    );
     expect(await res.json()).toEqual({ status: 'unavailable', failing: ['inferencer'] });
   });
 });

@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { startMesh, startTcpProxy, viaProxy, waitFor, type Mesh, type TcpProxy } from '@atelier/infra/testing';
+import {
+  startMesh,
+  startTcpProxy,
+  viaProxy,
+  waitFor,
+  type Mesh,
+  type TcpProxy,
+} from '@atelier/infra/testing';
 
 let mesh: Mesh;
 let redisProxy: TcpProxy;
@@ -9,7 +16,11 @@ beforeAll(async () => {
   const target = new URL(process.env.REDIS_URL!);
   redisProxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) });
   mesh = await startMesh({
-    env: { REDIS_URL: viaProxy(process.env.REDIS_URL!, redisProxy), RATE_LIMIT_PER_WINDOW: '5', RATE_LIMIT_WINDOW_MS: '1500' },
+    env: {
+      REDIS_URL: viaProxy(process.env.REDIS_URL!, redisProxy),
+      RATE_LIMIT_PER_WINDOW: '5',
+      RATE_LIMIT_WINDOW_MS: '1500',
+    },
   });
   ({ apiKey: key } = await mesh.createAccount());
 });
@@ -37,7 +48,10 @@ describe('rate limit', () => {
     // Another key has its own budget.
     const other = await mesh.createAccount();
     expect((await mesh.api(path, { key: other.apiKey })).status).not.toBe(429);
-    await waitFor(async () => (await mesh.api(path, { key })).status !== 429, { what: 'the window to pass', intervalMs: 300 });
+    await waitFor(async () => (await mesh.api(path, { key })).status !== 429, {
+      what: 'the window to pass',
+      intervalMs: 300,
+    });
   });
 });
 
@@ -54,7 +68,11 @@ describe('locks over HTTP', () => {
     const read = await mesh.api(`/api/v1/versions/info/${versionId}`, { key });
     expect(read.status).not.toBe(409);
     await mesh.gateway.deps.redis.del(`lock:version:${versionId}`);
-    await waitFor(async () => (await mesh.api(`/api/v1/versions/${versionId}/cancel`, { key, method: 'POST' })).status !== 409, { what: 'unlocked' });
+    await waitFor(
+      async () =>
+        (await mesh.api(`/api/v1/versions/${versionId}/cancel`, { key, method: 'POST' })).status !== 409,
+      { what: 'unlocked' },
+    );
   });
 });
 
@@ -63,8 +81,17 @@ describe('Redis unavailable', () => {
     const { apiKey: key } = await mesh.createAccount();
     redisProxy.down();
     try {
-      await waitFor(async () => (await mesh.api(`/api/v1/versions/${randomUUID()}/cancel`, { key, method: 'POST' })).status === 503, { what: 'locked route 503' });
-      const idem = await mesh.api('/api/v1/payments/create', { key, method: 'POST', json: { plan_id: 'basic_init' }, headers: { 'idempotency-key': randomUUID() } });
+      await waitFor(
+        async () =>
+          (await mesh.api(`/api/v1/versions/${randomUUID()}/cancel`, { key, method: 'POST' })).status === 503,
+        { what: 'locked route 503' },
+      );
+      const idem = await mesh.api('/api/v1/payments/create', {
+        key,
+        method: 'POST',
+        json: { plan_id: 'basic_init' },
+        headers: { 'idempotency-key': randomUUID() },
+      });
       expect(idem.status).toBe(503);
       const body = (await idem.json()) as { detail: string };
       expect(body.detail).not.toMatch(/redis|ECONN|127\.0\.0\.1/i);

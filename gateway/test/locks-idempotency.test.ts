@@ -47,7 +47,9 @@ describe('withLock (real Redis)', () => {
 
   it('releases the lock when the handler throws', async () => {
     const resource = `version:${randomUUID()}`;
-    await expect(withLock(redis, resource, 300_000, async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    await expect(
+      withLock(redis, resource, 300_000, async () => Promise.reject(new Error('boom'))),
+    ).rejects.toThrow('boom');
     expect(await redis.exists(`lock:${resource}`)).toBe(0);
     await expect(withLock(redis, resource, 300_000, async () => 'again')).resolves.toBe('again');
   });
@@ -95,7 +97,11 @@ describe('idempotent (real Redis)', () => {
     expect(runs).toBe(1);
     expect(again.body).toBe(first.body);
     expect(again.replayed).toBe(true);
-    const other = await idempotent(redis, { accountId, key, fingerprint: 'POST /x {"a":2}', ttlS: 60 }, run).catch((e) => e);
+    const other = await idempotent(
+      redis,
+      { accountId, key, fingerprint: 'POST /x {"a":2}', ttlS: 60 },
+      run,
+    ).catch((e) => e);
     expect((other as AppError).code).toBe('idempotency_mismatch');
     // Keys are per account: another account's identical key is a new request.
     await idempotent(redis, { accountId: randomUUID(), key, fingerprint: 'POST /x {"a":1}', ttlS: 60 }, run);
@@ -110,12 +116,18 @@ describe('idempotent (real Redis)', () => {
       await opened;
       throw new AppError('unavailable', 'stripe is unavailable');
     });
-    await waitFor(async () => (await redis.keys(`idem:${accountId}:*`)).length === 1, { what: 'the in-flight record' });
-    const concurrent = await idempotent(redis, { accountId, key, fingerprint: 'f', ttlS: 60 }, async () => response('{}')).catch((e) => e);
+    await waitFor(async () => (await redis.keys(`idem:${accountId}:*`)).length === 1, {
+      what: 'the in-flight record',
+    });
+    const concurrent = await idempotent(redis, { accountId, key, fingerprint: 'f', ttlS: 60 }, async () =>
+      response('{}'),
+    ).catch((e) => e);
     expect((concurrent as AppError).code).toBe('idempotency_in_flight');
     open();
     await expect(first).rejects.toMatchObject({ code: 'unavailable' });
     // The failure was forgotten: a retry with the same key runs.
-    await expect(idempotent(redis, { accountId, key, fingerprint: 'f', ttlS: 60 }, async () => response('{"ok":true}'))).resolves.toMatchObject({ body: '{"ok":true}' });
+    await expect(
+      idempotent(redis, { accountId, key, fingerprint: 'f', ttlS: 60 }, async () => response('{"ok":true}')),
+    ).resolves.toMatchObject({ body: '{"ok":true}' });
   });
 });

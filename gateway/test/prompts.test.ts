@@ -55,18 +55,43 @@ afterAll(async () => {
 afterEach(() => mesh.replicate.faults.clear());
 
 /** A ready version of `account` holding `credits` image credits (see the file's comment). */
-async function readyVersion(account: { accountId: string; apiKey: string }, credits: number): Promise<string> {
+async function readyVersion(
+  account: { accountId: string; apiKey: string },
+  credits: number,
+): Promise<string> {
   const billing = mesh.gateway.deps.mesh.billing;
   const planId = `prompt_test_${credits}`;
   await billing.upsertPlan({
-    plan: { id: planId, name: `Test ${credits}`, description: '', price: 100, currency: 'usd', images: credits, isInit: true, minImages: 5, maxImages: 30, deprecated: false },
+    plan: {
+      id: planId,
+      name: `Test ${credits}`,
+      description: '',
+      price: 100,
+      currency: 'usd',
+      images: credits,
+      isInit: true,
+      minImages: 5,
+      maxImages: 30,
+      deprecated: false,
+    },
   });
-  const created = await mesh.api('/api/v1/payments/create', { key: account.apiKey, method: 'POST', json: { plan_id: planId } });
+  const created = await mesh.api('/api/v1/payments/create', {
+    key: account.apiKey,
+    method: 'POST',
+    json: { plan_id: planId },
+  });
   expect(created.status).toBe(201);
   const payment = (await created.json()) as { payment_id: string; checkout_url: string };
-  expect((await fetch(payment.checkout_url, { method: 'POST', headers: { accept: 'application/json' } })).status).toBe(200);
+  expect(
+    (await fetch(payment.checkout_url, { method: 'POST', headers: { accept: 'application/json' } })).status,
+  ).toBe(200);
   await waitFor(
-    async () => ((await (await mesh.api(`/api/v1/payments/${payment.payment_id}`, { key: account.apiKey })).json()) as { status: string }).status === 'paid',
+    async () =>
+      (
+        (await (
+          await mesh.api(`/api/v1/payments/${payment.payment_id}`, { key: account.apiKey })
+        ).json()) as { status: string }
+      ).status === 'paid',
     { what: 'the payment to be paid' },
   );
   const versionId = randomUUID();
@@ -77,18 +102,36 @@ async function readyVersion(account: { accountId: string; apiKey: string }, cred
 }
 
 /** trainer's row of a trained version; next_check_at far ahead so trainer's reconciler leaves it alone. */
-async function insertVersion(accountId: string, versionId: string, paymentId: string, ready: boolean): Promise<void> {
+async function insertVersion(
+  accountId: string,
+  versionId: string,
+  paymentId: string,
+  ready: boolean,
+): Promise<void> {
   await db.query(
     `INSERT INTO trainer.versions (id, account_id, payment_id, status, class_name, trigger_word, model, replicate_training_id,
                                    replicate_version, dataset_key, image_count, started_at, completed_at, pushed_at,
                                    next_check_at, deadline_at)
      VALUES ($1, $2, $3, $4, 'dog', 'TOK', $5, $6, $7, 'datasets/test.zip', 5, now(), now(), $8, now() + interval '1 day', now() + interval '1 day')`,
-    [versionId, accountId, paymentId, ready ? 'succeeded' : 'processing', model.model, `sandbox_${randomUUID()}`, ready ? model.version : null, ready ? new Date() : null],
+    [
+      versionId,
+      accountId,
+      paymentId,
+      ready ? 'succeeded' : 'processing',
+      model.model,
+      `sandbox_${randomUUID()}`,
+      ready ? model.version : null,
+      ready ? new Date() : null,
+    ],
   );
 }
 
-const createPrompt = (key: string, versionId: string, body: Record<string, unknown>, headers: Record<string, string> = {}) =>
-  mesh.api(`/api/v1/prompts/create/${versionId}`, { key, method: 'POST', json: body, headers });
+const createPrompt = (
+  key: string,
+  versionId: string,
+  body: Record<string, unknown>,
+  headers: Record<string, string> = {},
+) => mesh.api(`/api/v1/prompts/create/${versionId}`, { key, method: 'POST', json: body, headers });
 
 const getPrompt = async (key: string, promptId: string): Promise<PromptJson> => {
   const res = await mesh.api(`/api/v1/prompts/${promptId}`, { key });
@@ -113,12 +156,23 @@ const remaining = async (key: string, versionId: string): Promise<number> => {
 
 const predictionOf = async (promptId: string): Promise<string> =>
   waitFor(
-    async () => (await db.query<{ id: string }>('SELECT replicate_prediction_id AS id FROM inferencer.prompts WHERE id = $1', [promptId])).rows[0]?.id,
+    async () =>
+      (
+        await db.query<{ id: string }>(
+          'SELECT replicate_prediction_id AS id FROM inferencer.prompts WHERE id = $1',
+          [promptId],
+        )
+      ).rows[0]?.id,
     { what: `prompt ${promptId} to have a prediction` },
   );
 
 const reservation = async (promptId: string) =>
-  (await db.query<{ amount: number; status: string; settled: number }>('SELECT amount, status, settled FROM billing.credit_reservations WHERE id = $1', [promptId])).rows[0];
+  (
+    await db.query<{ amount: number; status: string; settled: number }>(
+      'SELECT amount, status, settled FROM billing.credit_reservations WHERE id = $1',
+      [promptId],
+    )
+  ).rows[0];
 
 describe('POST /api/v1/prompts/create', () => {
   it('4 outputs: every parameter reaches Replicate, the images land in our bucket at the requested size, images_remaining drops by 4, the listing survives the sandbox purging its outputs', async () => {
@@ -140,9 +194,23 @@ describe('POST /api/v1/prompts/create', () => {
 
     const done = await finished(owner.apiKey, accepted.prompt_id);
     expect(done).toEqual(
-      expect.objectContaining({ status: 'succeeded', version_id: versionId, prompt: text, negative_prompt: 'blurry, watermark', error: null, predict_time: expect.any(Number) }),
+      expect.objectContaining({
+        status: 'succeeded',
+        version_id: versionId,
+        prompt: text,
+        negative_prompt: 'blurry, watermark',
+        error: null,
+        predict_time: expect.any(Number),
+      }),
     );
-    expect(done.params).toEqual({ num_outputs: 4, width: 512, height: 384, num_inference_steps: 12, guidance_scale: 4.5, seed: 1234 });
+    expect(done.params).toEqual({
+      num_outputs: 4,
+      width: 512,
+      height: 384,
+      num_inference_steps: 12,
+      guidance_scale: 4.5,
+      seed: 1234,
+    });
 
     const prediction = mesh.replicate.prediction(await predictionOf(accepted.prompt_id))!;
     expect(prediction.object.version).toBe(model.version);
@@ -168,11 +236,16 @@ describe('POST /api/v1/prompts/create', () => {
     expect(done.images).toHaveLength(4);
     for (const image of done.images) {
       expect(image).toEqual(expect.objectContaining({ width: 512, height: 384, content_type: 'image/png' }));
-      expect(await download(image.url)).toEqual(expect.objectContaining({ width: 512, height: 384, format: 'png' }));
+      expect(await download(image.url)).toEqual(
+        expect.objectContaining({ width: 512, height: 384, format: 'png' }),
+      );
     }
     expect(await remaining(owner.apiKey, versionId)).toBe(6);
     expect(await reservation(accepted.prompt_id)).toEqual({ amount: 4, status: 'settled', settled: 4 });
-    const usage = await db.query('SELECT predict_seconds, cost_micros::int AS cost FROM billing.usage WHERE kind = $1 AND ref_id = $2', ['prediction', accepted.prompt_id]);
+    const usage = await db.query(
+      'SELECT predict_seconds, cost_micros::int AS cost FROM billing.usage WHERE kind = $1 AND ref_id = $2',
+      ['prediction', accepted.prompt_id],
+    );
     expect(usage.rows).toEqual([{ predict_seconds: done.predict_time, cost: expect.any(Number) }]);
 
     // Replicate deletes its outputs; ours stay.
@@ -184,19 +257,25 @@ describe('POST /api/v1/prompts/create', () => {
     expect(page.next_cursor).toBeNull();
     expect(page.prompts.map((p) => p.prompt_id)).toEqual([accepted.prompt_id]);
     expect(page.prompts[0]!.images).toHaveLength(4);
-    for (const image of page.prompts[0]!.images) expect(await download(image.url)).toEqual(expect.objectContaining({ width: 512, height: 384 }));
+    for (const image of page.prompts[0]!.images)
+      expect(await download(image.url)).toEqual(expect.objectContaining({ width: 512, height: 384 }));
   });
 
   it('Prefer: wait=N answers 200 with the finished prompt', async () => {
     const versionId = await readyVersion(owner, 2);
-    const res = await createPrompt(owner.apiKey, versionId, { prompt: 'a TOK dog', num_outputs: 2, width: 256, height: 256 }, { prefer: 'wait=30' });
+    const res = await createPrompt(
+      owner.apiKey,
+      versionId,
+      { prompt: 'a TOK dog', num_outputs: 2, width: 256, height: 256 },
+      { prefer: 'wait=30' },
+    );
     expect(res.status).toBe(200);
     const body = (await res.json()) as PromptJson;
     expect(body.status).toBe('succeeded');
     expect(body.images).toHaveLength(2);
   });
 
-  it('answers 409 for a version that is not ready, 402 with the remaining count when credits are short, 404 for another account\'s version', async () => {
+  it("answers 409 for a version that is not ready, 402 with the remaining count when credits are short, 404 for another account's version", async () => {
     const notReady = randomUUID();
     await insertVersion(owner.accountId, notReady, randomUUID(), false);
     const conflict = await createPrompt(owner.apiKey, notReady, { prompt: 'x', num_outputs: 1 });
@@ -213,7 +292,10 @@ describe('POST /api/v1/prompts/create', () => {
     expect(foreign.status).toBe(404);
     const foreignList = await mesh.api(`/api/v1/prompts/list/${poor}`, { key: stranger.apiKey });
     expect(foreignList.status).toBe(404);
-    const { rows } = await db.query('SELECT count(*)::int AS n FROM inferencer.prompts WHERE version_id = ANY($1)', [[notReady, poor]]);
+    const { rows } = await db.query(
+      'SELECT count(*)::int AS n FROM inferencer.prompts WHERE version_id = ANY($1)',
+      [[notReady, poor]],
+    );
     expect(rows[0].n).toBe(0);
   });
 });
@@ -224,7 +306,10 @@ describe('failure and cancel', () => {
     mesh.replicate.faults.failNextRuns({ kind: 'prediction' });
     const res = await createPrompt(owner.apiKey, versionId, { prompt: 'x', num_outputs: 4 });
     expect(res.status).toBe(202);
-    const { prompt_id, images_remaining } = (await res.json()) as { prompt_id: string; images_remaining: number };
+    const { prompt_id, images_remaining } = (await res.json()) as {
+      prompt_id: string;
+      images_remaining: number;
+    };
     expect(images_remaining).toBe(0);
     const done = await finished(owner.apiKey, prompt_id);
     expect(done.status).toBe('failed');
@@ -237,13 +322,18 @@ describe('failure and cancel', () => {
     const versionId = await readyVersion(owner, 4);
     const res = await createPrompt(owner.apiKey, versionId, { prompt: 'x', num_outputs: 4 });
     const { prompt_id } = (await res.json()) as { prompt_id: string };
-    const canceled = await mesh.api(`/api/v1/prompts/${prompt_id}/cancel`, { key: owner.apiKey, method: 'POST' });
+    const canceled = await mesh.api(`/api/v1/prompts/${prompt_id}/cancel`, {
+      key: owner.apiKey,
+      method: 'POST',
+    });
     expect(canceled.status).toBe(200);
     expect(((await canceled.json()) as PromptJson).status).toBe('canceled');
     expect(mesh.replicate.prediction(await predictionOf(prompt_id))!.object.status).toBe('canceled');
     expect(await remaining(owner.apiKey, versionId)).toBe(4);
     expect(await reservation(prompt_id)).toEqual({ amount: 4, status: 'released', settled: 0 });
-    expect((await mesh.api(`/api/v1/prompts/${prompt_id}/cancel`, { key: owner.apiKey, method: 'POST' })).status).toBe(409);
+    expect(
+      (await mesh.api(`/api/v1/prompts/${prompt_id}/cancel`, { key: owner.apiKey, method: 'POST' })).status,
+    ).toBe(409);
     const stranger = await mesh.createAccount();
     expect((await mesh.api(`/api/v1/prompts/${prompt_id}`, { key: stranger.apiKey })).status).toBe(404);
   });
@@ -253,7 +343,11 @@ describe('concurrency', () => {
   it('30 concurrent prompts on a version with 10 credits: never more than 10 images charged, the balance never below zero', async () => {
     const versionId = await readyVersion(owner, 10);
     // Through the gateway: its per-version lock turns most of a burst into 409s.
-    const responses = await Promise.all(Array.from({ length: 30 }, () => createPrompt(owner.apiKey, versionId, { prompt: 'burst', num_outputs: 1, width: 256, height: 256 })));
+    const responses = await Promise.all(
+      Array.from({ length: 30 }, () =>
+        createPrompt(owner.apiKey, versionId, { prompt: 'burst', num_outputs: 1, width: 256, height: 256 }),
+      ),
+    );
     const byStatus = (s: number) => responses.filter((r) => r.status === s).length;
     expect(byStatus(202) + byStatus(402) + byStatus(409)).toBe(30);
     expect(byStatus(202)).toBeGreaterThanOrEqual(1);
@@ -282,9 +376,15 @@ describe('concurrency', () => {
     expect(accepted).toHaveLength(10);
     for (const id of accepted) expect((await finished(owner.apiKey, id, 30_000)).status).toBe('succeeded');
 
-    const images = await db.query('SELECT count(*)::int AS n FROM inferencer.prompt_images i JOIN inferencer.prompts p ON p.id = i.prompt_id WHERE p.version_id = $1', [versionId]);
+    const images = await db.query(
+      'SELECT count(*)::int AS n FROM inferencer.prompt_images i JOIN inferencer.prompts p ON p.id = i.prompt_id WHERE p.version_id = $1',
+      [versionId],
+    );
     expect(images.rows[0].n).toBe(10);
-    const balance = await db.query('SELECT granted, used FROM billing.credit_balances WHERE version_id = $1', [versionId]);
+    const balance = await db.query(
+      'SELECT granted, used FROM billing.credit_balances WHERE version_id = $1',
+      [versionId],
+    );
     expect(balance.rows).toEqual([{ granted: 10, used: 10 }]);
     // Replaying the ledger: `used` never passed `granted` at any point.
     const ledger = await db.query<{ granted_delta: number; used_delta: number; reason: string }>(
@@ -305,7 +405,12 @@ describe('concurrency', () => {
   it('the webhook and the reconciler completing the same prompt at once settle it once', async () => {
     const versionId = await readyVersion(owner, 4);
     mesh.replicate.faults.dropWebhooks(1);
-    const res = await createPrompt(owner.apiKey, versionId, { prompt: 'race', num_outputs: 4, width: 256, height: 256 });
+    const res = await createPrompt(owner.apiKey, versionId, {
+      prompt: 'race',
+      num_outputs: 4,
+      width: 256,
+      height: 256,
+    });
     const { prompt_id } = (await res.json()) as { prompt_id: string };
     const predictionId = await predictionOf(prompt_id);
     const record = await mesh.replicate.settled(predictionId);
@@ -316,7 +421,12 @@ describe('concurrency', () => {
       const ts = Math.floor(Date.now() / 1000);
       return mesh.api('/api/v1/webhooks/replicate?kind=prediction', {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': signWebhook(mesh.replicate.webhookSecret, id, ts, body) },
+        headers: {
+          'content-type': 'application/json',
+          'webhook-id': id,
+          'webhook-timestamp': String(ts),
+          'webhook-signature': signWebhook(mesh.replicate.webhookSecret, id, ts, body),
+        },
         body,
       });
     };
@@ -329,12 +439,21 @@ describe('concurrency', () => {
       },
       { timeoutMs: 15_000, intervalMs: 0, what: 'the prompt to succeed' },
     );
-    const settles = await db.query("SELECT used_delta FROM billing.credit_ledger WHERE reservation_id = $1 AND reason IN ('settle', 'release')", [prompt_id]);
+    const settles = await db.query(
+      "SELECT used_delta FROM billing.credit_ledger WHERE reservation_id = $1 AND reason IN ('settle', 'release')",
+      [prompt_id],
+    );
     expect(settles.rows).toEqual([{ used_delta: 0 }]);
     expect(await reservation(prompt_id)).toEqual({ amount: 4, status: 'settled', settled: 4 });
-    const images = await db.query('SELECT count(*)::int AS n FROM inferencer.prompt_images WHERE prompt_id = $1', [prompt_id]);
+    const images = await db.query(
+      'SELECT count(*)::int AS n FROM inferencer.prompt_images WHERE prompt_id = $1',
+      [prompt_id],
+    );
     expect(images.rows[0].n).toBe(4);
-    const usage = await db.query("SELECT count(*)::int AS n FROM billing.usage WHERE kind = 'prediction' AND ref_id = $1", [prompt_id]);
+    const usage = await db.query(
+      "SELECT count(*)::int AS n FROM billing.usage WHERE kind = 'prediction' AND ref_id = $1",
+      [prompt_id],
+    );
     expect(usage.rows[0].n).toBe(1);
     expect(await remaining(owner.apiKey, versionId)).toBe(0);
   });
@@ -345,7 +464,12 @@ describe('GET /api/v1/prompts/list', () => {
     const versionId = await readyVersion(owner, 5);
     const created: string[] = [];
     for (let i = 0; i < 5; i++) {
-      const res = await createPrompt(owner.apiKey, versionId, { prompt: `page ${i}`, num_outputs: 1, width: 256, height: 256 });
+      const res = await createPrompt(owner.apiKey, versionId, {
+        prompt: `page ${i}`,
+        num_outputs: 1,
+        width: 256,
+        height: 256,
+      });
       expect(res.status).toBe(202);
       created.push(((await res.json()) as { prompt_id: string }).prompt_id);
     }
@@ -358,7 +482,10 @@ describe('GET /api/v1/prompts/list', () => {
     const original = proto.query;
     proto.query = function (this: unknown, ...args: unknown[]) {
       const config = args[0] as string | { text?: string };
-      statements.push({ requestId: currentContext()?.requestId, text: typeof config === 'string' ? config : (config?.text ?? '') });
+      statements.push({
+        requestId: currentContext()?.requestId,
+        text: typeof config === 'string' ? config : (config?.text ?? ''),
+      });
       return original.apply(this, args);
     };
     const seen: string[] = [];
@@ -368,7 +495,10 @@ describe('GET /api/v1/prompts/list', () => {
       do {
         const requestId = `list-${randomUUID()}`;
         const qs: string = cursor ? `?limit=2&cursor=${encodeURIComponent(cursor)}` : '?limit=2';
-        const res = await mesh.api(`/api/v1/prompts/list/${versionId}${qs}`, { key: owner.apiKey, headers: { 'x-request-id': requestId } });
+        const res = await mesh.api(`/api/v1/prompts/list/${versionId}${qs}`, {
+          key: owner.apiKey,
+          headers: { 'x-request-id': requestId },
+        });
         expect(res.status).toBe(200);
         const page = (await res.json()) as { prompts: PromptJson[]; next_cursor: string | null };
         const mine = statements.filter((s) => s.requestId === requestId && /\binferencer\./.test(s.text));

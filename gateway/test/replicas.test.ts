@@ -6,7 +6,14 @@ import { Client } from 'pg';
 import { loadConfig, type RunningService } from '@atelier/kit';
 import { gatewayConfigSchema, startGateway, type RunningGateway } from '@atelier/gateway';
 import { inferencerConfigSchema, startInferencer } from '@atelier/inferencer';
-import { distinctPhotos, paidInitPayment, photoForm, startMesh, waitFor, type Mesh } from '@atelier/infra/testing';
+import {
+  distinctPhotos,
+  paidInitPayment,
+  photoForm,
+  startMesh,
+  waitFor,
+  type Mesh,
+} from '@atelier/infra/testing';
 import { sandboxModelVersion } from '../../services/inferencer/test/support/sandbox-version';
 
 let mesh: Mesh;
@@ -17,11 +24,18 @@ let db: Client;
 beforeAll(async () => {
   mesh = await startMesh({
     // Small batches, frequent passes: both reconcilers are claiming while the other works.
-    env: { RATE_LIMIT_PER_WINDOW: '100000', RECONCILE_INTERVAL_MS: '100', RECONCILE_BATCH: '2', PREDICTION_CHECK_INTERVAL_MS: '200' },
+    env: {
+      RATE_LIMIT_PER_WINDOW: '100000',
+      RECONCILE_INTERVAL_MS: '100',
+      RECONCILE_BATCH: '2',
+      PREDICTION_CHECK_INTERVAL_MS: '200',
+    },
     replicate: { trainingMs: 100, predictionMs: 100 },
   });
   secondGateway = await startGateway(loadConfig(gatewayConfigSchema, { ...mesh.env, HTTP_PORT: '0' }));
-  secondInferencer = await startInferencer(loadConfig(inferencerConfigSchema, { ...mesh.env, GRPC_PORT: '0' }));
+  secondInferencer = await startInferencer(
+    loadConfig(inferencerConfigSchema, { ...mesh.env, GRPC_PORT: '0' }),
+  );
   db = new Client({ connectionString: mesh.db.url });
   await db.connect();
 });
@@ -56,7 +70,9 @@ it('two gateways share the payment lock: 20 parallel uploads split between them 
   );
   expect(statuses.filter((s) => s === 202)).toHaveLength(1);
   expect(statuses.filter((s) => s !== 202).every((s) => s === 409)).toBe(true);
-  const { rows } = await db.query('SELECT count(*)::int AS n FROM trainer.versions WHERE payment_id = $1', [paymentId]);
+  const { rows } = await db.query('SELECT count(*)::int AS n FROM trainer.versions WHERE payment_id = $1', [
+    paymentId,
+  ]);
   expect(rows[0].n).toBe(1);
 });
 
@@ -77,16 +93,26 @@ it('two inferencers complete every prompt whose webhook never came, each exactly
   await billing.grantCredits({ accountId: account.accountId, versionId, paymentId });
 
   mesh.replicate.faults.dropWebhooks();
-  const claimsBefore = [await metric(mesh.inferencer.metricsPort, 'atelier_reconciler_claims_total'), await metric(secondInferencer.metricsPort, 'atelier_reconciler_claims_total')];
+  const claimsBefore = [
+    await metric(mesh.inferencer.metricsPort, 'atelier_reconciler_claims_total'),
+    await metric(secondInferencer.metricsPort, 'atelier_reconciler_claims_total'),
+  ];
   const promptIds: string[] = [];
   for (let i = 0; i < N; i++) {
-    const res = await mesh.api(`/api/v1/prompts/create/${versionId}`, { key: account.apiKey, method: 'POST', json: { prompt: `TOK dog ${i}`, num_outputs: 1 } });
+    const res = await mesh.api(`/api/v1/prompts/create/${versionId}`, {
+      key: account.apiKey,
+      method: 'POST',
+      json: { prompt: `TOK dog ${i}`, num_outputs: 1 },
+    });
     expect(res.status).toBe(202);
     promptIds.push(((await res.json()) as { prompt_id: string }).prompt_id);
   }
   await waitFor(
     async () => {
-      const { rows } = await db.query(`SELECT count(*)::int AS n FROM inferencer.prompts WHERE id = ANY($1) AND status = 'succeeded'`, [promptIds]);
+      const { rows } = await db.query(
+        `SELECT count(*)::int AS n FROM inferencer.prompts WHERE id = ANY($1) AND status = 'succeeded'`,
+        [promptIds],
+      );
       return rows[0].n === N;
     },
     { timeoutMs: 30_000, what: 'the reconcilers to finish every prompt' },
@@ -97,12 +123,18 @@ it('two inferencers complete every prompt whose webhook never came, each exactly
   );
   expect(settles.rows).toHaveLength(N);
   expect(settles.rows.every((r) => r.n === 1)).toBe(true);
-  const images = await db.query('SELECT count(*)::int AS n FROM inferencer.prompt_images WHERE prompt_id = ANY($1)', [promptIds]);
+  const images = await db.query(
+    'SELECT count(*)::int AS n FROM inferencer.prompt_images WHERE prompt_id = ANY($1)',
+    [promptIds],
+  );
   expect(images.rows[0].n).toBe(N);
   const balance = await billing.getCreditBalance({ accountId: account.accountId, versionId });
   expect(balance.balance).toEqual(expect.objectContaining({ granted: N, used: N, remaining: 0 }));
   // Both instances took part.
-  const claimsAfter = [await metric(mesh.inferencer.metricsPort, 'atelier_reconciler_claims_total'), await metric(secondInferencer.metricsPort, 'atelier_reconciler_claims_total')];
+  const claimsAfter = [
+    await metric(mesh.inferencer.metricsPort, 'atelier_reconciler_claims_total'),
+    await metric(secondInferencer.metricsPort, 'atelier_reconciler_claims_total'),
+  ];
   expect(claimsAfter[0]! - claimsBefore[0]!).toBeGreaterThan(0);
   expect(claimsAfter[1]! - claimsBefore[1]!).toBeGreaterThan(0);
 });

@@ -3,7 +3,17 @@
  * that answers 503 and leaves the payment usable.
  */
 import sharp from 'sharp';
-import { distinctPhotos, paidInitPayment, photoForm, startMesh, startTcpProxy, viaProxy, waitFor, type Mesh, type TcpProxy } from '@atelier/infra/testing';
+import {
+  distinctPhotos,
+  paidInitPayment,
+  photoForm,
+  startMesh,
+  startTcpProxy,
+  viaProxy,
+  waitFor,
+  type Mesh,
+  type TcpProxy,
+} from '@atelier/infra/testing';
 
 let mesh: Mesh;
 let bucket: TcpProxy;
@@ -12,7 +22,9 @@ let account: { accountId: string; apiKey: string };
 beforeAll(async () => {
   const target = new URL(process.env.S3_ENDPOINT!);
   bucket = await startTcpProxy({ host: target.hostname, port: Number(target.port) });
-  mesh = await startMesh({ env: { S3_ENDPOINT: viaProxy(process.env.S3_ENDPOINT!, bucket), RATE_LIMIT_PER_WINDOW: '10000' } });
+  mesh = await startMesh({
+    env: { S3_ENDPOINT: viaProxy(process.env.S3_ENDPOINT!, bucket), RATE_LIMIT_PER_WINDOW: '10000' },
+  });
   account = await mesh.createAccount();
 });
 afterAll(async () => {
@@ -21,18 +33,49 @@ afterAll(async () => {
 });
 
 const upload = (paymentId: string, files: Array<{ name: string; type: string; data: Buffer }>) =>
-  mesh.api(`/api/v1/versions/train/${paymentId}`, { key: account.apiKey, method: 'POST', body: photoForm(files) });
+  mesh.api(`/api/v1/versions/train/${paymentId}`, {
+    key: account.apiKey,
+    method: 'POST',
+    body: photoForm(files),
+  });
 
 const paymentJson = async (paymentId: string) =>
-  (await (await mesh.api(`/api/v1/payments/${paymentId}`, { key: account.apiKey })).json()) as { status: string; version_id: string | null };
+  (await (await mesh.api(`/api/v1/payments/${paymentId}`, { key: account.apiKey })).json()) as {
+    status: string;
+    version_id: string | null;
+  };
 
 it('lists a too-small photo, a text file named .jpg, a truncated JPEG and a duplicate in one 422, and trains nothing', async () => {
   const paymentId = await paidInitPayment(mesh, account);
   const good = await distinctPhotos(4);
-  const small = { name: 'small.jpg', type: 'image/jpeg', data: await sharp({ create: { width: 300, height: 300, channels: 3, background: '#c33' } }).jpeg().toBuffer() };
-  const text = { name: 'notes.jpg', type: 'image/jpeg', data: Buffer.from('these are not the photos you are looking for\n'.repeat(20)) };
-  const full = await sharp({ create: { width: 900, height: 900, channels: 3, background: '#888', noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).jpeg().toBuffer();
-  const truncated = { name: 'cut.jpg', type: 'image/jpeg', data: full.subarray(0, Math.floor(full.length / 2)) };
+  const small = {
+    name: 'small.jpg',
+    type: 'image/jpeg',
+    data: await sharp({ create: { width: 300, height: 300, channels: 3, background: '#c33' } })
+      .jpeg()
+      .toBuffer(),
+  };
+  const text = {
+    name: 'notes.jpg',
+    type: 'image/jpeg',
+    data: Buffer.from('these are not the photos you are looking for\n'.repeat(20)),
+  };
+  const full = await sharp({
+    create: {
+      width: 900,
+      height: 900,
+      channels: 3,
+      background: '#888',
+      noise: { type: 'gaussian', mean: 128, sigma: 40 },
+    },
+  })
+    .jpeg()
+    .toBuffer();
+  const truncated = {
+    name: 'cut.jpg',
+    type: 'image/jpeg',
+    data: full.subarray(0, Math.floor(full.length / 2)),
+  };
   const duplicate = { ...good[0]!, name: 'again.jpg' };
 
   const res = await upload(paymentId, [...good, small, text, truncated, duplicate]);
@@ -57,7 +100,9 @@ it('answers 503 while the bucket is down, leaves the payment unused, and the ret
     expect(res.status).toBe(503);
     const problem = (await res.json()) as { detail: string };
     expect(problem.detail).not.toMatch(/127\.0\.0\.1|ECONN|s3/i);
-    expect(await paymentJson(paymentId)).toEqual(expect.objectContaining({ status: 'paid', version_id: null }));
+    expect(await paymentJson(paymentId)).toEqual(
+      expect.objectContaining({ status: 'paid', version_id: null }),
+    );
   } finally {
     bucket.up();
   }

@@ -20,7 +20,18 @@ const ROOT = repoRoot(__dirname);
 const STATE = path.join(ROOT, '.atelier');
 const DEV = path.join(STATE, 'dev');
 const PIDS = path.join(DEV, 'children.json');
-const PORTS = { gateway: 8080, billing: 50051, imager: 50052, trainer: 50053, inferencer: 50054, postgres: 54329, redis: 63790, s3: 9000, stripe: 12111, replicate: 12112 };
+const PORTS = {
+  gateway: 8080,
+  billing: 50051,
+  imager: 50052,
+  trainer: 50053,
+  inferencer: 50054,
+  postgres: 54329,
+  redis: 63790,
+  s3: 9000,
+  stripe: 12111,
+  replicate: 12112,
+};
 const DEMO_EMAIL = 'demo@atelier.local';
 
 const log = (msg: string) => process.stdout.write(`[dev] ${msg}\n`);
@@ -43,7 +54,10 @@ async function main() {
   log(applied.length ? `migrated: ${applied.join(', ')}` : 'schema up to date');
 
   const gatewayUrl = `http://127.0.0.1:${PORTS.gateway}`;
-  const stripe = await startStripeSandbox({ port: PORTS.stripe, webhookUrl: `${gatewayUrl}/api/v1/payments/webhook` });
+  const stripe = await startStripeSandbox({
+    port: PORTS.stripe,
+    webhookUrl: `${gatewayUrl}/api/v1/payments/webhook`,
+  });
   const replicate = await startReplicateSandbox({
     port: PORTS.replicate,
     trainingMs: Number(process.env.SANDBOX_REPLICATE_TRAINING_MS ?? 5000),
@@ -82,7 +96,10 @@ async function main() {
     ['gateway', 'gateway/dist/main.js', {}],
   ] as const;
   const children = services.map(([name, script, ports]) =>
-    spawnChild(name, script, { ...env, ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) }),
+    spawnChild(name, script, {
+      ...env,
+      ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
+    }),
   );
   fs.writeFileSync(PIDS, JSON.stringify(children.map((c) => c.pid)));
 
@@ -110,7 +127,10 @@ async function main() {
 }
 
 function spawnChild(name: string, script: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, [path.join(ROOT, script)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [path.join(ROOT, script)], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const prefix = (chunk: Buffer) =>
     chunk
       .toString()

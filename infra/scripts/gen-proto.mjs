@@ -45,13 +45,26 @@ const index = [
 writeFileSync(join(out, 'index.ts'), index);
 
 if (check) {
-  const listing = (d) => walk(d).map((f) => relative(d, f)).sort();
+  const listing = (d) =>
+    walk(d)
+      .map((f) => relative(d, f))
+      .sort();
   const want = listing(out);
   let have = [];
-  try { have = listing(genDir); } catch { /* missing gen dir is stale too */ }
-  const stale = want.filter((f) => {
-    try { return readFileSync(join(out, f), 'utf8') !== readFileSync(join(genDir, f), 'utf8'); } catch { return true; }
-  }).concat(have.filter((f) => !want.includes(f)));
+  try {
+    have = listing(genDir);
+  } catch {
+    /* missing gen dir is stale too */
+  }
+  const stale = want
+    .filter((f) => {
+      try {
+        return readFileSync(join(out, f), 'utf8') !== readFileSync(join(genDir, f), 'utf8');
+      } catch {
+        return true;
+      }
+    })
+    .concat(have.filter((f) => !want.includes(f)));
   rmSync(out, { recursive: true, force: true });
   if (stale.length) {
     console.error(`protos/gen is stale (run \`make proto\`): ${stale.join(', ')}`);

@@ -15,36 +15,69 @@ export async function paidInitPayment(mesh: Mesh, account: Account, credits?: nu
   if (credits) {
     planId = `test_init_${credits}`;
     await mesh.gateway.deps.mesh.billing.upsertPlan({
-      plan: { id: planId, name: `Test ${credits}`, description: '', price: 100, currency: 'usd', images: credits, isInit: true, minImages: 5, maxImages: 30, deprecated: false },
+      plan: {
+        id: planId,
+        name: `Test ${credits}`,
+        description: '',
+        price: 100,
+        currency: 'usd',
+        images: credits,
+        isInit: true,
+        minImages: 5,
+        maxImages: 30,
+        deprecated: false,
+      },
     });
   }
-  const created = await mesh.api('/api/v1/payments/create', { key: account.apiKey, method: 'POST', json: { plan_id: planId } });
-  if (created.status !== 201) throw new Error(`payment create answered ${created.status}: ${await created.text()}`);
+  const created = await mesh.api('/api/v1/payments/create', {
+    key: account.apiKey,
+    method: 'POST',
+    json: { plan_id: planId },
+  });
+  if (created.status !== 201)
+    throw new Error(`payment create answered ${created.status}: ${await created.text()}`);
   const payment = (await created.json()) as { payment_id: string; checkout_url: string };
   const paid = await fetch(payment.checkout_url, { method: 'POST', headers: { accept: 'application/json' } });
   if (paid.status !== 200) throw new Error(`checkout answered ${paid.status}`);
   await waitFor(
     async () =>
-      ((await (await mesh.api(`/api/v1/payments/${payment.payment_id}`, { key: account.apiKey })).json()) as { status: string }).status === 'paid',
+      (
+        (await (
+          await mesh.api(`/api/v1/payments/${payment.payment_id}`, { key: account.apiKey })
+        ).json()) as { status: string }
+      ).status === 'paid',
     { what: 'the payment to be paid' },
   );
   return payment.payment_id;
 }
 
 /** `count` distinct solid-colour JPEGs, big enough to pass the photo checks. */
-export async function distinctPhotos(count: number, size = 640): Promise<Array<{ name: string; type: string; data: Buffer }>> {
+export async function distinctPhotos(
+  count: number,
+  size = 640,
+): Promise<Array<{ name: string; type: string; data: Buffer }>> {
   return Promise.all(
     Array.from({ length: count }, async (_, i) => ({
       name: `photo-${i}.jpg`,
       type: 'image/jpeg',
-      data: await sharp({ create: { width: size, height: size, channels: 3, background: { r: (i * 37) % 256, g: (i * 91) % 256, b: (i * 151) % 256 } } })
+      data: await sharp({
+        create: {
+          width: size,
+          height: size,
+          channels: 3,
+          background: { r: (i * 37) % 256, g: (i * 91) % 256, b: (i * 151) % 256 },
+        },
+      })
         .jpeg()
         .toBuffer(),
     })),
   );
 }
 
-export function photoForm(files: Array<{ name: string; type: string; data: Buffer }>, fields: Record<string, string> = { class: 'man' }): FormData {
+export function photoForm(
+  files: Array<{ name: string; type: string; data: Buffer }>,
+  fields: Record<string, string> = { class: 'man' },
+): FormData {
   const body = new FormData();
   for (const [k, v] of Object.entries(fields)) body.append(k, v);
   for (const f of files) body.append('images', new Blob([f.data], { type: f.type }), f.name);

@@ -52,9 +52,18 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
 
 async function startMeshOnce(options: MeshOptions): Promise<Mesh> {
   const db = await createTestDatabase();
-  const [billingPort, imagerPort, trainerPort, inferencerPort, gatewayPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const [billingPort, imagerPort, trainerPort, inferencerPort, gatewayPort] = await Promise.all([
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+  ]);
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
-  const stripe = await startStripeSandbox({ webhookUrl: `${gatewayUrl}/api/v1/payments/webhook`, webhookRetry: { baseDelayMs: 100, maxDelayMs: 1000 } });
+  const stripe = await startStripeSandbox({
+    webhookUrl: `${gatewayUrl}/api/v1/payments/webhook`,
+    webhookRetry: { baseDelayMs: 100, maxDelayMs: 1000 },
+  });
   const replicate = await startReplicateSandbox({
     trainingMs: options.replicate?.trainingMs ?? 300,
     predictionMs: options.replicate?.predictionMs ?? 200,
@@ -95,10 +104,18 @@ async function startMeshOnce(options: MeshOptions): Promise<Mesh> {
     return s;
   };
   try {
-    const billing = await start(() => startBilling(loadConfig(billingConfigSchema, { ...env, GRPC_PORT: String(billingPort) })));
-    const imager = await start(() => startImager(loadConfig(imagerConfigSchema, { ...env, GRPC_PORT: String(imagerPort) })));
-    const trainer = await start(() => startTrainer(loadConfig(trainerConfigSchema, { ...env, GRPC_PORT: String(trainerPort) })));
-    const inferencer = await start(() => startInferencer(loadConfig(inferencerConfigSchema, { ...env, GRPC_PORT: String(inferencerPort) })));
+    const billing = await start(() =>
+      startBilling(loadConfig(billingConfigSchema, { ...env, GRPC_PORT: String(billingPort) })),
+    );
+    const imager = await start(() =>
+      startImager(loadConfig(imagerConfigSchema, { ...env, GRPC_PORT: String(imagerPort) })),
+    );
+    const trainer = await start(() =>
+      startTrainer(loadConfig(trainerConfigSchema, { ...env, GRPC_PORT: String(trainerPort) })),
+    );
+    const inferencer = await start(() =>
+      startInferencer(loadConfig(inferencerConfigSchema, { ...env, GRPC_PORT: String(inferencerPort) })),
+    );
     const gateway = await start(() => startGateway(loadConfig(gatewayConfigSchema, env)));
     const mesh: Mesh = {
       db,
@@ -143,6 +160,7 @@ async function startMeshOnce(options: MeshOptions): Promise<Mesh> {
 
 function required(name: string): string {
   const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run the tests through jest (its global setup starts the stack)`);
+  if (!value)
+    throw new Error(`${name} is not set: run the tests through jest (its global setup starts the stack)`);
   return value;
 }

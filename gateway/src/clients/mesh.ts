@@ -11,7 +11,11 @@ export function createMesh(config: GatewayConfig, metrics?: Metrics) {
     trainer: { address: config.TRAINER_ADDR, service: 'atelier.trainer.v1.TrainerService' },
     inferencer: { address: config.INFERENCER_ADDR, service: 'atelier.inferencer.v1.InferencerService' },
   };
-  const health = Object.entries(targets).map(([name, t]) => ({ name, service: t.service, checker: createHealthChecker(t.address) }));
+  const health = Object.entries(targets).map(([name, t]) => ({
+    name,
+    service: t.service,
+    checker: createHealthChecker(t.address),
+  }));
   const mesh = {
     billing: createGrpcClient(billing.BillingServiceService, config.BILLING_ADDR, opts),
     imager: createGrpcClient(imager.ImagerServiceService, config.IMAGER_ADDR, opts),
@@ -19,7 +23,9 @@ export function createMesh(config: GatewayConfig, metrics?: Metrics) {
     inferencer: createGrpcClient(inferencer.InferencerServiceService, config.INFERENCER_ADDR, opts),
     /** Names of the services that do not report SERVING. */
     async unhealthy(): Promise<string[]> {
-      const results = await Promise.all(health.map(async (h) => ((await h.checker.check(h.service)) === 'SERVING' ? null : h.name)));
+      const results = await Promise.all(
+        health.map(async (h) => ((await h.checker.check(h.service)) === 'SERVING' ? null : h.name)),
+      );
       return results.filter((n): n is string => n !== null);
     },
     close() {

@@ -20,7 +20,14 @@ export function toProblem(err: unknown, requestId: string): Problem {
   // 5xx details may name hosts, SQL or stack frames: the client gets the title only.
   const detail = entry.http >= 500 ? entry.title : appError.message;
   const extra = entry.http >= 500 ? {} : (appError.extra ?? {});
-  return { type: problemType(appError.code), title: entry.title, status: entry.http, detail, request_id: requestId, ...extra };
+  return {
+    type: problemType(appError.code),
+    title: entry.title,
+    status: entry.http,
+    detail,
+    request_id: requestId,
+    ...extra,
+  };
 }
 
 export function sendProblem(req: Request, res: Response, err: unknown): void {

@@ -20,7 +20,12 @@ export class LockHeldError extends AppError {
  * lock is released in `finally` by compare-and-delete, so a lock that expired and was taken
  * by someone else is never released by us. Redis down → 503: we never run unlocked.
  */
-export async function withLock<T>(redis: Redis, resource: string, ttlMs: number, fn: () => Promise<T>): Promise<T> {
+export async function withLock<T>(
+  redis: Redis,
+  resource: string,
+  ttlMs: number,
+  fn: () => Promise<T>,
+): Promise<T> {
   const key = `lock:${resource}`;
   const token = randomBytes(16).toString('hex');
   let acquired: string | null;

@@ -23,12 +23,20 @@ return {0, 0, tonumber(oldest[2]) + window - now}
 export function rateLimit(redis: Redis, opts: { limit: number; windowMs: number }) {
   // A defined command runs as EVALSHA: the script's text is not sent with every request.
   redis.defineCommand('atelierRateLimit', { numberOfKeys: 1, lua: SLIDING_WINDOW });
-  const limiter = redis as Redis & { atelierRateLimit(...args: Array<string | number>): Promise<[number, number, number]> };
+  const limiter = redis as Redis & {
+    atelierRateLimit(...args: Array<string | number>): Promise<[number, number, number]>;
+  };
   return async (req: Request, res: Response, next: NextFunction) => {
     const subject = req.keyPrefix ?? `ip:${req.ip}`;
     let result: [number, number, number];
     try {
-      result = await limiter.atelierRateLimit(`ratelimit:${subject}`, Date.now(), opts.windowMs, opts.limit, randomUUID());
+      result = await limiter.atelierRateLimit(
+        `ratelimit:${subject}`,
+        Date.now(),
+        opts.windowMs,
+        opts.limit,
+        randomUUID(),
+      );
     } catch (err) {
       req.log.warn({ err: (err as Error).message }, 'rate limiter unavailable; allowing request');
       return next();
@@ -40,6 +48,11 @@ export function rateLimit(redis: Redis, opts: { limit: number; windowMs: number 
     res.setHeader('RateLimit-Reset', String(resetS));
     if (allowed) return next();
     res.setHeader('Retry-After', String(resetS));
-    next(new AppError('rate_limited', `more than ${opts.limit} requests in ${opts.windowMs / 1000} s; retry in ${resetS} s`));
+    next(
+      new AppError(
+        'rate_limited',
+        `more than ${opts.limit} requests in ${opts.windowMs / 1000} s; retry in ${resetS} s`,
+      ),
+    );
   };
 }

@@ -24,7 +24,16 @@ export function requestContext(
       const route = (req.route?.path as string | undefined) ? `${req.baseUrl}${req.route.path}` : 'unmatched';
       metrics.requests.inc({ route, method: req.method, status: String(res.statusCode) });
       metrics.duration.observe({ route, method: req.method }, seconds);
-      logger.info({ request_id: requestId, method: req.method, route, status: res.statusCode, duration_ms: Math.round(seconds * 1000) }, 'http');
+      logger.info(
+        {
+          request_id: requestId,
+          method: req.method,
+          route,
+          status: res.statusCode,
+          duration_ms: Math.round(seconds * 1000),
+        },
+        'http',
+      );
     });
     runWithContext({ requestId }, next);
   };

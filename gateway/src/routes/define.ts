@@ -61,19 +61,27 @@ function parse<T extends ZodType>(schema: T | undefined, value: unknown, where: 
   if (!schema) return value as z.infer<T>;
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const errors = result.error.issues.map((i) => ({ field: [where, ...i.path].join('.'), message: i.message }));
+  const errors = result.error.issues.map((i) => ({
+    field: [where, ...i.path].join('.'),
+    message: i.message,
+  }));
   const detail = errors.map((e) => `${e.field}: ${e.message}`).join('; ');
   // A bad id in the path is a "malformed id", everything else a plain invalid request; both 400.
   if (where === 'path') throw new AppError('malformed_id', detail, { errors });
   throw Errors.invalid(detail, { errors });
 }
 
-export function mountRoutes(router: Router, routes: AnyRoute[], deps: GatewayDeps, middleware: {
-  auth: express.RequestHandler;
-  rateLimit: express.RequestHandler;
-  json: express.RequestHandler;
-  raw: express.RequestHandler;
-}) {
+export function mountRoutes(
+  router: Router,
+  routes: AnyRoute[],
+  deps: GatewayDeps,
+  middleware: {
+    auth: express.RequestHandler;
+    rateLimit: express.RequestHandler;
+    json: express.RequestHandler;
+    raw: express.RequestHandler;
+  },
+) {
   for (const spec of routes) {
     const chain: express.RequestHandler[] = [];
     if (spec.auth) chain.push(middleware.auth, middleware.rateLimit);
@@ -83,13 +91,20 @@ export function mountRoutes(router: Router, routes: AnyRoute[], deps: GatewayDep
       try {
         const params = parse(spec.params, req.params, 'path');
         const query = parse(spec.query, req.query, 'query');
-        const body = spec.body && typeof spec.body !== 'string' ? parse(spec.body, req.body, 'body') : undefined;
+        const body =
+          spec.body && typeof spec.body !== 'string' ? parse(spec.body, req.body, 'body') : undefined;
         const ctx = { req, res, params, query, body, accountId: req.accountId ?? '' };
         const run = async (): Promise<StoredResponse> => {
           const reply = await spec.handler(ctx, deps);
-          return { status: reply.status, contentType: 'application/json', body: JSON.stringify(reply.body), headers: reply.headers };
+          return {
+            status: reply.status,
+            contentType: 'application/json',
+            body: JSON.stringify(reply.body),
+            headers: reply.headers,
+          };
         };
-        const locked = () => (spec.lock ? withLock(deps.redis, spec.lock(params), deps.config.LOCK_TTL_MS, run) : run());
+        const locked = () =>
+          spec.lock ? withLock(deps.redis, spec.lock(params), deps.config.LOCK_TTL_MS, run) : run();
         const response = spec.idempotent
           ? await idempotent(
               deps.redis,
@@ -119,7 +134,9 @@ export function registerRoutes(registry: OpenAPIRegistry, routes: AnyRoute[]) {
   for (const spec of routes) {
     const responses: RouteConfig['responses'] = {};
     for (const [status, r] of Object.entries(spec.responses)) {
-      responses[status] = r.schema ? { description: r.description, content: { 'application/json': { schema: r.schema } } } : { description: r.description };
+      responses[status] = r.schema
+        ? { description: r.description, content: { 'application/json': { schema: r.schema } } }
+        : { description: r.description };
     }
     for (const [status, description] of Object.entries({
       400: 'Malformed request or id',
@@ -132,7 +149,9 @@ export function registerRoutes(registry: OpenAPIRegistry, routes: AnyRoute[]) {
     })) {
       responses[status] ??= { description, content: problem };
     }
-    const headers = spec.idempotent ? z.object({ 'idempotency-key': z.string().max(255).optional() }) : undefined;
+    const headers = spec.idempotent
+      ? z.object({ 'idempotency-key': z.string().max(255).optional() })
+      : undefined;
     const body =
       spec.body === 'raw'
         ? { content: { 'application/json': { schema: z.object({}).passthrough() } } }

@@ -125,10 +125,17 @@ describe('DatasetPacker when the caller cancels after sending everything', () =>
     const accountId = randomUUID();
     const datasetId = randomUUID();
     const withoutEnd = [...messages(accountId, datasetId)].filter((m) => !m.end);
-    await expect(packer.pack(thenCancelled(withoutEnd, () => undefined), new AbortController().signal)).rejects.toMatchObject({
+    await expect(
+      packer.pack(
+        thenCancelled(withoutEnd, () => undefined),
+        new AbortController().signal,
+      ),
+    ).rejects.toMatchObject({
       code: 'invalid_argument',
     });
-    expect(recorder.seen(new RegExp(`${datasetId}\\.zip`)).filter((r) => r.method === 'PUT' && r.status === 200)).toEqual([]);
+    expect(
+      recorder.seen(new RegExp(`${datasetId}\\.zip`)).filter((r) => r.method === 'PUT' && r.status === 200),
+    ).toEqual([]);
     expect(await bucket.list(`datasets/${accountId}/`)).toEqual([]);
   });
 

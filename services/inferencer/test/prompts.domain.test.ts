@@ -27,7 +27,14 @@ const credits = new FakeCredits();
 const outputs = new FakeOutputs();
 const account = randomUUID();
 
-const params = (over: Partial<PromptParams> = {}): PromptParams => ({ prompt: 'a photo of TOK dog', negativePrompt: '', numOutputs: 1, width: 256, height: 256, ...over });
+const params = (over: Partial<PromptParams> = {}): PromptParams => ({
+  prompt: 'a photo of TOK dog',
+  negativePrompt: '',
+  numOutputs: 1,
+  width: 256,
+  height: 256,
+  ...over,
+});
 
 /** A ready version of `account` with `creditCount` credits. */
 function readyVersion(creditCount: number, owner = account): string {
@@ -38,7 +45,10 @@ function readyVersion(creditCount: number, owner = account): string {
 }
 
 const create = (versionId: string, p: Partial<PromptParams> = {}, waitSeconds = 0) =>
-  domain.prompts.create({ accountId: account, versionId, promptId: randomUUID(), params: params(p), waitSeconds }, { deadline: Date.now() + 20_000 });
+  domain.prompts.create(
+    { accountId: account, versionId, promptId: randomUUID(), params: params(p), waitSeconds },
+    { deadline: Date.now() + 20_000 },
+  );
 
 const rejection = async (promise: Promise<unknown>): Promise<AppError> => {
   const err = await promise.then(
@@ -63,10 +73,16 @@ function signedWebhook(predictionId: string) {
   const body = JSON.stringify(replicate.prediction(predictionId)!.object);
   const webhookId = `msg_${randomUUID()}`;
   const timestamp = Math.floor(Date.now() / 1000);
-  return { webhookId, webhookTimestamp: String(timestamp), webhookSignature: signWebhook(replicate.webhookSecret, webhookId, timestamp, body), body: Buffer.from(body) };
+  return {
+    webhookId,
+    webhookTimestamp: String(timestamp),
+    webhookSignature: signWebhook(replicate.webhookSecret, webhookId, timestamp, body),
+    body: Buffer.from(body),
+  };
 }
 
-const makeDue = (promptId: string) => pool.query('UPDATE inferencer.prompts SET next_check_at = now() WHERE id = $1', [promptId]);
+const makeDue = (promptId: string) =>
+  pool.query('UPDATE inferencer.prompts SET next_check_at = now() WHERE id = $1', [promptId]);
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -90,7 +106,11 @@ beforeAll(async () => {
     });
   });
   await new Promise<void>((resolve) => hooks.listen(0, '127.0.0.1', resolve));
-  replicate = await startReplicateSandbox({ trainingMs: 100, predictionMs: 300, webhookRetryDelaysMs: [100, 300] });
+  replicate = await startReplicateSandbox({
+    trainingMs: 100,
+    predictionMs: 300,
+    webhookRetryDelaysMs: [100, 300],
+  });
   const trained = await sandboxModelVersion(replicate);
   // As Replicate names it in a training's output; the service must run it by the bare id.
   replicateVersion = `${trained.model}:${trained.version}`;
@@ -99,7 +119,11 @@ beforeAll(async () => {
     versions,
     credits,
     outputs,
-    predictions: createReplicatePredictions({ token: replicate.token, baseUrl: replicate.baseUrl, timeoutMs: 10_000 }),
+    predictions: createReplicatePredictions({
+      token: replicate.token,
+      baseUrl: replicate.baseUrl,
+      timeoutMs: 10_000,
+    }),
     logger: createLogger('inferencer-test', process.env.TEST_LOG_LEVEL ?? 'silent'),
     metrics: createMetrics('inferencer-test'),
     config: {
@@ -132,7 +156,15 @@ afterEach(() => {
 describe('CreatePrompt', () => {
   it('sends every parameter to Replicate and completes through the signed webhook: 4 images at the requested size, 4 credits settled, usage recorded', async () => {
     const versionId = readyVersion(10);
-    const { prompt, imagesRemaining } = await create(versionId, { numOutputs: 4, width: 512, height: 384, negativePrompt: 'blurry', numInferenceSteps: 12, guidanceScale: 4.5, seed: 7 });
+    const { prompt, imagesRemaining } = await create(versionId, {
+      numOutputs: 4,
+      width: 512,
+      height: 384,
+      negativePrompt: 'blurry',
+      numInferenceSteps: 12,
+      guidanceScale: 4.5,
+      seed: 7,
+    });
     expect(imagesRemaining).toBe(6);
     expect(prompt.status).toBe('starting');
 
@@ -156,14 +188,26 @@ describe('CreatePrompt', () => {
     expect(done.status).toBe('succeeded');
     expect(done.images).toHaveLength(4);
     for (const [n, image] of done.images.entries()) {
-      expect(image).toEqual({ key: `outputs/${account}/${versionId}/${prompt.id}/${n}.png`, width: 512, height: 384, contentType: 'image/png', bytes: expect.any(Number) });
+      expect(image).toEqual({
+        key: `outputs/${account}/${versionId}/${prompt.id}/${n}.png`,
+        width: 512,
+        height: 384,
+        contentType: 'image/png',
+        bytes: expect.any(Number),
+      });
       expect(outputs.objects.get(image.key)?.length).toBe(image.bytes);
     }
     expect(done.predictTime).toBeGreaterThan(0);
     expect(done.costMicros).toBe(Math.round(done.predictTime! * 1_400));
-    expect(credits.reservations.get(prompt.id)).toEqual(expect.objectContaining({ status: 'settled', settled: 4 }));
+    expect(credits.reservations.get(prompt.id)).toEqual(
+      expect.objectContaining({ status: 'settled', settled: 4 }),
+    );
     expect(credits.remaining(versionId)).toBe(6);
-    expect(credits.usage.get(prompt.id)).toEqual({ accountId: account, predictSeconds: done.predictTime, costMicros: done.costMicros });
+    expect(credits.usage.get(prompt.id)).toEqual({
+      accountId: account,
+      predictSeconds: done.predictTime,
+      costMicros: done.costMicros,
+    });
   });
 
   it('with waitSeconds answers with the finished prompt', async () => {
@@ -173,7 +217,7 @@ describe('CreatePrompt', () => {
     expect(prompt.images).toHaveLength(2);
   });
 
-  it('refuses a version that is not ready (conflict), not the caller\'s (not_found), or short of credits (insufficient_credits with remaining) and leaves no prompt behind', async () => {
+  it("refuses a version that is not ready (conflict), not the caller's (not_found), or short of credits (insufficient_credits with remaining) and leaves no prompt behind", async () => {
     const notReady = randomUUID();
     versions.versions.set(notReady, { accountId: account, isReady: false, replicateVersion: '' });
     expect((await rejection(create(notReady))).code).toBe('conflict');
@@ -185,7 +229,10 @@ describe('CreatePrompt', () => {
     const short = await rejection(create(poor, { numOutputs: 4 }));
     expect(short.code).toBe('insufficient_credits');
     expect(short.extra).toEqual({ remaining: 3 });
-    const { rows } = await pool.query('SELECT count(*)::int AS n FROM inferencer.prompts WHERE version_id = ANY($1)', [[notReady, foreign, poor]]);
+    const { rows } = await pool.query(
+      'SELECT count(*)::int AS n FROM inferencer.prompts WHERE version_id = ANY($1)',
+      [[notReady, foreign, poor]],
+    );
     expect(rows[0].n).toBe(0);
   });
 
@@ -195,7 +242,9 @@ describe('CreatePrompt', () => {
     const err = await rejection(create(versionId, { numOutputs: 4 }));
     expect(err.code).toBe('unavailable');
     expect(credits.remaining(versionId)).toBe(4);
-    const { rows } = await pool.query('SELECT id, status FROM inferencer.prompts WHERE version_id = $1', [versionId]);
+    const { rows } = await pool.query('SELECT id, status FROM inferencer.prompts WHERE version_id = $1', [
+      versionId,
+    ]);
     expect(rows).toEqual([{ id: expect.any(String), status: 'failed' }]);
     expect(credits.reservations.get(rows[0].id)?.status).toBe('released');
   });
@@ -204,7 +253,10 @@ describe('CreatePrompt', () => {
     const versionId = readyVersion(2);
     credits.failNext = { method: 'reserve', error: Errors.timeout('billing'), count: 1 };
     expect((await rejection(create(versionId, { numOutputs: 2 }))).code).toBe('timeout');
-    const { rows } = await pool.query('SELECT id, status, replicate_prediction_id FROM inferencer.prompts WHERE version_id = $1', [versionId]);
+    const { rows } = await pool.query(
+      'SELECT id, status, replicate_prediction_id FROM inferencer.prompts WHERE version_id = $1',
+      [versionId],
+    );
     expect(rows).toEqual([{ id: expect.any(String), status: 'starting', replicate_prediction_id: null }]);
     await domain.reconciler.tick();
     expect((await domain.prompts.get(account, rows[0].id)).status).toBe('failed');
@@ -249,7 +301,9 @@ describe('webhooks and the reconciler', () => {
     const { prompt } = await create(versionId);
     await replicate.settled(prompt.predictionId!);
     const hook = signedWebhook(prompt.predictionId!);
-    expect((await rejection(domain.events.handle({ ...hook, webhookSignature: 'v1,AAAA' }))).code).toBe('invalid_signature');
+    expect((await rejection(domain.events.handle({ ...hook, webhookSignature: 'v1,AAAA' }))).code).toBe(
+      'invalid_signature',
+    );
     expect(await domain.events.handle(hook)).toEqual({ applied: true, runId: prompt.predictionId });
     expect(await domain.events.handle(hook)).toEqual({ applied: false, runId: prompt.predictionId });
     expect((await domain.prompts.get(account, prompt.id)).status).toBe('succeeded');
@@ -285,11 +339,18 @@ describe('webhooks and the reconciler', () => {
     ]);
     // One racer holds the completion lease and copies; the others step aside.
     expect(outputs.transfers - transfersBefore).toBe(1);
-    const webhookApplied = [results[0], results[2], results[4]].filter((r) => (r as { applied: boolean }).applied).length;
+    const webhookApplied = [results[0], results[2], results[4]].filter(
+      (r) => (r as { applied: boolean }).applied,
+    ).length;
     expect(webhookApplied).toBeLessThanOrEqual(1);
-    expect(credits.closings.filter((c) => c.id === prompt.id)).toEqual([{ id: prompt.id, status: 'settled', settled: 4 }]);
+    expect(credits.closings.filter((c) => c.id === prompt.id)).toEqual([
+      { id: prompt.id, status: 'settled', settled: 4 },
+    ]);
     expect(credits.remaining(versionId)).toBe(0);
-    const { rows } = await pool.query('SELECT count(*)::int AS n FROM inferencer.prompt_images WHERE prompt_id = $1', [prompt.id]);
+    const { rows } = await pool.query(
+      'SELECT count(*)::int AS n FROM inferencer.prompt_images WHERE prompt_id = $1',
+      [prompt.id],
+    );
     expect(rows[0].n).toBe(4);
     expect((await domain.prompts.get(account, prompt.id)).status).toBe('succeeded');
   });
@@ -300,13 +361,21 @@ describe('webhooks and the reconciler', () => {
     const { prompt } = await create(versionId, { numOutputs: 2 });
     await replicate.settled(prompt.predictionId!);
     // Another replica is copying this prompt's outputs right now.
-    await pool.query(`UPDATE inferencer.prompts SET completing_until = now() + interval '1 hour' WHERE id = $1`, [prompt.id]);
+    await pool.query(
+      `UPDATE inferencer.prompts SET completing_until = now() + interval '1 hour' WHERE id = $1`,
+      [prompt.id],
+    );
     const transfersBefore = outputs.transfers;
-    expect(await domain.events.handle(signedWebhook(prompt.predictionId!))).toEqual(expect.objectContaining({ applied: false }));
+    expect(await domain.events.handle(signedWebhook(prompt.predictionId!))).toEqual(
+      expect.objectContaining({ applied: false }),
+    );
     expect(outputs.transfers).toBe(transfersBefore);
     expect((await domain.prompts.get(account, prompt.id)).status).not.toBe('succeeded');
     // That replica died: its lease lapses and the reconciler completes the prompt.
-    await pool.query(`UPDATE inferencer.prompts SET completing_until = now() - interval '1 second' WHERE id = $1`, [prompt.id]);
+    await pool.query(
+      `UPDATE inferencer.prompts SET completing_until = now() - interval '1 second' WHERE id = $1`,
+      [prompt.id],
+    );
     await makeDue(prompt.id);
     await domain.reconciler.tick();
     const done = await domain.prompts.get(account, prompt.id);
@@ -318,7 +387,10 @@ describe('webhooks and the reconciler', () => {
     const versionId = readyVersion(2);
     replicate.faults.dropWebhooks(1);
     const { prompt } = await create(versionId, { numOutputs: 2 });
-    await pool.query("UPDATE inferencer.prompts SET deadline_at = now() - interval '1 second', next_check_at = now() WHERE id = $1", [prompt.id]);
+    await pool.query(
+      "UPDATE inferencer.prompts SET deadline_at = now() - interval '1 second', next_check_at = now() WHERE id = $1",
+      [prompt.id],
+    );
     // Still running at Replicate: the sandbox's run takes 300 ms and the deadline has passed now.
     await domain.reconciler.tick();
     const done = await domain.prompts.get(account, prompt.id);
@@ -347,19 +419,24 @@ describe('webhooks and the reconciler', () => {
 describe('concurrency', () => {
   it('30 concurrent prompts on a version with 10 credits never charge more than 10 images nor go below zero', async () => {
     const versionId = readyVersion(10);
-    const results = await Promise.allSettled(Array.from({ length: 30 }, () => create(versionId, { numOutputs: 1 })));
+    const results = await Promise.allSettled(
+      Array.from({ length: 30 }, () => create(versionId, { numOutputs: 1 })),
+    );
     const accepted = results.filter((r) => r.status === 'fulfilled');
     const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     expect(accepted).toHaveLength(10);
     expect(refused.every((r) => (r.reason as AppError).code === 'insufficient_credits')).toBe(true);
     expect(credits.lowestRemaining).toBeGreaterThanOrEqual(0);
-    for (const r of accepted) await finished((r as PromiseFulfilledResult<{ prompt: { id: string } }>).value.prompt.id);
+    for (const r of accepted)
+      await finished((r as PromiseFulfilledResult<{ prompt: { id: string } }>).value.prompt.id);
     const { rows } = await pool.query(
       `SELECT count(*)::int AS n FROM inferencer.prompt_images i JOIN inferencer.prompts p ON p.id = i.prompt_id WHERE p.version_id = $1`,
       [versionId],
     );
     expect(rows[0].n).toBe(10);
-    const settled = [...credits.reservations.values()].filter((r) => r.versionId === versionId).reduce((sum, r) => sum + r.settled, 0);
+    const settled = [...credits.reservations.values()]
+      .filter((r) => r.versionId === versionId)
+      .reduce((sum, r) => sum + r.settled, 0);
     expect(settled).toBe(10);
     expect(credits.remaining(versionId)).toBe(0);
   });
@@ -434,7 +511,7 @@ describe('ListPrompts', () => {
     expect(new Set(seen)).toEqual(new Set(ids));
   });
 
-  it('answers not_found for a version that is not the caller\'s, an empty page for its own, invalid_argument for a forged cursor', async () => {
+  it("answers not_found for a version that is not the caller's, an empty page for its own, invalid_argument for a forged cursor", async () => {
     const stranger = randomUUID();
     const foreign = readyVersion(1, stranger);
     await seed(foreign, 1, stranger);

@@ -12,17 +12,29 @@ export const ERROR_TABLE = {
   invalid_signature: { grpc: GrpcStatus.INVALID_ARGUMENT, http: 400, title: 'Invalid webhook signature' },
   unauthenticated: { grpc: GrpcStatus.UNAUTHENTICATED, http: 401, title: 'Unauthenticated' },
   payment_required: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 402, title: 'Payment required' },
-  insufficient_credits: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 402, title: 'Not enough image credits' },
+  insufficient_credits: {
+    grpc: GrpcStatus.FAILED_PRECONDITION,
+    http: 402,
+    title: 'Not enough image credits',
+  },
   permission_denied: { grpc: GrpcStatus.PERMISSION_DENIED, http: 403, title: 'Forbidden' },
   not_found: { grpc: GrpcStatus.NOT_FOUND, http: 404, title: 'Not found' },
   conflict: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 409, title: 'Conflict' },
   already_exists: { grpc: GrpcStatus.ALREADY_EXISTS, http: 409, title: 'Already exists' },
   locked: { grpc: GrpcStatus.ABORTED, http: 409, title: 'Resource is busy' },
-  idempotency_in_flight: { grpc: GrpcStatus.ABORTED, http: 409, title: 'A request with this Idempotency-Key is in progress' },
+  idempotency_in_flight: {
+    grpc: GrpcStatus.ABORTED,
+    http: 409,
+    title: 'A request with this Idempotency-Key is in progress',
+  },
   payload_too_large: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, http: 413, title: 'Payload too large' },
   unsupported_media_type: { grpc: GrpcStatus.INVALID_ARGUMENT, http: 415, title: 'Unsupported media type' },
   photos_rejected: { grpc: GrpcStatus.INVALID_ARGUMENT, http: 422, title: 'Photos rejected' },
-  idempotency_mismatch: { grpc: GrpcStatus.INVALID_ARGUMENT, http: 422, title: 'Idempotency-Key reused with another request' },
+  idempotency_mismatch: {
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    http: 422,
+    title: 'Idempotency-Key reused with another request',
+  },
   rate_limited: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, http: 429, title: 'Too many requests' },
   internal: { grpc: GrpcStatus.INTERNAL, http: 500, title: 'Internal error' },
   unimplemented: { grpc: GrpcStatus.UNIMPLEMENTED, http: 501, title: 'Not implemented yet' },
@@ -50,7 +62,8 @@ export class AppError extends Error {
 
 /** Factories keep messages consistent; domain code throws these and nothing else on purpose. */
 export const Errors = {
-  invalid: (detail: string, extra?: Record<string, unknown>) => new AppError('invalid_argument', detail, extra),
+  invalid: (detail: string, extra?: Record<string, unknown>) =>
+    new AppError('invalid_argument', detail, extra),
   malformedId: (what: string, value: string) =>
     new AppError('malformed_id', `${what} must be a UUID, got ${JSON.stringify(value.slice(0, 64))}`),
   notFound: (what: string, id: string) => new AppError('not_found', `${what} ${id} not found`),
@@ -58,11 +71,17 @@ export const Errors = {
   alreadyExists: (detail: string) => new AppError('already_exists', detail),
   paymentRequired: (detail: string) => new AppError('payment_required', detail),
   insufficientCredits: (remaining: number, requested: number) =>
-    new AppError('insufficient_credits', `${requested} images requested, ${remaining} remaining`, { remaining }),
+    new AppError('insufficient_credits', `${requested} images requested, ${remaining} remaining`, {
+      remaining,
+    }),
   invalidSignature: (detail: string) => new AppError('invalid_signature', detail),
-  unauthenticated: (detail = 'missing, unknown or revoked API key') => new AppError('unauthenticated', detail),
+  unauthenticated: (detail = 'missing, unknown or revoked API key') =>
+    new AppError('unauthenticated', detail),
   unavailable: (dependency: string, cause?: unknown) =>
-    new AppError('unavailable', `${dependency} is unavailable${cause instanceof Error ? `: ${cause.message}` : ''}`),
+    new AppError(
+      'unavailable',
+      `${dependency} is unavailable${cause instanceof Error ? `: ${cause.message}` : ''}`,
+    ),
   timeout: (dependency: string) => new AppError('timeout', `${dependency} did not answer in time`),
   unimplemented: (what: string) => new AppError('unimplemented', `${what} is not available yet`),
 };

@@ -31,7 +31,10 @@ type ClientMethod<D> =
       : (request: Req, opts?: CallOptions) => Promise<Res>
     : never;
 
-export type GrpcClient<S> = { [K in keyof S]: ClientMethod<S[K]> } & { close(): void; waitForReady(timeoutMs: number): Promise<void> };
+export type GrpcClient<S> = { [K in keyof S]: ClientMethod<S[K]> } & {
+  close(): void;
+  waitForReady(timeoutMs: number): Promise<void>;
+};
 
 export interface GrpcClientOptions {
   /** Default timeout of every call, in ms. */
@@ -105,7 +108,9 @@ export function createGrpcClient<S extends Record<string, MethodDef<any, any>>>(
         return {
           write: (request: unknown) =>
             new Promise<void>((resolve, reject) => {
-              const ok = stream.write(request, (err: Error | null | undefined) => (err ? reject(rethrow(err)) : undefined));
+              const ok = stream.write(request, (err: Error | null | undefined) =>
+                err ? reject(rethrow(err)) : undefined,
+              );
               if (ok) resolve();
               else stream.once('drain', () => resolve());
               // A finished call (error from the server) never drains: settle with its error.
@@ -122,11 +127,19 @@ export function createGrpcClient<S extends Record<string, MethodDef<any, any>>>(
       api[name] = (request: unknown, opts?: CallOptions) => {
         const { metadata, callOptions } = callSetup(opts);
         return new Promise((resolve, reject) => {
-          client.makeUnaryRequest(def.path, def.requestSerialize, def.responseDeserialize, request, metadata, callOptions, (err, value) => {
-            record(method, err);
-            if (err) reject(rethrow(err));
-            else resolve(value);
-          });
+          client.makeUnaryRequest(
+            def.path,
+            def.requestSerialize,
+            def.responseDeserialize,
+            request,
+            metadata,
+            callOptions,
+            (err, value) => {
+              record(method, err);
+              if (err) reject(rethrow(err));
+              else resolve(value);
+            },
+          );
         });
       };
     }

@@ -50,12 +50,19 @@ export function implement<S extends Record<string, MethodDef<any, any>>>(
   for (const [name, def] of Object.entries(definition)) {
     const method = def.path.split('/').pop() ?? name;
     const handler = handlers[name as keyof S] as
-      | ((input: unknown, ctx: HandlerContext) => Promise<unknown>)
-      | undefined;
-    const run = async (call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerReadableStream<unknown, unknown>, input: unknown) => {
+      ((input: unknown, ctx: HandlerContext) => Promise<unknown>) | undefined;
+    const run = async (
+      call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerReadableStream<unknown, unknown>,
+      input: unknown,
+    ) => {
       const started = process.hrtime.bigint();
       const deadline = call.getDeadline();
-      const deadlineMs = deadline instanceof Date ? deadline.getTime() : Number.isFinite(deadline) ? Number(deadline) : undefined;
+      const deadlineMs =
+        deadline instanceof Date
+          ? deadline.getTime()
+          : Number.isFinite(deadline)
+            ? Number(deadline)
+            : undefined;
       const requestId = requestIdFrom(call.metadata.get('x-request-id')[0]);
       const controller = new AbortController();
       // grpc-js emits 'cancelled' after every call, finished ones too: only a call still running
@@ -68,7 +75,10 @@ export function implement<S extends Record<string, MethodDef<any, any>>>(
         let outcome: { code: grpc.status; value?: unknown; error?: ReturnType<typeof toGrpcStatus> };
         try {
           if (!handler) throw Errors.unimplemented(method);
-          outcome = { code: grpc.status.OK, value: await handler(input, { metadata: call.metadata, signal: controller.signal }) };
+          outcome = {
+            code: grpc.status.OK,
+            value: await handler(input, { metadata: call.metadata, signal: controller.signal }),
+          };
         } catch (err) {
           const status = toGrpcStatus(err);
           outcome = { code: status.code, error: status };
@@ -80,18 +90,29 @@ export function implement<S extends Record<string, MethodDef<any, any>>>(
         deps.metrics.grpcServerHandled.inc({ method, code: grpc.status[outcome.code] });
         deps.metrics.grpcServerDuration.observe({ method }, seconds);
         deps.logger.info(
-          { method, code: grpc.status[outcome.code], duration_ms: Math.round(seconds * 1000), ...(outcome.error ? { detail: outcome.error.details } : {}) },
+          {
+            method,
+            code: grpc.status[outcome.code],
+            duration_ms: Math.round(seconds * 1000),
+            ...(outcome.error ? { detail: outcome.error.details } : {}),
+          },
           'rpc',
         );
         return outcome;
       });
     };
     if (def.requestStream) {
-      implementation[name] = (call: grpc.ServerReadableStream<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      implementation[name] = (
+        call: grpc.ServerReadableStream<unknown, unknown>,
+        callback: grpc.sendUnaryData<unknown>,
+      ) => {
         void run(call, call).then((o) => (o.error ? callback(o.error) : callback(null, o.value)));
       };
     } else {
-      implementation[name] = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      implementation[name] = (
+        call: grpc.ServerUnaryCall<unknown, unknown>,
+        callback: grpc.sendUnaryData<unknown>,
+      ) => {
         void run(call, call.request).then((o) => (o.error ? callback(o.error) : callback(null, o.value)));
       };
     }

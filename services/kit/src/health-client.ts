@@ -5,7 +5,11 @@ import { toTarget } from './grpc-client';
 
 type HealthStatus = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
 interface HealthClient extends grpc.Client {
-  check(req: { service: string }, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: { status: HealthStatus }) => void): void;
+  check(
+    req: { service: string },
+    opts: grpc.CallOptions,
+    cb: (err: grpc.ServiceError | null, res?: { status: HealthStatus }) => void,
+  ): void;
 }
 
 let ctor: (new (target: string, creds: grpc.ChannelCredentials) => HealthClient) | undefined;
@@ -14,7 +18,9 @@ let ctor: (new (target: string, creds: grpc.ChannelCredentials) => HealthClient)
 export function createHealthChecker(address: string) {
   if (!ctor) {
     const def = protoLoader.loadSync(protoPath, { keepCase: true, enums: String });
-    const pkg = grpc.loadPackageDefinition(def) as unknown as { grpc: { health: { v1: { Health: typeof ctor } } } };
+    const pkg = grpc.loadPackageDefinition(def) as unknown as {
+      grpc: { health: { v1: { Health: typeof ctor } } };
+    };
     ctor = pkg.grpc.health.v1.Health;
   }
   const client = new ctor!(toTarget(address), grpc.credentials.createInsecure());
@@ -22,7 +28,13 @@ export function createHealthChecker(address: string) {
     check: (service = '', timeoutMs = 1_000) =>
       new Promise<HealthStatus>((resolve) =>
         client.check({ service }, { deadline: Date.now() + timeoutMs }, (err, res) =>
-          resolve(err ? (err.code === grpc.status.NOT_FOUND ? 'SERVICE_UNKNOWN' : 'UNKNOWN') : (res?.status ?? 'UNKNOWN')),
+          resolve(
+            err
+              ? err.code === grpc.status.NOT_FOUND
+                ? 'SERVICE_UNKNOWN'
+                : 'UNKNOWN'
+              : (res?.status ?? 'UNKNOWN'),
+          ),
         ),
       ),
     close: () => client.close(),

@@ -15,7 +15,18 @@ export function createLogger(service: string, level: string = process.env.LOG_LE
       return ctx ? { request_id: ctx.requestId } : {};
     },
     redact: {
-      paths: ['api_key', 'apiKey', '*.api_key', '*.apiKey', 'authorization', '*.authorization', 'secret', '*.secret', 'password', '*.password'],
+      paths: [
+        'api_key',
+        'apiKey',
+        '*.api_key',
+        '*.apiKey',
+        'authorization',
+        '*.authorization',
+        'secret',
+        '*.secret',
+        'password',
+        '*.password',
+      ],
       censor: '[redacted]',
     },
   });

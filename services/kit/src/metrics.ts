@@ -40,20 +40,91 @@ export function createMetrics(service: string) {
 function businessMetrics(registry: Registry) {
   const registers = [registry];
   return {
-    payments: new Counter({ name: 'atelier_payments_total', help: 'Payment status transitions', labelNames: ['status'] as const, registers }),
-    revenue: new Counter({ name: 'atelier_revenue_minor_total', help: 'Revenue of paid payments in minor units', labelNames: ['currency'] as const, registers }),
-    credits: new Counter({ name: 'atelier_credits_total', help: 'Image credits moved, by ledger reason (grant, reserve, settle, release, revoke)', labelNames: ['reason'] as const, registers }),
-    trainings: new Counter({ name: 'atelier_trainings_total', help: 'Training status transitions', labelNames: ['status'] as const, registers }),
-    prompts: new Counter({ name: 'atelier_prompts_total', help: 'Prompt status transitions', labelNames: ['status'] as const, registers }),
-    runFailures: new Counter({ name: 'atelier_run_failures_total', help: 'Failed trainings and prompts by reason (replicate, timeout, transfer, canceled)', labelNames: ['kind', 'reason'] as const, registers }),
-    timeToReady: new Histogram({ name: 'atelier_time_to_ready_seconds', help: 'Upload accepted to model ready', buckets: [30, 60, 120, 300, 600, 1200, 1800, 3600, 7200], registers }),
-    replicateRequests: new Counter({ name: 'atelier_replicate_requests_total', help: 'Replicate API calls by operation and outcome (ok, throttled, error)', labelNames: ['operation', 'outcome'] as const, registers }),
-    replicateDuration: new Histogram({ name: 'atelier_replicate_request_duration_seconds', help: 'Replicate API call latency', labelNames: ['operation'] as const, buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers }),
-    webhooks: new Counter({ name: 'atelier_webhook_deliveries_total', help: 'Webhooks received by source (stripe, replicate) and outcome (applied, duplicate, ignored, rejected)', labelNames: ['source', 'outcome'] as const, registers }),
-    reconcilerClaims: new Counter({ name: 'atelier_reconciler_claims_total', help: 'Rows the reconciler claimed and checked', labelNames: ['kind'] as const, registers }),
-    transferBytes: new Counter({ name: 'atelier_transfer_bytes_total', help: 'Bytes written to the bucket by direction (dataset, output)', labelNames: ['direction'] as const, registers }),
-    costEstimate: new Counter({ name: 'atelier_cost_estimate_micros_total', help: 'Estimated Replicate cost in micro-units of the billing currency', labelNames: ['kind'] as const, registers }),
-    inFlight: new Gauge({ name: 'atelier_runs_in_flight', help: 'Trainings and prompts not yet finished, as last seen by the reconciler', labelNames: ['kind'] as const, registers }),
+    payments: new Counter({
+      name: 'atelier_payments_total',
+      help: 'Payment status transitions',
+      labelNames: ['status'] as const,
+      registers,
+    }),
+    revenue: new Counter({
+      name: 'atelier_revenue_minor_total',
+      help: 'Revenue of paid payments in minor units',
+      labelNames: ['currency'] as const,
+      registers,
+    }),
+    credits: new Counter({
+      name: 'atelier_credits_total',
+      help: 'Image credits moved, by ledger reason (grant, reserve, settle, release, revoke)',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    trainings: new Counter({
+      name: 'atelier_trainings_total',
+      help: 'Training status transitions',
+      labelNames: ['status'] as const,
+      registers,
+    }),
+    prompts: new Counter({
+      name: 'atelier_prompts_total',
+      help: 'Prompt status transitions',
+      labelNames: ['status'] as const,
+      registers,
+    }),
+    runFailures: new Counter({
+      name: 'atelier_run_failures_total',
+      help: 'Failed trainings and prompts by reason (replicate, timeout, transfer, canceled)',
+      labelNames: ['kind', 'reason'] as const,
+      registers,
+    }),
+    timeToReady: new Histogram({
+      name: 'atelier_time_to_ready_seconds',
+      help: 'Upload accepted to model ready',
+      buckets: [30, 60, 120, 300, 600, 1200, 1800, 3600, 7200],
+      registers,
+    }),
+    replicateRequests: new Counter({
+      name: 'atelier_replicate_requests_total',
+      help: 'Replicate API calls by operation and outcome (ok, throttled, error)',
+      labelNames: ['operation', 'outcome'] as const,
+      registers,
+    }),
+    replicateDuration: new Histogram({
+      name: 'atelier_replicate_request_duration_seconds',
+      help: 'Replicate API call latency',
+      labelNames: ['operation'] as const,
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    webhooks: new Counter({
+      name: 'atelier_webhook_deliveries_total',
+      help: 'Webhooks received by source (stripe, replicate) and outcome (applied, duplicate, ignored, rejected)',
+      labelNames: ['source', 'outcome'] as const,
+      registers,
+    }),
+    reconcilerClaims: new Counter({
+      name: 'atelier_reconciler_claims_total',
+      help: 'Rows the reconciler claimed and checked',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    transferBytes: new Counter({
+      name: 'atelier_transfer_bytes_total',
+      help: 'Bytes written to the bucket by direction (dataset, output)',
+      labelNames: ['direction'] as const,
+      registers,
+    }),
+    costEstimate: new Counter({
+      name: 'atelier_cost_estimate_micros_total',
+      help: 'Estimated Replicate cost in micro-units of the billing currency',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    inFlight: new Gauge({
+      name: 'atelier_runs_in_flight',
+      help: 'Trainings and prompts not yet finished, as last seen by the reconciler',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
   };
 }
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -29,18 +29,31 @@ export function createReplicateClient(opts: {
   const max429Retries = opts.max429Retries ?? 3;
   const business = opts.metrics?.business;
 
-  const once = async (input: Parameters<typeof fetch>[0], init: RequestInit | undefined, operation: string) => {
+  const once = async (
+    input: Parameters<typeof fetch>[0],
+    init: RequestInit | undefined,
+    operation: string,
+  ) => {
     const started = process.hrtime.bigint();
     const signals = [AbortSignal.timeout(timeoutMs), ...(init?.signal ? [init.signal] : [])];
     try {
       const res = await fetch(input, { ...init, signal: AbortSignal.any(signals) });
-      business?.replicateRequests.inc({ operation, outcome: res.status === 429 ? 'throttled' : res.ok ? 'ok' : 'error' });
+      business?.replicateRequests.inc({
+        operation,
+        outcome: res.status === 429 ? 'throttled' : res.ok ? 'ok' : 'error',
+      });
       return res;
     } catch (err) {
       business?.replicateRequests.inc({ operation, outcome: 'error' });
       if ((init?.method ?? 'GET') === 'GET') throw err;
-      const detail = (err as Error).name === 'TimeoutError' ? 'request timed out' : `network error: ${(err as Error).message}`;
-      return new Response(JSON.stringify({ detail, status: 503, title: 'Unavailable' }), { status: 503, headers: { 'content-type': 'application/json' } });
+      const detail =
+        (err as Error).name === 'TimeoutError'
+          ? 'request timed out'
+          : `network error: ${(err as Error).message}`;
+      return new Response(JSON.stringify({ detail, status: 503, title: 'Unavailable' }), {
+        status: 503,
+        headers: { 'content-type': 'application/json' },
+      });
     } finally {
       business?.replicateDuration.observe({ operation }, Number(process.hrtime.bigint() - started) / 1e9);
     }
@@ -57,7 +70,12 @@ export function createReplicateClient(opts: {
       await new Promise((resolve) => setTimeout(resolve, waitMs));
     }
   };
-  return new Replicate({ auth: opts.token, baseUrl: opts.baseUrl, fetch: instrumentedFetch, useFileOutput: false });
+  return new Replicate({
+    auth: opts.token,
+    baseUrl: opts.baseUrl,
+    fetch: instrumentedFetch,
+    useFileOutput: false,
+  });
 }
 
 function retryAfterMs(header: string | null): number {
@@ -86,7 +104,8 @@ export function replicateError(err: unknown): AppError {
   if (e.name === 'TimeoutError' || e.name === 'AbortError') return Errors.timeout('replicate');
   const status = e.response?.status;
   if (status === 404) return Errors.notFound('replicate resource', '');
-  if (status === 422 || status === 400) return Errors.invalid(`replicate refused the request: ${e.message ?? ''}`);
+  if (status === 422 || status === 400)
+    return Errors.invalid(`replicate refused the request: ${e.message ?? ''}`);
   return Errors.unavailable('replicate', err);
 }
 
@@ -102,8 +121,10 @@ export function verifyReplicateWebhook(
   now = Date.now(),
 ): void {
   const timestamp = Number(webhook.webhookTimestamp);
-  if (!webhook.webhookId || !Number.isInteger(timestamp)) throw Errors.invalidSignature('missing webhook-id or webhook-timestamp');
-  if (Math.abs(now / 1000 - timestamp) > toleranceS) throw Errors.invalidSignature('webhook-timestamp is outside the tolerance');
+  if (!webhook.webhookId || !Number.isInteger(timestamp))
+    throw Errors.invalidSignature('missing webhook-id or webhook-timestamp');
+  if (Math.abs(now / 1000 - timestamp) > toleranceS)
+    throw Errors.invalidSignature('webhook-timestamp is outside the tolerance');
   const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
   const expected = createHmac('sha256', key)
     .update(`${webhook.webhookId}.${webhook.webhookTimestamp}.`)

@@ -12,11 +12,14 @@ describe('loadConfig', () => {
     }
     expect(error).toBeInstanceOf(ConfigError);
     const problems = (error as ConfigError).problems.join('\n');
-    for (const name of ['DATABASE_URL', 'GRPC_PORT', 'LOG_LEVEL', 'BILLING_ADDR']) expect(problems).toContain(name);
+    for (const name of ['DATABASE_URL', 'GRPC_PORT', 'LOG_LEVEL', 'BILLING_ADDR'])
+      expect(problems).toContain(name);
   });
 
   it('applies defaults and coerces numbers', () => {
     const config = loadConfig(serviceEnv, { DATABASE_URL: 'postgres://x@h/db' });
-    expect(config).toEqual(expect.objectContaining({ GRPC_PORT: 0, LOG_LEVEL: 'info', SHUTDOWN_GRACE_MS: 10_000 }));
+    expect(config).toEqual(
+      expect.objectContaining({ GRPC_PORT: 0, LOG_LEVEL: 'info', SHUTDOWN_GRACE_MS: 10_000 }),
+    );
   });
 });

@@ -13,7 +13,13 @@ import {
 } from '@atelier/kit';
 import { billing, trainer } from '@atelier/protos';
 import { billingConfigSchema, startBilling } from '@atelier/billing';
-import { createTestDatabase, startTcpProxy, viaProxy, waitFor, type TestDatabase } from '@atelier/infra/testing';
+import {
+  createTestDatabase,
+  startTcpProxy,
+  viaProxy,
+  waitFor,
+  type TestDatabase,
+} from '@atelier/infra/testing';
 
 const logger = createLogger('test', 'silent');
 
@@ -32,12 +38,16 @@ describe('request id and deadline propagation', () => {
       logger,
       readiness: async () => undefined,
       services: [
-        implement(trainer.TrainerServiceService, {
-          async getVersion() {
-            seen = { ctx: currentContext(), deadline: currentContext()?.deadline };
-            throw new AppError('not_found', 'version x not found');
+        implement(
+          trainer.TrainerServiceService,
+          {
+            async getVersion() {
+              seen = { ctx: currentContext(), deadline: currentContext()?.deadline };
+              throw new AppError('not_found', 'version x not found');
+            },
           },
-        }, { logger, metrics }),
+          { logger, metrics },
+        ),
       ],
     });
     const client = createGrpcClient(trainer.TrainerServiceService, downstream.address, { timeoutMs: 30_000 });
@@ -48,12 +58,16 @@ describe('request id and deadline propagation', () => {
       logger,
       readiness: async () => undefined,
       services: [
-        implement(billing.BillingServiceService, {
-          async listPlans() {
-            await client.getVersion({ accountId: 'a', versionId: 'v' });
-            return { plans: [] };
+        implement(
+          billing.BillingServiceService,
+          {
+            async listPlans() {
+              await client.getVersion({ accountId: 'a', versionId: 'v' });
+              return { plans: [] };
+            },
           },
-        }, { logger, metrics }),
+          { logger, metrics },
+        ),
       ],
     });
   });
@@ -66,7 +80,9 @@ describe('request id and deadline propagation', () => {
     const { runWithContext } = await import('@atelier/kit');
     const client = createGrpcClient(billing.BillingServiceService, upstream.address, { timeoutMs: 60_000 });
     const deadline = Date.now() + 4_000;
-    const error = await runWithContext({ requestId: 'trace-123', deadline }, () => client.listPlans({ includeDeprecated: false })).catch((e) => e);
+    const error = await runWithContext({ requestId: 'trace-123', deadline }, () =>
+      client.listPlans({ includeDeprecated: false }),
+    ).catch((e) => e);
     client.close();
     expect(seen.ctx?.requestId).toBe('trace-123');
     // The downstream deadline is the caller's, not the 30 s default of the inner client.
@@ -80,7 +96,9 @@ describe('request id and deadline propagation', () => {
 
   it('answers UNIMPLEMENTED for a method without a handler', async () => {
     const client = createGrpcClient(trainer.TrainerServiceService, downstream.address);
-    await expect(client.cancelTraining({ accountId: 'a', versionId: 'v' })).rejects.toMatchObject({ code: 'unimplemented' });
+    await expect(client.cancelTraining({ accountId: 'a', versionId: 'v' })).rejects.toMatchObject({
+      code: 'unimplemented',
+    });
     client.close();
   });
 });
@@ -112,9 +130,13 @@ describe('health', () => {
     try {
       expect(await health.check('atelier.billing.v1.BillingService')).toBe('NOT_SERVING');
       proxy.up();
-      await waitFor(async () => (await health.check('atelier.billing.v1.BillingService')) === 'SERVING', { what: 'SERVING after Postgres answers' });
+      await waitFor(async () => (await health.check('atelier.billing.v1.BillingService')) === 'SERVING', {
+        what: 'SERVING after Postgres answers',
+      });
       proxy.down();
-      await waitFor(async () => (await health.check('')) === 'NOT_SERVING', { what: 'NOT_SERVING after Postgres goes away' });
+      await waitFor(async () => (await health.check('')) === 'NOT_SERVING', {
+        what: 'NOT_SERVING after Postgres goes away',
+      });
     } finally {
       health.close();
       await service.stop();

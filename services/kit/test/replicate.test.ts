@@ -12,7 +12,13 @@ afterAll(() => sandbox.stop());
 describe('createReplicateClient', () => {
   it('waits out Retry-After on a 429 before trying again', async () => {
     const client = createReplicateClient({ token: sandbox.token, baseUrl: sandbox.baseUrl });
-    sandbox.faults.failNextApiCalls({ count: 1, status: 429, retryAfterSeconds: 1, method: 'GET', path: '/v1/account' });
+    sandbox.faults.failNextApiCalls({
+      count: 1,
+      status: 429,
+      retryAfterSeconds: 1,
+      method: 'GET',
+      path: '/v1/account',
+    });
     await client.accounts.current();
     const calls = sandbox.calls().filter((c) => c.path === '/v1/account');
     expect(calls.map((c) => c.status)).toEqual([429, 200]);
@@ -43,24 +49,80 @@ describe('createReplicateClient', () => {
 describe('verifyReplicateWebhook', () => {
   const secret = `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`;
   const sign = (id: string, ts: string, body: string) =>
-    `v1,${createHmac('sha256', Buffer.from(secret.slice(6), 'base64')).update(`${id}.${ts}.${body}`).digest('base64')}`;
+    `v1,${createHmac('sha256', Buffer.from(secret.slice(6), 'base64'))
+      .update(`${id}.${ts}.${body}`)
+      .digest('base64')}`;
   const now = Date.now();
   const ts = String(Math.floor(now / 1000));
   const body = '{"id":"abc","status":"succeeded"}';
 
   it('accepts a correct signature, also among several', () => {
-    expect(() => verifyReplicateWebhook({ webhookId: 'msg_1', webhookTimestamp: ts, webhookSignature: sign('msg_1', ts, body), body: Buffer.from(body) }, secret, 300, now)).not.toThrow();
-    expect(() => verifyReplicateWebhook({ webhookId: 'msg_1', webhookTimestamp: ts, webhookSignature: `v1,AAAA ${sign('msg_1', ts, body)}`, body: Buffer.from(body) }, secret, 300, now)).not.toThrow();
+    expect(() =>
+      verifyReplicateWebhook(
+        {
+          webhookId: 'msg_1',
+          webhookTimestamp: ts,
+          webhookSignature: sign('msg_1', ts, body),
+          body: Buffer.from(body),
+        },
+        secret,
+        300,
+        now,
+      ),
+    ).not.toThrow();
+    expect(() =>
+      verifyReplicateWebhook(
+        {
+          webhookId: 'msg_1',
+          webhookTimestamp: ts,
+          webhookSignature: `v1,AAAA ${sign('msg_1', ts, body)}`,
+          body: Buffer.from(body),
+        },
+        secret,
+        300,
+        now,
+      ),
+    ).not.toThrow();
   });
 
   it('rejects a tampered body, another id, a wrong secret and a stale timestamp', () => {
     const cases = [
-      { webhookId: 'msg_1', webhookTimestamp: ts, webhookSignature: sign('msg_1', ts, body), body: Buffer.from(body.replace('succeeded', 'failed')) },
-      { webhookId: 'msg_2', webhookTimestamp: ts, webhookSignature: sign('msg_1', ts, body), body: Buffer.from(body) },
-      { webhookId: 'msg_1', webhookTimestamp: ts, webhookSignature: 'v1,' + Buffer.alloc(32).toString('base64'), body: Buffer.from(body) },
+      {
+        webhookId: 'msg_1',
+        webhookTimestamp: ts,
+        webhookSignature: sign('msg_1', ts, body),
+        body: Buffer.from(body.replace('succeeded', 'failed')),
+      },
+      {
+        webhookId: 'msg_2',
+        webhookTimestamp: ts,
+        webhookSignature: sign('msg_1', ts, body),
+        body: Buffer.from(body),
+      },
+      {
+        webhookId: 'msg_1',
+        webhookTimestamp: ts,
+        webhookSignature: 'v1,' + Buffer.alloc(32).toString('base64'),
+        body: Buffer.from(body),
+      },
     ];
-    for (const webhook of cases) expect(() => verifyReplicateWebhook(webhook, secret, 300, now)).toThrow(expect.objectContaining({ code: 'invalid_signature' }));
+    for (const webhook of cases)
+      expect(() => verifyReplicateWebhook(webhook, secret, 300, now)).toThrow(
+        expect.objectContaining({ code: 'invalid_signature' }),
+      );
     const old = String(Math.floor(now / 1000) - 301);
-    expect(() => verifyReplicateWebhook({ webhookId: 'msg_1', webhookTimestamp: old, webhookSignature: sign('msg_1', old, body), body: Buffer.from(body) }, secret, 300, now)).toThrow(/tolerance/);
+    expect(() =>
+      verifyReplicateWebhook(
+        {
+          webhookId: 'msg_1',
+          webhookTimestamp: old,
+          webhookSignature: sign('msg_1', old, body),
+          body: Buffer.from(body),
+        },
+        secret,
+        300,
+        now,
+      ),
+    ).toThrow(/tolerance/);
   });
 });

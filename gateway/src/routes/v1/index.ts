@@ -6,4 +6,10 @@ import { versionRoutes } from './versions';
 import { webhookRoutes } from './webhooks';
 
 /** The whole REST contract; the router and the OpenAPI document are both built from this list. */
-export const v1Routes: AnyRoute[] = [...planRoutes, ...paymentRoutes, ...versionRoutes, ...promptRoutes, ...webhookRoutes];
+export const v1Routes: AnyRoute[] = [
+  ...planRoutes,
+  ...paymentRoutes,
+  ...versionRoutes,
+  ...promptRoutes,
+  ...webhookRoutes,
+];

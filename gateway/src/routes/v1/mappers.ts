@@ -65,7 +65,12 @@ export const toPromptJson = (p: inferencer.Prompt, urls: string[]) => {
       guidance_scale: params?.guidanceScale,
       seed: params?.seed,
     },
-    images: p.images.map((img, i) => ({ url: urls[i] ?? '', width: img.width, height: img.height, content_type: img.contentType })),
+    images: p.images.map((img, i) => ({
+      url: urls[i] ?? '',
+      width: img.width,
+      height: img.height,
+      content_type: img.contentType,
+    })),
     created_at: iso(p.createdAt),
     completed_at: iso(p.completedAt),
     predict_time: p.predictTime ?? null,

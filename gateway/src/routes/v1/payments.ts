@@ -36,7 +36,10 @@ export const paymentRoutes = [
     tags: ['payments'],
     auth: true,
     params: z.object({ payment_id: uuid('payment_id') }),
-    responses: { 200: { description: 'The payment', schema: Payment }, 404: { description: 'Unknown payment' } },
+    responses: {
+      200: { description: 'The payment', schema: Payment },
+      404: { description: 'Unknown payment' },
+    },
     handler: async ({ accountId, params }, { mesh }) => {
       const { payment } = await mesh.billing.getPayment({ accountId, paymentId: params.payment_id });
       if (!payment) throw Errors.notFound('payment', params.payment_id);

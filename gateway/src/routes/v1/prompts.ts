@@ -7,7 +7,11 @@ import type { GatewayDeps } from '../../deps';
 import { CreatePromptBody, Prompt, PromptAccepted, PromptList, uuid } from './schemas';
 import { runStatus, toPromptJson } from './mappers';
 
-const FINISHED = new Set([common.RunStatus.RUN_STATUS_SUCCEEDED, common.RunStatus.RUN_STATUS_FAILED, common.RunStatus.RUN_STATUS_CANCELED]);
+const FINISHED = new Set([
+  common.RunStatus.RUN_STATUS_SUCCEEDED,
+  common.RunStatus.RUN_STATUS_FAILED,
+  common.RunStatus.RUN_STATUS_CANCELED,
+]);
 
 /** Image URLs for many prompts in one imager call. */
 async function withUrls(mesh: GatewayDeps['mesh'], prompts: inferencer.Prompt[]) {
@@ -38,7 +42,13 @@ export const promptRoutes = [
     params: z.object({ version_id: uuid('version_id') }),
     body: CreatePromptBody,
     lock: (p) => `version:${p.version_id}`,
-    openapi: { request: { headers: z.object({ prefer: z.string().optional().describe('wait=N (N ≤ 60): answer 200 with the finished prompt') }) } },
+    openapi: {
+      request: {
+        headers: z.object({
+          prefer: z.string().optional().describe('wait=N (N ≤ 60): answer 200 with the finished prompt'),
+        }),
+      },
+    },
     responses: {
       200: { description: 'Finished within Prefer: wait', schema: Prompt },
       202: { description: 'Prompt accepted', schema: PromptAccepted },
@@ -72,7 +82,14 @@ export const promptRoutes = [
         const [json] = await withUrls(mesh, [prompt]);
         return { status: 200, body: json };
       }
-      return { status: 202, body: { prompt_id: prompt.promptId, status: runStatus(prompt.status), images_remaining: imagesRemaining } };
+      return {
+        status: 202,
+        body: {
+          prompt_id: prompt.promptId,
+          status: runStatus(prompt.status),
+          images_remaining: imagesRemaining,
+        },
+      };
     },
   }),
   route({
@@ -101,10 +118,21 @@ export const promptRoutes = [
       limit: z.coerce.number().int().min(1).max(100).default(20),
       cursor: z.string().max(200).optional(),
     }),
-    responses: { 200: { description: 'One page', schema: PromptList }, 404: { description: 'Unknown version' } },
+    responses: {
+      200: { description: 'One page', schema: PromptList },
+      404: { description: 'Unknown version' },
+    },
     handler: async ({ accountId, params, query }, { mesh }) => {
-      const page = await mesh.inferencer.listPrompts({ accountId, versionId: params.version_id, limit: query.limit, cursor: query.cursor ?? '' });
-      return { status: 200, body: { prompts: await withUrls(mesh, page.prompts), next_cursor: page.nextCursor || null } };
+      const page = await mesh.inferencer.listPrompts({
+        accountId,
+        versionId: params.version_id,
+        limit: query.limit,
+        cursor: query.cursor ?? '',
+      });
+      return {
+        status: 200,
+        body: { prompts: await withUrls(mesh, page.prompts), next_cursor: page.nextCursor || null },
+      };
     },
   }),
   route({
@@ -114,7 +142,11 @@ export const promptRoutes = [
     tags: ['prompts'],
     auth: true,
     params: z.object({ prompt_id: uuid('prompt_id') }),
-    responses: { 200: { description: 'The canceled prompt', schema: Prompt }, 404: { description: 'Unknown prompt' }, 409: { description: 'Already finished' } },
+    responses: {
+      200: { description: 'The canceled prompt', schema: Prompt },
+      404: { description: 'Unknown prompt' },
+      409: { description: 'Already finished' },
+    },
     handler: async ({ accountId, params }, { mesh }) => {
       const { prompt } = await mesh.inferencer.cancelPrompt({ accountId, promptId: params.prompt_id });
       if (!prompt) throw Errors.notFound('prompt', params.prompt_id);

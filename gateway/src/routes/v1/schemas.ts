@@ -2,7 +2,10 @@ import { z } from '../../openapi/registry';
 
 /** Path ids are UUIDs; anything else is a 400 before any service is asked. */
 export const uuid = (name: string) =>
-  z.string().uuid(`${name} must be a UUID`).openapi({ param: { name, in: 'path' }, example: '0b7f9c1e-4a2d-4c1b-9f0e-2d3c4b5a6e7f' });
+  z
+    .string()
+    .uuid(`${name} must be a UUID`)
+    .openapi({ param: { name, in: 'path' }, example: '0b7f9c1e-4a2d-4c1b-9f0e-2d3c4b5a6e7f' });
 
 export const Plan = z
   .object({
@@ -71,7 +74,9 @@ export const TrainAccepted = z
 
 export const TrainForm = z
   .object({
-    images: z.array(z.string().openapi({ format: 'binary' })).describe('5–30 photos (JPEG, PNG, WebP, HEIC/HEIF, AVIF)'),
+    images: z
+      .array(z.string().openapi({ format: 'binary' }))
+      .describe('5–30 photos (JPEG, PNG, WebP, HEIC/HEIF, AVIF)'),
     class: z.string().describe('what the photos show, e.g. man, woman, dog'),
     trigger_word: z.string().optional(),
   })
@@ -115,6 +120,8 @@ export const PromptAccepted = z
   .object({ prompt_id: z.string().uuid(), status: RunStatus, images_remaining: z.number().int() })
   .openapi('PromptAccepted');
 
-export const PromptList = z.object({ prompts: z.array(Prompt), next_cursor: z.string().nullable() }).openapi('PromptList');
+export const PromptList = z
+  .object({ prompts: z.array(Prompt), next_cursor: z.string().nullable() })
+  .openapi('PromptList');
 
 export const WebhookAck = z.object({ received: z.boolean() }).openapi('WebhookAck');

@@ -22,13 +22,22 @@ export async function streamUploadToImager(
 ): Promise<{ fields: Record<string, string>; response: imager.PackTrainingImagesResponse }> {
   const type = req.get('content-type') ?? '';
   if (!/^multipart\/form-data/i.test(type)) {
-    throw new AppError('unsupported_media_type', 'send the photos as multipart/form-data in the field "images"');
+    throw new AppError(
+      'unsupported_media_type',
+      'send the photos as multipart/form-data in the field "images"',
+    );
   }
   let parser: busboy.Busboy;
   try {
     parser = busboy({
       headers: req.headers,
-      limits: { files: limits.maxFiles, fileSize: limits.maxFileBytes, fields: 10, fieldSize: 1024, parts: limits.maxFiles + 10 },
+      limits: {
+        files: limits.maxFiles,
+        fileSize: limits.maxFileBytes,
+        fields: 10,
+        fieldSize: 1024,
+        parts: limits.maxFiles + 10,
+      },
     });
   } catch (err) {
     throw Errors.invalid(`malformed multipart request: ${(err as Error).message}`);
@@ -56,30 +65,47 @@ export async function streamUploadToImager(
       }
       const fileIndex = index++;
       file.on('limit', () =>
-        fail(new AppError('payload_too_large', `${info.filename} is larger than ${limits.maxFileBytes} bytes`)),
+        fail(
+          new AppError('payload_too_large', `${info.filename} is larger than ${limits.maxFileBytes} bytes`),
+        ),
       );
       // One file after another: every chunk must follow its own file_start, and busboy announces
       // the next file before this one's data has been read. The next file waits (busboy holds it
       // back) until this one is written.
-      chain = chain.then(async () => {
-        if (failure) return void file.resume();
-        await stream.write({ fileStart: { index: fileIndex, filename: info.filename ?? `photo-${fileIndex}`, contentType: info.mimeType } });
-        for await (const chunk of file as AsyncIterable<Buffer>) {
-          if (failure) break;
-          total += chunk.length;
-          if (total > limits.maxTotalBytes) {
-            fail(new AppError('payload_too_large', `the upload is larger than ${limits.maxTotalBytes} bytes in total`));
-            break;
+      chain = chain
+        .then(async () => {
+          if (failure) return void file.resume();
+          await stream.write({
+            fileStart: {
+              index: fileIndex,
+              filename: info.filename ?? `photo-${fileIndex}`,
+              contentType: info.mimeType,
+            },
+          });
+          for await (const chunk of file as AsyncIterable<Buffer>) {
+            if (failure) break;
+            total += chunk.length;
+            if (total > limits.maxTotalBytes) {
+              fail(
+                new AppError(
+                  'payload_too_large',
+                  `the upload is larger than ${limits.maxTotalBytes} bytes in total`,
+                ),
+              );
+              break;
+            }
+            await stream.write({ chunk });
           }
-          await stream.write({ chunk });
-        }
-        file.resume();
-      }).catch((err: unknown) => {
-        file.resume();
-        fail(err);
-      });
+          file.resume();
+        })
+        .catch((err: unknown) => {
+          file.resume();
+          fail(err);
+        });
     });
-    parser.on('filesLimit', () => fail(new AppError('payload_too_large', `more than ${limits.maxFiles} files`)));
+    parser.on('filesLimit', () =>
+      fail(new AppError('payload_too_large', `more than ${limits.maxFiles} files`)),
+    );
     parser.on('partsLimit', () => fail(new AppError('payload_too_large', 'too many parts')));
     parser.on('error', (err: Error) => reject(Errors.invalid(`malformed multipart request: ${err.message}`)));
     parser.on('close', () => resolve());

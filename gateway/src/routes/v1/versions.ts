@@ -7,8 +7,14 @@ import { TrainAccepted, TrainForm, Version, uuid } from './schemas';
 import { runStatus, toVersionJson } from './mappers';
 import { streamUploadToImager } from './upload';
 
-const ClassName = z.string().trim().regex(/^[a-z][a-z -]{0,30}$/i, 'class must be a word such as man, woman or dog');
-const TriggerWord = z.string().trim().regex(/^[A-Za-z0-9_]{2,32}$/, 'trigger_word must be 2–32 letters, digits or _');
+const ClassName = z
+  .string()
+  .trim()
+  .regex(/^[a-z][a-z -]{0,30}$/i, 'class must be a word such as man, woman or dog');
+const TriggerWord = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9_]{2,32}$/, 'trigger_word must be 2–32 letters, digits or _');
 
 export const versionRoutes = [
   route({
@@ -35,29 +41,52 @@ export const versionRoutes = [
       const { payment } = await mesh.billing.getPayment({ accountId, paymentId: params.payment_id });
       if (!payment) throw Errors.notFound('payment', params.payment_id);
       if (!payment.isInit) throw Errors.conflict('this payment is for extra images, not for training');
-      if (payment.status !== billing.PaymentStatus.PAYMENT_STATUS_PAID) throw Errors.paymentRequired('the payment is not paid');
-      if (payment.versionId) throw Errors.conflict(`this payment already trained version ${payment.versionId}`);
+      if (payment.status !== billing.PaymentStatus.PAYMENT_STATUS_PAID)
+        throw Errors.paymentRequired('the payment is not paid');
+      if (payment.versionId)
+        throw Errors.conflict(`this payment already trained version ${payment.versionId}`);
 
       const versionId = randomUUID();
-      const plan = (await mesh.billing.listPlans({ includeDeprecated: true })).plans.find((p) => p.id === payment.planId);
+      const plan = (await mesh.billing.listPlans({ includeDeprecated: true })).plans.find(
+        (p) => p.id === payment.planId,
+      );
       const stream = mesh.imager.packTrainingImages({ timeoutMs: config.UPLOAD_TIMEOUT_MS });
       const { fields, response } = await streamUploadToImager(
         req,
         stream,
-        { accountId, datasetId: versionId, minImages: plan?.minImages ?? 5, maxImages: plan?.maxImages ?? 30 },
-        { maxFileBytes: config.UPLOAD_MAX_FILE_BYTES, maxFiles: config.UPLOAD_MAX_FILES, maxTotalBytes: config.UPLOAD_MAX_TOTAL_BYTES },
+        {
+          accountId,
+          datasetId: versionId,
+          minImages: plan?.minImages ?? 5,
+          maxImages: plan?.maxImages ?? 30,
+        },
+        {
+          maxFileBytes: config.UPLOAD_MAX_FILE_BYTES,
+          maxFiles: config.UPLOAD_MAX_FILES,
+          maxTotalBytes: config.UPLOAD_MAX_TOTAL_BYTES,
+        },
       );
       if (response.problems.length) {
         throw new AppError('photos_rejected', `${response.problems.length} problem(s) with the photos`, {
-          errors: response.problems.map((p) => ({ file: p.file, index: p.index, code: p.code, detail: p.detail })),
+          errors: response.problems.map((p) => ({
+            file: p.file,
+            index: p.index,
+            code: p.code,
+            detail: p.detail,
+          })),
         });
       }
-      const dropDataset = () => mesh.imager.deleteDataset({ datasetKey: response.datasetKey }).catch(() => undefined);
+      const dropDataset = () =>
+        mesh.imager.deleteDataset({ datasetKey: response.datasetKey }).catch(() => undefined);
       const className = ClassName.safeParse(fields.class ?? query.class ?? '');
       const triggerWord = TriggerWord.safeParse(fields.trigger_word ?? query.trigger_word ?? 'TOK');
       if (!className.success || !triggerWord.success) {
         await dropDataset();
-        throw Errors.invalid([className.error?.issues[0]?.message, triggerWord.error?.issues[0]?.message].filter(Boolean).join('; '));
+        throw Errors.invalid(
+          [className.error?.issues[0]?.message, triggerWord.error?.issues[0]?.message]
+            .filter(Boolean)
+            .join('; '),
+        );
       }
       try {
         const { version } = await mesh.trainer.startTraining(
@@ -74,7 +103,14 @@ export const versionRoutes = [
           // Part of the upload request, and it talks to Replicate (which may ask it to wait out a Retry-After).
           { timeoutMs: config.UPLOAD_TIMEOUT_MS },
         );
-        return { status: 202, body: { version_id: versionId, status: version ? runStatus(version.status) : 'starting', images: response.images } };
+        return {
+          status: 202,
+          body: {
+            version_id: versionId,
+            status: version ? runStatus(version.status) : 'starting',
+            images: response.images,
+          },
+        };
       } catch (err) {
         // Any answer but a timeout means trainer gave the payment back and no training reads the zip.
         // After a timeout the training may have started (and will download the zip): keep it.
@@ -90,7 +126,10 @@ export const versionRoutes = [
     tags: ['versions'],
     auth: true,
     params: z.object({ version_id: uuid('version_id') }),
-    responses: { 200: { description: 'The version', schema: Version }, 404: { description: 'Unknown version' } },
+    responses: {
+      200: { description: 'The version', schema: Version },
+      404: { description: 'Unknown version' },
+    },
     handler: async ({ accountId, params }, { mesh }) => {
       const [{ version }, { balance }] = await Promise.all([
         mesh.trainer.getVersion({ accountId, versionId: params.version_id }),
@@ -108,7 +147,11 @@ export const versionRoutes = [
     auth: true,
     params: z.object({ version_id: uuid('version_id') }),
     lock: (p) => `version:${p.version_id}`,
-    responses: { 200: { description: 'The canceled version', schema: Version }, 404: { description: 'Unknown version' }, 409: { description: 'Training already finished' } },
+    responses: {
+      200: { description: 'The canceled version', schema: Version },
+      404: { description: 'Unknown version' },
+      409: { description: 'Training already finished' },
+    },
     handler: async ({ accountId, params }, { mesh }) => {
       const { version } = await mesh.trainer.cancelTraining({ accountId, versionId: params.version_id });
       if (!version) throw Errors.notFound('version', params.version_id);

@@ -57,7 +57,11 @@ async function run(argv: string[]): Promise<unknown> {
   });
   const [resource, action, arg] = positionals;
   if (values.help || !resource) throw new Error(USAGE);
-  const client = createGrpcClient(billing.BillingServiceService, process.env.BILLING_ADDR ?? '127.0.0.1:50051', { timeoutMs: 10_000 });
+  const client = createGrpcClient(
+    billing.BillingServiceService,
+    process.env.BILLING_ADDR ?? '127.0.0.1:50051',
+    { timeoutMs: 10_000 },
+  );
   try {
     switch (`${resource} ${action}`) {
       case 'accounts create': {
@@ -109,7 +113,8 @@ async function run(argv: string[]): Promise<unknown> {
         // Default period: the last 30 days.
         const to = values.to ? new Date(values.to) : new Date();
         const from = values.from ? new Date(values.from) : new Date(to.getTime() - 30 * 24 * 3600 * 1000);
-        if (Number.isNaN(from.getTime()) || Number.isNaN(to.getTime())) throw new Error('--from and --to must be ISO dates');
+        if (Number.isNaN(from.getTime()) || Number.isNaN(to.getTime()))
+          throw new Error('--from and --to must be ISO dates');
         const { lines } = await client.getUsageReport({ accountId: values.account, from, to });
         return {
           from: from.toISOString(),

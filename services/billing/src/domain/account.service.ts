@@ -42,7 +42,8 @@ export class AccountService {
     try {
       account = await this.accounts.insert(randomUUID(), normalised);
     } catch (err) {
-      if (pgCode(err) === PG_UNIQUE_VIOLATION) throw Errors.alreadyExists(`an account for ${normalised} exists`);
+      if (pgCode(err) === PG_UNIQUE_VIOLATION)
+        throw Errors.alreadyExists(`an account for ${normalised} exists`);
       throw err;
     }
     const { key } = await this.createKey(account.id);
@@ -57,7 +58,12 @@ export class AccountService {
     requireUuid('account_id', accountId);
     if (!(await this.accounts.exists(accountId))) throw Errors.notFound('account', accountId);
     const generated = generateApiKey();
-    await this.keys.insert({ id: randomUUID(), accountId, prefix: generated.prefix, hash: hashApiKey(generated.key) });
+    await this.keys.insert({
+      id: randomUUID(),
+      accountId,
+      prefix: generated.prefix,
+      hash: hashApiKey(generated.key),
+    });
     return generated;
   }
 

@@ -4,12 +4,10 @@ export class ApiKeyRepository {
   constructor(private readonly db: Pool) {}
 
   async insert(key: { id: string; accountId: string; prefix: string; hash: Buffer }): Promise<void> {
-    await this.db.query('INSERT INTO billing.api_keys (id, account_id, prefix, key_hash) VALUES ($1, $2, $3, $4)', [
-      key.id,
-      key.accountId,
-      key.prefix,
-      key.hash,
-    ]);
+    await this.db.query(
+      'INSERT INTO billing.api_keys (id, account_id, prefix, key_hash) VALUES ($1, $2, $3, $4)',
+      [key.id, key.accountId, key.prefix, key.hash],
+    );
   }
 
   async findActiveByHash(hash: Buffer): Promise<{ account_id: string; prefix: string } | undefined> {

@@ -39,7 +39,18 @@ export class PlanRepository {
          is_init = EXCLUDED.is_init, min_images = EXCLUDED.min_images, max_images = EXCLUDED.max_images,
          deprecated = EXCLUDED.deprecated, updated_at = now()
        RETURNING ${COLUMNS}`,
-      [plan.id, plan.name, plan.description, plan.price, plan.currency, plan.images, plan.is_init, plan.min_images, plan.max_images, plan.deprecated],
+      [
+        plan.id,
+        plan.name,
+        plan.description,
+        plan.price,
+        plan.currency,
+        plan.images,
+        plan.is_init,
+        plan.min_images,
+        plan.max_images,
+        plan.deprecated,
+      ],
     );
     return rows[0]!;
   }

@@ -290,7 +290,8 @@ async function* receiveFiles(
     if (ended) throw Errors.invalid('nothing may follow the end message');
     if (part.header) throw Errors.invalid('the header must be sent once, first');
     if (part.end) {
-      if (part.end.files !== files) throw Errors.invalid(`end.files is ${part.end.files} but ${files} files were sent`);
+      if (part.end.files !== files)
+        throw Errors.invalid(`end.files is ${part.end.files} but ${files} files were sent`);
       ended = true;
       continue;
     }

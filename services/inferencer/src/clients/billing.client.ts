@@ -26,7 +26,13 @@ export function createBillingCredits(address: string, opts: { timeoutMs: number;
       }
     },
     async recordUsage(accountId, promptId, predictSeconds, costMicros) {
-      await client.recordUsage({ accountId, kind: 'prediction', refId: promptId, predictSeconds, costMicros });
+      await client.recordUsage({
+        accountId,
+        kind: 'prediction',
+        refId: promptId,
+        predictSeconds,
+        costMicros,
+      });
     },
     close: () => client.close(),
   };

@@ -9,7 +9,11 @@ export function createTrainerVersions(address: string, opts: { timeoutMs: number
     async getVersion(accountId, versionId) {
       const { version } = await client.getVersion({ accountId, versionId });
       if (!version) throw Errors.notFound('version', versionId);
-      return { accountId: version.accountId, isReady: version.isReady, replicateVersion: version.replicateVersion };
+      return {
+        accountId: version.accountId,
+        isReady: version.isReady,
+        replicateVersion: version.replicateVersion,
+      };
     },
     close: () => client.close(),
   };

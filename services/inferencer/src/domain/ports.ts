@@ -8,13 +8,21 @@ import type { Prediction, PromptImage } from './prompt.model';
 /** trainer: is this version the caller's, is it ready, and what does it run on at Replicate. */
 export interface VersionDirectory {
   /** NOT_FOUND (as AppError) for an unknown or foreign version. */
-  getVersion(accountId: string, versionId: string): Promise<{ accountId: string; isReady: boolean; replicateVersion: string }>;
+  getVersion(
+    accountId: string,
+    versionId: string,
+  ): Promise<{ accountId: string; isReady: boolean; replicateVersion: string }>;
 }
 
 /** billing: the credit reservation of each prompt (its id is the prompt id) and usage records. */
 export interface Credits {
   /** Idempotent per reservation id; insufficient_credits (with `remaining`) when short. Returns what remains. */
-  reserve(accountId: string, versionId: string, reservationId: string, amount: number): Promise<{ remaining: number }>;
+  reserve(
+    accountId: string,
+    versionId: string,
+    reservationId: string,
+    amount: number,
+  ): Promise<{ remaining: number }>;
   /** Keeps `used` credits and gives back the rest; a second settle or release is a no-op. */
   settle(reservationId: string, used: number): Promise<void>;
   /** Gives back the whole reservation; a no-op when it is closed or was never made. */
@@ -30,7 +38,12 @@ export interface OutputStore {
 
 /** Replicate predictions. */
 export interface Predictions {
-  create(request: { version: string; input: Record<string, unknown>; webhook: string; webhookEventsFilter: string[] }): Promise<Prediction>;
+  create(request: {
+    version: string;
+    input: Record<string, unknown>;
+    webhook: string;
+    webhookEventsFilter: string[];
+  }): Promise<Prediction>;
   get(id: string): Promise<Prediction>;
   cancel(id: string): Promise<Prediction>;
   /** The secret webhooks are signed with. */

@@ -6,7 +6,13 @@ import { costMicros, outcomeOf, outputKeyPrefix } from './prompt.rules';
 import type { PromptWaiter } from './prompt.waiter';
 
 /** imager answers that mean "these outputs will never copy": retrying would not help. */
-const PERMANENT_TRANSFER_ERRORS: ReadonlySet<string> = new Set(['invalid_argument', 'not_found', 'photos_rejected', 'payload_too_large', 'unsupported_media_type']);
+const PERMANENT_TRANSFER_ERRORS: ReadonlySet<string> = new Set([
+  'invalid_argument',
+  'not_found',
+  'photos_rejected',
+  'payload_too_large',
+  'unsupported_media_type',
+]);
 
 export interface CompletionDeps {
   store: Store;
@@ -66,7 +72,8 @@ export class PromptCompletion {
   async finish(prompt: Prompt, outcome: Outcome): Promise<boolean> {
     let images: PromptImage[] = [];
     if (outcome.status === 'succeeded') {
-      if (!(await this.d.store.repos.prompts.takeCompletionLease(prompt.id, this.d.completionLeaseMs))) return false;
+      if (!(await this.d.store.repos.prompts.takeCompletionLease(prompt.id, this.d.completionLeaseMs)))
+        return false;
       try {
         // Never more than were reserved: billing refuses to settle more than the reservation.
         images = await this.transfer(prompt, outcome.outputs.slice(0, prompt.params.numOutputs));
@@ -75,8 +82,16 @@ export class PromptCompletion {
           await this.d.store.repos.prompts.dropCompletionLease(prompt.id).catch(() => undefined);
           throw err;
         }
-        this.d.logger.warn({ err: err.message, prompt_id: prompt.id }, 'outputs cannot be copied: failing the prompt');
-        return this.finish(prompt, { status: 'failed', error: 'the outputs could not be copied', predictTime: outcome.predictTime, reason: 'transfer' });
+        this.d.logger.warn(
+          { err: err.message, prompt_id: prompt.id },
+          'outputs cannot be copied: failing the prompt',
+        );
+        return this.finish(prompt, {
+          status: 'failed',
+          error: 'the outputs could not be copied',
+          predictTime: outcome.predictTime,
+          reason: 'transfer',
+        });
       }
     }
     const cost = costMicros(outcome.predictTime, this.d.pricePerSecondMicros);
@@ -98,9 +113,13 @@ export class PromptCompletion {
     if (!finished) return false;
     const business = this.d.metrics;
     business.prompts.inc({ status: outcome.status });
-    if (outcome.status !== 'succeeded') business.runFailures.inc({ kind: 'prediction', reason: outcome.reason });
+    if (outcome.status !== 'succeeded')
+      business.runFailures.inc({ kind: 'prediction', reason: outcome.reason });
     if (cost) business.costEstimate.inc({ kind: 'prediction' }, cost);
-    this.d.logger.info({ prompt_id: prompt.id, status: outcome.status, images: images.length }, 'prompt finished');
+    this.d.logger.info(
+      { prompt_id: prompt.id, status: outcome.status, images: images.length },
+      'prompt finished',
+    );
     this.d.waiter.notify(prompt.id);
     return true;
   }

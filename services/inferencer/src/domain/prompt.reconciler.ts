@@ -47,13 +47,23 @@ export class PromptReconciler {
 
   /** One pass; returns how many prompts it claimed. */
   async tick(): Promise<number> {
-    const claimed = await this.d.store.repos.prompts.claimDue(this.d.settings.batch, this.d.settings.checkIntervalMs);
+    const claimed = await this.d.store.repos.prompts.claimDue(
+      this.d.settings.batch,
+      this.d.settings.checkIntervalMs,
+    );
     if (claimed.length) this.d.metrics.reconcilerClaims.inc({ kind: 'prediction' }, claimed.length);
     for (let i = 0; i < claimed.length; i += CONCURRENCY) {
       await Promise.all(
-        claimed.slice(i, i + CONCURRENCY).map((prompt) =>
-          this.reconcile(prompt).catch((err: unknown) => this.d.logger.warn({ err, prompt_id: prompt.id }, 'reconcile failed; retried at the next check')),
-        ),
+        claimed
+          .slice(i, i + CONCURRENCY)
+          .map((prompt) =>
+            this.reconcile(prompt).catch((err: unknown) =>
+              this.d.logger.warn(
+                { err, prompt_id: prompt.id },
+                'reconcile failed; retried at the next check',
+              ),
+            ),
+          ),
       );
     }
     this.d.metrics.inFlight.set({ kind: 'prediction' }, await this.d.store.repos.prompts.countActive());
@@ -78,7 +88,12 @@ export class PromptReconciler {
     const overdue = Date.now() >= prompt.deadlineAt.getTime();
     if (!prompt.predictionId) {
       // Due without a prediction: its CreatePrompt crashed or could not release; free the credits.
-      await completion.finish(prompt, { status: 'failed', error: 'the prediction was never created', predictTime: null, reason: 'replicate' });
+      await completion.finish(prompt, {
+        status: 'failed',
+        error: 'the prediction was never created',
+        predictTime: null,
+        reason: 'replicate',
+      });
       return;
     }
     let prediction: Prediction | undefined;
@@ -96,12 +111,21 @@ export class PromptReconciler {
         if (!overdue) throw err;
         // Past its deadline and still not copyable: give up, the customer pays nothing.
         this.d.logger.warn({ err, prompt_id: prompt.id }, 'completion kept failing past the deadline');
-        await completion.finish(prompt, { status: 'failed', error: 'the outputs could not be copied in time', predictTime: outcome.predictTime, reason: 'transfer' });
+        await completion.finish(prompt, {
+          status: 'failed',
+          error: 'the outputs could not be copied in time',
+          predictTime: outcome.predictTime,
+          reason: 'transfer',
+        });
       }
       return;
     }
     if (overdue) {
-      await predictions.cancel(prompt.predictionId).catch((err: unknown) => this.d.logger.warn({ err, prompt_id: prompt.id }, 'could not cancel an overdue prediction'));
+      await predictions
+        .cancel(prompt.predictionId)
+        .catch((err: unknown) =>
+          this.d.logger.warn({ err, prompt_id: prompt.id }, 'could not cancel an overdue prediction'),
+        );
       await completion.finish(prompt, {
         status: 'failed',
         error: `the prediction did not finish within ${Math.round(this.d.settings.timeoutMs / 1000)} s`,

@@ -17,16 +17,24 @@ export const LIMITS = {
 /** Every problem of the parameters in one 400, not the first one only. */
 export function validateParams(p: PromptParams): PromptParams {
   const problems: string[] = [];
-  const int = (name: string, v: number | undefined, [min, max]: readonly [number, number], multipleOf = 1) => {
+  const int = (
+    name: string,
+    v: number | undefined,
+    [min, max]: readonly [number, number],
+    multipleOf = 1,
+  ) => {
     if (v === undefined) return;
     if (!Number.isInteger(v) || v < min || v > max || v % multipleOf !== 0) {
-      problems.push(`${name} must be an integer in ${min}..${max}${multipleOf > 1 ? ` and a multiple of ${multipleOf}` : ''}, got ${v}`);
+      problems.push(
+        `${name} must be an integer in ${min}..${max}${multipleOf > 1 ? ` and a multiple of ${multipleOf}` : ''}, got ${v}`,
+      );
     }
   };
   const prompt = p.prompt.trim();
   if (!prompt) problems.push('prompt must not be empty');
   if (p.prompt.length > LIMITS.prompt) problems.push(`prompt is longer than ${LIMITS.prompt} characters`);
-  if (p.negativePrompt.length > LIMITS.prompt) problems.push(`negative_prompt is longer than ${LIMITS.prompt} characters`);
+  if (p.negativePrompt.length > LIMITS.prompt)
+    problems.push(`negative_prompt is longer than ${LIMITS.prompt} characters`);
   int('num_outputs', p.numOutputs, LIMITS.numOutputs);
   int('width', p.width, LIMITS.side, 8);
   int('height', p.height, LIMITS.side, 8);
@@ -34,7 +42,9 @@ export function validateParams(p: PromptParams): PromptParams {
   int('seed', p.seed, LIMITS.seed);
   const g = p.guidanceScale;
   if (g !== undefined && !(Number.isFinite(g) && g >= LIMITS.guidance[0] && g <= LIMITS.guidance[1])) {
-    problems.push(`guidance_scale must be a number in ${LIMITS.guidance[0]}..${LIMITS.guidance[1]}, got ${g}`);
+    problems.push(
+      `guidance_scale must be a number in ${LIMITS.guidance[0]}..${LIMITS.guidance[1]}, got ${g}`,
+    );
   }
   if (problems.length) throw Errors.invalid(problems.join('; '), { errors: problems });
   return { ...p, prompt };
@@ -81,14 +91,22 @@ export function costMicros(predictTime: number | null, pricePerSecondMicros: num
   return Math.round(predictTime * pricePerSecondMicros);
 }
 
-const REPLICATE_STATUSES: ReadonlySet<string> = new Set(['starting', 'processing', 'succeeded', 'failed', 'canceled']);
+const REPLICATE_STATUSES: ReadonlySet<string> = new Set([
+  'starting',
+  'processing',
+  'succeeded',
+  'failed',
+  'canceled',
+]);
 
 /** A webhook body or API answer as a Prediction; undefined when it is not one. */
 export function parsePrediction(value: unknown): Prediction | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const v = value as Record<string, unknown>;
-  if (typeof v.id !== 'string' || !v.id || typeof v.status !== 'string' || !REPLICATE_STATUSES.has(v.status)) return undefined;
-  const metrics = typeof v.metrics === 'object' && v.metrics !== null ? (v.metrics as { predict_time?: number }) : null;
+  if (typeof v.id !== 'string' || !v.id || typeof v.status !== 'string' || !REPLICATE_STATUSES.has(v.status))
+    return undefined;
+  const metrics =
+    typeof v.metrics === 'object' && v.metrics !== null ? (v.metrics as { predict_time?: number }) : null;
   return { id: v.id, status: v.status as PromptStatus, output: v.output, error: v.error, metrics };
 }
 
@@ -105,7 +123,12 @@ export function outcomeOf(p: Prediction): Outcome | undefined {
     case 'succeeded':
       return { status: 'succeeded', outputs: outputUrls(p.output), predictTime };
     case 'failed':
-      return { status: 'failed', error: errorText(p.error) || 'the prediction failed', predictTime, reason: 'replicate' };
+      return {
+        status: 'failed',
+        error: errorText(p.error) || 'the prediction failed',
+        predictTime,
+        reason: 'replicate',
+      };
     case 'canceled':
       return { status: 'canceled', error: 'canceled', predictTime, reason: 'canceled' };
     default:
@@ -141,9 +164,15 @@ export function decodeCursor(raw: string): Cursor | undefined {
   } catch {
     throw Errors.invalid('cursor is not one this API returned');
   }
-  if (!Array.isArray(parsed) || parsed.length !== 2) throw Errors.invalid('cursor is not one this API returned');
+  if (!Array.isArray(parsed) || parsed.length !== 2)
+    throw Errors.invalid('cursor is not one this API returned');
   const [createdKey, id] = parsed as unknown[];
-  if (typeof createdKey !== 'string' || !CURSOR_TIME.test(createdKey) || typeof id !== 'string' || !UUID.test(id)) {
+  if (
+    typeof createdKey !== 'string' ||
+    !CURSOR_TIME.test(createdKey) ||
+    typeof id !== 'string' ||
+    !UUID.test(id)
+  ) {
     throw Errors.invalid('cursor is not one this API returned');
   }
   return { createdKey, id };
@@ -154,6 +183,7 @@ export const DEFAULT_PAGE = 20;
 
 export function pageSize(limit: number): number {
   if (!limit) return DEFAULT_PAGE;
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) throw Errors.invalid(`limit must be in 1..${MAX_PAGE}, got ${limit}`);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE)
+    throw Errors.invalid(`limit must be in 1..${MAX_PAGE}, got ${limit}`);
   return limit;
 }

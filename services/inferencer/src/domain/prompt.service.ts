@@ -1,13 +1,38 @@
-import { AppError, Errors, PG_UNIQUE_VIOLATION, pgCode, replicateError, requireUuid, type Logger, type Metrics } from '@atelier/kit';
+import {
+  AppError,
+  Errors,
+  PG_UNIQUE_VIOLATION,
+  pgCode,
+  replicateError,
+  requireUuid,
+  type Logger,
+  type Metrics,
+} from '@atelier/kit';
 import type { Store } from '../repositories';
 import type { PromptCompletion } from './prompt.completion';
 import { isActive, type Outcome, type Prediction, type Prompt, type PromptParams } from './prompt.model';
 import type { Credits, Predictions, VersionDirectory } from './ports';
-import { decodeCursor, encodeCursor, outcomeOf, pageSize, toModelInput, validateParams, versionIdOf } from './prompt.rules';
+import {
+  decodeCursor,
+  encodeCursor,
+  outcomeOf,
+  pageSize,
+  toModelInput,
+  validateParams,
+  versionIdOf,
+} from './prompt.rules';
 import type { PromptWaiter } from './prompt.waiter';
 
 /** Billing answers that mean it reserved nothing: the prompt row can simply go. */
-const RESERVE_REFUSALS: ReadonlySet<string> = new Set(['insufficient_credits', 'not_found', 'conflict', 'invalid_argument', 'malformed_id', 'payment_required', 'permission_denied']);
+const RESERVE_REFUSALS: ReadonlySet<string> = new Set([
+  'insufficient_credits',
+  'not_found',
+  'conflict',
+  'invalid_argument',
+  'malformed_id',
+  'payment_required',
+  'permission_denied',
+]);
 
 /** Time kept back from the caller's deadline to answer it. */
 const ANSWER_MARGIN_MS = 500;
@@ -54,7 +79,10 @@ export class PromptService {
    * unknown (billing or Replicate did not answer in time) leaves the prompt to the reconciler,
    * which releases whatever was reserved.
    */
-  async create(input: CreatePromptInput, call: CallLimits = {}): Promise<{ prompt: Prompt; imagesRemaining: number }> {
+  async create(
+    input: CreatePromptInput,
+    call: CallLimits = {},
+  ): Promise<{ prompt: Prompt; imagesRemaining: number }> {
     const accountId = requireUuid('account_id', input.accountId);
     const versionId = requireUuid('version_id', input.versionId);
     const promptId = requireUuid('prompt_id', input.promptId);
@@ -66,11 +94,19 @@ export class PromptService {
     const version = await this.d.versions.getVersion(accountId, versionId);
     // trainer answers 404 for a foreign version itself; this guards against a trainer that does not.
     if (version.accountId !== accountId) throw Errors.notFound('version', versionId);
-    if (!version.isReady || !version.replicateVersion) throw Errors.conflict(`version ${versionId} is not ready`);
+    if (!version.isReady || !version.replicateVersion)
+      throw Errors.conflict(`version ${versionId} is not ready`);
 
     const { prompts } = this.d.store.repos;
     try {
-      await prompts.insert({ id: promptId, accountId, versionId, params, timeoutMs: this.d.settings.timeoutMs, graceMs: this.d.settings.createGraceMs });
+      await prompts.insert({
+        id: promptId,
+        accountId,
+        versionId,
+        params,
+        timeoutMs: this.d.settings.timeoutMs,
+        graceMs: this.d.settings.createGraceMs,
+      });
     } catch (err) {
       if (pgCode(err) === PG_UNIQUE_VIOLATION) throw Errors.alreadyExists(`prompt ${promptId} exists`);
       throw err;
@@ -81,7 +117,12 @@ export class PromptService {
       ({ remaining } = await this.d.credits.reserve(accountId, versionId, promptId, params.numOutputs));
     } catch (err) {
       if (err instanceof AppError && RESERVE_REFUSALS.has(err.code)) await prompts.deleteUnstarted(promptId);
-      else await prompts.scheduleNow(promptId).catch((e: unknown) => this.d.logger.error({ err: e, prompt_id: promptId }, 'could not schedule an orphaned prompt'));
+      else
+        await prompts
+          .scheduleNow(promptId)
+          .catch((e: unknown) =>
+            this.d.logger.error({ err: e, prompt_id: promptId }, 'could not schedule an orphaned prompt'),
+          );
       throw err;
     }
     this.d.metrics.prompts.inc({ status: 'starting' });
@@ -91,24 +132,50 @@ export class PromptService {
       prediction = await this.createPrediction(promptId, version.replicateVersion, params, call.deadline);
     } catch (err) {
       const appError = replicateError(err);
-      await this.abandon(promptId, `the prediction could not be created: ${appError.code === 'timeout' ? 'Replicate did not answer in time' : 'Replicate is unavailable'}`);
+      await this.abandon(
+        promptId,
+        `the prediction could not be created: ${appError.code === 'timeout' ? 'Replicate did not answer in time' : 'Replicate is unavailable'}`,
+      );
       // Replicate's own 4xx words are about our request to it, not the customer's: 503, or 504 for silence.
       throw appError.code === 'timeout' ? appError : Errors.unavailable('replicate');
     }
 
     if (!(await prompts.attachPrediction(promptId, prediction.id, this.d.settings.checkIntervalMs))) {
       // Canceled (or given up on) while Replicate answered: stop the run and free the credits.
-      await this.d.predictions.cancel(prediction.id).catch((err: unknown) => this.d.logger.warn({ err, prompt_id: promptId }, 'could not cancel the prediction of a canceled prompt'));
+      await this.d.predictions
+        .cancel(prediction.id)
+        .catch((err: unknown) =>
+          this.d.logger.warn(
+            { err, prompt_id: promptId },
+            'could not cancel the prediction of a canceled prompt',
+          ),
+        );
       await this.d.credits.release(promptId);
     } else if (outcomeOf(prediction)) {
       // Finished within the create call already; the webhook would do the same.
       const created = await prompts.find(promptId);
-      if (created) await this.d.completion.applyTo(created, prediction).catch((err: unknown) => this.d.logger.warn({ err, prompt_id: promptId }, 'completion failed; the webhook or reconciler will retry'));
+      if (created)
+        await this.d.completion
+          .applyTo(created, prediction)
+          .catch((err: unknown) =>
+            this.d.logger.warn(
+              { err, prompt_id: promptId },
+              'completion failed; the webhook or reconciler will retry',
+            ),
+          );
     }
 
     if (input.waitSeconds > 0) {
-      const until = Math.min(Date.now() + input.waitSeconds * 1000, (call.deadline ?? Infinity) - ANSWER_MARGIN_MS);
-      await this.d.waiter.wait(promptId, until, async () => !isActive((await prompts.find(promptId))?.status ?? 'failed'), call.signal);
+      const until = Math.min(
+        Date.now() + input.waitSeconds * 1000,
+        (call.deadline ?? Infinity) - ANSWER_MARGIN_MS,
+      );
+      await this.d.waiter.wait(
+        promptId,
+        until,
+        async () => !isActive((await prompts.find(promptId))?.status ?? 'failed'),
+        call.signal,
+      );
     }
     const prompt = await prompts.find(promptId);
     if (!prompt) throw new Error(`prompt ${promptId} vanished`);
@@ -120,7 +187,12 @@ export class PromptService {
   }
 
   /** A page of the version's succeeded prompts with their images: one SQL statement. */
-  async list(accountId: string, versionId: string, limit: number, cursor: string): Promise<{ prompts: Prompt[]; nextCursor: string }> {
+  async list(
+    accountId: string,
+    versionId: string,
+    limit: number,
+    cursor: string,
+  ): Promise<{ prompts: Prompt[]; nextCursor: string }> {
     const account = requireUuid('account_id', accountId);
     const version = requireUuid('version_id', versionId);
     const size = pageSize(limit);
@@ -132,7 +204,11 @@ export class PromptService {
     if (!rows.length && !after) await this.d.versions.getVersion(account, version);
     const page = rows.slice(0, size);
     const last = page.at(-1);
-    return { prompts: page, nextCursor: rows.length > size && last ? encodeCursor({ createdKey: last.createdKey, id: last.id }) : '' };
+    return {
+      prompts: page,
+      nextCursor:
+        rows.length > size && last ? encodeCursor({ createdKey: last.createdKey, id: last.id }) : '',
+    };
   }
 
   /** Cancels a running prompt at Replicate and releases every credit it reserved. */
@@ -168,11 +244,20 @@ export class PromptService {
   private async abandon(promptId: string, error: string): Promise<void> {
     try {
       const prompt = await this.d.store.repos.prompts.find(promptId);
-      if (prompt) await this.d.completion.finish(prompt, { status: 'failed', error, predictTime: null, reason: 'replicate' });
+      if (prompt)
+        await this.d.completion.finish(prompt, {
+          status: 'failed',
+          error,
+          predictTime: null,
+          reason: 'replicate',
+        });
       // Also when someone else finished it meanwhile (a cancel): a reservation made after its release is freed here.
       await this.d.credits.release(promptId);
     } catch (err) {
-      this.d.logger.error({ err, prompt_id: promptId }, 'could not release an abandoned prompt; the reconciler will');
+      this.d.logger.error(
+        { err, prompt_id: promptId },
+        'could not release an abandoned prompt; the reconciler will',
+      );
       await this.d.store.repos.prompts.scheduleNow(promptId).catch(() => undefined);
     }
   }
@@ -181,7 +266,12 @@ export class PromptService {
    * Creates the prediction within the caller's deadline. A create that answers after we gave up
    * made a run nobody will pay for or collect: it is canceled as soon as it answers.
    */
-  private async createPrediction(promptId: string, replicateVersion: string, params: PromptParams, deadline: number | undefined): Promise<Prediction> {
+  private async createPrediction(
+    promptId: string,
+    replicateVersion: string,
+    params: PromptParams,
+    deadline: number | undefined,
+  ): Promise<Prediction> {
     const creating = this.d.predictions.create({
       version: versionIdOf(replicateVersion),
       input: toModelInput(params),
@@ -191,7 +281,10 @@ export class PromptService {
     if (deadline === undefined) return creating;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(Errors.timeout('replicate')), Math.max(0, deadline - ANSWER_MARGIN_MS - Date.now()));
+      timer = setTimeout(
+        () => reject(Errors.timeout('replicate')),
+        Math.max(0, deadline - ANSWER_MARGIN_MS - Date.now()),
+      );
     });
     try {
       return await Promise.race([creating, late]);

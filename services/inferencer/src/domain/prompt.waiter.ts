@@ -19,7 +19,12 @@ export class PromptWaiter {
   }
 
   /** Resolves when `isFinished` says so, at `until` (epoch ms), or when `signal` aborts — whichever is first. */
-  async wait(promptId: string, until: number, isFinished: () => Promise<boolean>, signal?: AbortSignal): Promise<void> {
+  async wait(
+    promptId: string,
+    until: number,
+    isFinished: () => Promise<boolean>,
+    signal?: AbortSignal,
+  ): Promise<void> {
     for (;;) {
       if (signal?.aborted || (await isFinished())) return;
       const left = until - Date.now();

@@ -10,11 +10,19 @@ export interface InferencerDomain {
 }
 
 /** Thin: proto in, domain call, proto out. Errors are mapped to gRPC statuses by the kit. */
-export function inferencerHandlers(d: InferencerDomain): AsyncService<typeof inferencer.InferencerServiceService> {
+export function inferencerHandlers(
+  d: InferencerDomain,
+): AsyncService<typeof inferencer.InferencerServiceService> {
   return {
     async createPrompt(req, ctx) {
       const { prompt, imagesRemaining } = await d.prompts.create(
-        { accountId: req.accountId, versionId: req.versionId, promptId: req.promptId, params: fromParams(req.params), waitSeconds: req.waitSeconds },
+        {
+          accountId: req.accountId,
+          versionId: req.versionId,
+          promptId: req.promptId,
+          params: fromParams(req.params),
+          waitSeconds: req.waitSeconds,
+        },
         { deadline: currentContext()?.deadline, signal: ctx.signal },
       );
       return { prompt: toProtoPrompt(prompt), imagesRemaining };

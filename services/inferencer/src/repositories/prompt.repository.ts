@@ -74,9 +74,13 @@ function toPrompt(row: PromptRow): Prompt {
     predictTime: row.predict_time,
     costMicros: row.cost_micros === null ? null : Number(row.cost_micros),
     deadlineAt: row.deadline_at,
-    images: (row.images ?? []).map(
-      (i): PromptImage => ({ key: i.key, width: i.width, height: i.height, contentType: i.content_type, bytes: i.bytes }),
-    ),
+    images: (row.images ?? []).map((i): PromptImage => ({
+      key: i.key,
+      width: i.width,
+      height: i.height,
+      contentType: i.content_type,
+      bytes: i.bytes,
+    })),
   };
 }
 
@@ -107,25 +111,41 @@ export class PromptRepository {
     await this.db.query(
       `INSERT INTO inferencer.prompts (id, account_id, version_id, prompt, negative_prompt, params, num_outputs, deadline_at, next_check_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8 * interval '1 millisecond', now() + $9 * interval '1 millisecond')`,
-      [p.id, p.accountId, p.versionId, p.params.prompt, p.params.negativePrompt, JSON.stringify(stored), p.params.numOutputs, p.timeoutMs, p.graceMs],
+      [
+        p.id,
+        p.accountId,
+        p.versionId,
+        p.params.prompt,
+        p.params.negativePrompt,
+        JSON.stringify(stored),
+        p.params.numOutputs,
+        p.timeoutMs,
+        p.graceMs,
+      ],
     );
   }
 
   /** Removes a prompt that never reached Replicate (its reservation was refused). */
   async deleteUnstarted(id: string): Promise<void> {
-    await this.db.query('DELETE FROM inferencer.prompts WHERE id = $1 AND replicate_prediction_id IS NULL', [id]);
+    await this.db.query('DELETE FROM inferencer.prompts WHERE id = $1 AND replicate_prediction_id IS NULL', [
+      id,
+    ]);
   }
 
   /** A prompt with its images. */
   async find(id: string): Promise<Prompt | undefined> {
-    const { rows } = await this.db.query<PromptRow>(`SELECT ${WITH_IMAGES} FROM inferencer.prompts p WHERE p.id = $1`, [id]);
+    const { rows } = await this.db.query<PromptRow>(
+      `SELECT ${WITH_IMAGES} FROM inferencer.prompts p WHERE p.id = $1`,
+      [id],
+    );
     return rows[0] && toPrompt(rows[0]);
   }
 
   async findByPrediction(predictionId: string): Promise<Prompt | undefined> {
-    const { rows } = await this.db.query<PromptRow>(`SELECT ${COLUMNS} FROM inferencer.prompts p WHERE p.replicate_prediction_id = $1`, [
-      predictionId,
-    ]);
+    const { rows } = await this.db.query<PromptRow>(
+      `SELECT ${COLUMNS} FROM inferencer.prompts p WHERE p.replicate_prediction_id = $1`,
+      [predictionId],
+    );
     return rows[0] && toPrompt(rows[0]);
   }
 
@@ -168,7 +188,10 @@ export class PromptRepository {
 
   /** Hands an unfinished prompt to the reconciler's next pass. */
   async scheduleNow(id: string): Promise<void> {
-    await this.db.query(`UPDATE inferencer.prompts SET next_check_at = now() WHERE id = $1 AND status IN ${ACTIVE}`, [id]);
+    await this.db.query(
+      `UPDATE inferencer.prompts SET next_check_at = now() WHERE id = $1 AND status IN ${ACTIVE}`,
+      [id],
+    );
   }
 
   /**
@@ -187,7 +210,12 @@ export class PromptRepository {
   /** The one transition to a terminal status; false when the prompt had finished already. */
   async finish(
     id: string,
-    f: { status: 'succeeded' | 'failed' | 'canceled'; error: string | null; predictTime: number | null; costMicros: number | null },
+    f: {
+      status: 'succeeded' | 'failed' | 'canceled';
+      error: string | null;
+      predictTime: number | null;
+      costMicros: number | null;
+    },
   ): Promise<boolean> {
     const { rowCount } = await this.db.query(
       `UPDATE inferencer.prompts
@@ -216,7 +244,9 @@ export class PromptRepository {
   }
 
   async countActive(): Promise<number> {
-    const { rows } = await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM inferencer.prompts WHERE status IN ${ACTIVE}`);
+    const { rows } = await this.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM inferencer.prompts WHERE status IN ${ACTIVE}`,
+    );
     return rows[0]?.n ?? 0;
   }
 
@@ -224,7 +254,12 @@ export class PromptRepository {
    * One page of a version's succeeded prompts with their images, newest first, after the
    * cursor's (created_at, id): one statement, served by prompts_listing_idx.
    */
-  async listSucceeded(accountId: string, versionId: string, after: { createdKey: string; id: string } | undefined, limit: number): Promise<Prompt[]> {
+  async listSucceeded(
+    accountId: string,
+    versionId: string,
+    after: { createdKey: string; id: string } | undefined,
+    limit: number,
+  ): Promise<Prompt[]> {
     const { rows } = await this.db.query<PromptRow>(
       `SELECT ${WITH_IMAGES} FROM inferencer.prompts p
         WHERE p.version_id = $1 AND p.account_id = $2 AND p.status = 'succeeded'

@@ -118,7 +118,13 @@ export class FakeOutputs implements OutputStore {
         const ext = meta.format === 'jpeg' ? 'jpg' : (meta.format ?? 'bin');
         const key = `${keyPrefix}/${n}.${ext}`;
         this.objects.set(key, body);
-        return { key, width: meta.width!, height: meta.height!, contentType: `image/${meta.format}`, bytes: body.length };
+        return {
+          key,
+          width: meta.width!,
+          height: meta.height!,
+          contentType: `image/${meta.format}`,
+          bytes: body.length,
+        };
       }),
     );
   }
