@@ -171,4 +171,15 @@ describe('bucketError', () => {
     const denied = bucketError(s3Error(403));
     expect(denied).not.toBeInstanceOf(AppError);
   });
+
+  it('recognises errors from another realm (no instanceof Error) and SDK errors without an answer', () => {
+    // What a socket error thrown in another realm looks like from here: a plain object.
+    expect(bucketError({ name: 'Error', message: 'socket hang up' })).toMatchObject({ code: 'unavailable' });
+    expect(bucketError({ name: 'TimeoutError', message: 'slow' })).toMatchObject({ code: 'timeout' });
+    expect(
+      bucketError(Object.assign(new Error('Unexpected end'), { $metadata: { attempts: 3 } })),
+    ).toMatchObject({
+      code: 'unavailable',
+    });
+  });
 });

@@ -189,24 +189,31 @@ const UNREACHABLE_CODES = new Set([
   'ECONNABORTED',
 ]);
 
-/** Any failure of a bucket request as the AppError the caller should see. */
+/**
+ * Any failure of a bucket request as the AppError the caller should see. Duck-typed throughout:
+ * socket errors can come from another realm (a worker, jest's sandbox) and fail `instanceof Error`.
+ */
 export function bucketError(err: unknown): AppError | Error {
   if (err instanceof AppError) return err;
   const code = errorCode(err);
+  const { name, message } = (err ?? {}) as { name?: unknown; message?: unknown };
   // smithy names ECONNRESET/EPIPE "TimeoutError" too: the code says what really happened.
   if (code && UNREACHABLE_CODES.has(code)) return Errors.unavailable('bucket');
-  if (
-    code === 'ETIMEDOUT' ||
-    (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'RequestTimeout'))
-  ) {
+  if (code === 'ETIMEDOUT' || name === 'TimeoutError' || name === 'RequestTimeout')
     return Errors.timeout('bucket');
-  }
   const status = statusOf(err);
   if (status !== undefined && status >= 500) return Errors.unavailable('bucket');
-  if (err instanceof Error && /socket hang up|connect|network/i.test(err.message) && status === undefined) {
+  // No answer at all from the bucket: the SDK stamps $metadata on what its handler threw, and a
+  // dropped connection reads "socket hang up", "aborted" or similar.
+  const sdkError = typeof err === 'object' && err !== null && '$metadata' in err;
+  if (
+    status === undefined &&
+    (sdkError ||
+      (typeof message === 'string' && /socket hang up|connect|network|aborted|closed/i.test(message)))
+  ) {
     return Errors.unavailable('bucket');
   }
-  return err instanceof Error ? err : new Error(String(err));
+  return err instanceof Error ? err : new Error(typeof message === 'string' ? message : String(err));
 }
 
 function errorCode(err: unknown): string | undefined {
