@@ -56,5 +56,10 @@ export function fromServiceError(err: ServiceError): AppError {
 }
 
 export function isServiceError(err: unknown): err is ServiceError {
-  return err instanceof Error && typeof (err as ServiceError).code === 'number' && 'metadata' in err;
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    typeof (err as ServiceError).code === 'number' &&
+    'metadata' in err
+  );
 }
