@@ -79,6 +79,25 @@ export function createGatewayApp(deps: GatewayDeps) {
   app.get('/api/v1/openapi.json', (_req, res) => {
     res.json(document);
   });
+  // Where Stripe Checkout sends the browser back when no storefront of the customer's own is
+  // configured (CHECKOUT_SUCCESS_URL / CHECKOUT_CANCEL_URL): a plain page, never payment state —
+  // the webhook decides that.
+  const checkoutPage = (title: string, text: string) => (_req: Request, res: Response) => {
+    res
+      .type('html')
+      .send(
+        `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title></head><body><h1>${title}</h1><p>${text}</p></body></html>`,
+      );
+  };
+  app.get(
+    '/checkout/success',
+    checkoutPage('Thank you', 'Your payment is being confirmed. You can close this page.'),
+  );
+  app.get(
+    '/checkout/cancel',
+    checkoutPage('Payment canceled', 'Nothing was charged. You can close this page.'),
+  );
+
   const swaggerDir = path.dirname(require.resolve('swagger-ui-dist/package.json'));
   app.use('/docs/assets', express.static(swaggerDir, { index: false }));
   app.get('/docs', (_req, res) => {

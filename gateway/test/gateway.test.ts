@@ -127,6 +127,16 @@ describe('errors', () => {
   });
 });
 
+describe('checkout return pages', () => {
+  it('serves the pages Stripe Checkout returns the browser to by default', async () => {
+    for (const path of ['/checkout/success?payment_id=x', '/checkout/cancel?payment_id=x']) {
+      const res = await fetch(`${mesh.gateway.url}${path}`);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toMatch(/close this page/);
+    }
+  });
+});
+
 describe('health', () => {
   it('is live, ready while every service serves, and names a service that stops', async () => {
     expect((await fetch(`${mesh.gateway.url}/healthz`)).status).toBe(200);
