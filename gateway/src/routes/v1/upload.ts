@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import busboy from 'busboy';
 import type { Request } from 'express';
 import { AppError, Errors, type ClientStream } from '@atelier/kit';
@@ -47,14 +48,21 @@ export async function streamUploadToImager(
   let index = 0;
   let failure: unknown;
   let chain: Promise<void> = stream.write({ header });
+  const open = new Set<Readable>();
+  let stopParsing: () => void = () => undefined;
+  // The first failure wins. The rest of the body is drained unread, the file being written is
+  // destroyed (its loop ends) and parsing stops, so the answer does not wait for the body's end.
   const fail = (err: unknown) => {
     failure ??= err;
     req.unpipe(parser);
     req.resume();
+    for (const file of open) file.destroy();
     stream.cancel();
+    stopParsing();
   };
 
   const done = new Promise<void>((resolve, reject) => {
+    stopParsing = resolve;
     parser.on('field', (name, value) => {
       fields[name] = value;
     });
@@ -64,6 +72,8 @@ export async function streamUploadToImager(
         return fail(Errors.invalid(`unexpected file field "${name}"; photos go in "images"`));
       }
       const fileIndex = index++;
+      open.add(file);
+      file.on('close', () => open.delete(file));
       file.on('limit', () =>
         fail(
           new AppError('payload_too_large', `${info.filename} is larger than ${limits.maxFileBytes} bytes`),

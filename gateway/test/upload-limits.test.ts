@@ -1,0 +1,70 @@
+/**
+ * The gateway's own upload limits, enforced while the multipart body streams: a file over the
+ * per-file limit, too many files, or a body over the total limit is a 413 and trains nothing.
+ */
+import { distinctPhotos, paidInitPayment, photoForm, startMesh, type Mesh } from '@atelier/infra/testing';
+
+let mesh: Mesh;
+let account: { accountId: string; apiKey: string };
+
+beforeAll(async () => {
+  mesh = await startMesh({
+    env: {
+      UPLOAD_MAX_FILE_BYTES: '200000',
+      UPLOAD_MAX_FILES: '6',
+      UPLOAD_MAX_TOTAL_BYTES: '400000',
+      RATE_LIMIT_PER_WINDOW: '10000',
+    },
+  });
+  account = await mesh.createAccount();
+});
+afterAll(() => mesh?.stop());
+
+async function attempt(files: Array<{ name: string; type: string; data: Buffer }>) {
+  const paymentId = await paidInitPayment(mesh, account);
+  const res = await mesh.api(`/api/v1/versions/train/${paymentId}`, {
+    key: account.apiKey,
+    method: 'POST',
+    body: photoForm(files),
+  });
+  const body = (await res.json()) as { status: number; type: string; detail: string };
+  const payment = (await (
+    await mesh.api(`/api/v1/payments/${paymentId}`, { key: account.apiKey })
+  ).json()) as { version_id: string | null };
+  return { status: res.status, body, versionId: payment.version_id };
+}
+
+it('answers 413 for a file over the per-file limit', async () => {
+  const photos = await distinctPhotos(5);
+  const big = {
+    name: 'big.jpg',
+    type: 'image/jpeg',
+    data: Buffer.concat([photos[0]!.data, Buffer.alloc(250_000)]),
+  };
+  const result = await attempt([...photos.slice(1), big]);
+  expect(result).toMatchObject({
+    status: 413,
+    body: { type: expect.stringMatching(/payload-too-large$/), detail: expect.stringMatching(/big\.jpg/) },
+    versionId: null,
+  });
+});
+
+it('answers 413 for more files than allowed', async () => {
+  const result = await attempt(await distinctPhotos(7));
+  expect(result).toMatchObject({
+    status: 413,
+    body: { detail: expect.stringMatching(/more than 6 files/) },
+    versionId: null,
+  });
+});
+
+it('answers 413 when the whole upload is over the total limit', async () => {
+  const photos = await distinctPhotos(5);
+  const padded = photos.map((p) => ({ ...p, data: Buffer.concat([p.data, Buffer.alloc(150_000)]) }));
+  const result = await attempt(padded);
+  expect(result).toMatchObject({
+    status: 413,
+    body: { detail: expect.stringMatching(/in total/) },
+    versionId: null,
+  });
+});
