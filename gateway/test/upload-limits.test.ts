@@ -68,3 +68,23 @@ it('answers 413 when the whole upload is over the total limit', async () => {
     versionId: null,
   });
 });
+
+it('answers 415 for a body that is not multipart, and 400 for a broken multipart body', async () => {
+  const paymentId = await paidInitPayment(mesh, account);
+  const path = `/api/v1/versions/train/${paymentId}`;
+  const json = await mesh.api(path, { key: account.apiKey, method: 'POST', json: { images: [] } });
+  expect(json.status).toBe(415);
+  const broken = await mesh.api(path, {
+    key: account.apiKey,
+    method: 'POST',
+    headers: { 'content-type': 'multipart/form-data; boundary=xyz' },
+    body: '--xyz\r\nContent-Disposition: form-data; name="images"; filename="a.jpg"\r\n\r\nnot finished',
+  });
+  expect(broken.status).toBe(400);
+  // The broken body did not take the gateway down.
+  expect((await fetch(`${mesh.gateway.url}/healthz`)).status).toBe(200);
+  const payment = (await (
+    await mesh.api(`/api/v1/payments/${paymentId}`, { key: account.apiKey })
+  ).json()) as { version_id: string | null };
+  expect(payment.version_id).toBeNull();
+});

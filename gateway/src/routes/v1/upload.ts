@@ -74,6 +74,9 @@ export async function streamUploadToImager(
       const fileIndex = index++;
       open.add(file);
       file.on('close', () => open.delete(file));
+      // busboy reports a body that ends inside a file on the file stream: unheard, that 'error'
+      // would take the whole gateway down.
+      file.on('error', (err: Error) => fail(Errors.invalid(`malformed multipart request: ${err.message}`)));
       file.on('limit', () =>
         fail(
           new AppError('payload_too_large', `${info.filename} is larger than ${limits.maxFileBytes} bytes`),
