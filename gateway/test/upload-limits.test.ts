@@ -2,7 +2,14 @@
  * The gateway's own upload limits, enforced while the multipart body streams: a file over the
  * per-file limit, too many files, or a body over the total limit is a 413 and trains nothing.
  */
-import { distinctPhotos, paidInitPayment, photoForm, startMesh, type Mesh } from '@atelier/infra/testing';
+import {
+  distinctPhotos,
+  paidInitPayment,
+  photoForm,
+  startMesh,
+  waitFor,
+  type Mesh,
+} from '@atelier/infra/testing';
 
 let mesh: Mesh;
 let account: { accountId: string; apiKey: string };
@@ -83,6 +90,49 @@ it('answers 415 for a body that is not multipart, and 400 for a broken multipart
   expect(broken.status).toBe(400);
   // The broken body did not take the gateway down.
   expect((await fetch(`${mesh.gateway.url}/healthz`)).status).toBe(200);
+  const payment = (await (
+    await mesh.api(`/api/v1/payments/${paymentId}`, { key: account.apiKey })
+  ).json()) as { version_id: string | null };
+  expect(payment.version_id).toBeNull();
+});
+
+it('releases the payment lock and keeps the payment unused when the client disconnects mid-upload', async () => {
+  const paymentId = await paidInitPayment(mesh, account);
+  const [photo] = await distinctPhotos(1);
+  const boundary = 'atelier-test-boundary';
+  const head = Buffer.from(
+    `--${boundary}\r\nContent-Disposition: form-data; name="images"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`,
+  );
+  const controller = new AbortController();
+  let sent!: () => void;
+  const firstPartSent = new Promise<void>((resolve) => (sent = resolve));
+  // Sends the start of a file, then nothing more: the client stalls, then goes away.
+  const body = new ReadableStream<Uint8Array>({
+    start(c) {
+      c.enqueue(new Uint8Array(Buffer.concat([head, photo!.data.subarray(0, 1000)])));
+      sent();
+    },
+  });
+  const request = fetch(`${mesh.gateway.url}/api/v1/versions/train/${paymentId}`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${account.apiKey}`,
+      'content-type': `multipart/form-data; boundary=${boundary}`,
+    },
+    body,
+    signal: controller.signal,
+    duplex: 'half',
+  } as RequestInit);
+  await firstPartSent;
+  const lockKey = `lock:payment:${paymentId}`;
+  await waitFor(async () => (await mesh.gateway.deps.redis.exists(lockKey)) === 1, {
+    what: 'the upload to hold the lock',
+  });
+  controller.abort();
+  await request.catch(() => undefined);
+  await waitFor(async () => (await mesh.gateway.deps.redis.exists(lockKey)) === 0, {
+    what: 'the lock to be released',
+  });
   const payment = (await (
     await mesh.api(`/api/v1/payments/${paymentId}`, { key: account.apiKey })
   ).json()) as { version_id: string | null };
