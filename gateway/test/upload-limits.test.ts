@@ -138,3 +138,22 @@ it('releases the payment lock and keeps the payment unused when the client disco
   ).json()) as { version_id: string | null };
   expect(payment.version_id).toBeNull();
 });
+
+it('replays the first 202 for a repeated Idempotency-Key on the same payment', async () => {
+  const paymentId = await paidInitPayment(mesh, account);
+  const photos = await distinctPhotos(5);
+  const send = () =>
+    mesh.api(`/api/v1/versions/train/${paymentId}`, {
+      key: account.apiKey,
+      method: 'POST',
+      body: photoForm(photos),
+      headers: { 'idempotency-key': `train-${paymentId}` },
+    });
+  const first = await send();
+  expect(first.status).toBe(202);
+  const firstBody = await first.text();
+  const again = await send();
+  expect(again.status).toBe(202);
+  expect(again.headers.get('idempotent-replayed')).toBe('true');
+  expect(await again.text()).toBe(firstBody);
+});

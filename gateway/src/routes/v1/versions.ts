@@ -26,6 +26,9 @@ export const versionRoutes = [
     params: z.object({ payment_id: uuid('payment_id') }),
     query: z.object({ class: z.string().optional(), trigger_word: z.string().optional() }),
     body: 'multipart',
+    // The photos stream through unbuffered, so the key's fingerprint is the path alone: a payment
+    // trains once, so its path names the request.
+    idempotent: true,
     lock: (p) => `payment:${p.payment_id}`,
     openapi: { request: { body: { content: { 'multipart/form-data': { schema: TrainForm } } } } },
     responses: {
