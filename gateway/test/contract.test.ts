@@ -79,6 +79,31 @@ describe('OpenAPI document', () => {
     }
   });
 
+  it('documents every path parameter, the Idempotency-Key of creating POSTs and the multipart upload', () => {
+    const { document, close } = buildApp();
+    close();
+    type Op = {
+      parameters?: Array<{ name: string; in: string }>;
+      requestBody?: { content: Record<string, unknown> };
+    };
+    for (const [path, item] of Object.entries(document.paths ?? {})) {
+      for (const op of Object.values(item as Record<string, Op>)) {
+        const documented = (op.parameters ?? []).filter((p) => p.in === 'path').map((p) => p.name);
+        const inPath = [...path.matchAll(/\{([a-z_]+)\}/g)].map((m) => m[1]);
+        expect(documented.sort()).toEqual(inPath.sort());
+      }
+    }
+    const train = document.paths?.['/api/v1/versions/train/{payment_id}']?.post as Op;
+    expect(Object.keys(train.requestBody!.content)).toEqual(['multipart/form-data']);
+    const headers = (op: Op) => (op.parameters ?? []).filter((p) => p.in === 'header').map((p) => p.name);
+    expect(headers(train)).toContain('idempotency-key');
+    expect(headers(document.paths?.['/api/v1/prompts/create/{version_id}']?.post as Op).sort()).toEqual([
+      'idempotency-key',
+      'prefer',
+    ]);
+    expect(headers(document.paths?.['/api/v1/payments/create']?.post as Op)).toEqual(['idempotency-key']);
+  });
+
   it('is OpenAPI 3.1 with the problem schema and bearer security', () => {
     const { document, close } = buildApp();
     close();

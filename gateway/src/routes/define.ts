@@ -149,24 +149,33 @@ export function registerRoutes(registry: OpenAPIRegistry, routes: AnyRoute[]) {
     })) {
       responses[status] ??= { description, content: problem };
     }
-    const headers = spec.idempotent
-      ? z.object({ 'idempotency-key': z.string().max(255).optional() })
-      : undefined;
+    // A route's own OpenAPI additions (extra headers, a multipart body) extend what the spec
+    // already says; they never replace its path parameters or query.
+    const { request: extra, ...rest } = spec.openapi ?? {};
+    const headerShape = {
+      ...(spec.idempotent ? { 'idempotency-key': z.string().max(255).optional() } : {}),
+      ...((extra?.headers as z.ZodObject | undefined)?.shape ?? {}),
+    };
     const body =
       spec.body === 'raw'
         ? { content: { 'application/json': { schema: z.object({}).passthrough() } } }
         : spec.body && spec.body !== 'multipart'
           ? { content: { 'application/json': { schema: spec.body } } }
-          : undefined;
+          : extra?.body;
     registry.registerPath({
       method: spec.method,
       path: spec.path,
       summary: spec.summary,
       tags: spec.tags,
       security: spec.auth ? [{ apiKey: [] }] : [],
-      request: { params: spec.params as never, query: spec.query as never, headers: headers as never, body },
+      request: {
+        params: spec.params as never,
+        query: spec.query as never,
+        headers: Object.keys(headerShape).length ? (z.object(headerShape) as never) : undefined,
+        body,
+      },
       responses,
-      ...spec.openapi,
+      ...rest,
     });
   }
 }
