@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import { startMesh, type Mesh } from '@atelier/infra/testing';
+import type { Mesh } from '@atelier/infra/testing';
 import {
   balanceRow,
   checkout,
@@ -16,6 +16,8 @@ import {
   readyVersion,
   sessionIdOf,
   waitForStatus,
+  startBillingSuite,
+  stopBillingSuite,
 } from './helpers';
 
 let mesh: Mesh;
@@ -24,15 +26,9 @@ let account: { accountId: string; apiKey: string };
 const billing = () => mesh.gateway.deps.mesh.billing;
 
 beforeAll(async () => {
-  mesh = await startMesh({ env: { RATE_LIMIT_PER_WINDOW: '10000' } });
-  db = new Client({ connectionString: mesh.db.url });
-  await db.connect();
-  account = await mesh.createAccount();
+  ({ mesh, db, account } = await startBillingSuite());
 });
-afterAll(async () => {
-  await db?.end();
-  await mesh?.stop();
-});
+afterAll(() => stopBillingSuite({ mesh, db }));
 
 const create = (body: unknown, apiKey = account.apiKey) =>
   mesh.api('/api/v1/payments/create', { key: apiKey, method: 'POST', json: body });

@@ -2,8 +2,15 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { billing as proto } from '@atelier/protos';
-import { startMesh, type Mesh } from '@atelier/infra/testing';
-import { checkout, createPayment, paidPayment, waitForStatus } from './helpers';
+import type { Mesh } from '@atelier/infra/testing';
+import {
+  checkout,
+  createPayment,
+  paidPayment,
+  waitForStatus,
+  startBillingSuite,
+  stopBillingSuite,
+} from './helpers';
 
 let mesh: Mesh;
 let db: Client;
@@ -11,15 +18,9 @@ let account: { accountId: string; apiKey: string };
 const billing = () => mesh.gateway.deps.mesh.billing;
 
 beforeAll(async () => {
-  mesh = await startMesh({ env: { RATE_LIMIT_PER_WINDOW: '10000' } });
-  db = new Client({ connectionString: mesh.db.url });
-  await db.connect();
-  account = await mesh.createAccount();
+  ({ mesh, db, account } = await startBillingSuite());
 });
-afterAll(async () => {
-  await db?.end();
-  await mesh?.stop();
-});
+afterAll(() => stopBillingSuite({ mesh, db }));
 
 describe('ClaimInitPayment', () => {
   it('binds a paid init payment to one version: 20 concurrent claims for different versions, one wins', async () => {

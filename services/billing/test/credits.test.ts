@@ -5,8 +5,15 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { AppError } from '@atelier/kit';
-import { startMesh, type Mesh } from '@atelier/infra/testing';
-import { balanceRow, expectLedgerMatchesBalance, ledger, readyVersion } from './helpers';
+import type { Mesh } from '@atelier/infra/testing';
+import {
+  balanceRow,
+  expectLedgerMatchesBalance,
+  ledger,
+  readyVersion,
+  startBillingSuite,
+  stopBillingSuite,
+} from './helpers';
 
 let mesh: Mesh;
 let db: Client;
@@ -14,15 +21,9 @@ let account: { accountId: string; apiKey: string };
 const billing = () => mesh.gateway.deps.mesh.billing;
 
 beforeAll(async () => {
-  mesh = await startMesh({ env: { RATE_LIMIT_PER_WINDOW: '10000' } });
-  db = new Client({ connectionString: mesh.db.url });
-  await db.connect();
-  account = await mesh.createAccount();
+  ({ mesh, db, account } = await startBillingSuite());
 });
-afterAll(async () => {
-  await db?.end();
-  await mesh?.stop();
-});
+afterAll(() => stopBillingSuite({ mesh, db }));
 
 const errorOf = async (p: Promise<unknown>): Promise<AppError> => {
   try {

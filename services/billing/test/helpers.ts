@@ -1,7 +1,7 @@
 /** Shared steps of billing's integration tests: real payments through the gateway and the Stripe sandbox. */
 import { randomUUID } from 'node:crypto';
-import type { Client } from 'pg';
-import { waitFor, type Mesh } from '@atelier/infra/testing';
+import { Client } from 'pg';
+import { startMesh, waitFor, type Mesh } from '@atelier/infra/testing';
 
 export interface PaymentJson {
   payment_id: string;
@@ -115,4 +115,21 @@ export async function expectLedgerMatchesBalance(db: Client, versionId: string):
       `ledger (granted ${granted}, used ${used}) disagrees with balance ${JSON.stringify(balance)}`,
     );
   }
+}
+
+/** The mesh, a database client and an account: what every billing test file starts from. */
+export async function startBillingSuite(): Promise<{
+  mesh: Mesh;
+  db: Client;
+  account: { accountId: string; apiKey: string };
+}> {
+  const mesh = await startMesh({ env: { RATE_LIMIT_PER_WINDOW: '10000' } });
+  const db = new Client({ connectionString: mesh.db.url });
+  await db.connect();
+  return { mesh, db, account: await mesh.createAccount() };
+}
+
+export async function stopBillingSuite(suite: { mesh?: Mesh; db?: Client }): Promise<void> {
+  await suite.db?.end();
+  await suite.mesh?.stop();
 }

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import { startMesh, waitFor, type Mesh } from '@atelier/infra/testing';
+import { waitFor, type Mesh } from '@atelier/infra/testing';
 import {
   balanceRow,
   checkout,
@@ -15,6 +15,8 @@ import {
   readyVersion,
   sessionIdOf,
   waitForStatus,
+  startBillingSuite,
+  stopBillingSuite,
 } from './helpers';
 
 let mesh: Mesh;
@@ -23,15 +25,9 @@ let account: { accountId: string; apiKey: string };
 const billing = () => mesh.gateway.deps.mesh.billing;
 
 beforeAll(async () => {
-  mesh = await startMesh({ env: { RATE_LIMIT_PER_WINDOW: '10000' } });
-  db = new Client({ connectionString: mesh.db.url });
-  await db.connect();
-  account = await mesh.createAccount();
+  ({ mesh, db, account } = await startBillingSuite());
 });
-afterAll(async () => {
-  await db?.end();
-  await mesh?.stop();
-});
+afterAll(() => stopBillingSuite({ mesh, db }));
 
 const intentOf = (checkoutUrl: string) =>
   mesh.stripe.session(sessionIdOf(checkoutUrl))!.payment_intent as string;

@@ -9,24 +9,25 @@ import { Client } from 'pg';
 import { loadConfig, type RunningService } from '@atelier/kit';
 import { billingConfigSchema, startBilling } from '@atelier/billing';
 import { gatewayConfigSchema, startGateway, type RunningGateway } from '@atelier/gateway';
-import { startMesh, waitFor, type Mesh } from '@atelier/infra/testing';
+import { waitFor, type Mesh } from '@atelier/infra/testing';
 import type { EventObject } from '@atelier/infra/sandbox/stripe';
-import { checkout, createPayment, paymentStatus, sessionIdOf } from './helpers';
+import {
+  checkout,
+  createPayment,
+  paymentStatus,
+  sessionIdOf,
+  startBillingSuite,
+  stopBillingSuite,
+} from './helpers';
 
 let mesh: Mesh;
 let db: Client;
 let account: { accountId: string; apiKey: string };
 
 beforeAll(async () => {
-  mesh = await startMesh({ env: { RATE_LIMIT_PER_WINDOW: '10000' } });
-  db = new Client({ connectionString: mesh.db.url });
-  await db.connect();
-  account = await mesh.createAccount();
+  ({ mesh, db, account } = await startBillingSuite());
 });
-afterAll(async () => {
-  await db?.end();
-  await mesh?.stop();
-});
+afterAll(() => stopBillingSuite({ mesh, db }));
 
 const webhookUrl = (gatewayUrl: string) => `${gatewayUrl}/api/v1/payments/webhook`;
 
