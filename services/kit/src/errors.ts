@@ -83,7 +83,6 @@ export const Errors = {
       `${dependency} is unavailable${cause instanceof Error ? `: ${cause.message}` : ''}`,
     ),
   timeout: (dependency: string) => new AppError('timeout', `${dependency} did not answer in time`),
-  unimplemented: (what: string) => new AppError('unimplemented', `${what} is not available yet`),
 };
 
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;

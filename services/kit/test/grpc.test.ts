@@ -1,5 +1,6 @@
 import {
   AppError,
+  type AsyncService,
   createGrpcClient,
   createHealthChecker,
   createLogger,
@@ -23,6 +24,9 @@ import {
 
 const logger = createLogger('test', 'silent');
 
+/** A service with only the methods a test calls; grpc-js answers the rest UNIMPLEMENTED. */
+const testDouble = <S>(handlers: Partial<AsyncService<S>>) => handlers as AsyncService<S>;
+
 describe('request id and deadline propagation', () => {
   let upstream: RunningGrpcServer;
   let downstream: RunningGrpcServer;
@@ -40,12 +44,12 @@ describe('request id and deadline propagation', () => {
       services: [
         implement(
           trainer.TrainerServiceService,
-          {
+          testDouble<typeof trainer.TrainerServiceService>({
             async getVersion() {
               seen = { ctx: currentContext(), deadline: currentContext()?.deadline };
               throw new AppError('not_found', 'version x not found');
             },
-          },
+          }),
           { logger, metrics },
         ),
       ],
@@ -60,12 +64,12 @@ describe('request id and deadline propagation', () => {
       services: [
         implement(
           billing.BillingServiceService,
-          {
+          testDouble<typeof billing.BillingServiceService>({
             async listPlans() {
               await client.getVersion({ accountId: 'a', versionId: 'v' });
               return { plans: [] };
             },
-          },
+          }),
           { logger, metrics },
         ),
       ],
