@@ -229,9 +229,10 @@ describe('training a model', () => {
     const versionId = accepted.version_id;
 
     const started = await info(versionId);
+    // The sandbox's training may already be processing when this is read (a busy machine).
+    expect(['starting', 'processing']).toContain(started.status);
     expect(started).toEqual(
       expect.objectContaining({
-        status: 'starting',
         is_ready: false,
         class: 'man',
         trigger_word: 'sks_person',

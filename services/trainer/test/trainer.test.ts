@@ -67,9 +67,12 @@ describe('StartTraining', () => {
   it('starts the configured trainer with webhook and filter, grants the credits, and webhooks make the version ready', async () => {
     const payment = await paidPayment(mesh, account.apiKey);
     const version = await start(payment.payment_id);
+    // The sandbox may report the run as processing before this answer is read back (a busy machine).
+    expect([common.RunStatus.RUN_STATUS_STARTING, common.RunStatus.RUN_STATUS_PROCESSING]).toContain(
+      version.status,
+    );
     expect(version).toEqual(
       expect.objectContaining({
-        status: common.RunStatus.RUN_STATUS_STARTING,
         isReady: false,
         model: `atelier/v-${version.versionId}`,
         className: 'dog',
