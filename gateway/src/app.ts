@@ -1,7 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Counter, Histogram } from 'prom-client';
 import { AppError, Errors, createLogger, createMetrics, createRedis } from '@atelier/kit';
@@ -13,8 +12,8 @@ import { authenticate } from './middleware/auth';
 import { LockHeldError } from './middleware/lock';
 import { rateLimit } from './middleware/rate-limit';
 import { requestContext } from './middleware/request-context';
-import { buildDocument } from './openapi/registry';
-import { mountRoutes, registerRoutes } from './routes/define';
+import { apiDocument } from './openapi/document';
+import { mountRoutes } from './routes/define';
 import { v1Routes } from './routes/v1';
 
 /** Body-parser failures as the problems the contract names. */
@@ -73,9 +72,7 @@ export function createGatewayApp(deps: GatewayDeps) {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
-  const registry = new OpenAPIRegistry();
-  registerRoutes(registry, v1Routes);
-  const document = buildDocument(registry);
+  const document = apiDocument();
   app.get('/api/v1/openapi.json', (_req, res) => {
     res.json(document);
   });

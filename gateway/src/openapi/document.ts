@@ -1,0 +1,12 @@
+import { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import { registerRoutes } from '../routes/define';
+import { v1Routes } from '../routes/v1';
+import { buildDocument } from './registry';
+
+/** The OpenAPI document of the whole /api/v1 route table: what the gateway serves and what
+ * `npm run openapi` writes to gateway/openapi.json (the file the console's client is typed from). */
+export function apiDocument() {
+  const registry = new OpenAPIRegistry();
+  registerRoutes(registry, v1Routes);
+  return buildDocument(registry);
+}
