@@ -3,12 +3,14 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NPM_STAMP := node_modules/.package-lock.json
+OPS_TOOLS_BIN := $(CURDIR)/.atelier/tools/bin
 
-.PHONY: help install build proto proto-check typecheck lint test dev bench migrate clean
+.PHONY: help install build proto proto-check typecheck lint test ops ops-tools dev bench migrate clean
 
 help:
 	@echo "make dev     start Postgres, Redis, the bucket, both sandboxes, the four services and the gateway"
 	@echo "make test    install, check generated code, type-check, lint and run every test"
+	@echo "make ops     only the operations checks (compose, Prometheus, Alertmanager, Grafana, Kubernetes)"
 	@echo "make bench   run the benchmarks in bench/ and save their figures in bench/results/"
 	@echo "make proto   regenerate protos/gen from protos/atelier"
 
@@ -35,8 +37,17 @@ lint: install
 	npx eslint . --max-warnings 0
 	npx prettier --check . --log-level warn
 
-test: install proto-check typecheck lint
+test: install proto-check typecheck lint ops
 	npx jest --ci
+
+# Operations checks without a Docker engine or a cluster: compose, Prometheus rules and their
+# tests, Alertmanager, dashboards, the Kubernetes manifests (infra/ops). Not jest: the tools are
+# installed here first (docker-compose, promtool, amtool, kubectl; each only when missing).
+ops-tools:
+	bash infra/ops/tools.sh
+
+ops: build ops-tools
+	PATH="$(OPS_TOOLS_BIN):$$PATH" node --test infra/dist/ops/
 
 dev: build
 	node infra/dist/dev/main.js

@@ -1,11 +1,11 @@
 /**
- * Operations checks (issue 7): the compose file, the image recipe, Prometheus and Grafana
- * configuration, and the container healthcheck — checked without a Docker engine.
+ * Operations checks: the compose file, the image recipe, Prometheus, Alertmanager and Grafana
+ * configuration, the container healthcheck — checked without a Docker engine.
  *
- * Tools: `docker-compose` (Debian's package, validates compose files without an engine) and
- * `promtool` (from Debian's `prometheus` package, extracted into .atelier/tools so that no
- * Prometheus service is installed or started). Both are installed on first use; a machine where
- * that fails gets one clear error instead of skipped checks.
+ * Not a jest test: `make ops` runs it with node's test runner after infra/ops/tools.sh has
+ * installed docker-compose, promtool, amtool and kubectl (each only when missing), so no test
+ * installs system packages. Whether the metrics and label values that alerts and panels name
+ * really exist is checked on a real scrape of the mesh (infra/test/scrape.test.ts).
  */
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import fs from 'node:fs';
@@ -17,21 +17,24 @@ import path from 'node:path';
 
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
+import { before, describe, it } from 'node:test';
+import { expect } from 'expect';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { z } from 'zod';
 
-import { billingConfigSchema } from '../../services/billing/src/config';
-import { imagerConfigSchema } from '../../services/imager/src/config';
-import { inferencerConfigSchema } from '../../services/inferencer/src/config';
-import { trainerConfigSchema } from '../../services/trainer/src/config';
-import { gatewayConfigSchema } from '../../gateway/src/config';
+import { billingConfigSchema } from '@atelier/billing';
+import { imagerConfigSchema } from '@atelier/imager';
+import { inferencerConfigSchema } from '@atelier/inferencer';
+import { trainerConfigSchema } from '@atelier/trainer';
+import { gatewayConfigSchema } from '@atelier/gateway';
+import { repoRoot } from '../stack/repo-root';
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const TOOLS_DIR = path.join(ROOT, '.atelier', 'tools');
+const ROOT = repoRoot(__dirname);
 const COMPOSE_FILE = path.join(ROOT, 'docker-compose.yml');
 const ENV_EXAMPLE = path.join(ROOT, '.env.example');
 const PROM_DIR = path.join(ROOT, 'infra', 'prometheus');
 const GRAFANA_DIR = path.join(ROOT, 'infra', 'grafana');
+const ALERTMANAGER_DIR = path.join(ROOT, 'infra', 'alertmanager');
 const DOCKER_DIR = path.join(ROOT, 'infra', 'docker');
 const OPERATIONS_DOC = path.join(ROOT, 'docs', 'operations.md');
 
@@ -60,10 +63,6 @@ const RUNTIME_WORKSPACES = [
 // ---------------------------------------------------------------------------------------------
 // tools
 
-function log(message: string): void {
-  process.stderr.write(`[ops.test] ${message}\n`);
-}
-
 function run(
   cmd: string,
   args: string[],
@@ -91,97 +90,14 @@ function which(cmd: string): string | undefined {
   return undefined;
 }
 
-function toolError(tool: string, detail: string): Error {
-  return new Error(
-    `\n\n*** ops checks: cannot install ${tool} ***\n${detail.trim()}\n` +
-      `Install it by hand (Debian: apt-get update && apt-get install -y docker-compose; promtool comes with the ` +
-      `prometheus package) and run the tests again.\n`,
-  );
-}
-
-/** Runs an apt command as root (directly, or through passwordless sudo), waiting for the dpkg lock. */
-function apt(args: string[]): SpawnSyncReturns<string> {
-  const full = ['-o', 'DPkg::Lock::Timeout=600', ...args];
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  if (process.getuid?.() === 0) return run('apt-get', full, { env });
-  if (which('sudo') && run('sudo', ['-n', 'true']).status === 0)
-    return run('sudo', ['-n', '-E', 'apt-get', ...full], { env });
-  return {
-    status: 1,
-    stdout: '',
-    stderr: 'not root and no passwordless sudo: apt-get cannot run',
-    pid: 0,
-    output: [],
-    signal: null,
-  };
-}
-
-/** apt-get <args>; on failure refreshes the package lists once and tries again. */
-function aptWithUpdate(args: string[], cwd?: string): SpawnSyncReturns<string> {
-  const attempt = () => (cwd ? runIn(cwd, args) : apt(args));
-  let result = attempt();
-  if (result.status !== 0) {
-    const started = Date.now();
-    const update = apt(['update', '-q']);
-    log(`apt-get update (${((Date.now() - started) / 1000).toFixed(1)} s): exit ${update.status}`);
-    result = attempt();
-  }
-  return result;
-}
-
-/** `apt-get download` needs no root: it runs in a directory of ours. */
-function runIn(cwd: string, args: string[]): SpawnSyncReturns<string> {
-  return run('apt-get', args, { cwd });
-}
-
-function ensureDockerCompose(): string {
-  const found = which('docker-compose');
-  if (found) return found;
-  if (!which('apt-get')) throw toolError('docker-compose', 'apt-get is not available on this machine.');
-  const started = Date.now();
-  log('docker-compose is missing: apt-get install -y docker-compose (takes about a minute) …');
-  const result = aptWithUpdate(['install', '-y', '-q', '--no-install-recommends', 'docker-compose']);
-  log(
-    `apt-get install docker-compose: exit ${result.status} after ${((Date.now() - started) / 1000).toFixed(1)} s`,
-  );
-  const installed = which('docker-compose');
-  if (result.status !== 0 || !installed)
-    throw toolError('docker-compose', `${result.stdout}\n${result.stderr}`);
-  return installed;
-}
-
-/** promtool from Debian's prometheus package, unpacked (not installed: no service, no user). */
-function ensurePromtool(): string {
-  const found = which('promtool');
-  if (found) return found;
-  const cached = path.join(TOOLS_DIR, 'prometheus', 'usr', 'bin', 'promtool');
-  if (fs.existsSync(cached)) return cached;
-  if (!which('apt-get') || !which('dpkg-deb'))
-    throw toolError('promtool', 'apt-get or dpkg-deb is not available on this machine.');
-  const started = Date.now();
-  log('promtool is missing: apt-get download prometheus, unpacked into .atelier/tools …');
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-promtool-'));
-  try {
-    const download = aptWithUpdate(['download', '-q', 'prometheus'], work);
-    const deb = fs.readdirSync(work).find((f) => f.startsWith('prometheus_') && f.endsWith('.deb'));
-    if (download.status !== 0 || !deb)
-      throw toolError(
-        'promtool',
-        `apt-get download prometheus failed:\n${download.stdout}\n${download.stderr}`,
-      );
-    const unpacked = path.join(work, 'prometheus');
-    const extract = run('dpkg-deb', ['-x', path.join(work, deb), unpacked]);
-    if (extract.status !== 0) throw toolError('promtool', `dpkg-deb -x ${deb} failed:\n${extract.stderr}`);
-    fs.mkdirSync(TOOLS_DIR, { recursive: true });
-    // Another run may have finished first: either copy is as good.
-    fs.rmSync(path.join(TOOLS_DIR, 'prometheus'), { recursive: true, force: true });
-    fs.renameSync(unpacked, path.join(TOOLS_DIR, 'prometheus'));
-  } finally {
-    fs.rmSync(work, { recursive: true, force: true });
-  }
-  log(`promtool ready after ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  if (!fs.existsSync(cached)) throw toolError('promtool', `the prometheus package has no usr/bin/promtool`);
-  return cached;
+/** A tool infra/ops/tools.sh installs (`make ops-tools`); this file installs nothing. */
+function tool(name: string): string {
+  const found = which(name);
+  if (!found)
+    throw new Error(
+      `${name} is not on PATH: run the ops checks with \`make ops\` (infra/ops/tools.sh installs it)`,
+    );
+  return found;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -474,7 +390,10 @@ type ComposeService = {
 function exampleSecrets(): Record<string, string> {
   const secrets: Record<string, string> = {};
   for (const [key, { value, commented }] of envExampleEntries(ENV_EXAMPLE))
-    if (!commented && value === '') secrets[key] = `test-${key.toLowerCase()}`;
+    if (!commented && value === '')
+      secrets[key] = key.endsWith('_URL')
+        ? `https://hooks.example.com/${key.toLowerCase()}`
+        : `test-${key.toLowerCase()}`;
   return secrets;
 }
 
@@ -493,15 +412,15 @@ describe('operations', () => {
   let promtool: string;
   let compose: { services: Record<string, ComposeService>; volumes?: Record<string, unknown> };
 
-  beforeAll(() => {
-    dockerCompose = ensureDockerCompose();
-    promtool = ensurePromtool();
+  before(() => {
+    dockerCompose = tool('docker-compose');
+    promtool = tool('promtool');
     const result = run(dockerCompose, ['--env-file', ENV_EXAMPLE, '-f', COMPOSE_FILE, 'config'], {
       env: cleanEnv(exampleSecrets()),
     });
     if (result.status !== 0) throw new Error(`docker-compose config failed:\n${result.stderr}`);
     compose = parseYaml(result.stdout) as typeof compose;
-  }, 20 * 60_000);
+  });
 
   describe('docker-compose.yml', () => {
     it('validates with docker-compose config -q, filled in as .env.example says', () => {
@@ -607,67 +526,70 @@ describe('operations', () => {
       expect(compose.services.gateway!.ports).toHaveLength(1);
     });
 
-    it.each(PROCESS_NAMES)('gives %s an environment its config schema accepts', (name) => {
-      const schema = PROCESSES[name] as unknown as z.ZodObject<Record<string, z.ZodType>>;
-      const raw = compose.services[name]!.environment ?? {};
-      const env = Object.fromEntries(
-        Object.entries(raw).filter(([, v]) => v !== null && v !== undefined),
-      ) as Record<string, string>;
-      const parsed = schema.safeParse(env);
-      expect(
-        parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
-      ).toEqual([]);
-      expect(env.SERVICE).toBe(name);
-      // Listening on loopback inside a container would make it unreachable.
-      if (name === 'gateway') expect(env.HTTP_HOST).toBe('0.0.0.0');
-      else expect(env.GRPC_HOST).toBe('0.0.0.0');
-      // Every *_ADDR names a compose service on the port that service listens on.
-      for (const [key, value] of Object.entries(env).filter(([k]) => k.endsWith('_ADDR'))) {
-        const target = key.replace(/_ADDR$/, '').toLowerCase();
-        const port = compose.services[target]?.environment?.GRPC_PORT;
-        expect({ key, value }).toEqual({ key, value: `${target}:${port}` });
-      }
-    });
-
-    it.each(PROCESS_NAMES)('documents every variable of %s in its infra/env example', (name) => {
-      const schema = PROCESSES[name] as unknown as z.ZodObject<Record<string, z.ZodType>>;
-      const file = path.join(ROOT, 'infra', 'env', `${name}.env.example`);
-      const entries = envExampleEntries(file);
-      const keys = Object.keys(schema.shape).sort();
-      const where = path.relative(ROOT, file);
-      expect({
-        [`${where}: undocumented (add them)`]: keys.filter((k) => !entries.has(k)),
-        [`${where}: not read by the code (remove them)`]: [...entries.keys()].filter(
-          (k) => !keys.includes(k),
-        ),
-      }).toEqual({
-        [`${where}: undocumented (add them)`]: [],
-        [`${where}: not read by the code (remove them)`]: [],
+    for (const name of PROCESS_NAMES)
+      it(`gives ${name} an environment its config schema accepts`, () => {
+        const schema = PROCESSES[name] as unknown as z.ZodObject<Record<string, z.ZodType>>;
+        const raw = compose.services[name]!.environment ?? {};
+        const env = Object.fromEntries(
+          Object.entries(raw).filter(([, v]) => v !== null && v !== undefined),
+        ) as Record<string, string>;
+        const parsed = schema.safeParse(env);
+        expect(
+          parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+        ).toEqual([]);
+        expect(env.SERVICE).toBe(name);
+        // Listening on loopback inside a container would make it unreachable.
+        if (name === 'gateway') expect(env.HTTP_HOST).toBe('0.0.0.0');
+        else expect(env.GRPC_HOST).toBe('0.0.0.0');
+        // Every *_ADDR names a compose service on the port that service listens on.
+        for (const [key, value] of Object.entries(env).filter(([k]) => k.endsWith('_ADDR'))) {
+          const target = key.replace(/_ADDR$/, '').toLowerCase();
+          const port = compose.services[target]?.environment?.GRPC_PORT;
+          expect({ key, value }).toEqual({ key, value: `${target}:${port}` });
+        }
       });
-      // Required variables are spelled out, not commented out; an optional one that is spelled
-      // out shows the code's default; the example as a whole parses.
-      const stale: string[] = [];
-      for (const key of keys) {
-        const field = schema.shape[key]!;
-        const fallback = field.safeParse(undefined);
-        const entry = entries.get(key)!;
-        if (!fallback.success) expect({ key, commented: entry.commented }).toEqual({ key, commented: false });
-        else if (!entry.commented && fallback.data !== undefined) {
-          const shown = field.safeParse(entry.value);
-          if (!shown.success || JSON.stringify(shown.data) !== JSON.stringify(fallback.data)) {
-            stale.push(`${key}=${entry.value} but the code's default is ${JSON.stringify(fallback.data)}`);
+
+    for (const name of PROCESS_NAMES)
+      it(`documents every variable of ${name} in its infra/env example`, () => {
+        const schema = PROCESSES[name] as unknown as z.ZodObject<Record<string, z.ZodType>>;
+        const file = path.join(ROOT, 'infra', 'env', `${name}.env.example`);
+        const entries = envExampleEntries(file);
+        const keys = Object.keys(schema.shape).sort();
+        const where = path.relative(ROOT, file);
+        expect({
+          [`${where}: undocumented (add them)`]: keys.filter((k) => !entries.has(k)),
+          [`${where}: not read by the code (remove them)`]: [...entries.keys()].filter(
+            (k) => !keys.includes(k),
+          ),
+        }).toEqual({
+          [`${where}: undocumented (add them)`]: [],
+          [`${where}: not read by the code (remove them)`]: [],
+        });
+        // Required variables are spelled out, not commented out; an optional one that is spelled
+        // out shows the code's default; the example as a whole parses.
+        const stale: string[] = [];
+        for (const key of keys) {
+          const field = schema.shape[key]!;
+          const fallback = field.safeParse(undefined);
+          const entry = entries.get(key)!;
+          if (!fallback.success)
+            expect({ key, commented: entry.commented }).toEqual({ key, commented: false });
+          else if (!entry.commented && fallback.data !== undefined) {
+            const shown = field.safeParse(entry.value);
+            if (!shown.success || JSON.stringify(shown.data) !== JSON.stringify(fallback.data)) {
+              stale.push(`${key}=${entry.value} but the code's default is ${JSON.stringify(fallback.data)}`);
+            }
           }
         }
-      }
-      expect(stale).toEqual([]);
-      const env = Object.fromEntries(
-        [...entries].filter(([, e]) => !e.commented).map(([k, e]) => [k, e.value]),
-      );
-      const parsed = schema.safeParse(env);
-      expect(
-        parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
-      ).toEqual([]);
-    });
+        expect(stale).toEqual([]);
+        const env = Object.fromEntries(
+          [...entries].filter(([, e]) => !e.commented).map(([k, e]) => [k, e.value]),
+        );
+        const parsed = schema.safeParse(env);
+        expect(
+          parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+        ).toEqual([]);
+      });
   });
 
   describe('image', () => {
@@ -785,7 +707,7 @@ describe('operations', () => {
   describe('container healthcheck (infra/docker/healthcheck.js)', () => {
     const script = path.join(DOCKER_DIR, 'healthcheck.js');
 
-    beforeAll(() => {
+    before(() => {
       // The image runs the compiled kit; build it when this checkout has not yet.
       if (!fs.existsSync(path.join(ROOT, 'services', 'kit', 'dist', 'health-client.js'))) {
         const build = run(process.execPath, [
@@ -796,7 +718,7 @@ describe('operations', () => {
         if (build.status !== 0)
           throw new Error(`tsc -b services/kit failed:\n${build.stdout}${build.stderr}`);
       }
-    }, 120_000);
+    });
 
     const runCheck = (env: Record<string, string>) =>
       new Promise<{ code: number | null; output: string }>((resolve) => {
@@ -947,6 +869,92 @@ describe('operations', () => {
           documented: true,
         });
       }
+    });
+  });
+
+  describe('Alertmanager', () => {
+    const render = (env: Record<string, string>) => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-alertmanager-'));
+      const file = path.join(dir, 'alertmanager.yml');
+      const result = run('sh', [path.join(ALERTMANAGER_DIR, 'render.sh'), file], { env: cleanEnv(env) });
+      return { ...result, file, dir };
+    };
+    const amtool = (args: string[]) => {
+      const result = run(tool('amtool'), args);
+      return {
+        status: result.status,
+        stdout: result.stdout.trim(),
+        output: `${result.stdout}${result.stderr}`.trim(),
+      };
+    };
+    const composeEnv = () =>
+      Object.fromEntries(
+        Object.entries(compose.services.alertmanager!.environment ?? {}).filter(
+          ([, v]) => v !== null && v !== undefined && v !== '',
+        ),
+      ) as Record<string, string>;
+
+    it('renders from the compose environment into a configuration amtool accepts, with and without e-mail', () => {
+      const variants = [
+        composeEnv(),
+        {
+          ...composeEnv(),
+          ALERT_WARNING_WEBHOOK_URL: 'https://hooks.example.com/warning',
+          ALERT_EMAIL_TO: 'oncall@example.com',
+          ALERT_SMTP_SMARTHOST: 'smtp.example.com:587',
+          ALERT_SMTP_FROM: 'alertmanager@example.com',
+          ALERT_SMTP_USERNAME: 'alertmanager',
+          ALERT_SMTP_PASSWORD: "it's secret",
+        },
+      ];
+      for (const env of variants) {
+        const rendered = render(env);
+        try {
+          expect({ status: rendered.status, stderr: rendered.stderr }).toEqual({ status: 0, stderr: '' });
+          expect(amtool(['check-config', rendered.file])).toMatchObject({ status: 0 });
+          // critical pages through the critical receiver, everything else waits as a warning.
+          for (const [severity, receiver] of [
+            ['critical', 'critical'],
+            ['warning', 'warning'],
+          ]) {
+            const routed = amtool([
+              'config',
+              'routes',
+              'test',
+              `--config.file=${rendered.file}`,
+              `severity=${severity}`,
+              'alertname=AtelierServiceDown',
+            ]);
+            // stdout is the receiver; stderr may carry a warning about --alertmanager.url.
+            expect({ severity, receiver: routed.stdout }).toEqual({ severity, receiver });
+          }
+          const text = fs.readFileSync(rendered.file, 'utf8');
+          expect(text).toContain(env.ALERT_WEBHOOK_URL);
+          if (env.ALERT_EMAIL_TO) expect(text).toContain("'it''s secret'");
+        } finally {
+          fs.rmSync(rendered.dir, { recursive: true, force: true });
+        }
+      }
+    });
+
+    it('refuses to render without a receiver, and e-mail without its server', () => {
+      const noWebhook = render({});
+      expect(noWebhook.status).not.toBe(0);
+      expect(noWebhook.stderr).toContain('set ALERT_WEBHOOK_URL in .env');
+      const noSmtp = render({ ALERT_WEBHOOK_URL: 'https://hooks.example.com/x', ALERT_EMAIL_TO: 'a@b.c' });
+      expect(noSmtp.status).not.toBe(0);
+      expect(noSmtp.stderr).toContain('ALERT_SMTP_SMARTHOST');
+    });
+
+    it('is where Prometheus sends alerts, with its script mounted', () => {
+      const config = readYaml(path.join(PROM_DIR, 'prometheus.yml')) as {
+        alerting?: { alertmanagers?: Array<{ static_configs?: Array<{ targets: string[] }> }> };
+      };
+      expect(config.alerting?.alertmanagers?.[0]?.static_configs?.[0]?.targets).toEqual([
+        'alertmanager:9093',
+      ]);
+      const mounts = (compose.services.alertmanager!.volumes ?? []).map(String);
+      expect(mounts).toContain(`${ALERTMANAGER_DIR}:/etc/alertmanager:ro`);
     });
   });
 
