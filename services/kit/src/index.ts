@@ -11,3 +11,4 @@ export * from './metrics';
 export * from './redis';
 export * from './service';
 export * from './replicate';
+export * from './paging';

@@ -1,4 +1,5 @@
 import type { AnyRoute } from '../define';
+import { accountRoutes } from './account';
 import { paymentRoutes } from './payments';
 import { planRoutes } from './plans';
 import { promptRoutes } from './prompts';
@@ -12,4 +13,5 @@ export const v1Routes: AnyRoute[] = [
   ...versionRoutes,
   ...promptRoutes,
   ...webhookRoutes,
+  ...accountRoutes,
 ];

@@ -1,7 +1,7 @@
 import { Errors } from '@atelier/kit';
 import { z } from '../../openapi/registry';
 import { route } from '../define';
-import { CreatePaymentBody, Payment, WebhookAck, uuid } from './schemas';
+import { CreatePaymentBody, PageQuery, Payment, PaymentList, WebhookAck, uuid } from './schemas';
 import { toPaymentJson } from './mappers';
 
 export const paymentRoutes = [
@@ -59,6 +59,26 @@ export const paymentRoutes = [
       if (!signature) throw Errors.invalidSignature('missing Stripe-Signature header');
       await mesh.billing.handleStripeEvent({ payload: req.rawBody ?? Buffer.alloc(0), signature });
       return { status: 200, body: { received: true } };
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/api/v1/payments',
+    summary: 'My payments, newest first',
+    tags: ['payments'],
+    auth: true,
+    query: PageQuery,
+    responses: { 200: { description: 'A page of payments', schema: PaymentList } },
+    handler: async ({ accountId, query }, { mesh }) => {
+      const page = await mesh.billing.listPayments({
+        accountId,
+        limit: query.limit ?? 0,
+        cursor: query.cursor ?? '',
+      });
+      return {
+        status: 200,
+        body: { payments: page.payments.map(toPaymentJson), next_cursor: page.nextCursor || null },
+      };
     },
   }),
 ];

@@ -125,3 +125,32 @@ export const PromptList = z
   .openapi('PromptList');
 
 export const WebhookAck = z.object({ received: z.boolean() }).openapi('WebhookAck');
+
+/** Keyset paging of every listing: `cursor` is the `next_cursor` of the previous page. */
+export const PageQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).optional(),
+  cursor: z.string().max(200).optional(),
+});
+
+export const VersionList = z
+  .object({ versions: z.array(Version), next_cursor: z.string().nullable() })
+  .openapi('VersionList');
+
+export const PaymentList = z
+  .object({ payments: z.array(Payment), next_cursor: z.string().nullable() })
+  .openapi('PaymentList');
+
+export const Account = z
+  .object({
+    account_id: z.string().uuid(),
+    email: z.string(),
+    created_at: z.string().datetime(),
+    tier: z.string(),
+    limits: z.object({
+      reads_per_minute: z.number().int(),
+      writes_per_minute: z.number().int(),
+      prompts_at_once: z.number().int().nullable(),
+    }),
+    credits: z.object({ granted: z.number().int(), used: z.number().int(), remaining: z.number().int() }),
+  })
+  .openapi('Account');

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { AppError, Errors } from '@atelier/kit';
-import { billing } from '@atelier/protos';
+import { billing, common } from '@atelier/protos';
 import { z } from '../../openapi/registry';
 import { route } from '../define';
-import { TrainAccepted, TrainForm, Version, uuid } from './schemas';
+import { PageQuery, RunStatus, TrainAccepted, TrainForm, Version, VersionList, uuid } from './schemas';
 import { runStatus, toVersionJson } from './mappers';
 import { streamUploadToImager } from './upload';
 
@@ -160,6 +160,40 @@ export const versionRoutes = [
       if (!version) throw Errors.notFound('version', params.version_id);
       const { balance } = await mesh.billing.getCreditBalance({ accountId, versionId: params.version_id });
       return { status: 200, body: toVersionJson(version, balance) };
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/api/v1/versions',
+    summary: 'My models, newest first, optionally of one status',
+    tags: ['versions'],
+    auth: true,
+    query: PageQuery.extend({ status: RunStatus.optional() }),
+    responses: { 200: { description: 'A page of versions', schema: VersionList } },
+    handler: async ({ accountId, query }, { mesh }) => {
+      const page = await mesh.trainer.listVersions({
+        accountId,
+        status: query.status
+          ? common.runStatusFromJSON(`RUN_STATUS_${query.status.toUpperCase()}`)
+          : common.RunStatus.RUN_STATUS_UNSPECIFIED,
+        limit: query.limit ?? 0,
+        cursor: query.cursor ?? '',
+      });
+      // One call for the page's balances, not one per version.
+      const { balances } = page.versions.length
+        ? await mesh.billing.listCreditBalances({
+            accountId,
+            versionIds: page.versions.map((v) => v.versionId),
+          })
+        : { balances: [] };
+      const byVersion = new Map(balances.map((b) => [b.versionId, b]));
+      return {
+        status: 200,
+        body: {
+          versions: page.versions.map((v) => toVersionJson(v, byVersion.get(v.versionId))),
+          next_cursor: page.nextCursor || null,
+        },
+      };
     },
   }),
 ];

@@ -33,6 +33,15 @@ export class AccountService {
     private readonly keys: ApiKeyRepository,
   ) {}
 
+  /** The account and its credits over every version. */
+  async summary(accountId: string) {
+    const id = requireUuid('account_id', accountId);
+    const row = await this.accounts.summary(id);
+    if (!row) throw Errors.notFound('account', id);
+    const { granted, used, ...account } = row;
+    return { account, credits: { granted, used, remaining: granted - used } };
+  }
+
   async createAccount(email: string): Promise<{ account: AccountRow; apiKey: string }> {
     const normalised = email.trim();
     if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(normalised) || normalised.length > 254) {

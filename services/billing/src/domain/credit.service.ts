@@ -46,6 +46,15 @@ export class CreditService {
     return toBalance(id, row);
   }
 
+  /** The balances of a page of the caller's versions; a version without a row has none granted. */
+  async balances(accountId: string, versionIds: string[]): Promise<Balance[]> {
+    const account = requireUuid('account_id', accountId);
+    if (versionIds.length > 100) throw Errors.invalid('at most 100 version ids');
+    const ids = versionIds.map((v) => requireUuid('version_id', v));
+    const rows = await this.store.repos.balances.findMany(account, ids);
+    return rows.map((r) => toBalance(r.version_id, r));
+  }
+
   /** GrantCredits: the payment's plan images go to the version the payment is bound to, once. */
   async grant(accountId: string, versionId: string, paymentId: string): Promise<Balance> {
     const account = requireUuid('account_id', accountId);

@@ -1,5 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { Errors, PG_UNIQUE_VIOLATION, pgCode, requireUuid, type Logger } from '@atelier/kit';
+import {
+  decodeCursor,
+  Errors,
+  pageOf,
+  pageSize,
+  PG_UNIQUE_VIOLATION,
+  pgCode,
+  requireUuid,
+  type Logger,
+} from '@atelier/kit';
 import type {
   ChargeFacts,
   CheckoutSessionInput,
@@ -187,6 +196,19 @@ export class PaymentService {
   }
 
   /** GetPayment: another account's payment is as unknown as a missing one. */
+  /** A page of the account's payments, newest first. */
+  async list(
+    accountId: string,
+    limit: number,
+    cursor: string,
+  ): Promise<{ payments: PaymentRow[]; nextCursor: string }> {
+    const account = requireUuid('account_id', accountId);
+    const size = pageSize(limit);
+    const rows = await this.store.repos.payments.listByAccount(account, decodeCursor(cursor), size + 1);
+    const { items, nextCursor } = pageOf(rows, size);
+    return { payments: items, nextCursor };
+  }
+
   async get(accountId: string, paymentId: string): Promise<PaymentRow> {
     const account = requireUuid('account_id', accountId);
     const id = requireUuid('payment_id', paymentId);

@@ -1,4 +1,4 @@
-import { Errors, type AsyncService } from '@atelier/kit';
+import { AppError, Errors, type AsyncService } from '@atelier/kit';
 import { billing } from '@atelier/protos';
 import type { AccountService } from '../domain/account.service';
 import type { CreditService } from '../domain/credit.service';
@@ -92,6 +92,41 @@ export function billingHandlers(d: BillingDomain): AsyncService<typeof billing.B
 
     async recordUsage(req) {
       return { recorded: await d.usage.record(req) };
+    },
+    async getAccount(req) {
+      const { account, credits } = await d.accounts.summary(req.accountId);
+      return { account: toAccount(account), credits };
+    },
+    async listPayments(req) {
+      const page = await d.payments.list(req.accountId, req.limit, req.cursor);
+      return { payments: page.payments.map(toPayment), nextCursor: page.nextCursor };
+    },
+    async listCreditBalances(req) {
+      return { balances: (await d.credits.balances(req.accountId, req.versionIds)).map(toBalance) };
+    },
+    async createWebhookEndpoint() {
+      throw new AppError('unimplemented', 'webhooks are not implemented yet');
+    },
+    async listWebhookEndpoints() {
+      throw new AppError('unimplemented', 'webhooks are not implemented yet');
+    },
+    async deleteWebhookEndpoint() {
+      throw new AppError('unimplemented', 'webhooks are not implemented yet');
+    },
+    async rotateWebhookSecret() {
+      throw new AppError('unimplemented', 'webhooks are not implemented yet');
+    },
+    async rotateCallbackSecret() {
+      throw new AppError('unimplemented', 'webhooks are not implemented yet');
+    },
+    async publishEvents() {
+      throw new AppError('unimplemented', 'webhooks are not implemented yet');
+    },
+    async listWebhookDeliveries() {
+      throw new AppError('unimplemented', 'webhooks are not implemented yet');
+    },
+    async redeliverWebhook() {
+      throw new AppError('unimplemented', 'webhooks are not implemented yet');
     },
     async getUsageReport(req) {
       return {

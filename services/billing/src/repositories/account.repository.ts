@@ -28,6 +28,21 @@ export class AccountRepository {
     return rows;
   }
 
+  /** The account with its credits summed over every version: one statement. */
+  async summary(id: string): Promise<(AccountRow & { granted: number; used: number }) | undefined> {
+    const { rows } = await this.db.query<AccountRow & { granted: number; used: number }>(
+      `SELECT a.id, a.email, a.created_at,
+              (SELECT count(*)::int FROM billing.api_keys k WHERE k.account_id = a.id AND k.revoked_at IS NULL) AS active_keys,
+              COALESCE(b.granted, 0)::float8 AS granted, COALESCE(b.used, 0)::float8 AS used
+         FROM billing.accounts a
+         LEFT JOIN LATERAL (SELECT sum(granted) AS granted, sum(used) AS used
+                              FROM billing.credit_balances WHERE account_id = a.id) b ON true
+        WHERE a.id = $1`,
+      [id],
+    );
+    return rows[0];
+  }
+
   async exists(id: string): Promise<boolean> {
     const { rowCount } = await this.db.query('SELECT 1 FROM billing.accounts WHERE id = $1', [id]);
     return rowCount === 1;

@@ -32,6 +32,15 @@ export class CreditBalanceRepository {
     return rows[0];
   }
 
+  /** The account's balances among `versionIds` (a listing's page): one statement. */
+  async findMany(accountId: string, versionIds: string[]): Promise<BalanceRow[]> {
+    const { rows } = await this.db.query<BalanceRow>(
+      `SELECT ${COLUMNS} FROM billing.credit_balances WHERE account_id = $1 AND version_id = ANY($2::uuid[])`,
+      [accountId, versionIds],
+    );
+    return rows;
+  }
+
   /** NO KEY UPDATE: enough to change counts, and no wait for inserts that merely reference the row. */
   async lock(versionId: string): Promise<BalanceRow | undefined> {
     const { rows } = await this.db.query<BalanceRow>(

@@ -1,3 +1,4 @@
+import { createdKeySql, type Cursor } from '@atelier/kit';
 import type { Queryable } from './queryable';
 
 export type PaymentStatus = 'pending' | 'paid' | 'failed' | 'expired' | 'refunded';
@@ -30,6 +31,23 @@ const COLUMNS = `id, account_id, plan_id, is_init, status, amount, currency, pro
 /** billing.payments. Every status change is a guarded UPDATE: it only moves from the state it expects. */
 export class PaymentRepository {
   constructor(private readonly db: Queryable) {}
+
+  /** A page of the account's payments, newest first, after the cursor's (created_at, id): one statement. */
+  async listByAccount(
+    accountId: string,
+    after: Cursor | undefined,
+    limit: number,
+  ): Promise<Array<PaymentRow & { createdKey: string }>> {
+    const { rows } = await this.db.query<PaymentRow & { created_key: string }>(
+      `SELECT ${COLUMNS}, ${createdKeySql('created_at')} AS created_key FROM billing.payments
+        WHERE account_id = $1
+          AND ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::uuid))
+        ORDER BY created_at DESC, id DESC
+        LIMIT $4`,
+      [accountId, after?.createdKey ?? null, after?.id ?? null, limit],
+    );
+    return rows.map(({ created_key, ...row }) => ({ ...row, createdKey: created_key }));
+  }
 
   async insert(p: {
     id: string;

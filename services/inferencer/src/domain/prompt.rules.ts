@@ -142,48 +142,5 @@ function errorText(error: unknown): string {
   return JSON.stringify(error).slice(0, 2000);
 }
 
-/** The listing's opaque cursor: the last row's (created_at to the microsecond, id). */
-export interface Cursor {
-  createdKey: string;
-  id: string;
-}
-
-const CURSOR_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-export function encodeCursor(c: Cursor): string {
-  return Buffer.from(JSON.stringify([c.createdKey, c.id])).toString('base64url');
-}
-
-/** Anything the service did not hand out is a 400, never a query with garbage in it. */
-export function decodeCursor(raw: string): Cursor | undefined {
-  if (!raw) return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
-  } catch {
-    throw Errors.invalid('cursor is not one this API returned');
-  }
-  if (!Array.isArray(parsed) || parsed.length !== 2)
-    throw Errors.invalid('cursor is not one this API returned');
-  const [createdKey, id] = parsed as unknown[];
-  if (
-    typeof createdKey !== 'string' ||
-    !CURSOR_TIME.test(createdKey) ||
-    typeof id !== 'string' ||
-    !UUID.test(id)
-  ) {
-    throw Errors.invalid('cursor is not one this API returned');
-  }
-  return { createdKey, id };
-}
-
-export const MAX_PAGE = 100;
-export const DEFAULT_PAGE = 20;
-
-export function pageSize(limit: number): number {
-  if (!limit) return DEFAULT_PAGE;
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE)
-    throw Errors.invalid(`limit must be in 1..${MAX_PAGE}, got ${limit}`);
-  return limit;
-}
+// Paging lives in the kit (one home for every listing); re-exported for existing callers.
+export { decodeCursor, encodeCursor, pageSize, MAX_PAGE, DEFAULT_PAGE, type Cursor } from '@atelier/kit';

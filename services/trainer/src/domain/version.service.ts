@@ -2,7 +2,10 @@ import { randomUUID } from 'node:crypto';
 import {
   AppError,
   currentContext,
+  decodeCursor,
   Errors,
+  pageOf,
+  pageSize,
   PG_UNIQUE_VIOLATION,
   pgCode,
   requireUuid,
@@ -13,7 +16,7 @@ import {
 import type { Store, VersionRow } from '../repositories';
 import type { BillingPort, ReplicatePort, ReplicateTraining } from './ports';
 import type { VersionTransitions } from './version.transitions';
-import { destinationModel, isTerminal } from './version.rules';
+import { destinationModel, isTerminal, type VersionStatus } from './version.rules';
 
 export interface StartTrainingInput {
   accountId: string;
@@ -172,6 +175,25 @@ export class VersionService {
     // Another account's version is as unknown as a missing one.
     if (!row || row.account_id !== account) throw Errors.notFound('version', id);
     return row;
+  }
+
+  /** A page of the account's versions, newest first, optionally of one status. */
+  async list(
+    accountId: string,
+    status: VersionStatus | undefined,
+    limit: number,
+    cursor: string,
+  ): Promise<{ versions: VersionRow[]; nextCursor: string }> {
+    const account = requireUuid('account_id', accountId);
+    const size = pageSize(limit);
+    const rows = await this.d.store.repos.versions.listByAccount(
+      account,
+      status,
+      decodeCursor(cursor),
+      size + 1,
+    );
+    const { items, nextCursor } = pageOf(rows, size);
+    return { versions: items, nextCursor };
   }
 
   /** Cancels at Replicate, then records `canceled`; a finished training is a 409. */

@@ -2,7 +2,7 @@ import type { AsyncService } from '@atelier/kit';
 import type { trainer } from '@atelier/protos';
 import type { ReplicateEventService } from '../domain/replicate-event.service';
 import type { VersionService } from '../domain/version.service';
-import { toVersion } from './trainer.mappers';
+import { fromRunStatus, toVersion } from './trainer.mappers';
 
 export interface TrainerDomain {
   versions: VersionService;
@@ -20,6 +20,10 @@ export function trainerHandlers(d: TrainerDomain): AsyncService<typeof trainer.T
     },
     async cancelTraining(req) {
       return { version: toVersion(await d.versions.cancel(req.accountId, req.versionId)) };
+    },
+    async listVersions(req) {
+      const page = await d.versions.list(req.accountId, fromRunStatus(req.status), req.limit, req.cursor);
+      return { versions: page.versions.map(toVersion), nextCursor: page.nextCursor };
     },
     async handleReplicateEvent(req) {
       return d.events.handle(req);

@@ -10,6 +10,10 @@ const STATUS: Record<VersionStatus, common.RunStatus> = {
   canceled: common.RunStatus.RUN_STATUS_CANCELED,
 };
 
+/** UNSPECIFIED (or an unknown value) means "any status". */
+export const fromRunStatus = (s: common.RunStatus): VersionStatus | undefined =>
+  (Object.keys(STATUS) as VersionStatus[]).find((k) => STATUS[k] === s);
+
 export const toVersion = (v: VersionRow): trainer.Version => ({
   versionId: v.id,
   accountId: v.account_id,

@@ -1,3 +1,4 @@
+import { createdKeySql, type Cursor } from '@atelier/kit';
 import type { TransitionPatch, VersionStatus } from '../domain/version.rules';
 import type { Queryable } from './queryable';
 
@@ -97,6 +98,24 @@ export class VersionRepository {
       ],
     );
     return rows[0]!;
+  }
+
+  /** A page of the account's versions, newest first, after the cursor's (created_at, id): one statement. */
+  async listByAccount(
+    accountId: string,
+    status: VersionStatus | undefined,
+    after: Cursor | undefined,
+    limit: number,
+  ): Promise<Array<VersionRow & { createdKey: string }>> {
+    const { rows } = await this.db.query<VersionRow & { created_key: string }>(
+      `SELECT ${COLUMNS}, ${createdKeySql('created_at')} AS created_key FROM trainer.versions
+        WHERE account_id = $1 AND ($2::text IS NULL OR status = $2)
+          AND ($3::timestamptz IS NULL OR (created_at, id) < ($3::timestamptz, $4::uuid))
+        ORDER BY created_at DESC, id DESC
+        LIMIT $5`,
+      [accountId, status ?? null, after?.createdKey ?? null, after?.id ?? null, limit],
+    );
+    return rows.map(({ created_key, ...row }) => ({ ...row, createdKey: created_key }));
   }
 
   async find(id: string): Promise<VersionRow | undefined> {

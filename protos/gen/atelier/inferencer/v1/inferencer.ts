@@ -73,6 +73,8 @@ export interface CreatePromptRequest {
     | undefined;
   /** When > 0, answer once the prompt is finished or this many seconds have passed. */
   waitSeconds: number;
+  /** Receives this prompt's events too (signed with the account's callback secret). */
+  callbackUrl?: string | undefined;
 }
 
 export interface CreatePromptResponse {
@@ -725,7 +727,7 @@ export const Prompt: MessageFns<Prompt> = {
 };
 
 function createBaseCreatePromptRequest(): CreatePromptRequest {
-  return { accountId: "", versionId: "", promptId: "", params: undefined, waitSeconds: 0 };
+  return { accountId: "", versionId: "", promptId: "", params: undefined, waitSeconds: 0, callbackUrl: undefined };
 }
 
 export const CreatePromptRequest: MessageFns<CreatePromptRequest> = {
@@ -744,6 +746,9 @@ export const CreatePromptRequest: MessageFns<CreatePromptRequest> = {
     }
     if (message.waitSeconds !== 0) {
       writer.uint32(40).uint32(message.waitSeconds);
+    }
+    if (message.callbackUrl !== undefined) {
+      writer.uint32(50).string(message.callbackUrl);
     }
     return writer;
   },
@@ -801,6 +806,14 @@ export const CreatePromptRequest: MessageFns<CreatePromptRequest> = {
             message.waitSeconds = reader.uint32();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.callbackUrl = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -836,6 +849,11 @@ export const CreatePromptRequest: MessageFns<CreatePromptRequest> = {
         : isSet(object.wait_seconds)
         ? globalThis.Number(object.wait_seconds)
         : 0,
+      callbackUrl: isSet(object.callbackUrl)
+        ? globalThis.String(object.callbackUrl)
+        : isSet(object.callback_url)
+        ? globalThis.String(object.callback_url)
+        : undefined,
     };
   },
 
@@ -856,6 +874,9 @@ export const CreatePromptRequest: MessageFns<CreatePromptRequest> = {
     if (message.waitSeconds !== 0) {
       obj.waitSeconds = Math.round(message.waitSeconds);
     }
+    if (message.callbackUrl !== undefined) {
+      obj.callbackUrl = message.callbackUrl;
+    }
     return obj;
   },
 
@@ -871,6 +892,7 @@ export const CreatePromptRequest: MessageFns<CreatePromptRequest> = {
       ? PromptParams.fromPartial(object.params)
       : undefined;
     message.waitSeconds = object.waitSeconds ?? 0;
+    message.callbackUrl = object.callbackUrl ?? undefined;
     return message;
   },
 };

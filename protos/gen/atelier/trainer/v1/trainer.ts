@@ -61,6 +61,8 @@ export interface StartTrainingRequest {
   imageCount: number;
   className: string;
   triggerWord: string;
+  /** Receives this version's events too (signed with the account's callback secret). */
+  callbackUrl?: string | undefined;
 }
 
 export interface StartTrainingResponse {
@@ -83,6 +85,19 @@ export interface CancelTrainingRequest {
 
 export interface CancelTrainingResponse {
   version?: Version | undefined;
+}
+
+export interface ListVersionsRequest {
+  accountId: string;
+  /** UNSPECIFIED: every status. */
+  status: RunStatus;
+  limit: number;
+  cursor: string;
+}
+
+export interface ListVersionsResponse {
+  versions: Version[];
+  nextCursor: string;
 }
 
 function createBaseVersion(): Version {
@@ -473,6 +488,7 @@ function createBaseStartTrainingRequest(): StartTrainingRequest {
     imageCount: 0,
     className: "",
     triggerWord: "",
+    callbackUrl: undefined,
   };
 }
 
@@ -501,6 +517,9 @@ export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
     }
     if (message.triggerWord !== "") {
       writer.uint32(66).string(message.triggerWord);
+    }
+    if (message.callbackUrl !== undefined) {
+      writer.uint32(74).string(message.callbackUrl);
     }
     return writer;
   },
@@ -582,6 +601,14 @@ export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
             message.triggerWord = reader.string();
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.callbackUrl = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -636,6 +663,11 @@ export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
         : isSet(object.trigger_word)
         ? globalThis.String(object.trigger_word)
         : "",
+      callbackUrl: isSet(object.callbackUrl)
+        ? globalThis.String(object.callbackUrl)
+        : isSet(object.callback_url)
+        ? globalThis.String(object.callback_url)
+        : undefined,
     };
   },
 
@@ -665,6 +697,9 @@ export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
     if (message.triggerWord !== "") {
       obj.triggerWord = message.triggerWord;
     }
+    if (message.callbackUrl !== undefined) {
+      obj.callbackUrl = message.callbackUrl;
+    }
     return obj;
   },
 
@@ -681,6 +716,7 @@ export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
     message.imageCount = object.imageCount ?? 0;
     message.className = object.className ?? "";
     message.triggerWord = object.triggerWord ?? "";
+    message.callbackUrl = object.callbackUrl ?? undefined;
     return message;
   },
 };
@@ -1078,6 +1114,216 @@ export const CancelTrainingResponse: MessageFns<CancelTrainingResponse> = {
   },
 };
 
+function createBaseListVersionsRequest(): ListVersionsRequest {
+  return { accountId: "", status: 0, limit: 0, cursor: "" };
+}
+
+export const ListVersionsRequest: MessageFns<ListVersionsRequest> = {
+  encode(message: ListVersionsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.accountId !== "") {
+      writer.uint32(10).string(message.accountId);
+    }
+    if (message.status !== 0) {
+      writer.uint32(16).int32(message.status);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(24).uint32(message.limit);
+    }
+    if (message.cursor !== "") {
+      writer.uint32(34).string(message.cursor);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListVersionsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListVersionsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.accountId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.cursor = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListVersionsRequest {
+    return {
+      accountId: isSet(object.accountId)
+        ? globalThis.String(object.accountId)
+        : isSet(object.account_id)
+        ? globalThis.String(object.account_id)
+        : "",
+      status: isSet(object.status) ? runStatusFromJSON(object.status) : 0,
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+      cursor: isSet(object.cursor) ? globalThis.String(object.cursor) : "",
+    };
+  },
+
+  toJSON(message: ListVersionsRequest): unknown {
+    const obj: any = {};
+    if (message.accountId !== "") {
+      obj.accountId = message.accountId;
+    }
+    if (message.status !== 0) {
+      obj.status = runStatusToJSON(message.status);
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    if (message.cursor !== "") {
+      obj.cursor = message.cursor;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListVersionsRequest>, I>>(base?: I): ListVersionsRequest {
+    return ListVersionsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListVersionsRequest>, I>>(object: I): ListVersionsRequest {
+    const message = createBaseListVersionsRequest();
+    message.accountId = object.accountId ?? "";
+    message.status = object.status ?? 0;
+    message.limit = object.limit ?? 0;
+    message.cursor = object.cursor ?? "";
+    return message;
+  },
+};
+
+function createBaseListVersionsResponse(): ListVersionsResponse {
+  return { versions: [], nextCursor: "" };
+}
+
+export const ListVersionsResponse: MessageFns<ListVersionsResponse> = {
+  encode(message: ListVersionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.versions) {
+      Version.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextCursor !== "") {
+      writer.uint32(18).string(message.nextCursor);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListVersionsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListVersionsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.versions.push(Version.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextCursor = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListVersionsResponse {
+    return {
+      versions: globalThis.Array.isArray(object?.versions) ? object.versions.map((e: any) => Version.fromJSON(e)) : [],
+      nextCursor: isSet(object.nextCursor)
+        ? globalThis.String(object.nextCursor)
+        : isSet(object.next_cursor)
+        ? globalThis.String(object.next_cursor)
+        : "",
+    };
+  },
+
+  toJSON(message: ListVersionsResponse): unknown {
+    const obj: any = {};
+    if (message.versions?.length) {
+      obj.versions = message.versions.map((e) => Version.toJSON(e));
+    }
+    if (message.nextCursor !== "") {
+      obj.nextCursor = message.nextCursor;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListVersionsResponse>, I>>(base?: I): ListVersionsResponse {
+    return ListVersionsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListVersionsResponse>, I>>(object: I): ListVersionsResponse {
+    const message = createBaseListVersionsResponse();
+    message.versions = object.versions?.map((e) => Version.fromPartial(e)) || [];
+    message.nextCursor = object.nextCursor ?? "";
+    return message;
+  },
+};
+
 /** Versions: Replicate trainings of a customer's model, their status and the reconciler. */
 export type TrainerServiceService = typeof TrainerServiceService;
 export const TrainerServiceService = {
@@ -1111,6 +1357,16 @@ export const TrainerServiceService = {
       Buffer.from(CancelTrainingResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CancelTrainingResponse => CancelTrainingResponse.decode(value),
   },
+  listVersions: {
+    path: "/atelier.trainer.v1.TrainerService/ListVersions" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListVersionsRequest): Buffer => Buffer.from(ListVersionsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListVersionsRequest => ListVersionsRequest.decode(value),
+    responseSerialize: (value: ListVersionsResponse): Buffer =>
+      Buffer.from(ListVersionsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListVersionsResponse => ListVersionsResponse.decode(value),
+  },
   handleReplicateEvent: {
     path: "/atelier.trainer.v1.TrainerService/HandleReplicateEvent" as const,
     requestStream: false as const,
@@ -1127,6 +1383,7 @@ export interface TrainerServiceServer extends UntypedServiceImplementation {
   startTraining: handleUnaryCall<StartTrainingRequest, StartTrainingResponse>;
   getVersion: handleUnaryCall<GetVersionRequest, GetVersionResponse>;
   cancelTraining: handleUnaryCall<CancelTrainingRequest, CancelTrainingResponse>;
+  listVersions: handleUnaryCall<ListVersionsRequest, ListVersionsResponse>;
   handleReplicateEvent: handleUnaryCall<ReplicateWebhook, ReplicateWebhookResult>;
 }
 
@@ -1175,6 +1432,21 @@ export interface TrainerServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CancelTrainingResponse) => void,
+  ): ClientUnaryCall;
+  listVersions(
+    request: ListVersionsRequest,
+    callback: (error: ServiceError | null, response: ListVersionsResponse) => void,
+  ): ClientUnaryCall;
+  listVersions(
+    request: ListVersionsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListVersionsResponse) => void,
+  ): ClientUnaryCall;
+  listVersions(
+    request: ListVersionsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListVersionsResponse) => void,
   ): ClientUnaryCall;
   handleReplicateEvent(
     request: ReplicateWebhook,
