@@ -24,8 +24,14 @@ install: $(NPM_STAMP)
 proto: install
 	npm run proto
 
+# Generated code is current, protos pass buf lint, and nothing published on main was broken
+# (buf breaking against the main branch of this clone).
 proto-check: install
 	npm run --silent proto:check
+	cd protos && npx buf lint
+	@if git rev-parse -q --verify main >/dev/null; then \
+	  npx buf breaking protos --against '.git#branch=main,subdir=protos'; \
+	else echo "buf breaking skipped: no main branch in this clone"; fi
 
 build: install
 	npx tsc -b
@@ -37,8 +43,12 @@ lint: install
 	npx eslint . --max-warnings 0
 	npx prettier --check . --log-level warn
 
+# Jest writes its report (--json) so every run prints the time of each project and the ten
+# slowest files, pass or fail. One project alone: `npx jest --selectProjects unit|service|e2e`.
 test: install proto-check typecheck lint ops
-	npx jest --ci
+	@mkdir -p .atelier
+	@status=0; npx jest --ci --json --outputFile=.atelier/jest-results.json || status=$$?; \
+	node infra/scripts/test-timings.mjs .atelier/jest-results.json; exit $$status
 
 # Operations checks without a Docker engine or a cluster: compose, Prometheus rules and their
 # tests, Alertmanager, dashboards, the Kubernetes manifests (infra/ops). Not jest: the tools are

@@ -1,17 +1,27 @@
-/** One jest project for the whole workspace: swc strips types (tsc -b checks them), every
- * @atelier/* import resolves to TypeScript source so tests never run stale builds. */
+/** Three jest projects, one per layer of the test pyramid (`npx jest --selectProjects NAME`):
+ *
+ * - unit:    `*.unit.test.ts` and tests beside the code in `src/` — pure rules, no server, no
+ *            global setup, seconds.
+ * - service: one service (or one sandbox, the migration runner, the stack launcher) against real
+ *            Postgres, Redis and bucket, fakes at its ports.
+ * - e2e:     the whole mesh driven over HTTP through the gateway (`gateway/test/`).
+ *
+ * swc strips types (tsc -b checks them); every @atelier/* import resolves to TypeScript source so
+ * tests never run stale builds. service and e2e name the same global setup, which jest runs once
+ * per run (it dedupes hooks by path), so both share one Postgres, Redis and bucket. */
 const swc = [
   '@swc/jest',
   { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } },
 ];
-module.exports = {
+
+const UNIT = ['<rootDir>/**/test/**/*.unit.test.ts', '<rootDir>/services/*/src/**/*.test.ts'];
+const E2E = ['<rootDir>/gateway/test/**/*.test.ts'];
+const ANY = ['<rootDir>/{services,gateway,infra,protos,console}/**/test/**/*.test.ts'];
+
+const base = {
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': swc },
   moduleFileExtensions: ['ts', 'js', 'json'],
-  testMatch: [
-    '<rootDir>/{services,gateway,infra,protos}/**/test/**/*.test.ts',
-    '<rootDir>/services/*/src/**/*.test.ts',
-  ],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   moduleNameMapper: {
     '^@atelier/protos$': '<rootDir>/protos/gen/index.ts',
@@ -20,8 +30,28 @@ module.exports = {
     '^@atelier/gateway$': '<rootDir>/gateway/src/index.ts',
     '^@atelier/infra/(.*)$': '<rootDir>/infra/$1',
   },
+};
+
+const withStack = {
   globalSetup: '<rootDir>/infra/testing/global-setup.ts',
   globalTeardown: '<rootDir>/infra/testing/global-teardown.ts',
+};
+
+/** A unit test matched by a wider project's glob belongs to unit only. */
+const notUnit = ['/node_modules/', '/dist/', '\\.unit\\.test\\.ts$', '/src/'];
+
+module.exports = {
   testTimeout: 60000,
   maxWorkers: 2,
+  projects: [
+    { ...base, displayName: 'unit', testMatch: UNIT },
+    {
+      ...base,
+      ...withStack,
+      displayName: 'service',
+      testMatch: ANY,
+      testPathIgnorePatterns: [...notUnit, '<rootDir>/gateway/test/'],
+    },
+    { ...base, ...withStack, displayName: 'e2e', testMatch: E2E, testPathIgnorePatterns: notUnit },
+  ],
 };
