@@ -51,7 +51,12 @@ export function createPrediction(
     created_at: now(),
     started_at: null,
     completed_at: null,
-    urls: { get: `${base}/v1/predictions/${id}`, cancel: `${base}/v1/predictions/${id}/cancel` },
+    urls: {
+      get: `${base}/v1/predictions/${id}`,
+      cancel: `${base}/v1/predictions/${id}/cancel`,
+      // Replicate's page for the run; required by its published prediction schema.
+      web: `https://replicate.com/p/${id}`,
+    },
     metrics: {},
     ...(hooks.webhook !== undefined ? { webhook: hooks.webhook } : {}),
     ...(hooks.webhook_events_filter ? { webhook_events_filter: hooks.webhook_events_filter } : {}),

@@ -50,7 +50,7 @@ interface RunObjectBase {
   created_at: string;
   started_at: string | null;
   completed_at: string | null;
-  urls: { get: string; cancel: string };
+  urls: { get: string; cancel: string; web?: string };
   metrics: RunMetrics;
   webhook?: string;
   webhook_events_filter?: WebhookEvent[];

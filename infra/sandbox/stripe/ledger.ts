@@ -276,6 +276,14 @@ export class Ledger {
       amount_captured: succeeded ? amount : 0,
       amount_refunded: 0,
       balance_transaction: null,
+      // Required by Stripe's published charge schema; the checkout page collects no details.
+      billing_details: {
+        address: { city: null, country: null, line1: null, line2: null, postal_code: null, state: null },
+        email: null,
+        name: null,
+        phone: null,
+        tax_id: null,
+      },
       captured: succeeded,
       created,
       currency,

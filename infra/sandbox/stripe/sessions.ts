@@ -153,6 +153,16 @@ export function createSession(
       allow_promotion_codes: optBool(params['allow_promotion_codes'], 'allow_promotion_codes') ?? null,
       amount_subtotal: subtotal,
       amount_total: subtotal - discount,
+      // Required by Stripe's published session schema; the sandbox offers none of these features.
+      automatic_tax: { enabled: false, liability: null, provider: null, status: null },
+      custom_fields: [],
+      custom_text: {
+        after_submit: null,
+        shipping_address: null,
+        submit: null,
+        terms_of_service_acceptance: null,
+      },
+      shipping_options: [],
       cancel_url: optUrl(params, 'cancel_url'),
       client_reference_id: clientReferenceId,
       client_secret: null,
