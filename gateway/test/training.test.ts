@@ -223,7 +223,8 @@ describe('training a model', () => {
     const accepted = (await res.json()) as { version_id: string; status: string; images: number };
     expect(accepted).toEqual({
       version_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
-      status: 'starting',
+      // The sandbox's first webhook can be applied before this answer is written (a busy machine).
+      status: expect.stringMatching(/^(starting|processing)$/),
       images: 6,
     });
     const versionId = accepted.version_id;
