@@ -11,11 +11,11 @@ import { api, createAccount, startStack } from './lib/stack.mjs';
 
 const { PromptRepository } = require('./services/inferencer/dist/repositories/prompt.repository.js');
 const { VersionRepository } = require('./services/trainer/dist/repositories/version.repository.js');
-const { createStore } = require('./services/trainer/dist/repositories/index.js');
-const { VersionReconciler } = require('./services/trainer/dist/domain/version.reconciler.js');
+const { trainerRepositories } = require('./services/trainer/dist/repositories/index.js');
+const { createVersionReconciler } = require('./services/trainer/dist/domain/version.job.js');
 const { VersionTransitions } = require('./services/trainer/dist/domain/version.transitions.js');
 const { trainerConfigSchema } = require('./services/trainer/dist/config.js');
-const { createLogger, createMetrics, createPool } = require('@atelier/kit');
+const { createLogger, createMetrics, createPool, createStore } = require('@atelier/kit');
 
 const SIZES = (process.env.BENCH_SCALE_SIZES ?? '100,10000,100000').split(',').map(Number);
 const IN_FLIGHT = Number(process.env.BENCH_SCALE_VERSIONS ?? 10_000);
@@ -210,13 +210,13 @@ export async function run() {
       claimed += rowCount;
     }
 
-    // Whole passes of trainer's VersionReconciler (its repositories on a real pool, its transitions),
+    // Whole passes of trainer's reconciler (its repositories on a real pool, its transitions),
     // with Replicate answering at once that each training is still processing: our cost per row.
     await db.query(
       "UPDATE trainer.versions SET next_check_at = now() - (random() * interval '10 minutes') WHERE replicate_training_id LIKE 'bench_training_%'",
     );
     const pool = createPool(stack.info.databaseUrl);
-    const store = createStore(pool);
+    const store = createStore(pool, trainerRepositories);
     const metrics = createMetrics('bench-trainer');
     const logger = createLogger('bench-trainer', 'silent');
     const replicate = {
@@ -247,8 +247,8 @@ export async function run() {
       pricePerSecondMicros: 1220,
       pushPatienceMs: cfg.TRAINING_TIMEOUT_MS,
     });
-    const reconciler = new VersionReconciler(
-      { store, billing, replicate, transitions, metrics: metrics.business, logger },
+    const reconciler = createVersionReconciler(
+      { store, billing, replicate, transitions, metrics, logger },
       {
         intervalMs: cfg.RECONCILE_INTERVAL_MS,
         maxGapMs: cfg.RECONCILE_MAX_BACKOFF_MS,

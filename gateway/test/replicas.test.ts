@@ -94,8 +94,8 @@ it('two inferencers complete every prompt whose webhook never came, each exactly
 
   mesh.replicate.faults.dropWebhooks();
   const claimsBefore = [
-    await metric(mesh.inferencer.metricsPort, 'atelier_reconciler_claims_total'),
-    await metric(secondInferencer.metricsPort, 'atelier_reconciler_claims_total'),
+    await metric(mesh.inferencer.metricsPort, 'atelier_claim_loop_items_total'),
+    await metric(secondInferencer.metricsPort, 'atelier_claim_loop_items_total'),
   ];
   const promptIds: string[] = [];
   for (let i = 0; i < N; i++) {
@@ -132,8 +132,8 @@ it('two inferencers complete every prompt whose webhook never came, each exactly
   expect(balance.balance).toEqual(expect.objectContaining({ granted: N, used: N, remaining: 0 }));
   // Both instances took part.
   const claimsAfter = [
-    await metric(mesh.inferencer.metricsPort, 'atelier_reconciler_claims_total'),
-    await metric(secondInferencer.metricsPort, 'atelier_reconciler_claims_total'),
+    await metric(mesh.inferencer.metricsPort, 'atelier_claim_loop_items_total'),
+    await metric(secondInferencer.metricsPort, 'atelier_claim_loop_items_total'),
   ];
   expect(claimsAfter[0]! - claimsBefore[0]!).toBeGreaterThan(0);
   expect(claimsAfter[1]! - claimsBefore[1]!).toBeGreaterThan(0);

@@ -2,6 +2,7 @@ import {
   createLogger,
   createMetrics,
   createPool,
+  createStore,
   implement,
   pingDatabase,
   serve,
@@ -11,7 +12,7 @@ import { billing } from '@atelier/protos';
 import type { BillingConfig } from './config';
 import { StripeClient } from './clients/stripe.client';
 import { createTrainerVersions } from './clients/trainer.client';
-import { createStore } from './repositories';
+import { paymentRepositories } from './repositories';
 import { AccountRepository } from './repositories/account.repository';
 import { ApiKeyRepository } from './repositories/api-key.repository';
 import { PlanRepository } from './repositories/plan.repository';
@@ -42,7 +43,7 @@ export async function startBilling(config: BillingConfig): Promise<RunningServic
     metrics,
   });
 
-  const store = createStore(db);
+  const store = createStore(db, paymentRepositories);
   const accounts = new AccountService(new AccountRepository(db), new ApiKeyRepository(db));
   const plans = new PlanService(new PlanRepository(db));
   const credits = new CreditService(store, plans);

@@ -2,6 +2,7 @@ import {
   createLogger,
   createMetrics,
   createPool,
+  createStore,
   implement,
   pingDatabase,
   serve,
@@ -19,11 +20,11 @@ import { createTrainerVersions } from './clients/trainer.client';
 import type { Credits, OutputStore, Predictions, VersionDirectory } from './domain/ports';
 import { PredictionEventService } from './domain/prediction-event.service';
 import { PromptCompletion } from './domain/prompt.completion';
-import { PromptReconciler } from './domain/prompt.reconciler';
+import { createPromptReconciler } from './domain/prompt.job';
 import { PromptService } from './domain/prompt.service';
 import { PromptWaiter } from './domain/prompt.waiter';
 import { inferencerHandlers } from './grpc/inferencer.handlers';
-import { createStore } from './repositories';
+import { repositories } from './repositories';
 
 export const INFERENCER_SERVICE_NAME = 'atelier.inferencer.v1.InferencerService';
 
@@ -35,6 +36,7 @@ type DomainSettings = Pick<
   | 'PREDICTION_CREATE_GRACE_MS'
   | 'RECONCILE_INTERVAL_MS'
   | 'RECONCILE_BATCH'
+  | 'RECONCILE_CONCURRENCY'
   | 'PREDICTION_PRICE_PER_SECOND_MICROS'
   | 'TRANSFER_TIMEOUT_MS'
 >;
@@ -61,7 +63,7 @@ export function buildInferencerDomain(deps: {
   config: DomainSettings;
 }) {
   const { config, logger, predictions, credits } = deps;
-  const store = createStore(deps.pool);
+  const store = createStore(deps.pool, repositories);
   const business = deps.metrics.business;
   const waiter = new PromptWaiter();
   const completion = new PromptCompletion({
@@ -91,15 +93,16 @@ export function buildInferencerDomain(deps: {
     },
   });
   const events = new PredictionEventService({ store, predictions, completion, metrics: business, logger });
-  const reconciler = new PromptReconciler({
+  const reconciler = createPromptReconciler({
     store,
     predictions,
     completion,
-    metrics: business,
+    metrics: deps.metrics,
     logger,
     settings: {
       intervalMs: config.RECONCILE_INTERVAL_MS,
       batch: config.RECONCILE_BATCH,
+      concurrency: config.RECONCILE_CONCURRENCY,
       checkIntervalMs: config.PREDICTION_CHECK_INTERVAL_MS,
       timeoutMs: config.PREDICTION_TIMEOUT_MS,
     },

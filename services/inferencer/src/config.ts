@@ -33,6 +33,8 @@ export const inferencerConfigSchema = serviceEnv.extend({
   PREDICTION_CREATE_GRACE_MS: env.ms(2 * 60 * 1000),
   /** Prompts the reconciler claims per pass. */
   RECONCILE_BATCH: z.coerce.number().int().positive().default(20),
+  /** Prompts of one pass checked at once: Replicate and imager see a bounded burst. */
+  RECONCILE_CONCURRENCY: z.coerce.number().int().positive().default(5),
   PREDICTION_PRICE_PER_SECOND_MICROS: z.coerce.number().int().nonnegative().default(1_400),
 });
 export type InferencerConfig = z.infer<typeof inferencerConfigSchema>;

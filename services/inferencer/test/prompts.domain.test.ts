@@ -134,6 +134,7 @@ beforeAll(async () => {
       TRANSFER_TIMEOUT_MS: 10_000,
       RECONCILE_INTERVAL_MS: 60_000,
       RECONCILE_BATCH: 50,
+      RECONCILE_CONCURRENCY: 5,
       PREDICTION_PRICE_PER_SECOND_MICROS: 1_400,
     },
   });
@@ -258,7 +259,7 @@ describe('CreatePrompt', () => {
       [versionId],
     );
     expect(rows).toEqual([{ id: expect.any(String), status: 'starting', replicate_prediction_id: null }]);
-    await domain.reconciler.tick();
+    await domain.reconciler.runOnce();
     expect((await domain.prompts.get(account, rows[0].id)).status).toBe('failed');
     expect(credits.remaining(versionId)).toBe(2);
   });
@@ -315,7 +316,7 @@ describe('webhooks and the reconciler', () => {
     const { prompt } = await create(versionId, { numOutputs: 2 });
     await replicate.settled(prompt.predictionId!);
     await makeDue(prompt.id);
-    await domain.reconciler.tick();
+    await domain.reconciler.runOnce();
     const done = await domain.prompts.get(account, prompt.id);
     expect(done.status).toBe('succeeded');
     expect(done.images).toHaveLength(2);
@@ -332,9 +333,9 @@ describe('webhooks and the reconciler', () => {
     const transfersBefore = outputs.transfers;
     const results = await Promise.all([
       domain.events.handle(signedWebhook(prompt.predictionId!)),
-      domain.reconciler.tick(),
+      domain.reconciler.runOnce(),
       domain.events.handle(signedWebhook(prompt.predictionId!)),
-      domain.reconciler.tick(),
+      domain.reconciler.runOnce(),
       domain.events.handle(signedWebhook(prompt.predictionId!)),
     ]);
     // One racer holds the completion lease and copies; the others step aside.
@@ -377,7 +378,7 @@ describe('webhooks and the reconciler', () => {
       [prompt.id],
     );
     await makeDue(prompt.id);
-    await domain.reconciler.tick();
+    await domain.reconciler.runOnce();
     const done = await domain.prompts.get(account, prompt.id);
     expect(done.status).toBe('succeeded');
     expect(done.images).toHaveLength(2);
@@ -392,7 +393,7 @@ describe('webhooks and the reconciler', () => {
       [prompt.id],
     );
     // Still running at Replicate: the sandbox's run takes 300 ms and the deadline has passed now.
-    await domain.reconciler.tick();
+    await domain.reconciler.runOnce();
     const done = await domain.prompts.get(account, prompt.id);
     expect(done.status).toBe('failed');
     expect(done.error).toMatch(/did not finish/);
@@ -410,7 +411,7 @@ describe('webhooks and the reconciler', () => {
       [promptId, account, versionId],
     );
     expect(credits.remaining(versionId)).toBe(0);
-    await domain.reconciler.tick();
+    await domain.reconciler.runOnce();
     expect((await domain.prompts.get(account, promptId)).status).toBe('failed');
     expect(credits.remaining(versionId)).toBe(3);
   });

@@ -1,3 +1,4 @@
+export * from './claim-loop';
 export * from './config';
 export * from './context';
 export * from './db';
@@ -10,5 +11,6 @@ export * from './logger';
 export * from './metrics';
 export * from './redis';
 export * from './service';
+export * from './store';
 export * from './replicate';
 export * from './paging';

@@ -101,12 +101,6 @@ function businessMetrics(registry: Registry) {
       labelNames: ['source', 'outcome'] as const,
       registers,
     }),
-    reconcilerClaims: new Counter({
-      name: 'atelier_reconciler_claims_total',
-      help: 'Rows the reconciler claimed and checked',
-      labelNames: ['kind'] as const,
-      registers,
-    }),
     transferBytes: new Counter({
       name: 'atelier_transfer_bytes_total',
       help: 'Bytes written to the bucket by direction (dataset, output)',

@@ -2,10 +2,12 @@ import {
   createLogger,
   createMetrics,
   createPool,
+  createStore,
   createReplicateClient,
   implement,
   pingDatabase,
   serve,
+  type ClaimLoop,
   type RunningService,
 } from '@atelier/kit';
 import { trainer } from '@atelier/protos';
@@ -13,16 +15,16 @@ import { createBillingClient } from './clients/billing.client';
 import { createReplicateTrainings } from './clients/replicate.client';
 import type { TrainerConfig } from './config';
 import { ReplicateEventService } from './domain/replicate-event.service';
-import { VersionReconciler } from './domain/version.reconciler';
+import { createVersionReconciler } from './domain/version.job';
 import { VersionService } from './domain/version.service';
 import { VersionTransitions } from './domain/version.transitions';
 import { trainerHandlers } from './grpc/trainer.handlers';
-import { createStore } from './repositories';
+import { trainerRepositories } from './repositories';
 
 export const TRAINER_SERVICE_NAME = 'atelier.trainer.v1.TrainerService';
 
 export interface RunningTrainer extends RunningService {
-  reconciler: VersionReconciler;
+  reconciler: ClaimLoop;
 }
 
 /** Wires trainer by hand: config → pools and clients → repositories → domain → handlers → server → reconciler. */
@@ -41,7 +43,7 @@ export async function startTrainer(config: TrainerConfig): Promise<RunningTraine
     { hardware: config.REPLICATE_MODEL_HARDWARE, webhookSecret: config.REPLICATE_WEBHOOK_SECRET },
   );
 
-  const store = createStore(db);
+  const store = createStore(db, trainerRepositories);
   const business = metrics.business;
   const transitions = new VersionTransitions({
     store,
@@ -66,15 +68,8 @@ export async function startTrainer(config: TrainerConfig): Promise<RunningTraine
     },
   );
   const events = new ReplicateEventService({ replicate, transitions, metrics: business, logger });
-  const reconciler = new VersionReconciler(
-    {
-      store,
-      billing,
-      replicate,
-      transitions,
-      metrics: business,
-      logger: logger.child({ component: 'reconciler' }),
-    },
+  const reconciler = createVersionReconciler(
+    { store, billing, replicate, transitions, metrics, logger },
     {
       intervalMs: config.RECONCILE_INTERVAL_MS,
       maxGapMs: config.RECONCILE_MAX_BACKOFF_MS,

@@ -107,8 +107,12 @@ it('two instances process every due version once between them', async () => {
     (await metric(first, 'atelier_trainings_total', 'status="succeeded"')) +
       (await metric(other, 'atelier_trainings_total', 'status="succeeded"')),
   ).toBe(N);
-  expect(await metric(first, 'atelier_reconciler_claims_total', 'kind="training"')).toBeGreaterThan(0);
-  expect(await metric(other, 'atelier_reconciler_claims_total', 'kind="training"')).toBeGreaterThan(0);
+  expect(await metric(first, 'atelier_claim_loop_items_total', 'loop="training-reconciler"')).toBeGreaterThan(
+    0,
+  );
+  expect(await metric(other, 'atelier_claim_loop_items_total', 'loop="training-reconciler"')).toBeGreaterThan(
+    0,
+  );
   // And the usage of each version reached billing once.
   const usage = await db.query(
     `SELECT count(*)::int AS n FROM billing.usage WHERE kind = 'training' AND ref_id = ANY($1)`,

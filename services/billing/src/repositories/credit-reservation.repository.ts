@@ -1,4 +1,4 @@
-import type { Queryable } from './queryable';
+import type { Queryable } from '@atelier/kit';
 
 export interface ReservationRow {
   id: string;

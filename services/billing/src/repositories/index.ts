@@ -1,11 +1,9 @@
-import type { Pool } from '@atelier/kit';
-import { withTransaction } from '@atelier/kit';
+import type { Queryable, Store as KitStore } from '@atelier/kit';
 import { CreditBalanceRepository } from './credit-balance.repository';
 import { CreditGrantRepository } from './credit-grant.repository';
 import { CreditLedgerRepository } from './credit-ledger.repository';
 import { CreditReservationRepository } from './credit-reservation.repository';
 import { PaymentRepository } from './payment.repository';
-import type { Queryable } from './queryable';
 import { StripeEventRepository } from './stripe-event.repository';
 import { UsageRepository } from './usage.repository';
 
@@ -22,17 +20,4 @@ export function paymentRepositories(db: Queryable) {
   };
 }
 export type PaymentRepositories = ReturnType<typeof paymentRepositories>;
-
-/** What the domain needs from storage: repositories on the pool, and a way to run a transaction. */
-export interface Store {
-  repos: PaymentRepositories;
-  /** Runs fn in one transaction: everything it does commits together or not at all. */
-  transaction<T>(fn: (repos: PaymentRepositories) => Promise<T>): Promise<T>;
-}
-
-export function createStore(pool: Pool): Store {
-  return {
-    repos: paymentRepositories(pool),
-    transaction: (fn) => withTransaction(pool, (client) => fn(paymentRepositories(client))),
-  };
-}
+export type Store = KitStore<PaymentRepositories>;

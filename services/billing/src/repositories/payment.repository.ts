@@ -1,5 +1,4 @@
-import { createdKeySql, type Cursor } from '@atelier/kit';
-import type { Queryable } from './queryable';
+import { createdKeySql, type Cursor, type Queryable } from '@atelier/kit';
 
 export type PaymentStatus = 'pending' | 'paid' | 'failed' | 'expired' | 'refunded';
 

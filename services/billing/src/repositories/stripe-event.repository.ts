@@ -1,4 +1,4 @@
-import type { Queryable } from './queryable';
+import type { Queryable } from '@atelier/kit';
 
 /** billing.stripe_events: the ids of the events already applied. */
 export class StripeEventRepository {

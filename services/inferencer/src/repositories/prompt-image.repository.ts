@@ -1,5 +1,5 @@
 import type { PromptImage } from '../domain/prompt.model';
-import type { Queryable } from './queryable';
+import type { Queryable } from '@atelier/kit';
 
 /** inferencer.prompt_images: a prompt's outputs in our bucket, in Replicate's order. */
 export class PromptImageRepository {

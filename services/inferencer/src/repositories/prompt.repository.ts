@@ -1,5 +1,5 @@
 import type { Prompt, PromptImage, PromptParams, PromptStatus } from '../domain/prompt.model';
-import type { Queryable } from './queryable';
+import type { Queryable } from '@atelier/kit';
 
 interface PromptRow {
   id: string;
@@ -241,6 +241,14 @@ export class PromptRepository {
       [limit, leaseMs],
     );
     return rows.map(toPrompt);
+  }
+
+  /** When the longest-waiting due prompt came due (the claim's own filter), for the loop lag. */
+  async oldestDue(): Promise<Date | null> {
+    const { rows } = await this.db.query<{ at: Date | null }>(
+      `SELECT min(next_check_at) AS at FROM inferencer.prompts WHERE status IN ${ACTIVE} AND next_check_at <= now()`,
+    );
+    return rows[0]?.at ?? null;
   }
 
   async countActive(): Promise<number> {

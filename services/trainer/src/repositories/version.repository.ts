@@ -1,6 +1,6 @@
 import { createdKeySql, type Cursor } from '@atelier/kit';
 import type { TransitionPatch, VersionStatus } from '../domain/version.rules';
-import type { Queryable } from './queryable';
+import type { Queryable } from '@atelier/kit';
 
 export interface VersionRow {
   id: string;
@@ -262,6 +262,16 @@ export class VersionRepository {
       [limit, minGapMs, maxGapMs],
     );
     return rows;
+  }
+
+  /** When the longest-waiting due version came due (the claim's own filter), for the loop lag. */
+  async oldestDue(): Promise<Date | null> {
+    const { rows } = await this.db.query<{ at: Date | null }>(
+      `SELECT min(next_check_at) AS at FROM trainer.versions
+        WHERE settled_at IS NULL AND next_check_at <= now()
+          AND (replicate_training_id IS NOT NULL OR status = 'starting')`,
+    );
+    return rows[0]?.at ?? null;
   }
 
   /** Trainings not finished yet, for the in-flight gauge. */

@@ -1,4 +1,4 @@
-import type { Queryable } from './queryable';
+import type { Queryable } from '@atelier/kit';
 
 /** trainer.webhook_events: each Replicate webhook-id is applied once. */
 export class WebhookEventRepository {
