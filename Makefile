@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NPM_STAMP := node_modules/.package-lock.json
 OPS_TOOLS_BIN := $(CURDIR)/.atelier/tools/bin
 
-.PHONY: help install build proto proto-check typecheck lint test ops ops-tools dev bench migrate clean
+.PHONY: help install build proto proto-check typecheck lint test ops ops-tools dev bench migrate clean console chromium
 
 help:
 	@echo "make dev     start Postgres, Redis, the bucket, both sandboxes, the four services and the gateway"
@@ -13,6 +13,7 @@ help:
 	@echo "make ops     only the operations checks (compose, Prometheus, Alertmanager, Grafana, Kubernetes)"
 	@echo "make bench   run the benchmarks in bench/ and save their figures in bench/results/"
 	@echo "make proto   regenerate protos/gen from protos/atelier"
+	@echo "make console build the web console (console/dist, served by the gateway at /console)"
 
 # npm ci only when the lockfile changed since the last install.
 $(NPM_STAMP): package-lock.json
@@ -43,9 +44,17 @@ lint: install
 	npx eslint . --max-warnings 0
 	npx prettier --check . --log-level warn
 
+# The console's typed client is generated from gateway/openapi.json, then type-checked and bundled.
+console: install
+	npm run --silent build -w console
+
+# The console's browser tests drive Debian's Chromium (never a browser download).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium)
+
 # Jest writes its report (--json) so every run prints the time of each project and the ten
 # slowest files, pass or fail. One project alone: `npx jest --selectProjects unit|service|e2e`.
-test: install proto-check typecheck lint ops
+test: install proto-check typecheck lint ops console chromium
 	@mkdir -p .atelier
 	@status=0; npx jest --ci --json --outputFile=.atelier/jest-results.json || status=$$?; \
 	node infra/scripts/test-timings.mjs .atelier/jest-results.json; exit $$status
@@ -59,7 +68,7 @@ ops-tools:
 ops: build ops-tools
 	PATH="$(OPS_TOOLS_BIN):$$PATH" node --test infra/dist/ops/
 
-dev: build
+dev: build console
 	node infra/dist/dev/main.js
 
 migrate: build
@@ -69,4 +78,4 @@ bench: build
 	node bench/run.mjs $(NAME)
 
 clean:
-	rm -rf node_modules */dist services/*/dist .atelier/test
+	rm -rf node_modules */dist services/*/dist .atelier/test console/src/api/schema.gen.ts

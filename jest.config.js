@@ -15,7 +15,8 @@ const swc = [
 ];
 
 const UNIT = ['<rootDir>/**/test/**/*.unit.test.ts', '<rootDir>/services/*/src/**/*.test.ts'];
-const E2E = ['<rootDir>/gateway/test/**/*.test.ts'];
+// The console's browser test drives the mesh through the gateway too.
+const E2E = ['<rootDir>/gateway/test/**/*.test.ts', '<rootDir>/console/test/**/*.test.ts'];
 const ANY = ['<rootDir>/{services,gateway,infra,protos,console}/**/test/**/*.test.ts'];
 
 const base = {
@@ -50,7 +51,7 @@ module.exports = {
       ...withStack,
       displayName: 'service',
       testMatch: ANY,
-      testPathIgnorePatterns: [...notUnit, '<rootDir>/gateway/test/'],
+      testPathIgnorePatterns: [...notUnit, '<rootDir>/gateway/test/', '<rootDir>/console/test/'],
     },
     { ...base, ...withStack, displayName: 'e2e', testMatch: E2E, testPathIgnorePatterns: notUnit },
   ],

@@ -13,6 +13,7 @@ import { LockHeldError } from './middleware/lock';
 import { rateLimit } from './middleware/rate-limit';
 import { requestContext } from './middleware/request-context';
 import { apiDocument } from './openapi/document';
+import { serveConsole } from './routes/console';
 import { mountRoutes } from './routes/define';
 import { v1Routes } from './routes/v1';
 
@@ -103,6 +104,8 @@ export function createGatewayApp(deps: GatewayDeps) {
 <script src="/docs/assets/swagger-ui-bundle.js"></script>
 <script>window.ui = SwaggerUIBundle({ url: '/api/v1/openapi.json', dom_id: '#ui' });</script></body></html>`);
   });
+
+  serveConsole(app, config.CONSOLE_DIR);
 
   const jsonParser = express.json({ limit: config.JSON_BODY_LIMIT_BYTES, type: () => true, strict: true });
   const json = (req: Request, res: Response, next: NextFunction) => {

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { z } from 'zod';
 import { env } from '@atelier/kit';
 
@@ -39,5 +40,7 @@ export const gatewayConfigSchema = z.object({
     .positive()
     .default(24 * 3600),
   SHUTDOWN_GRACE_MS: env.ms(10_000),
+  /** The built console (console/dist), served at /console; the default is this checkout's. */
+  CONSOLE_DIR: z.string().default(path.resolve(__dirname, '..', '..', 'console', 'dist')),
 });
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;

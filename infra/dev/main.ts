@@ -86,6 +86,8 @@ async function main() {
     REPLICATE_BASE_URL: replicate.baseUrl,
     REPLICATE_WEBHOOK_SECRET: replicate.webhookSecret,
     PUBLIC_WEBHOOK_URL: `${gatewayUrl}/api/v1/webhooks/replicate`,
+    CHECKOUT_SUCCESS_URL: `${gatewayUrl}/console/checkout/return?payment_id={PAYMENT_ID}`,
+    CHECKOUT_CANCEL_URL: `${gatewayUrl}/console/checkout/return?payment_id={PAYMENT_ID}&canceled=1`,
     HTTP_PORT: String(PORTS.gateway),
   };
   const services = [
@@ -101,6 +103,8 @@ async function main() {
       ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
     }),
   );
+  // The console was built by `make dev`; this rebuilds it on every change while dev runs.
+  children.push(spawnConsoleWatch());
   fs.writeFileSync(PIDS, JSON.stringify(children.map((c) => c.pid)));
 
   await waitFor(async () => (await fetch(`${gatewayUrl}/readyz`).catch(() => undefined))?.status === 200, {
@@ -121,13 +125,21 @@ async function main() {
   };
   fs.writeFileSync(path.join(STATE, 'dev.json'), `${JSON.stringify(devJson, null, 2)}\n`, { mode: 0o600 });
   log(`ready: ${gatewayUrl} (docs at ${gatewayUrl}/docs)`);
+  log(`console: ${gatewayUrl}/console/ (sign in with the API key below)`);
   log(`demo account ${demo.accountId}`);
   log(`API key: ${demo.apiKey}`);
   log('settings written to .atelier/dev.json; Ctrl-C stops everything');
 }
 
-function spawnChild(name: string, script: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, [path.join(ROOT, script)], {
+function spawnChild(
+  name: string,
+  script: string,
+  env: Record<string, string>,
+  args: string[] = [],
+  cwd = ROOT,
+): ChildProcess {
+  const child = spawn(process.execPath, [path.join(ROOT, script), ...args], {
+    cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -149,6 +161,17 @@ function spawnChild(name: string, script: string, env: Record<string, string>): 
     if (child.pid && isAlive(child.pid)) await killAndWait(child.pid, 'SIGTERM', 10_000);
   });
   return child;
+}
+
+function spawnConsoleWatch(): ChildProcess {
+  const vite = path.join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js');
+  return spawnChild(
+    'console',
+    path.relative(ROOT, vite),
+    {},
+    ['build', '--watch'],
+    path.join(ROOT, 'console'),
+  );
 }
 
 /** A previous `make dev` that was killed hard can leave children holding the ports. */

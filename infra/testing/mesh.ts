@@ -91,6 +91,9 @@ async function startMeshOnce(options: MeshOptions): Promise<Mesh> {
     REPLICATE_BASE_URL: replicate.baseUrl,
     REPLICATE_WEBHOOK_SECRET: replicate.webhookSecret,
     PUBLIC_WEBHOOK_URL: `${gatewayUrl}/api/v1/webhooks/replicate`,
+    // As in make dev: Checkout sends the browser back to the console.
+    CHECKOUT_SUCCESS_URL: `${gatewayUrl}/console/checkout/return?payment_id={PAYMENT_ID}`,
+    CHECKOUT_CANCEL_URL: `${gatewayUrl}/console/checkout/return?payment_id={PAYMENT_ID}&canceled=1`,
     RECONCILE_INTERVAL_MS: '500',
     HEALTH_CHECK_INTERVAL_MS: '200',
     HTTP_PORT: String(gatewayPort),

@@ -1,0 +1,86 @@
+import { useQueryClient } from '@tanstack/react-query';
+import { useEffect, useState } from 'react';
+import { session } from './api/client';
+import { Link, navigate, useLocation } from './router';
+import { CheckoutReturn } from './screens/CheckoutReturn';
+import { ModelScreen } from './screens/ModelScreen';
+import { ModelsScreen } from './screens/ModelsScreen';
+import { PlansScreen } from './screens/PlansScreen';
+import { SignIn } from './screens/SignIn';
+import { TrainScreen } from './screens/TrainScreen';
+
+const NAV = [
+  { to: '/models', label: 'Models' },
+  { to: '/plans', label: 'Plans' },
+];
+
+export function App() {
+  const [key, setKey] = useState(session.key);
+  const { path, search } = useLocation();
+  const queries = useQueryClient();
+
+  const signOut = () => {
+    session.signOut();
+    queries.clear();
+    setKey(null);
+  };
+  useEffect(() => {
+    // A 401 from any call: the key was revoked or mistyped; ask for it again.
+    window.addEventListener('atelier:unauthorized', signOut);
+    return () => window.removeEventListener('atelier:unauthorized', signOut);
+  });
+
+  if (!key) {
+    return (
+      <SignIn
+        onSignIn={(k) => {
+          session.signIn(k);
+          setKey(k);
+          if (path === '/') navigate('/models', true);
+        }}
+      />
+    );
+  }
+
+  return (
+    <>
+      <a className="skip" href="#main">
+        Skip to content
+      </a>
+      <header className="top">
+        <Link to="/models" className="brand">
+          Atelier
+        </Link>
+        <nav aria-label="Main">
+          <ul>
+            {NAV.map((n) => (
+              <li key={n.to}>
+                <Link to={n.to} aria-current={path.startsWith(n.to) ? 'page' : undefined}>
+                  {n.label}
+                </Link>
+              </li>
+            ))}
+            <li>
+              <button type="button" className="link" onClick={signOut}>
+                Sign out
+              </button>
+            </li>
+          </ul>
+        </nav>
+      </header>
+      <main id="main">
+        <Screen path={path} search={search} apiKey={key} />
+      </main>
+    </>
+  );
+}
+
+function Screen({ path, search, apiKey }: { path: string; search: URLSearchParams; apiKey: string }) {
+  const parts = path.split('/').filter(Boolean);
+  if (parts[0] === 'plans') return <PlansScreen apiKey={apiKey} />;
+  if (parts[0] === 'checkout' && parts[1] === 'return')
+    return <CheckoutReturn apiKey={apiKey} paymentId={search.get('payment_id')} />;
+  if (parts[0] === 'train' && parts[1]) return <TrainScreen apiKey={apiKey} paymentId={parts[1]} />;
+  if (parts[0] === 'models' && parts[1]) return <ModelScreen apiKey={apiKey} versionId={parts[1]} />;
+  return <ModelsScreen apiKey={apiKey} />;
+}
