@@ -605,7 +605,12 @@ describe('operations', () => {
       const rootPkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
         workspaces: string[];
       };
-      expect(rootPkg.workspaces.filter((w) => w !== 'infra').sort()).toEqual([...RUNTIME_WORKSPACES].sort());
+      // infra never ships; the console ships as the static files of its own build stage.
+      expect(rootPkg.workspaces.filter((w) => w !== 'infra' && w !== 'console').sort()).toEqual(
+        [...RUNTIME_WORKSPACES].sort(),
+      );
+      expect(text).toContain('COPY console/package.json');
+      expect(text).toContain('COPY --from=console /app/console/dist console/dist');
       for (const ws of RUNTIME_WORKSPACES) {
         expect(text).toContain(`COPY ${ws}/package.json`);
         expect(text).toMatch(new RegExp(`-w ${ws.replace('/', '\\/')}\\b`));

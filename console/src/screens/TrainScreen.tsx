@@ -149,9 +149,6 @@ export function TrainScreen({ apiKey, paymentId }: { apiKey: string; paymentId: 
             onDrop={onDrop}
           >
             <p>Drop photos here, or</p>
-            <label className="button" htmlFor="photos">
-              Choose photos
-            </label>
             <input
               id="photos"
               className="visually-hidden"
@@ -163,6 +160,9 @@ export function TrainScreen({ apiKey, paymentId }: { apiKey: string; paymentId: 
                 e.target.value = '';
               }}
             />
+            <label className="button" htmlFor="photos">
+              Choose photos
+            </label>
           </div>
           <p aria-live="polite" className={countProblem ? 'hint warn' : 'hint'}>
             {photos.length} photo(s) selected. {countProblem}
