@@ -2,6 +2,7 @@ import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 import { session } from './api/client';
 import { Link, navigate, useLocation } from './router';
+import { AccountScreen } from './screens/AccountScreen';
 import { CheckoutReturn } from './screens/CheckoutReturn';
 import { ModelScreen } from './screens/ModelScreen';
 import { ModelsScreen } from './screens/ModelsScreen';
@@ -12,6 +13,7 @@ import { TrainScreen } from './screens/TrainScreen';
 const NAV = [
   { to: '/models', label: 'Models' },
   { to: '/plans', label: 'Plans' },
+  { to: '/account', label: 'Account' },
 ];
 
 export function App() {
@@ -69,18 +71,19 @@ export function App() {
         </nav>
       </header>
       <main id="main">
-        <Screen path={path} search={search} apiKey={key} />
+        <Screen path={path} search={search} />
       </main>
     </>
   );
 }
 
-function Screen({ path, search, apiKey }: { path: string; search: URLSearchParams; apiKey: string }) {
+function Screen({ path, search }: { path: string; search: URLSearchParams }) {
   const parts = path.split('/').filter(Boolean);
-  if (parts[0] === 'plans') return <PlansScreen apiKey={apiKey} />;
+  if (parts[0] === 'plans') return <PlansScreen />;
+  if (parts[0] === 'account') return <AccountScreen />;
   if (parts[0] === 'checkout' && parts[1] === 'return')
-    return <CheckoutReturn apiKey={apiKey} paymentId={search.get('payment_id')} />;
-  if (parts[0] === 'train' && parts[1]) return <TrainScreen apiKey={apiKey} paymentId={parts[1]} />;
-  if (parts[0] === 'models' && parts[1]) return <ModelScreen apiKey={apiKey} versionId={parts[1]} />;
-  return <ModelsScreen apiKey={apiKey} />;
+    return <CheckoutReturn paymentId={search.get('payment_id')} />;
+  if (parts[0] === 'train' && parts[1]) return <TrainScreen paymentId={parts[1]} />;
+  if (parts[0] === 'models' && parts[1]) return <ModelScreen versionId={parts[1]} />;
+  return <ModelsScreen />;
 }

@@ -49,7 +49,8 @@ beforeAll(async () => {
     viewport: { width: 1280, height: 900 },
   });
   page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(15_000);
+  // Generous: on a loaded machine an upload of photos through imager takes tens of seconds.
+  page.setDefaultTimeout(30_000);
   // An uncaught error in the app fails the run at the end, whatever screen it happened on.
   page.on('pageerror', (err) => problems.push(err.message));
 }, 120_000);
@@ -142,10 +143,10 @@ describe('console', () => {
     await page.getByRole('button', { name: 'Remove too-small.jpg' }).click();
     expect(await page.locator('li.photo.bad').count()).toBe(0);
     await page.getByRole('button', { name: /Upload 5 photo/ }).click();
-    await page.waitForURL((u) => /^\/console\/models\/[0-9a-f-]{36}$/.test(u.pathname));
+    await page.waitForURL((u) => /^\/console\/models\/[0-9a-f-]{36}$/.test(u.pathname), { timeout: 120_000 });
     versionId = page.url().split('/').pop()!;
     // Live status: the page follows the training to its end without a reload.
-    await page.locator('.status', { hasText: 'Ready' }).waitFor({ timeout: 30_000 });
+    await page.locator('.status', { hasText: 'Ready' }).waitFor({ timeout: 120_000 });
     expect(await page.getByTestId('credits').innerText()).toMatch(/100 of 100 images left/);
   });
 
@@ -160,7 +161,7 @@ describe('console', () => {
     await page.getByLabel('Seed').fill('42');
     await page.getByRole('button', { name: 'Generate' }).click();
     const result = page.locator('.result .gallery img');
-    await waitFor(async () => (await result.count()) === 2, { timeoutMs: 30_000, what: 'two images' });
+    await waitFor(async () => (await result.count()) === 2, { timeoutMs: 60_000, what: 'two images' });
     expect(await result.first().getAttribute('width')).toBe('512');
     expect(await result.first().getAttribute('height')).toBe('640');
     await page.getByTestId('credits').filter({ hasText: '98 of 100' }).waitFor();
@@ -212,9 +213,32 @@ describe('console', () => {
     await viewer.waitFor({ state: 'hidden' });
   });
 
+  it('lists my models and payments and shows my credits over every model', async () => {
+    await page.getByRole('link', { name: 'Account' }).click();
+    await page.getByTestId('account-credits').filter({ hasText: '92 images left' }).waitFor();
+    await expectAccessible('account');
+    await shot('account');
+
+    await page.getByRole('link', { name: 'Plans' }).click();
+    const payments = page.locator('.list .row');
+    await payments.first().waitFor();
+    expect(await payments.count()).toBe(1);
+    expect(await payments.first().innerText()).toMatch(/basic_init/);
+    await payments.first().getByRole('link', { name: 'Model' }).click();
+    await page.waitForURL((u) => u.pathname === `/console/models/${versionId}`);
+
+    await page.getByRole('link', { name: 'Models' }).click();
+    await page.getByRole('heading', { name: 'Models' }).waitFor();
+    await page.locator('.models .status', { hasText: 'Ready' }).waitFor();
+    await page.getByLabel('Show').selectOption('failed');
+    await page.getByText('No models with this status.').waitFor();
+    await page.getByLabel('Show').selectOption('');
+    await page.locator('.models .status', { hasText: 'Ready' }).waitFor();
+  });
+
   it('fits a 375 px wide phone screen', async () => {
     await page.setViewportSize({ width: 375, height: 800 });
-    for (const screen of ['/models', `/models/${versionId}`, '/plans']) {
+    for (const screen of ['/models', `/models/${versionId}`, '/plans', '/account']) {
       await page.goto(url(screen));
       await page.locator('h1').waitFor();
       await page.waitForLoadState('networkidle');

@@ -1,18 +1,13 @@
 import { useQuery } from '@tanstack/react-query';
-import { useEffect } from 'react';
 import { api, call } from '../api/client';
-import { remember } from '../api/known';
 import { ProblemView } from '../components/ProblemView';
 import { Status } from '../components/Status';
 import { Link, useLocation } from '../router';
 
 /** Where Stripe Checkout sends the browser back; the webhook decides the payment's state, so wait for it. */
-export function CheckoutReturn({ apiKey, paymentId }: { apiKey: string; paymentId: string | null }) {
+export function CheckoutReturn({ paymentId }: { paymentId: string | null }) {
   const { search } = useLocation();
   const canceled = search.get('canceled') === '1';
-  useEffect(() => {
-    if (paymentId) remember(apiKey, 'payments', paymentId);
-  }, [apiKey, paymentId]);
   const payment = useQuery({
     queryKey: ['payment', paymentId],
     enabled: Boolean(paymentId),

@@ -1,14 +1,12 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useEffect } from 'react';
 import { api, call, idempotencyKey } from '../api/client';
-import { remember } from '../api/known';
 import { Gallery } from '../components/Gallery';
 import { ProblemView } from '../components/ProblemView';
 import { PromptForm } from '../components/PromptForm';
 import { isRunning, Status } from '../components/Status';
 import { Link } from '../router';
 
-export function ModelScreen({ apiKey, versionId }: { apiKey: string; versionId: string }) {
+export function ModelScreen({ versionId }: { versionId: string }) {
   const queries = useQueryClient();
   const version = useQuery({
     queryKey: ['version', versionId],
@@ -16,9 +14,6 @@ export function ModelScreen({ apiKey, versionId }: { apiKey: string; versionId: 
       call(api.GET('/api/v1/versions/info/{version_id}', { params: { path: { version_id: versionId } } })),
     refetchInterval: (q) => (q.state.data && !isRunning(q.state.data.status) ? false : 2000),
   });
-  useEffect(() => {
-    if (version.data) remember(apiKey, 'versions', versionId);
-  }, [apiKey, versionId, version.data]);
   const cancel = useMutation({
     mutationFn: () =>
       call(

@@ -1,73 +1,76 @@
-import { useQueries } from '@tanstack/react-query';
-import { useState, type FormEvent } from 'react';
-import { api, call } from '../api/client';
-import { known, remember } from '../api/known';
+import { useInfiniteQuery } from '@tanstack/react-query';
+import { useState } from 'react';
+import { api, call, type Version } from '../api/client';
 import { ProblemView } from '../components/ProblemView';
 import { isRunning, Status } from '../components/Status';
-import { Link, navigate } from '../router';
+import { Link } from '../router';
 
-export function ModelsScreen({ apiKey }: { apiKey: string }) {
-  const { versions } = known(apiKey);
-  const [openId, setOpenId] = useState('');
-  const list = useQueries({
-    queries: versions.map((id) => ({
-      queryKey: ['version', id],
-      queryFn: () =>
-        call(api.GET('/api/v1/versions/info/{version_id}', { params: { path: { version_id: id } } })),
-      // Live status: poll while the training runs, stop once it has an outcome.
-      refetchInterval: (q: { state: { data?: { status: string } } }) =>
-        q.state.data && !isRunning(q.state.data.status) ? false : 2000,
-    })),
+const STATUSES = ['starting', 'processing', 'succeeded', 'failed', 'canceled'] as const;
+type Filter = (typeof STATUSES)[number] | '';
+
+/** My models, newest first, a page at a time on the API's keyset cursor; live while any trains. */
+export function ModelsScreen() {
+  const [status, setStatus] = useState<Filter>('');
+  const versions = useInfiniteQuery({
+    queryKey: ['versions', status],
+    initialPageParam: undefined as string | undefined,
+    queryFn: ({ pageParam }) =>
+      call(
+        api.GET('/api/v1/versions', {
+          params: {
+            query: { limit: 12, ...(pageParam ? { cursor: pageParam } : {}), ...(status ? { status } : {}) },
+          },
+        }),
+      ),
+    getNextPageParam: (last) => last.next_cursor ?? undefined,
+    refetchInterval: (q) =>
+      q.state.data?.pages.some((p) => p.versions.some((v) => isRunning(v.status))) ? 2000 : false,
   });
-  const open = (e: FormEvent) => {
-    e.preventDefault();
-    remember(apiKey, 'versions', openId.trim());
-    navigate(`/models/${openId.trim()}`);
-  };
+  const list: Version[] = versions.data?.pages.flatMap((p) => p.versions) ?? [];
 
   return (
     <>
       <h1>Models</h1>
-      {versions.length === 0 && (
+      <div className="toolbar">
+        <label htmlFor="status-filter">Show</label>
+        <select id="status-filter" value={status} onChange={(e) => setStatus(e.target.value as Filter)}>
+          <option value="">All models</option>
+          {STATUSES.map((s) => (
+            <option key={s} value={s}>
+              {s === 'succeeded' ? 'Ready' : s[0]!.toUpperCase() + s.slice(1)}
+            </option>
+          ))}
+        </select>
+      </div>
+      <ProblemView error={versions.error} />
+      {versions.isPending && <p>Loading models…</p>}
+      {versions.data && list.length === 0 && (
         <p>
-          No models yet. <Link to="/plans">Buy a training plan</Link> to train your first one.
+          {status ? 'No models with this status.' : 'No models yet.'}{' '}
+          <Link to="/plans">Buy a training plan</Link> to train one.
         </p>
       )}
       <ul className="grid models">
-        {list.map((q, i) => (
-          <li key={versions[i]} className="card">
-            {q.error ? (
-              <ProblemView error={q.error} />
-            ) : q.data ? (
-              <>
-                <h2>
-                  <Link to={`/models/${q.data.version_id}`}>
-                    {q.data.trigger_word || q.data.class} <span className="muted">({q.data.class})</span>
-                  </Link>
-                </h2>
-                <p>
-                  <Status status={q.data.status} />
-                  {q.data.is_ready && <> · {q.data.images.remaining} images left</>}
-                </p>
-                <p className="muted small">Created {new Date(q.data.created_at).toLocaleString()}</p>
-              </>
-            ) : (
-              <p>Loading…</p>
-            )}
+        {list.map((v) => (
+          <li key={v.version_id} className="card">
+            <h2>
+              <Link to={`/models/${v.version_id}`}>
+                {v.trigger_word || v.class} <span className="muted">({v.class})</span>
+              </Link>
+            </h2>
+            <p>
+              <Status status={v.status} />
+              {v.is_ready && <> · {v.images.remaining} images left</>}
+            </p>
+            <p className="muted small">Created {new Date(v.created_at).toLocaleString()}</p>
           </li>
         ))}
       </ul>
-      <form className="card inline" onSubmit={open}>
-        <label htmlFor="open-id">Open a model by id</label>
-        <input
-          id="open-id"
-          value={openId}
-          onChange={(e) => setOpenId(e.target.value)}
-          pattern="[0-9a-fA-F-]{36}"
-          required
-        />
-        <button type="submit">Open</button>
-      </form>
+      {versions.hasNextPage && (
+        <button type="button" onClick={() => versions.fetchNextPage()} disabled={versions.isFetchingNextPage}>
+          {versions.isFetchingNextPage ? 'Loading…' : 'More models'}
+        </button>
+      )}
     </>
   );
 }

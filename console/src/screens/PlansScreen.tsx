@@ -1,22 +1,19 @@
-import { useMutation, useQueries, useQuery } from '@tanstack/react-query';
+import { useInfiniteQuery, useMutation, useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
-import { api, call, formatMoney, idempotencyKey, type Plan } from '../api/client';
-import { known, remember } from '../api/known';
+import { api, call, formatMoney, idempotencyKey, type Payment, type Plan } from '../api/client';
 import { ProblemView } from '../components/ProblemView';
 import { Status } from '../components/Status';
 import { Link } from '../router';
 
-export function PlansScreen({ apiKey }: { apiKey: string }) {
+export function PlansScreen() {
   const plans = useQuery({ queryKey: ['plans'], queryFn: () => call(api.GET('/api/v1/plans')) });
-  const { versions, payments } = known(apiKey);
-  const versionQueries = useQueries({
-    queries: versions.map((id) => ({
-      queryKey: ['version', id],
-      queryFn: () =>
-        call(api.GET('/api/v1/versions/info/{version_id}', { params: { path: { version_id: id } } })),
-    })),
+  // Add-on plans buy images for a ready model: offer the ready ones (first 100).
+  const ready = useQuery({
+    queryKey: ['versions', 'succeeded', 'all'],
+    queryFn: () =>
+      call(api.GET('/api/v1/versions', { params: { query: { status: 'succeeded', limit: 100 } } })),
   });
-  const ready = versionQueries.flatMap((q) => (q.data?.is_ready ? [q.data] : []));
+  const readyIds = ready.data?.versions.filter((v) => v.is_ready).map((v) => v.version_id) ?? [];
 
   return (
     <>
@@ -26,17 +23,17 @@ export function PlansScreen({ apiKey }: { apiKey: string }) {
       <ul className="grid plans">
         {plans.data?.plans.map((plan) => (
           <li key={plan.id}>
-            <PlanCard plan={plan} apiKey={apiKey} ready={ready.map((v) => v.version_id)} />
+            <PlanCard plan={plan} ready={readyIds} />
           </li>
         ))}
       </ul>
       <h2>Your payments</h2>
-      {payments.length === 0 ? <p>No payments from this browser yet.</p> : <PaymentList ids={payments} />}
+      <PaymentList />
     </>
   );
 }
 
-function PlanCard({ plan, apiKey, ready }: { plan: Plan; apiKey: string; ready: string[] }) {
+function PlanCard({ plan, ready }: { plan: Plan; ready: string[] }) {
   const [versionId, setVersionId] = useState('');
   const buy = useMutation({
     mutationFn: () =>
@@ -47,7 +44,6 @@ function PlanCard({ plan, apiKey, ready }: { plan: Plan; apiKey: string; ready: 
         }),
       ),
     onSuccess: (payment) => {
-      remember(apiKey, 'payments', payment.payment_id);
       // Stripe Checkout (the sandbox's page in dev) sends the browser back to /console/checkout/return.
       window.location.assign(payment.checkout_url);
     },
@@ -89,36 +85,44 @@ function PlanCard({ plan, apiKey, ready }: { plan: Plan; apiKey: string; ready: 
   );
 }
 
-function PaymentList({ ids }: { ids: string[] }) {
-  const payments = useQueries({
-    queries: ids.map((id) => ({
-      queryKey: ['payment', id],
-      queryFn: () => call(api.GET('/api/v1/payments/{payment_id}', { params: { path: { payment_id: id } } })),
-    })),
+function PaymentList() {
+  const payments = useInfiniteQuery({
+    queryKey: ['payments'],
+    initialPageParam: undefined as string | undefined,
+    queryFn: ({ pageParam }) =>
+      call(
+        api.GET('/api/v1/payments', {
+          params: { query: { limit: 10, ...(pageParam ? { cursor: pageParam } : {}) } },
+        }),
+      ),
+    getNextPageParam: (last) => last.next_cursor ?? undefined,
   });
+  const list: Payment[] = payments.data?.pages.flatMap((p) => p.payments) ?? [];
   return (
-    <ul className="list">
-      {payments.map((q, i) => (
-        <li key={ids[i]} className="row">
-          {q.error ? (
-            <ProblemView error={q.error} />
-          ) : q.data ? (
-            <>
-              <span>
-                {q.data.plan_id} · {formatMoney(q.data.amount, q.data.currency)}
-              </span>
-              <Status status={q.data.status} />
-              {q.data.status === 'paid' && q.data.version_id ? (
-                <Link to={`/models/${q.data.version_id}`}>Model</Link>
-              ) : q.data.status === 'paid' ? (
-                <Link to={`/train/${q.data.payment_id}`}>Train a model</Link>
-              ) : null}
-            </>
-          ) : (
-            <span>Loading…</span>
-          )}
-        </li>
-      ))}
-    </ul>
+    <>
+      <ProblemView error={payments.error} />
+      {payments.data && list.length === 0 && <p>No payments yet.</p>}
+      <ul className="list">
+        {list.map((p) => (
+          <li key={p.payment_id} className="row">
+            <span>
+              {p.plan_id} · {formatMoney(p.amount, p.currency)} ·{' '}
+              <span className="muted">{new Date(p.created_at).toLocaleString()}</span>
+            </span>
+            <Status status={p.status} />
+            {p.status === 'paid' && p.version_id ? (
+              <Link to={`/models/${p.version_id}`}>Model</Link>
+            ) : p.status === 'paid' ? (
+              <Link to={`/train/${p.payment_id}`}>Train a model</Link>
+            ) : null}
+          </li>
+        ))}
+      </ul>
+      {payments.hasNextPage && (
+        <button type="button" onClick={() => payments.fetchNextPage()} disabled={payments.isFetchingNextPage}>
+          More payments
+        </button>
+      )}
+    </>
   );
 }

@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from 'react';
-import { ProblemError, asProblem } from '../api/client';
+import { api, call } from '../api/client';
 import { ProblemView } from '../components/ProblemView';
 
 /** Checks the key against an authenticated route before keeping it (in session storage only). */
@@ -13,13 +13,7 @@ export function SignIn({ onSignIn }: { onSignIn: (key: string) => void }) {
     setBusy(true);
     setError(undefined);
     try {
-      // A well-formed id nobody owns: 404 means the key is good, 401 that it is not.
-      const res = await fetch(`/api/v1/payments/00000000-0000-4000-8000-000000000000`, {
-        headers: { Authorization: `Bearer ${key.trim()}` },
-      });
-      if (res.status === 401 || res.status >= 500) {
-        throw new ProblemError(asProblem(await res.json().catch(() => undefined), res.status));
-      }
+      await call(api.GET('/api/v1/account', { headers: { Authorization: `Bearer ${key.trim()}` } }));
       onSignIn(key.trim());
     } catch (err) {
       setError(err);

@@ -1,7 +1,6 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useMemo, useRef, useState, type DragEvent, type FormEvent } from 'react';
 import { api, call, idempotencyKey, ProblemError } from '../api/client';
-import { remember } from '../api/known';
 import { uploadTraining, type PhotoProblem } from '../api/upload';
 import { ProblemView } from '../components/ProblemView';
 import { navigate } from '../router';
@@ -14,7 +13,7 @@ interface Photo {
 
 const CLASSES = ['man', 'woman', 'person', 'dog', 'cat', 'product'];
 
-export function TrainScreen({ apiKey, paymentId }: { apiKey: string; paymentId: string }) {
+export function TrainScreen({ paymentId }: { paymentId: string }) {
   const payment = useQuery({
     queryKey: ['payment', paymentId],
     queryFn: () =>
@@ -93,7 +92,7 @@ export function TrainScreen({ apiKey, paymentId }: { apiKey: string; paymentId: 
         idempotencyKey(),
         setProgress,
       );
-      remember(apiKey, 'versions', accepted.version_id);
+      void queries.invalidateQueries({ queryKey: ['versions'] });
       void queries.invalidateQueries({ queryKey: ['payment', paymentId] });
       navigate(`/models/${accepted.version_id}`);
     } catch (err) {
