@@ -227,7 +227,7 @@ describe('console', () => {
     await payments.first().getByRole('link', { name: 'Model' }).click();
     await page.waitForURL((u) => u.pathname === `/console/models/${versionId}`);
 
-    await page.getByRole('link', { name: 'Models' }).click();
+    await page.getByRole('link', { name: 'Models', exact: true }).click();
     await page.getByRole('heading', { name: 'Models' }).waitFor();
     await page.locator('.models .status', { hasText: 'Ready' }).waitFor();
     await page.getByLabel('Show').selectOption('failed');
