@@ -1,4 +1,4 @@
-import { loadConfig } from '@atelier/kit';
+import { loadConfig, type Clock } from '@atelier/kit';
 import { billingConfigSchema, startBilling } from '@atelier/billing';
 import { imagerConfigSchema, startImager } from '@atelier/imager';
 import { trainerConfigSchema, startTrainer } from '@atelier/trainer';
@@ -32,6 +32,8 @@ export interface MeshOptions {
   /** Extra or overriding environment for every process (e.g. RATE_LIMIT_PER_WINDOW). */
   env?: Record<string, string>;
   replicate?: { trainingMs?: number; predictionMs?: number; outputTtlMs?: number };
+  /** Billing's clock (callback back-offs); tests advance it instead of sleeping. */
+  clock?: Clock;
 }
 
 /**
@@ -98,6 +100,10 @@ async function startMeshOnce(options: MeshOptions): Promise<Mesh> {
     HEALTH_CHECK_INTERVAL_MS: '200',
     HTTP_PORT: String(gatewayPort),
     SHUTDOWN_GRACE_MS: '2000',
+    // Callbacks go to receivers on 127.0.0.1 in tests.
+    WEBHOOK_ALLOW_PRIVATE: 'true',
+    OUTBOX_INTERVAL_MS: '100',
+    WEBHOOK_DELIVERY_INTERVAL_MS: '100',
     ...options.env,
   };
   const started: Array<{ stop(): Promise<void> }> = [];
@@ -108,7 +114,9 @@ async function startMeshOnce(options: MeshOptions): Promise<Mesh> {
   };
   try {
     const billing = await start(() =>
-      startBilling(loadConfig(billingConfigSchema, { ...env, GRPC_PORT: String(billingPort) })),
+      startBilling(loadConfig(billingConfigSchema, { ...env, GRPC_PORT: String(billingPort) }), {
+        clock: options.clock,
+      }),
     );
     const imager = await start(() =>
       startImager(loadConfig(imagerConfigSchema, { ...env, GRPC_PORT: String(imagerPort) })),

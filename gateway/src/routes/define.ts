@@ -28,7 +28,7 @@ export interface RouteContext<P, Q, B> {
  * same zod schemas), its cross-cutting needs (auth, lock, idempotency) and a thin handler.
  */
 export interface RouteSpec<P extends ZodType, Q extends ZodType, B extends ZodType> {
-  method: 'get' | 'post';
+  method: 'get' | 'post' | 'delete';
   /** OpenAPI style, e.g. /api/v1/payments/{payment_id}. */
   path: string;
   summary: string;

@@ -1,5 +1,11 @@
 import {
+  createClaimLoop,
   createLogger,
+  newEvent,
+  systemClock,
+  toPaymentJson,
+  toWebhookEndpointJson,
+  type Clock,
   createMetrics,
   createPool,
   createStore,
@@ -22,12 +28,22 @@ import { PaymentService } from './domain/payment.service';
 import { PlanService } from './domain/plan.service';
 import { StripeEventService } from './domain/stripe-event.service';
 import { UsageService } from './domain/usage.service';
+import { WebhookService } from './domain/webhook.service';
+import { webhookDeliveryJob } from './domain/webhook-delivery.job';
+import { createWebhookClient } from './clients/webhook.client';
 import { billingHandlers } from './grpc/billing.handlers';
+import { toPayment, toWebhookEndpoint } from './grpc/billing.mappers';
 
 export const BILLING_SERVICE_NAME = 'atelier.billing.v1.BillingService';
 
 /** Wires billing by hand: config → pools and clients → repositories → domain → handlers → server. */
-export async function startBilling(config: BillingConfig): Promise<RunningService> {
+export interface BillingSeams {
+  /** Time for callbacks' schedule; tests advance it instead of sleeping through back-offs. */
+  clock?: Clock;
+}
+
+export async function startBilling(config: BillingConfig, seams: BillingSeams = {}): Promise<RunningService> {
+  const clock = seams.clock ?? systemClock;
   const logger = createLogger('billing', config.LOG_LEVEL);
   const metrics = createMetrics('billing');
   const db = createPool(config.DATABASE_URL);
@@ -55,22 +71,65 @@ export async function startBilling(config: BillingConfig): Promise<RunningServic
     { success: config.CHECKOUT_SUCCESS_URL, cancel: config.CHECKOUT_CANCEL_URL },
     logger,
   );
-  const stripeEvents = new StripeEventService(store, stripe, credits, logger);
+  const webhooks = new WebhookService(store, clock, {
+    allowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
+    rotationOverlapMs: config.WEBHOOK_SECRET_OVERLAP_MS,
+  });
+  const stripeEvents = new StripeEventService(store, stripe, credits, logger, (repos, payment, type) =>
+    webhooks.announce(
+      repos,
+      newEvent(payment.account_id, type, toPaymentJson(toPayment(payment)), null, clock.now()),
+    ),
+  );
+  const webhookClient = createWebhookClient({
+    timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+    allowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
+  });
+  const deliveries = createClaimLoop({
+    ...webhookDeliveryJob(
+      {
+        store,
+        clock,
+        sender: webhookClient,
+        webhooks,
+        endpointView: (row) => toWebhookEndpointJson(toWebhookEndpoint(row)),
+        logger,
+        metrics: metrics.business,
+      },
+      {
+        retry: {
+          baseMs: config.WEBHOOK_RETRY_BASE_MS,
+          maxDelayMs: config.WEBHOOK_RETRY_MAX_DELAY_MS,
+          maxAgeMs: config.WEBHOOK_MAX_AGE_MS,
+        },
+        disableAfterMs: config.WEBHOOK_DISABLE_AFTER_MS,
+        // An attempt takes at most its timeout; the rest is two short statements.
+        leaseMs: config.WEBHOOK_TIMEOUT_MS * 3,
+      },
+    ),
+    intervalMs: config.WEBHOOK_DELIVERY_INTERVAL_MS,
+    batch: config.WEBHOOK_DELIVERY_BATCH,
+    concurrency: config.WEBHOOK_DELIVERY_CONCURRENCY,
+    logger,
+    metrics,
+  });
   const usage = new UsageService(store);
 
-  return serve({
+  const running = await serve({
     logger,
     metrics,
     serviceNames: [BILLING_SERVICE_NAME],
     services: [
       implement(
         billing.BillingServiceService,
-        billingHandlers({ accounts, plans, payments, stripeEvents, credits, usage }),
+        billingHandlers({ accounts, plans, payments, stripeEvents, credits, usage, webhooks }),
         { logger, metrics },
       ),
     ],
     config,
     readiness: () => pingDatabase(db),
-    close: [() => versions.close(), () => db.end()],
+    close: [() => deliveries.stop(), () => webhookClient.close(), () => versions.close(), () => db.end()],
   });
+  deliveries.start();
+  return running;
 }

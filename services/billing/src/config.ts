@@ -16,5 +16,22 @@ export const billingConfigSchema = serviceEnv.extend({
   STRIPE_TIMEOUT_MS: env.ms(2_500),
   /** Deadline of billing's calls to trainer (GetVersion for add-on payments). */
   TRAINER_TIMEOUT_MS: env.ms(5_000),
+
+  /** Callbacks: http and loopback/private/link-local destinations allowed (development and tests only). */
+  WEBHOOK_ALLOW_PRIVATE: env.bool(false),
+  /** Per attempt, headers included. */
+  WEBHOOK_TIMEOUT_MS: env.ms(10_000),
+  /** Delay after the first failed attempt; doubles with each failure up to the max delay (with jitter). */
+  WEBHOOK_RETRY_BASE_MS: env.ms(5_000),
+  WEBHOOK_RETRY_MAX_DELAY_MS: env.ms(6 * 3600_000),
+  /** An event is attempted for this long after it happened, then its delivery is failed. */
+  WEBHOOK_MAX_AGE_MS: env.ms(3 * 24 * 3600_000),
+  /** An endpoint failing (no 2xx) for this long is disabled and the account told. */
+  WEBHOOK_DISABLE_AFTER_MS: env.ms(3 * 24 * 3600_000),
+  /** How long a rotated-out signing secret keeps signing. */
+  WEBHOOK_SECRET_OVERLAP_MS: env.ms(24 * 3600_000),
+  WEBHOOK_DELIVERY_INTERVAL_MS: env.ms(250),
+  WEBHOOK_DELIVERY_BATCH: z.coerce.number().int().positive().default(50),
+  WEBHOOK_DELIVERY_CONCURRENCY: z.coerce.number().int().positive().default(16),
 });
 export type BillingConfig = z.infer<typeof billingConfigSchema>;

@@ -1,5 +1,8 @@
 import {
+  createClaimLoop,
   createLogger,
+  outboxRelayJob,
+  toPromptJson,
   createMetrics,
   createPool,
   createStore,
@@ -24,6 +27,7 @@ import { createPromptReconciler } from './domain/prompt.job';
 import { PromptService } from './domain/prompt.service';
 import { PromptWaiter } from './domain/prompt.waiter';
 import { inferencerHandlers } from './grpc/inferencer.handlers';
+import { toProtoPrompt } from './grpc/inferencer.mappers';
 import { repositories } from './repositories';
 
 export const INFERENCER_SERVICE_NAME = 'atelier.inferencer.v1.InferencerService';
@@ -75,6 +79,7 @@ export function buildInferencerDomain(deps: {
     logger,
     pricePerSecondMicros: config.PREDICTION_PRICE_PER_SECOND_MICROS,
     completionLeaseMs: config.TRANSFER_TIMEOUT_MS + 30_000,
+    view: (prompt, urls) => toPromptJson(toProtoPrompt(prompt), urls),
   });
   const prompts = new PromptService({
     store,
@@ -141,6 +146,16 @@ export async function startInferencer(config: InferencerConfig): Promise<Running
     config,
   });
 
+  // Hands the events of inferencer.outbox to billing, which delivers them.
+  const relay = createClaimLoop({
+    ...outboxRelayJob(domain.store.repos.outbox, (events) => credits.publishEvents(events)),
+    intervalMs: config.OUTBOX_INTERVAL_MS,
+    batch: config.OUTBOX_BATCH,
+    concurrency: config.OUTBOX_CONCURRENCY,
+    logger,
+    metrics,
+  });
+
   const service = await serve({
     logger,
     metrics,
@@ -153,6 +168,7 @@ export async function startInferencer(config: InferencerConfig): Promise<Running
     // The reconciler stops before the pool closes under it; clients close after the calls drained.
     close: [
       () => domain.reconciler.stop(),
+      () => relay.stop(),
       () => versions.close(),
       () => credits.close(),
       () => outputs.close(),
@@ -160,5 +176,6 @@ export async function startInferencer(config: InferencerConfig): Promise<Running
     ],
   });
   domain.reconciler.start();
+  relay.start();
   return service;
 }

@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { env, serviceEnv } from '@atelier/kit';
+import { env, outboxEnv, serviceEnv } from '@atelier/kit';
 
 export const inferencerConfigSchema = serviceEnv.extend({
+  ...outboxEnv,
   GRPC_PORT: env.port(50054),
   METRICS_PORT: env.port(9104),
   BILLING_ADDR: z.string().min(1),

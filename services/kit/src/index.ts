@@ -14,3 +14,6 @@ export * from './service';
 export * from './store';
 export * from './replicate';
 export * from './paging';
+export * from './clock';
+export * from './views';
+export * from './outbox';

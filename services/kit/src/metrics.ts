@@ -119,6 +119,17 @@ function businessMetrics(registry: Registry) {
       labelNames: ['kind'] as const,
       registers,
     }),
+    callbacks: new Counter({
+      name: 'atelier_callbacks_total',
+      help: "Attempts to deliver an event to a customer's server by outcome (delivered, retry, failed: given up, skipped: endpoint disabled)",
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    callbackBacklogAge: new Gauge({
+      name: 'atelier_callback_oldest_pending_seconds',
+      help: 'Age of the oldest event not yet delivered to a customer server (0 when none is pending)',
+      registers,
+    }),
   };
 }
 export type Metrics = ReturnType<typeof createMetrics>;

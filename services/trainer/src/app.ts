@@ -1,4 +1,7 @@
 import {
+  createClaimLoop,
+  outboxRelayJob,
+  toVersionJson,
   createLogger,
   createMetrics,
   createPool,
@@ -19,6 +22,7 @@ import { createVersionReconciler } from './domain/version.job';
 import { VersionService } from './domain/version.service';
 import { VersionTransitions } from './domain/version.transitions';
 import { trainerHandlers } from './grpc/trainer.handlers';
+import { toVersion } from './grpc/trainer.mappers';
 import { trainerRepositories } from './repositories';
 
 export const TRAINER_SERVICE_NAME = 'atelier.trainer.v1.TrainerService';
@@ -53,6 +57,7 @@ export async function startTrainer(config: TrainerConfig): Promise<RunningTraine
     logger,
     pricePerSecondMicros: config.TRAINING_PRICE_PER_SECOND_MICROS,
     pushPatienceMs: config.TRAINING_TIMEOUT_MS,
+    view: (row) => toVersionJson(toVersion(row), undefined),
   });
   const versions = new VersionService(
     { store, billing, replicate, transitions, metrics: business, logger },
@@ -80,6 +85,16 @@ export async function startTrainer(config: TrainerConfig): Promise<RunningTraine
     },
   );
 
+  // Hands the events of trainer.outbox to billing, which delivers them.
+  const relay = createClaimLoop({
+    ...outboxRelayJob(store.repos.outbox, (events) => billing.publishEvents(events)),
+    intervalMs: config.OUTBOX_INTERVAL_MS,
+    batch: config.OUTBOX_BATCH,
+    concurrency: config.OUTBOX_CONCURRENCY,
+    logger,
+    metrics,
+  });
+
   const service = await serve({
     logger,
     metrics,
@@ -90,8 +105,9 @@ export async function startTrainer(config: TrainerConfig): Promise<RunningTraine
     config,
     readiness: () => pingDatabase(db),
     // After the calls in flight drained: the reconciler finishes its pass, then the pools close.
-    close: [() => reconciler.stop(), () => billing.close(), () => db.end()],
+    close: [() => reconciler.stop(), () => relay.stop(), () => billing.close(), () => db.end()],
   });
   reconciler.start();
+  relay.start();
   return Object.assign(service, { reconciler });
 }

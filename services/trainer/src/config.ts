@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { env, serviceEnv } from '@atelier/kit';
+import { env, outboxEnv, serviceEnv } from '@atelier/kit';
 
 export const trainerConfigSchema = serviceEnv.extend({
+  ...outboxEnv,
   GRPC_PORT: env.port(50053),
   METRICS_PORT: env.port(9103),
   BILLING_ADDR: z.string().min(1),

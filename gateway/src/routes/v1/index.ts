@@ -1,5 +1,6 @@
 import type { AnyRoute } from '../define';
 import { accountRoutes } from './account';
+import { webhookEndpointRoutes } from './webhook-endpoints';
 import { paymentRoutes } from './payments';
 import { planRoutes } from './plans';
 import { promptRoutes } from './prompts';
@@ -14,4 +15,5 @@ export const v1Routes: AnyRoute[] = [
   ...promptRoutes,
   ...webhookRoutes,
   ...accountRoutes,
+  ...webhookEndpointRoutes,
 ];

@@ -1,11 +1,7 @@
-import { billing, common, inferencer, trainer } from '@atelier/protos';
+import type { billing } from '@atelier/protos';
 
-const iso = (d: Date | undefined) => (d ? d.toISOString() : null);
-
-/** PAYMENT_STATUS_PAID → paid */
-const enumName = (full: string, prefix: string) => full.slice(prefix.length).toLowerCase();
-
-export const runStatus = (s: common.RunStatus) => enumName(common.runStatusToJSON(s), 'RUN_STATUS_');
+// The resources' REST shapes live in the kit: the services announce events in the same shape.
+export { runStatus, toPaymentJson, toPromptJson, toVersionJson } from '@atelier/kit';
 
 export const toPlanJson = (p: billing.Plan) => ({
   id: p.id,
@@ -18,62 +14,3 @@ export const toPlanJson = (p: billing.Plan) => ({
   min_images: p.minImages,
   max_images: p.maxImages,
 });
-
-export const toPaymentJson = (p: billing.Payment) => ({
-  payment_id: p.paymentId,
-  checkout_url: p.checkoutUrl,
-  status: enumName(billing.paymentStatusToJSON(p.status), 'PAYMENT_STATUS_'),
-  plan_id: p.planId,
-  version_id: p.versionId ?? null,
-  amount: p.amount,
-  currency: p.currency,
-  promocode_applied: p.promocodeApplied,
-  expires_at: iso(p.expiresAt),
-  created_at: iso(p.createdAt),
-  paid_at: iso(p.paidAt),
-});
-
-export const toVersionJson = (v: trainer.Version, balance: billing.CreditBalance | undefined) => ({
-  version_id: v.versionId,
-  status: runStatus(v.status),
-  is_ready: v.isReady,
-  class: v.className,
-  trigger_word: v.triggerWord,
-  model: v.model,
-  created_at: iso(v.createdAt),
-  started_at: iso(v.startedAt),
-  completed_at: iso(v.completedAt),
-  pushed_at: iso(v.pushedAt),
-  training_seconds: v.trainingSeconds ?? null,
-  error: v.error || null,
-  images: { granted: balance?.granted ?? 0, used: balance?.used ?? 0, remaining: balance?.remaining ?? 0 },
-});
-
-export const toPromptJson = (p: inferencer.Prompt, urls: string[]) => {
-  const params = p.params;
-  return {
-    prompt_id: p.promptId,
-    version_id: p.versionId,
-    status: runStatus(p.status),
-    prompt: params?.prompt ?? '',
-    negative_prompt: params?.negativePrompt ?? '',
-    params: {
-      num_outputs: params?.numOutputs,
-      width: params?.width,
-      height: params?.height,
-      num_inference_steps: params?.numInferenceSteps,
-      guidance_scale: params?.guidanceScale,
-      seed: params?.seed,
-    },
-    images: p.images.map((img, i) => ({
-      url: urls[i] ?? '',
-      width: img.width,
-      height: img.height,
-      content_type: img.contentType,
-    })),
-    created_at: iso(p.createdAt),
-    completed_at: iso(p.completedAt),
-    predict_time: p.predictTime ?? null,
-    error: p.error || null,
-  };
-};

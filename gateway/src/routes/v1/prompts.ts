@@ -64,6 +64,7 @@ export const promptRoutes = [
           versionId: params.version_id,
           promptId: randomUUID(),
           waitSeconds: wait,
+          callbackUrl: body.callback_url,
           params: {
             prompt: body.prompt,
             negativePrompt: body.negative_prompt ?? '',

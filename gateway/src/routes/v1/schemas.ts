@@ -7,6 +7,13 @@ export const uuid = (name: string) =>
     .uuid(`${name} must be a UUID`)
     .openapi({ param: { name, in: 'path' }, example: '0b7f9c1e-4a2d-4c1b-9f0e-2d3c4b5a6e7f' });
 
+/** Where this resource's events are POSTed too (signed with the account's callback secret). */
+export const CallbackUrl = z
+  .string()
+  .max(2000)
+  .regex(/^https?:\/\/\S+$/, 'callback_url must be an https URL')
+  .describe("Receives this resource's events, signed with the account's callback secret");
+
 export const Plan = z
   .object({
     id: z.string(),
@@ -79,6 +86,7 @@ export const TrainForm = z
       .describe('5–30 photos (JPEG, PNG, WebP, HEIC/HEIF, AVIF)'),
     class: z.string().describe('what the photos show, e.g. man, woman, dog'),
     trigger_word: z.string().optional(),
+    callback_url: CallbackUrl.optional(),
   })
   .openapi('TrainingUpload');
 
@@ -92,6 +100,7 @@ export const CreatePromptBody = z
     num_inference_steps: z.number().int().min(1).max(100).optional(),
     guidance_scale: z.number().min(0).max(30).optional(),
     seed: z.number().int().min(0).max(2_147_483_647).optional(),
+    callback_url: CallbackUrl.optional(),
   })
   .strict()
   .openapi('CreatePrompt');
@@ -154,3 +163,76 @@ export const Account = z
     credits: z.object({ granted: z.number().int(), used: z.number().int(), remaining: z.number().int() }),
   })
   .openapi('Account');
+
+export const EventType = z.enum([
+  'payment.paid',
+  'payment.refunded',
+  'version.processing',
+  'version.succeeded',
+  'version.failed',
+  'version.canceled',
+  'prompt.succeeded',
+  'prompt.failed',
+  'prompt.canceled',
+  'webhook_endpoint.disabled',
+]);
+
+export const CreateWebhookEndpointBody = z
+  .object({
+    url: z.string().min(1).max(2000).describe('https; must not resolve to a private address'),
+    events: z.array(EventType).max(20).default([]).describe('Empty: every event type'),
+    description: z.string().max(500).default(''),
+  })
+  .strict()
+  .openapi('CreateWebhookEndpoint');
+
+export const WebhookEndpoint = z
+  .object({
+    endpoint_id: z.string().uuid(),
+    url: z.string(),
+    events: z.array(z.string()),
+    description: z.string(),
+    created_at: z.string().datetime(),
+    status: z.enum(['enabled', 'failing', 'disabled']),
+    disabled_at: z.string().datetime().nullable(),
+    disabled_reason: z.string().nullable(),
+    failing_since: z.string().datetime().nullable(),
+    previous_secret_expires_at: z.string().datetime().nullable(),
+  })
+  .openapi('WebhookEndpoint');
+
+export const WebhookEndpointWithSecret = WebhookEndpoint.extend({
+  secret: z.string().describe('whsec_…: shown only in this answer'),
+}).openapi('WebhookEndpointWithSecret');
+
+export const WebhookEndpointList = z
+  .object({ endpoints: z.array(WebhookEndpoint) })
+  .openapi('WebhookEndpointList');
+
+export const CallbackSecret = z
+  .object({
+    secret: z.string().describe('whsec_…: signs deliveries to per-request callback_url; shown only here'),
+    previous_secret_expires_at: z.string().datetime().nullable(),
+  })
+  .openapi('CallbackSecret');
+
+export const WebhookDelivery = z
+  .object({
+    delivery_id: z.string().uuid(),
+    event_id: z.string().uuid().describe('the webhook-id header of every attempt'),
+    event_type: z.string(),
+    endpoint_id: z.string().uuid().nullable().describe('null for a per-request callback_url'),
+    url: z.string(),
+    status: z.enum(['pending', 'delivered', 'failed']),
+    attempts: z.number().int(),
+    last_http_status: z.number().int().nullable(),
+    last_error: z.string().nullable(),
+    next_attempt_at: z.string().datetime().nullable(),
+    created_at: z.string().datetime(),
+    delivered_at: z.string().datetime().nullable(),
+  })
+  .openapi('WebhookDelivery');
+
+export const WebhookDeliveryList = z
+  .object({ deliveries: z.array(WebhookDelivery), next_cursor: z.string().nullable() })
+  .openapi('WebhookDeliveryList');

@@ -3,7 +3,16 @@ import { AppError, Errors } from '@atelier/kit';
 import { billing, common } from '@atelier/protos';
 import { z } from '../../openapi/registry';
 import { route } from '../define';
-import { PageQuery, RunStatus, TrainAccepted, TrainForm, Version, VersionList, uuid } from './schemas';
+import {
+  CallbackUrl,
+  PageQuery,
+  RunStatus,
+  TrainAccepted,
+  TrainForm,
+  Version,
+  VersionList,
+  uuid,
+} from './schemas';
 import { runStatus, toVersionJson } from './mappers';
 import { streamUploadToImager } from './upload';
 
@@ -24,7 +33,11 @@ export const versionRoutes = [
     tags: ['versions'],
     auth: true,
     params: z.object({ payment_id: uuid('payment_id') }),
-    query: z.object({ class: z.string().optional(), trigger_word: z.string().optional() }),
+    query: z.object({
+      class: z.string().optional(),
+      trigger_word: z.string().optional(),
+      callback_url: z.string().optional(),
+    }),
     body: 'multipart',
     // The photos stream through unbuffered, so the key's fingerprint is the path alone: a payment
     // trains once, so its path names the request.
@@ -83,10 +96,15 @@ export const versionRoutes = [
         mesh.imager.deleteDataset({ datasetKey: response.datasetKey }).catch(() => undefined);
       const className = ClassName.safeParse(fields.class ?? query.class ?? '');
       const triggerWord = TriggerWord.safeParse(fields.trigger_word ?? query.trigger_word ?? 'TOK');
-      if (!className.success || !triggerWord.success) {
+      const callbackUrl = CallbackUrl.optional().safeParse(fields.callback_url ?? query.callback_url);
+      if (!className.success || !triggerWord.success || !callbackUrl.success) {
         await dropDataset();
         throw Errors.invalid(
-          [className.error?.issues[0]?.message, triggerWord.error?.issues[0]?.message]
+          [
+            className.error?.issues[0]?.message,
+            triggerWord.error?.issues[0]?.message,
+            callbackUrl.error?.issues[0]?.message,
+          ]
             .filter(Boolean)
             .join('; '),
         );
@@ -102,6 +120,7 @@ export const versionRoutes = [
             imageCount: response.images,
             className: className.data,
             triggerWord: triggerWord.data,
+            callbackUrl: callbackUrl.data,
           },
           // Part of the upload request, and it talks to Replicate (which may ask it to wait out a Retry-After).
           { timeoutMs: config.UPLOAD_TIMEOUT_MS },

@@ -19,6 +19,13 @@ export interface EventOutcome {
   applied: boolean;
 }
 
+/** Announces a payment's change to the account's servers, on the transaction that makes it. */
+export type AnnouncePayment = (
+  repos: PaymentRepositories,
+  payment: PaymentRow,
+  type: 'payment.paid' | 'payment.refunded',
+) => Promise<unknown>;
+
 /** What Stripe says now about the payment an event concerns. */
 interface Facts {
   paymentId: string | null;
@@ -38,6 +45,7 @@ export class StripeEventService {
     private readonly stripe: PaymentProvider,
     private readonly credits: CreditService,
     private readonly logger: Logger,
+    private readonly announce: AnnouncePayment,
   ) {}
 
   async handle(payload: Buffer, signature: string): Promise<EventOutcome> {
@@ -122,6 +130,7 @@ export class StripeEventService {
           current = paid;
           // An add-on grants its credits the moment it is paid, in the same transaction.
           if (!paid.is_init) await this.credits.grantInTransaction(repos, paid);
+          await this.announce(repos, paid, 'payment.paid');
           break;
         }
         case 'failed':
@@ -137,6 +146,7 @@ export class StripeEventService {
           current = refunded;
           const revoked = await this.credits.revokeInTransaction(repos, current);
           this.logger.info({ payment_id: current.id, revoked }, 'payment refunded');
+          await this.announce(repos, current, 'payment.refunded');
           break;
         }
       }

@@ -1,4 +1,4 @@
-import { AppError, Errors, type AsyncService } from '@atelier/kit';
+import { Errors, type AsyncService } from '@atelier/kit';
 import { billing } from '@atelier/protos';
 import type { AccountService } from '../domain/account.service';
 import type { CreditService } from '../domain/credit.service';
@@ -6,7 +6,18 @@ import type { PaymentService } from '../domain/payment.service';
 import type { PlanService } from '../domain/plan.service';
 import type { StripeEventService } from '../domain/stripe-event.service';
 import type { UsageService } from '../domain/usage.service';
-import { fromPlan, toAccount, toBalance, toPayment, toPlan, toUsageLine } from './billing.mappers';
+import type { WebhookService } from '../domain/webhook.service';
+import {
+  fromOutboundEvent,
+  fromPlan,
+  toAccount,
+  toBalance,
+  toPayment,
+  toPlan,
+  toUsageLine,
+  toWebhookDelivery,
+  toWebhookEndpoint,
+} from './billing.mappers';
 
 export interface BillingDomain {
   accounts: AccountService;
@@ -15,6 +26,7 @@ export interface BillingDomain {
   stripeEvents: StripeEventService;
   credits: CreditService;
   usage: UsageService;
+  webhooks: WebhookService;
 }
 
 /** Thin: proto in, domain call, proto out. Errors are mapped by the kit. */
@@ -104,29 +116,34 @@ export function billingHandlers(d: BillingDomain): AsyncService<typeof billing.B
     async listCreditBalances(req) {
       return { balances: (await d.credits.balances(req.accountId, req.versionIds)).map(toBalance) };
     },
-    async createWebhookEndpoint() {
-      throw new AppError('unimplemented', 'webhooks are not implemented yet');
+    async createWebhookEndpoint(req) {
+      const { endpoint, secret } = await d.webhooks.createEndpoint(req);
+      return { endpoint: toWebhookEndpoint(endpoint), secret };
     },
-    async listWebhookEndpoints() {
-      throw new AppError('unimplemented', 'webhooks are not implemented yet');
+    async listWebhookEndpoints(req) {
+      return { endpoints: (await d.webhooks.listEndpoints(req.accountId)).map(toWebhookEndpoint) };
     },
-    async deleteWebhookEndpoint() {
-      throw new AppError('unimplemented', 'webhooks are not implemented yet');
+    async deleteWebhookEndpoint(req) {
+      await d.webhooks.deleteEndpoint(req.accountId, req.endpointId);
+      return {};
     },
-    async rotateWebhookSecret() {
-      throw new AppError('unimplemented', 'webhooks are not implemented yet');
+    async rotateWebhookSecret(req) {
+      const { endpoint, secret } = await d.webhooks.rotateSecret(req.accountId, req.endpointId);
+      return { endpoint: toWebhookEndpoint(endpoint), secret };
     },
-    async rotateCallbackSecret() {
-      throw new AppError('unimplemented', 'webhooks are not implemented yet');
+    async rotateCallbackSecret(req) {
+      const { secret, previousUntil } = await d.webhooks.rotateCallbackSecret(req.accountId);
+      return { secret, previousSecretExpiresAt: previousUntil ?? undefined };
     },
-    async publishEvents() {
-      throw new AppError('unimplemented', 'webhooks are not implemented yet');
+    async publishEvents(req) {
+      return { accepted: await d.webhooks.publish(req.events.map(fromOutboundEvent)) };
     },
-    async listWebhookDeliveries() {
-      throw new AppError('unimplemented', 'webhooks are not implemented yet');
+    async listWebhookDeliveries(req) {
+      const page = await d.webhooks.listDeliveries(req.accountId, req.status, req.limit, req.cursor);
+      return { deliveries: page.deliveries.map(toWebhookDelivery), nextCursor: page.nextCursor };
     },
-    async redeliverWebhook() {
-      throw new AppError('unimplemented', 'webhooks are not implemented yet');
+    async redeliverWebhook(req) {
+      return { delivery: toWebhookDelivery(await d.webhooks.redeliver(req.accountId, req.deliveryId)) };
     },
     async getUsageReport(req) {
       return {

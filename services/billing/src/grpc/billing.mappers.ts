@@ -1,4 +1,7 @@
+import { Errors, type OutboxEvent } from '@atelier/kit';
 import { billing } from '@atelier/protos';
+import type { DeliveryRow } from '../repositories/webhook-delivery.repository';
+import type { EndpointRow } from '../repositories/webhook-endpoint.repository';
 import type { AccountRow } from '../repositories/account.repository';
 import type { PaymentRow, PaymentStatus } from '../repositories/payment.repository';
 import type { PlanRow } from '../repositories/plan.repository';
@@ -77,3 +80,48 @@ export const toUsageLine = (r: UsageReportRow): billing.UsageLine => ({
   predictSeconds: Number(r.predict_seconds),
   costMicros: Number(r.cost_micros),
 });
+
+export const toWebhookEndpoint = (e: EndpointRow): billing.WebhookEndpoint => ({
+  endpointId: e.id,
+  url: e.url ?? '',
+  events: e.events,
+  description: e.description,
+  createdAt: e.created_at,
+  disabledAt: e.disabled_at ?? undefined,
+  disabledReason: e.disabled_reason ?? '',
+  failingSince: e.failing_since ?? undefined,
+  previousSecretExpiresAt:
+    e.previous_secret && e.previous_secret_expires_at ? e.previous_secret_expires_at : undefined,
+});
+
+export const toWebhookDelivery = (d: DeliveryRow): billing.WebhookDelivery => ({
+  deliveryId: d.id,
+  eventId: d.event_id,
+  eventType: d.event_type,
+  endpointId: d.endpoint_kind === 'endpoint' ? d.endpoint_id : '',
+  url: d.url,
+  status: d.status,
+  attempts: d.attempts,
+  lastHttpStatus: d.last_http_status ?? undefined,
+  lastError: d.last_error ?? '',
+  nextAttemptAt: d.status === 'pending' ? d.next_attempt_at : undefined,
+  createdAt: d.created_at,
+  deliveredAt: d.delivered_at ?? undefined,
+});
+
+export const fromOutboundEvent = (e: billing.OutboundEvent): OutboxEvent => {
+  let data: unknown;
+  try {
+    data = JSON.parse(e.dataJson);
+  } catch {
+    throw Errors.invalid(`event ${e.eventId}: data_json is not JSON`);
+  }
+  return {
+    id: e.eventId,
+    accountId: e.accountId,
+    type: e.type as OutboxEvent['type'],
+    createdAt: e.createdAt ?? new Date(),
+    data,
+    callbackUrl: e.callbackUrl || null,
+  };
+};

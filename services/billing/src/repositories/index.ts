@@ -6,6 +6,9 @@ import { CreditReservationRepository } from './credit-reservation.repository';
 import { PaymentRepository } from './payment.repository';
 import { StripeEventRepository } from './stripe-event.repository';
 import { UsageRepository } from './usage.repository';
+import { WebhookDeliveryRepository } from './webhook-delivery.repository';
+import { WebhookEndpointRepository } from './webhook-endpoint.repository';
+import { WebhookEventRepository } from './webhook-event.repository';
 
 /** The payment and credit repositories, all on one connection (the pool, or one transaction's client). */
 export function paymentRepositories(db: Queryable) {
@@ -17,6 +20,9 @@ export function paymentRepositories(db: Queryable) {
     reservations: new CreditReservationRepository(db),
     ledger: new CreditLedgerRepository(db),
     usage: new UsageRepository(db),
+    webhookEndpoints: new WebhookEndpointRepository(db),
+    webhookEvents: new WebhookEventRepository(db),
+    webhookDeliveries: new WebhookDeliveryRepository(db),
   };
 }
 export type PaymentRepositories = ReturnType<typeof paymentRepositories>;

@@ -1,4 +1,11 @@
-import { AppError, createGrpcClient, type Metrics } from '@atelier/kit';
+import {
+  AppError,
+  createGrpcClient,
+  toOutboundEvent,
+  type Metrics,
+  type OutboxEvent,
+  type PublishEvents,
+} from '@atelier/kit';
 import { billing } from '@atelier/protos';
 import type { Credits } from '../domain/ports';
 
@@ -8,7 +15,11 @@ import type { Credits } from '../domain/ports';
  */
 export function createBillingCredits(address: string, opts: { timeoutMs: number; metrics?: Metrics }) {
   const client = createGrpcClient(billing.BillingServiceService, address, opts);
-  const credits: Credits & { close(): void } = {
+  const credits: Credits & { publishEvents: PublishEvents; close(): void } = {
+    /** The outbox relay's target: billing records each event once, however often it comes. */
+    async publishEvents(events: OutboxEvent[]) {
+      await client.publishEvents({ events: events.map(toOutboundEvent) });
+    },
     async reserve(accountId, versionId, reservationId, amount) {
       const { balance } = await client.reserveCredits({ accountId, versionId, reservationId, amount });
       return { remaining: balance?.remaining ?? 0 };

@@ -25,6 +25,9 @@ export function createImagerOutputs(
         bytes: i.bytes,
       }));
     },
+    async signUrls(keys) {
+      return keys.length ? (await client.signUrls({ keys })).urls : [];
+    },
     close: () => client.close(),
   };
   return outputs;

@@ -34,6 +34,8 @@ export interface Credits {
 /** imager: copies Replicate's outputs into the bucket (`<keyPrefix>/<n>.<ext>`). */
 export interface OutputStore {
   transfer(keyPrefix: string, urls: string[]): Promise<PromptImage[]>;
+  /** URLs of stored images as GET answers them (presigned, or public); for the events' data. */
+  signUrls?(keys: string[]): Promise<string[]>;
 }
 
 /** Replicate predictions. */

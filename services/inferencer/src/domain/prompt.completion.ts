@@ -1,4 +1,4 @@
-import { AppError, type Logger, type Metrics } from '@atelier/kit';
+import { AppError, newEvent, type Logger, type Metrics } from '@atelier/kit';
 import type { Store } from '../repositories';
 import { isActive, type Outcome, type Prediction, type Prompt, type PromptImage } from './prompt.model';
 import type { Credits, OutputStore } from './ports';
@@ -24,6 +24,8 @@ export interface CompletionDeps {
   pricePerSecondMicros: number;
   /** How long a completer may take to copy outputs before another may try; beyond the transfer deadline. */
   completionLeaseMs: number;
+  /** The prompt as GET returns it, for the data of the event announcing how it finished. */
+  view: (prompt: Prompt, urls: string[]) => unknown;
 }
 
 /**
@@ -95,6 +97,7 @@ export class PromptCompletion {
       }
     }
     const cost = costMicros(outcome.predictTime, this.d.pricePerSecondMicros);
+    const urls = await this.imageUrls(prompt.id, images);
     const finished = await this.d.store.transaction(async (repos) => {
       if (!(await repos.prompts.lockActive(prompt.id))) return false;
       if (outcome.status === 'succeeded') await this.d.credits.settle(prompt.id, images.length);
@@ -103,12 +106,19 @@ export class PromptCompletion {
         await this.d.credits.recordUsage(prompt.accountId, prompt.id, outcome.predictTime, cost);
       }
       await repos.images.insertAll(prompt.id, images);
-      return repos.prompts.finish(prompt.id, {
+      const done = await repos.prompts.finish(prompt.id, {
         status: outcome.status,
         error: outcome.status === 'succeeded' ? null : outcome.error,
         predictTime: outcome.predictTime,
         costMicros: cost,
       });
+      const after = done ? await repos.prompts.find(prompt.id) : undefined;
+      // Announced in the same transaction as the change: both commit, or neither.
+      if (after)
+        await repos.outbox.insert(
+          newEvent(after.accountId, `prompt.${outcome.status}`, this.d.view(after, urls), after.callbackUrl),
+        );
+      return done;
     });
     if (!finished) return false;
     const business = this.d.metrics;
@@ -122,6 +132,20 @@ export class PromptCompletion {
     );
     this.d.waiter.notify(prompt.id);
     return true;
+  }
+
+  /** Best effort: an event without image URLs beats a prompt that cannot finish; GET signs afresh. */
+  private async imageUrls(promptId: string, images: PromptImage[]): Promise<string[]> {
+    if (!images.length || !this.d.outputs.signUrls) return [];
+    try {
+      return await this.d.outputs.signUrls(images.map((i) => i.key));
+    } catch (err) {
+      this.d.logger.warn(
+        { err: (err as Error).message, prompt_id: promptId },
+        'could not sign the image URLs',
+      );
+      return [];
+    }
   }
 
   private async transfer(prompt: Prompt, urls: string[]): Promise<PromptImage[]> {

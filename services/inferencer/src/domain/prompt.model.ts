@@ -43,6 +43,8 @@ export interface Prompt {
   costMicros: number | null;
   deadlineAt: Date;
   images: PromptImage[];
+  /** Receives this prompt's events (besides the account's endpoints). */
+  callbackUrl: string | null;
 }
 
 /** A Replicate prediction as the webhook body or the API describes it (only what we read). */

@@ -61,6 +61,7 @@ export interface CreatePromptInput {
   promptId: string;
   params: PromptParams;
   waitSeconds: number;
+  callbackUrl?: string;
 }
 
 /** The caller's limits: its absolute deadline (epoch ms) and a signal for when it goes away. */
@@ -90,6 +91,8 @@ export class PromptService {
     if (!Number.isInteger(input.waitSeconds) || input.waitSeconds < 0 || input.waitSeconds > 60) {
       throw Errors.invalid(`wait_seconds must be in 0..60, got ${input.waitSeconds}`);
     }
+    if (input.callbackUrl && !/^https?:\/\/\S{1,2000}$/.test(input.callbackUrl))
+      throw Errors.invalid('callback_url must be an http(s) URL');
 
     const version = await this.d.versions.getVersion(accountId, versionId);
     // trainer answers 404 for a foreign version itself; this guards against a trainer that does not.
@@ -106,6 +109,7 @@ export class PromptService {
         params,
         timeoutMs: this.d.settings.timeoutMs,
         graceMs: this.d.settings.createGraceMs,
+        callbackUrl: input.callbackUrl || null,
       });
     } catch (err) {
       if (pgCode(err) === PG_UNIQUE_VIOLATION) throw Errors.alreadyExists(`prompt ${promptId} exists`);

@@ -22,6 +22,7 @@ export function inferencerHandlers(
           promptId: req.promptId,
           params: fromParams(req.params),
           waitSeconds: req.waitSeconds,
+          callbackUrl: req.callbackUrl,
         },
         { deadline: currentContext()?.deadline, signal: ctx.signal },
       );

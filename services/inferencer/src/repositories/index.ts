@@ -1,4 +1,4 @@
-import type { Queryable, Store as KitStore } from '@atelier/kit';
+import { OutboxRepository, type Queryable, type Store as KitStore } from '@atelier/kit';
 import { PromptImageRepository } from './prompt-image.repository';
 import { PromptRepository } from './prompt.repository';
 import { WebhookEventRepository } from './webhook-event.repository';
@@ -9,6 +9,7 @@ export function repositories(db: Queryable) {
     prompts: new PromptRepository(db),
     images: new PromptImageRepository(db),
     webhookEvents: new WebhookEventRepository(db),
+    outbox: new OutboxRepository(db, 'inferencer'),
   };
 }
 export type Repositories = ReturnType<typeof repositories>;

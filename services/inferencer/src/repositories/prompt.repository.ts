@@ -18,6 +18,7 @@ interface PromptRow {
   predict_time: number | null;
   cost_micros: string | null;
   deadline_at: Date;
+  callback_url: string | null;
   images?: Array<{ key: string; width: number; height: number; content_type: string; bytes: number }>;
 }
 
@@ -35,7 +36,7 @@ interface StoredParams {
 const COLUMNS = `p.id, p.account_id, p.version_id, p.status, p.prompt, p.negative_prompt, p.params, p.num_outputs,
   p.replicate_prediction_id, p.error, p.created_at,
   to_char(p.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_key,
-  p.completed_at, p.predict_time, p.cost_micros, p.deadline_at`;
+  p.completed_at, p.predict_time, p.cost_micros, p.deadline_at, p.callback_url`;
 
 // The prompt's images aggregated into the same row, so a prompt (or a page of them) is one statement.
 const WITH_IMAGES = `${COLUMNS},
@@ -74,6 +75,7 @@ function toPrompt(row: PromptRow): Prompt {
     predictTime: row.predict_time,
     costMicros: row.cost_micros === null ? null : Number(row.cost_micros),
     deadlineAt: row.deadline_at,
+    callbackUrl: row.callback_url,
     images: (row.images ?? []).map((i): PromptImage => ({
       key: i.key,
       width: i.width,
@@ -93,6 +95,7 @@ export interface NewPrompt {
   timeoutMs: number;
   /** When the reconciler may treat the row as orphaned if no prediction was attached by then. */
   graceMs: number;
+  callbackUrl?: string | null;
 }
 
 /** inferencer.prompts: one statement per method; `status` guards make every transition happen once. */
@@ -109,8 +112,8 @@ export class PromptRepository {
       seed: p.params.seed,
     };
     await this.db.query(
-      `INSERT INTO inferencer.prompts (id, account_id, version_id, prompt, negative_prompt, params, num_outputs, deadline_at, next_check_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8 * interval '1 millisecond', now() + $9 * interval '1 millisecond')`,
+      `INSERT INTO inferencer.prompts (id, account_id, version_id, prompt, negative_prompt, params, num_outputs, deadline_at, next_check_at, callback_url)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8 * interval '1 millisecond', now() + $9 * interval '1 millisecond', $10)`,
       [
         p.id,
         p.accountId,
@@ -121,6 +124,7 @@ export class PromptRepository {
         p.params.numOutputs,
         p.timeoutMs,
         p.graceMs,
+        p.callbackUrl ?? null,
       ],
     );
   }

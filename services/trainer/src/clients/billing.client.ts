@@ -1,4 +1,10 @@
-import { createGrpcClient, type Metrics } from '@atelier/kit';
+import {
+  createGrpcClient,
+  toOutboundEvent,
+  type Metrics,
+  type OutboxEvent,
+  type PublishEvents,
+} from '@atelier/kit';
 import { billing } from '@atelier/protos';
 import type { BillingPort } from '../domain/ports';
 
@@ -9,7 +15,7 @@ import type { BillingPort } from '../domain/ports';
 export function createBillingClient(
   address: string,
   opts: { timeoutMs: number; metrics?: Metrics },
-): BillingPort & { close(): void } {
+): BillingPort & { publishEvents: PublishEvents; close(): void } {
   const client = createGrpcClient(billing.BillingServiceService, address, opts);
   return {
     async claimInitPayment(accountId, paymentId, versionId) {
@@ -30,6 +36,10 @@ export function createBillingClient(
         // uint32 on the wire: clamp rather than wrap (≈ 4 295 units of the currency).
         costMicros: Math.min(0xffffffff, Math.max(0, Math.round(u.costMicros))),
       });
+    },
+    /** The outbox relay's target: billing records each event once, however often it comes. */
+    async publishEvents(events: OutboxEvent[]) {
+      await client.publishEvents({ events: events.map(toOutboundEvent) });
     },
     close: () => client.close(),
   };

@@ -27,6 +27,7 @@ export interface StartTrainingInput {
   imageCount: number;
   className: string;
   triggerWord: string;
+  callbackUrl?: string;
 }
 
 export interface VersionServiceOptions {
@@ -85,6 +86,8 @@ export class VersionService {
     const triggerWord = input.triggerWord.trim();
     if (!className || className.length > 64) throw Errors.invalid('class_name must be 1–64 characters');
     if (!triggerWord || triggerWord.length > 64) throw Errors.invalid('trigger_word must be 1–64 characters');
+    if (input.callbackUrl && !/^https?:\/\/\S{1,2000}$/.test(input.callbackUrl))
+      throw Errors.invalid('callback_url must be an http(s) URL');
     const { store, billing, replicate, transitions, logger } = this.d;
     const log = logger.child({ version_id: versionId, payment_id: paymentId });
     const model = destinationModel(this.o.owner, versionId);
@@ -117,6 +120,7 @@ export class VersionService {
         imageCount: input.imageCount,
         timeoutMs: this.o.timeoutMs,
         startGraceMs: this.o.startGraceMs,
+        callbackUrl: input.callbackUrl || null,
       });
     } catch (err) {
       await this.giveBack(paymentId, versionId, log);

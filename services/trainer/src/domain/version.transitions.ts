@@ -1,4 +1,4 @@
-import { AppError, type Logger, type Metrics } from '@atelier/kit';
+import { AppError, newEvent, type Logger, type Metrics } from '@atelier/kit';
 import type { Store, TrainerRepositories, VersionRow } from '../repositories';
 import type { BillingPort, ReplicatePort, ReplicateTraining } from './ports';
 import { isTerminal, planTransition, type TrainingObservation } from './version.rules';
@@ -17,6 +17,8 @@ export interface TransitionDeps {
   pricePerSecondMicros: number;
   /** After a training succeeded, how long to keep looking for its pushed weights. */
   pushPatienceMs: number;
+  /** The version as GET returns it: the data of the events announcing its changes. */
+  view: (row: VersionRow) => unknown;
 }
 
 // Billing answered, and asking again would get the same answer (a refunded payment, an unknown account).
@@ -161,6 +163,11 @@ export class VersionTransitions {
     if (!patch) return { changed: false, row };
     // The row is locked, so the guard on its status always matches; it is there for safety.
     const updated = await repos.versions.transition(row.id, row.status, patch);
+    // Announced in the same transaction as the change: both commit, or neither.
+    if (updated && updated.status !== 'starting')
+      await repos.outbox.insert(
+        newEvent(updated.account_id, `version.${updated.status}`, this.d.view(updated), updated.callback_url),
+      );
     return { changed: updated !== undefined, row: updated ?? row };
   }
 

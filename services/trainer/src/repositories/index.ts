@@ -1,4 +1,4 @@
-import type { Queryable, Store as KitStore } from '@atelier/kit';
+import { OutboxRepository, type Queryable, type Store as KitStore } from '@atelier/kit';
 import { VersionRepository } from './version.repository';
 import { WebhookEventRepository } from './webhook-event.repository';
 
@@ -6,7 +6,11 @@ export type { VersionRow } from './version.repository';
 
 /** Trainer's repositories on one connection (the pool, or one transaction's client). */
 export function trainerRepositories(db: Queryable) {
-  return { versions: new VersionRepository(db), webhookEvents: new WebhookEventRepository(db) };
+  return {
+    versions: new VersionRepository(db),
+    webhookEvents: new WebhookEventRepository(db),
+    outbox: new OutboxRepository(db, 'trainer'),
+  };
 }
 export type TrainerRepositories = ReturnType<typeof trainerRepositories>;
 export type Store = KitStore<TrainerRepositories>;

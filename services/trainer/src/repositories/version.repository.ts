@@ -26,6 +26,7 @@ export interface VersionRow {
   grant_settled_at: Date | null;
   usage_recorded_at: Date | null;
   settled_at: Date | null;
+  callback_url: string | null;
 }
 
 const NAMES = [
@@ -52,6 +53,7 @@ const NAMES = [
   'grant_settled_at',
   'usage_recorded_at',
   'settled_at',
+  'callback_url',
 ] as const;
 // cost_micros is bigint; as float8 it arrives as a number (exact far beyond any training's cost).
 const columns = (alias = '') =>
@@ -78,11 +80,12 @@ export class VersionRepository {
     imageCount: number;
     timeoutMs: number;
     startGraceMs: number;
+    callbackUrl?: string | null;
   }): Promise<VersionRow> {
     const { rows } = await this.db.query<VersionRow>(
       `INSERT INTO trainer.versions (id, account_id, payment_id, class_name, trigger_word, model, dataset_key, image_count,
-                                     deadline_at, next_check_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + $9::float8 * interval '1 millisecond', now() + $10::float8 * interval '1 millisecond')
+                                     deadline_at, next_check_at, callback_url)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + $9::float8 * interval '1 millisecond', now() + $10::float8 * interval '1 millisecond', $11)
        RETURNING ${COLUMNS}`,
       [
         v.id,
@@ -95,6 +98,7 @@ export class VersionRepository {
         v.imageCount,
         v.timeoutMs,
         v.startGraceMs,
+        v.callbackUrl ?? null,
       ],
     );
     return rows[0]!;
