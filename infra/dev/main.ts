@@ -89,6 +89,8 @@ async function main() {
     CHECKOUT_SUCCESS_URL: `${gatewayUrl}/console/checkout/return?payment_id={PAYMENT_ID}`,
     CHECKOUT_CANCEL_URL: `${gatewayUrl}/console/checkout/return?payment_id={PAYMENT_ID}&canceled=1`,
     HTTP_PORT: String(PORTS.gateway),
+    // Callbacks may go to a receiver on this machine (http://127.0.0.1:…).
+    WEBHOOK_ALLOW_PRIVATE: 'true',
   };
   const services = [
     ['billing', 'services/billing/dist/main.js', { GRPC_PORT: PORTS.billing, METRICS_PORT: 9101 }],
@@ -128,6 +130,9 @@ async function main() {
   log(`console: ${gatewayUrl}/console/ (sign in with the API key below)`);
   log(`demo account ${demo.accountId}`);
   log(`API key: ${demo.apiKey}`);
+  log('callbacks: run a receiver, e.g. `node -e "require(\'http\').createServer((q,s)=>{q.pipe(process.stdout);s.end()}).listen(9999)"`,');
+  log(`  then: curl -X POST ${gatewayUrl}/api/v1/webhook-endpoints -H "authorization: Bearer ${demo.apiKey}" \\`);
+  log(`    -H 'content-type: application/json' -d '{"url":"http://127.0.0.1:9999/hooks"}'  (verify with the standardwebhooks library)`);
   log('settings written to .atelier/dev.json; Ctrl-C stops everything');
 }
 
