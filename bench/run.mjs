@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { RESULTS_DIR, commit, log, machine, now, round } from './lib/common.mjs';
 
-const BENCHMARKS = ['api', 'train', 'outputs', 'scale'];
+const BENCHMARKS = ['api', 'train', 'outputs', 'scale', 'callbacks'];
 
 // The AWS SDK announces, on every load, that it will need Node 22 in 2027: not a benchmark figure.
 const emitWarning = process.emitWarning;

@@ -92,15 +92,18 @@ export class WebhookService {
 
   /** Events from another service's outbox; each id is applied once however often it comes. */
   async publish(events: OutboxEvent[]): Promise<number> {
-    let accepted = 0;
     for (const e of events) {
       requireUuid('event_id', e.id);
       requireUuid('account_id', e.accountId);
       checkEventTypes([e.type]);
       if (e.callbackUrl) checkCallbackUrl(e.callbackUrl, true);
-      if (await this.store.transaction((repos) => this.announce(repos, e))) accepted++;
     }
-    return accepted;
+    // One transaction for the batch: one commit instead of one per event.
+    return this.store.transaction(async (repos) => {
+      let accepted = 0;
+      for (const e of events) if (await this.announce(repos, e)) accepted++;
+      return accepted;
+    });
   }
 
   /**
