@@ -130,9 +130,15 @@ async function main() {
   log(`console: ${gatewayUrl}/console/ (sign in with the API key below)`);
   log(`demo account ${demo.accountId}`);
   log(`API key: ${demo.apiKey}`);
-  log('callbacks: run a receiver, e.g. `node -e "require(\'http\').createServer((q,s)=>{q.pipe(process.stdout);s.end()}).listen(9999)"`,');
-  log(`  then: curl -X POST ${gatewayUrl}/api/v1/webhook-endpoints -H "authorization: Bearer ${demo.apiKey}" \\`);
-  log(`    -H 'content-type: application/json' -d '{"url":"http://127.0.0.1:9999/hooks"}'  (verify with the standardwebhooks library)`);
+  log(
+    'callbacks: run a receiver, e.g. `node -e "require(\'http\').createServer((q,s)=>{q.pipe(process.stdout);s.end()}).listen(9999)"`,',
+  );
+  log(
+    `  then: curl -X POST ${gatewayUrl}/api/v1/webhook-endpoints -H "authorization: Bearer ${demo.apiKey}" \\`,
+  );
+  log(
+    `    -H 'content-type: application/json' -d '{"url":"http://127.0.0.1:9999/hooks"}'  (verify with the standardwebhooks library)`,
+  );
   log('settings written to .atelier/dev.json; Ctrl-C stops everything');
 }
 
