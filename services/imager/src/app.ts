@@ -1,16 +1,17 @@
 import { createLogger, createMetrics, implement, serve, type RunningService } from '@atelier/kit';
 import { imager } from '@atelier/protos';
 import { BucketClient } from './clients/bucket.client';
+import { SharpPhotoCodec } from './clients/image.client';
+import { createStoredZip } from './clients/zip.client';
 import type { ImagerConfig } from './config';
-import { DatasetPacker } from './datasets/dataset.packer';
+import { DatasetPacker, DecodeBudget, OutputTransfer, UrlSigner } from './domain';
 import { imagerHandlers } from './grpc/imager.handlers';
-import { UrlSigner } from './objects/url.signer';
-import { OutputTransfer } from './outputs/output.transfer';
 
 export const IMAGER_SERVICE_NAME = 'atelier.imager.v1.ImagerService';
 
 /**
- * Wires imager by hand: config → bucket client → packer, transfer, URL signer → handlers → server.
+ * Wires imager by hand: config → bucket client, image codec, zip writer → packer (with the one
+ * decode budget every upload shares), transfer, URL signer → handlers → server.
  * Imager keeps no state of its own (no database, no Redis): it is ready when the bucket answers.
  */
 export async function startImager(config: ImagerConfig): Promise<RunningService> {
@@ -36,11 +37,18 @@ export async function startImager(config: ImagerConfig): Promise<RunningService>
   const packer = new DatasetPacker({
     bucket,
     urls,
+    photos: {
+      codec: new SharpPhotoCodec(),
+      budget: new DecodeBudget(config.IMAGER_DECODE_BUDGET_MIB * 1024 * 1024),
+    },
+    createZip: () => createStoredZip(),
     logger,
     metrics,
     concurrency: config.PHOTO_CHECK_CONCURRENCY,
     limits: {
       minSide: config.PHOTO_MIN_SIDE,
+      maxSide: config.PHOTO_MAX_SIDE,
+      maxPixels: config.PHOTO_MAX_PIXELS,
       maxFileBytes: config.PHOTO_MAX_FILE_BYTES,
       maxTotalBytes: config.PHOTO_MAX_TOTAL_BYTES,
       defaultMinCount: config.PHOTO_MIN_COUNT,

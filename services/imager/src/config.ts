@@ -38,6 +38,13 @@ export const imagerConfigSchema = serviceEnv
     PHOTO_MAX_FILE_BYTES: count(20 * 1024 * 1024),
     PHOTO_MAX_TOTAL_BYTES: count(300 * 1024 * 1024),
     PHOTO_MIN_SIDE: count(512),
+    /** Photos are scaled down to fit this long side (the trainers work at 512–1024 px). */
+    PHOTO_MAX_SIDE: count(2048),
+    /** Pixels a photo's stored grid may have: decompression bombs are refused before decoding. */
+    PHOTO_MAX_PIXELS: count(40_000_000),
+    /** The one memory budget for decoding, shared by every upload at once: a photo waits until
+     * its estimated decode fits; one that would need more than all of it is refused (too_large). */
+    IMAGER_DECODE_BUDGET_MIB: count(512),
     /** Used when the pack header leaves min_images/max_images at 0. */
     PHOTO_MIN_COUNT: count(5),
     PHOTO_MAX_COUNT: count(30),
@@ -57,6 +64,10 @@ export const imagerConfigSchema = serviceEnv
     TRANSFER_ATTEMPT_TIMEOUT_MS: env.ms(15_000),
     /** Keys per SignUrls call. */
     SIGN_MAX_KEYS: count(1000),
+  })
+  .refine((c) => c.PHOTO_MIN_SIDE <= c.PHOTO_MAX_SIDE, {
+    message: 'PHOTO_MIN_SIDE ≤ PHOTO_MAX_SIDE',
+    path: ['PHOTO_MAX_SIDE'],
   })
   .refine((c) => c.PHOTO_MIN_COUNT <= c.PHOTO_MAX_COUNT && c.PHOTO_MAX_COUNT <= c.PHOTO_MAX_COUNT_CEILING, {
     message: 'PHOTO_MIN_COUNT ≤ PHOTO_MAX_COUNT ≤ PHOTO_MAX_COUNT_CEILING',

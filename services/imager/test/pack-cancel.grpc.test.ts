@@ -7,9 +7,10 @@
 import { randomUUID } from 'node:crypto';
 import { AppError, createLogger, createMetrics } from '@atelier/kit';
 import { BucketClient } from '../src/clients/bucket.client';
-import { DatasetPacker, type PackPart } from '../src/datasets/dataset.packer';
-import { UrlSigner } from '../src/objects/url.signer';
+import { createStoredZip } from '../src/clients/zip.client';
+import { DatasetPacker, UrlSigner, type PackPart } from '../src/domain';
 import { jpeg } from './support/images';
+import { photoDeps } from './support/photos';
 import { startHttpRecorder, type HttpRecorder } from './support/http.recorder';
 import { testBucket, type TestBucket } from './support/imager.harness';
 
@@ -38,9 +39,13 @@ describe('DatasetPacker when the caller cancels after sending everything', () =>
       urls: new UrlSigner(client, { datasetTtlS: 3600, imageTtlS: 600, maxKeys: 10 }),
       logger: createLogger('imager', 'silent'),
       metrics: createMetrics('imager'),
+      photos: photoDeps,
+      createZip: () => createStoredZip(),
       concurrency: 2,
       limits: {
         minSide: 512,
+        maxSide: 2048,
+        maxPixels: 40_000_000,
         maxFileBytes: 1 << 20,
         maxTotalBytes: 10 << 20,
         defaultMinCount: 1,

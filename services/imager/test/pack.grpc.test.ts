@@ -2,10 +2,12 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as zlib from 'node:zlib';
 import { status } from '@grpc/grpc-js';
 import JSZip from 'jszip';
 import sharp from 'sharp';
-import { halves, jpeg, noisy, rgbAt } from './support/images';
+import exifr from 'exifr';
+import { blank, halves, jpeg, noisy, rgbAt } from './support/images';
 import {
   failure,
   pack,
@@ -18,6 +20,17 @@ import {
 } from './support/imager.harness';
 
 const HEIC_FIXTURE = join(__dirname, 'fixtures', 'photo-768x576.heic');
+
+/** A PNG of a few hundred bytes whose header declares width × height. */
+async function pngBomb(width: number, height: number): Promise<Buffer> {
+  const png = await blank(64, 64).png().toBuffer();
+  const ihdr = png.indexOf('IHDR');
+  const bomb = Buffer.from(png);
+  bomb.writeUInt32BE(width, ihdr + 4);
+  bomb.writeUInt32BE(height, ihdr + 8);
+  bomb.writeUInt32BE(zlib.crc32(bomb.subarray(ihdr, ihdr + 17)), ihdr + 17);
+  return bomb;
+}
 
 interface CentralEntry {
   name: string;
@@ -75,7 +88,14 @@ async function sixPhotos(): Promise<UploadFile[]> {
         .toBuffer(),
       contentType: 'image/webp',
     },
-    { name: 'f.jpg', bytes: await jpeg(900, 600, 6) },
+    {
+      // Upright sRGB within the long side: kept as uploaded, without its EXIF and GPS.
+      name: 'f.jpg',
+      bytes: await blank(900, 600, 6)
+        .withExif({ IFD0: { Make: 'Phone' }, IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '48/1 51/1 0/1' } })
+        .jpeg()
+        .toBuffer(),
+    },
   ];
 }
 
@@ -149,6 +169,10 @@ describe('PackTrainingImages', () => {
       expect(meta.exif).toBeUndefined();
       expect(meta.orientation).toBeUndefined();
       expect(photo.includes(Buffer.from('Exif\0', 'latin1'))).toBe(false);
+      // An independent reader finds no EXIF, GPS, XMP, IPTC or ICC either.
+      expect(
+        await exifr.parse(photo, { tiff: true, gps: true, xmp: true, iptc: true, icc: true }),
+      ).toBeUndefined();
       sizes[name] = [meta.width, meta.height];
     }
     expect(sizes).toEqual({
@@ -190,6 +214,26 @@ describe('PackTrainingImages', () => {
     for (const problem of res.problems) expect(problem.detail).not.toBe('');
     expect(res).toMatchObject({ datasetKey: '', datasetUrl: '', images: 0, zipBytes: 0 });
     expect(await bucket.head(`datasets/${accountId}/${datasetId}.zip`)).toBeNull();
+    expect(await bucket.list(`datasets/${accountId}/`)).toEqual([]);
+  });
+
+  it('refuses a decompression bomb and an oversized HEIC as too_large, and writes nothing', async () => {
+    const accountId = randomUUID();
+    const datasetId = randomUUID();
+    const heic = Buffer.from(readFileSync(HEIC_FIXTURE));
+    const ispe = heic.indexOf('ispe'); // the primary image's size property
+    heic.writeUInt32BE(60_000, ispe + 8);
+    heic.writeUInt32BE(40_000, ispe + 12);
+    const files: UploadFile[] = [
+      { name: 'ok.jpg', bytes: await jpeg(640, 640, 31) },
+      { name: 'bomb.png', bytes: await pngBomb(50_000, 50_000) },
+      { name: 'huge.heic', bytes: heic },
+    ];
+    const res = await pack(imager.client, { accountId, datasetId, minImages: 1, maxImages: 30 }, files);
+    expect(res.problems.map(({ index, code, detail }) => ({ index, code, detail }))).toEqual([
+      { index: 1, code: 'too_large', detail: '50000×50000 px; a photo may have at most 40 megapixels' },
+      { index: 2, code: 'too_large', detail: '60000×40000 px; a photo may have at most 40 megapixels' },
+    ]);
     expect(await bucket.list(`datasets/${accountId}/`)).toEqual([]);
   });
 

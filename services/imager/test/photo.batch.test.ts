@@ -3,9 +3,9 @@ import {
   type CheckPhotosOptions,
   DEFAULT_PHOTO_LIMITS,
   type IncomingPhoto,
-  inspectPhoto,
 } from '../src/domain';
 import { jpeg } from './support/images';
+import { inspect } from './support/photos';
 
 async function* arriving(photos: IncomingPhoto[]): AsyncGenerator<IncomingPhoto> {
   for (const photo of photos) yield photo;
@@ -38,7 +38,7 @@ function instrumented(): {
       running += 1;
       maxRunning = Math.max(maxRunning, running);
       try {
-        return await inspectPhoto(photo, limits);
+        return await inspect(photo, limits);
       } finally {
         running -= 1;
       }
@@ -49,7 +49,7 @@ function instrumented(): {
 describe('checkPhotos', () => {
   it('passes a clean upload and returns the photos in index order', async () => {
     const photos = await goodPhotos(5);
-    const result = await checkPhotos(arriving(photos));
+    const result = await checkPhotos(arriving(photos), { inspect });
     expect(result.problems).toEqual([]);
     expect(result.photos.map((photo) => photo.index)).toEqual([0, 1, 2, 3, 4]);
     expect(
@@ -69,7 +69,7 @@ describe('checkPhotos', () => {
       { index: 5, file: 'again.jpg', bytes: Buffer.from(first!.bytes) },
       { index: 6, file: 'c.jpg', bytes: others[1]!.bytes },
     ];
-    const result = await checkPhotos(arriving(upload));
+    const result = await checkPhotos(arriving(upload), { inspect });
     expect(result.problems).toEqual([
       { index: 1, file: 'notes.jpg', code: 'unsupported_type', detail: expect.any(String) },
       {
@@ -125,7 +125,7 @@ describe('checkPhotos', () => {
   });
 
   it('reports too few photos at the position of the first missing one', async () => {
-    const result = await checkPhotos(arriving(await goodPhotos(3)));
+    const result = await checkPhotos(arriving(await goodPhotos(3)), { inspect });
     expect(result.problems).toEqual([
       { index: 3, file: '', code: 'too_few_images', detail: '3 photos; at least 5 are needed' },
     ]);
@@ -150,7 +150,7 @@ describe('checkPhotos', () => {
     const photos = await goodPhotos(5);
     const firstTwo = photos[0]!.bytes.length + photos[1]!.bytes.length;
     const limits = { ...DEFAULT_PHOTO_LIMITS, maxTotalBytes: firstTwo + 1 };
-    const result = await checkPhotos(photos, { limits });
+    const result = await checkPhotos(photos, { limits, inspect });
     expect(result.problems).toEqual([expect.objectContaining({ index: 2, code: 'total_too_large' })]);
   });
 
@@ -196,7 +196,7 @@ describe('checkPhotos', () => {
       concurrency: 1,
       inspect: async (photo, limits) => {
         if (photo.index === 1) throw new Error('bug');
-        return inspectPhoto(photo, limits);
+        return inspect(photo, limits);
       },
     });
     await expect(outcome).rejects.toThrow('bug');
@@ -205,6 +205,6 @@ describe('checkPhotos', () => {
   });
 
   it('refuses a concurrency that is not a positive integer', async () => {
-    await expect(checkPhotos([], { concurrency: 0 })).rejects.toThrow(RangeError);
+    await expect(checkPhotos([], { concurrency: 0, inspect })).rejects.toThrow(RangeError);
   });
 });

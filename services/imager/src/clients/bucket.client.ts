@@ -10,6 +10,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { AppError, Errors } from '@atelier/kit';
+import type { ObjectStore, SignedUrl, UploadOptions } from '../domain';
 
 export interface BucketOptions {
   endpoint?: string;
@@ -26,23 +27,9 @@ export interface BucketOptions {
   publicBaseUrl?: string;
 }
 
-export interface UploadOptions {
-  contentType: string;
-  /** Parts uploaded at once; each holds up to `partSize` bytes in memory. Default 2. */
-  queueSize?: number;
-  /** Bytes per part, at least 5 MiB (S3's minimum). Default 5 MiB. */
-  partSize?: number;
-  cacheControl?: string;
-}
-
 export interface ObjectHead {
   bytes: number;
   contentType: string | undefined;
-}
-
-export interface SignedUrl {
-  url: string;
-  expiresAt: Date;
 }
 
 export const MIN_PART_BYTES = 5 * 1024 * 1024;
@@ -53,7 +40,7 @@ export const MIN_PART_BYTES = 5 * 1024 * 1024;
  * not answer in time `timeout`; anything else (403, a missing bucket) is a configuration problem
  * and stays an internal error.
  */
-export class BucketClient {
+export class BucketClient implements ObjectStore {
   private readonly s3: S3Client;
   private readonly signer: S3Client;
   readonly bucket: string;

@@ -1,10 +1,25 @@
-export { sniffImageType, SNIFF_HEAD_BYTES, type ImageType } from './photo.sniff';
+export * from './ports';
+export { DecodeBudget } from './decode-budget.service';
 export {
+  OUTPUT_CONTENT_TYPES,
+  OUTPUT_EXTENSIONS,
+  readImageHeader,
+  sniffImageType,
+  SNIFF_HEAD_BYTES,
+  type ImageHeader,
+  type ImageType,
+  type OutputImageType,
+} from './image.rules';
+export {
+  canPassThrough,
   compareProblems,
+  decodeCost,
   DEFAULT_PHOTO_LIMITS,
   formatBytes,
+  jpegShrinkOnLoad,
   PHOTO_PROBLEM_CODES,
   photoProblems,
+  uprightSize,
   type NormalisedPhoto,
   type PhotoLimits,
   type PhotoProblem,
@@ -12,19 +27,23 @@ export {
   type PhotoRef,
 } from './photo.rules';
 export {
-  inspectPhoto,
-  JPEG_QUALITY,
-  MAX_INPUT_PIXELS,
-  sha256Hex,
-  type IncomingPhoto,
-  type InspectResult,
-} from './photo.inspect';
-export {
   checkPhotos,
   DEFAULT_CHECK_CONCURRENCY,
+  inspectPhoto,
+  sha256Hex,
   type CheckPhotosOptions,
+  type IncomingPhoto,
+  type InspectResult,
   type PhotoCheckResult,
-} from './photo.batch';
-export { decodeHeic, HEIC_WORKER_IDLE_MS, type DecodedHeic } from './heic.decode';
-export { createStoredZip, dosDateTime, ZIP_MAX_BYTES, ZIP_MAX_ENTRIES, type StoredZip } from './zip.stored';
-export { crc32 } from './zip.crc32';
+  type PhotoDeps,
+} from './photo.service';
+export {
+  DatasetPacker,
+  type PackDeps,
+  type PackLimits,
+  type PackPart,
+  type PackResult,
+} from './dataset.service';
+export { OutputTransfer, type StoredOutput, type TransferDeps, type TransferOptions } from './output.service';
+export { UrlSigner, type UrlPolicy } from './url.service';
+export * from './object.rules';

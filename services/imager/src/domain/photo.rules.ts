@@ -7,6 +7,10 @@ export interface PhotoLimits {
   readonly maxTotalBytes: number;
   readonly minCount: number;
   readonly maxCount: number;
+  /** The stored pixel grid of a photo may hold at most this many pixels (decompression bombs). */
+  readonly maxPixels: number;
+  /** Photos are scaled down to fit this long side; smaller ones are kept at their size. */
+  readonly maxSide: number;
 }
 
 const MiB = 1024 * 1024;
@@ -17,6 +21,8 @@ export const DEFAULT_PHOTO_LIMITS: PhotoLimits = Object.freeze({
   maxTotalBytes: 300 * MiB,
   minCount: 5,
   maxCount: 30,
+  maxPixels: 40_000_000,
+  maxSide: 2048,
 });
 
 /** In the order problems of one file are listed. */
@@ -27,6 +33,7 @@ export const PHOTO_PROBLEM_CODES = [
   'total_too_large',
   'duplicate',
   'undecodable',
+  'too_large',
   'too_small',
   'too_few_images',
   'too_many_images',
@@ -51,7 +58,8 @@ export interface NormalisedPhoto {
   readonly file: string;
   /** Hex SHA-256 of the bytes the customer uploaded, not of `jpeg`. */
   readonly sha256: string;
-  /** Upright, sRGB, baseline JPEG without EXIF, XMP, IPTC or ICC metadata. */
+  /** Upright sRGB JPEG within `maxSide`, without EXIF, XMP, IPTC, comments or a non-sRGB ICC
+   * profile: either re-encoded, or the uploaded JPEG with its metadata segments removed. */
   readonly jpeg: Buffer;
   readonly width: number;
   readonly height: number;
@@ -86,6 +94,20 @@ export const photoProblems = {
 
   undecodable: (photo: PhotoRef, reason: string): PhotoProblem =>
     problem(photo, 'undecodable', `the image could not be decoded: ${reason}`),
+
+  tooManyPixels: (photo: PhotoRef, width: number, height: number, limits: PhotoLimits): PhotoProblem =>
+    problem(
+      photo,
+      'too_large',
+      `${width}×${height} px; a photo may have at most ${megapixels(limits.maxPixels)} megapixels`,
+    ),
+
+  decodeTooCostly: (photo: PhotoRef, width: number, height: number, costBytes: number): PhotoProblem =>
+    problem(
+      photo,
+      'too_large',
+      `${width}×${height} px would take ${formatBytes(costBytes)} of memory to decode, more than any photo may; export it at a smaller size or as a JPEG`,
+    ),
 
   tooSmall: (photo: PhotoRef, width: number, height: number, limits: PhotoLimits): PhotoProblem =>
     problem(photo, 'too_small', `${width}×${height} px; both sides must be at least ${limits.minSide} px`),
@@ -123,10 +145,98 @@ export function formatBytes(bytes: number): string {
   return `${trim(bytes / MiB)} MiB`;
 }
 
+function megapixels(pixels: number): string {
+  return trim(pixels / 1e6);
+}
+
 function trim(value: number): string {
   return value.toFixed(1).replace(/\.0$/, '');
 }
 
 function plural(count: number, noun: string): string {
   return count === 1 ? noun : `${noun}s`;
+}
+
+/** EXIF orientation 1 (or none): the stored grid is upright. */
+const UPRIGHT = 1;
+
+/** The facts about a photo's headers that the rules below look at (a subset of the codec's). */
+export interface HeaderFacts {
+  readonly width: number;
+  readonly height: number;
+  readonly orientation: number;
+  readonly channels: number;
+  readonly space: string;
+  readonly profile: 'none' | 'srgb' | 'other';
+  readonly plainJpeg: boolean;
+}
+
+/** Width and height as the photo is seen: orientations 5–8 swap them. */
+export function uprightSize(h: Pick<HeaderFacts, 'width' | 'height' | 'orientation'>): {
+  width: number;
+  height: number;
+} {
+  return h.orientation >= 5 && h.orientation <= 8
+    ? { width: h.height, height: h.width }
+    : { width: h.width, height: h.height };
+}
+
+/**
+ * A JPEG that is already what normalising would make — upright, 3-channel sRGB (no profile or an
+ * sRGB one), within the long side — keeps its pixels: only its metadata segments are removed.
+ * Re-encoding it would cost a decode and an encode, a second lossy generation, and usually more
+ * bytes than the original.
+ */
+export function canPassThrough(type: string, h: HeaderFacts, limits: Pick<PhotoLimits, 'maxSide'>): boolean {
+  return (
+    type === 'jpeg' &&
+    h.plainJpeg &&
+    h.orientation === UPRIGHT &&
+    h.channels === 3 &&
+    h.space === 'srgb' &&
+    h.profile !== 'other' &&
+    Math.max(h.width, h.height) <= limits.maxSide
+  );
+}
+
+/** libjpeg's DCT scaling: the largest of 8, 4, 2 that still leaves at least the target size
+ * (sharp's own choice, including its step down when the factor is exactly a power of two). */
+export function jpegShrinkOnLoad(width: number, height: number, maxSide: number): number {
+  const shrink = Math.max(width, height) / maxSide;
+  for (const factor of [8, 4, 2]) {
+    if (shrink >= factor) return Math.floor(shrink) === factor ? factor / 2 : factor;
+  }
+  return 1;
+}
+
+/** libvips' and the encoder's fixed buffers, thread-local caches and the like, per decode. */
+const DECODE_OVERHEAD = 8 * MiB;
+
+/**
+ * An upper estimate of the memory one photo's decode holds at its peak, for the imager's shared
+ * budget. Measured on this codec (sharp 0.35 / libvips 8.17, libheif 1.23 in WebAssembly):
+ *
+ * - JPEG and WebP load shrunk (DCT scaling / scaled decode) and stream through the resize, so what
+ *   is held is the scaled image (twice: the oriented copy and the encoder's input) and a band of
+ *   input lines;
+ * - PNG and AVIF are decoded whole (interlaced PNG, libheif), 4 bytes a pixel;
+ * - HEIC is decoded by libheif in WebAssembly: the YUV planes and the RGBA image in its heap, the
+ *   RGBA copy handed to JavaScript and sharp's own input: ~16 bytes a pixel.
+ */
+export function decodeCost(type: string, width: number, height: number, maxSide: number): number {
+  const scale = Math.min(1, maxSide / Math.max(width, height));
+  const outPixels = Math.ceil(width * scale) * Math.ceil(height * scale);
+  switch (type) {
+    case 'jpeg': {
+      const shrink = jpegShrinkOnLoad(width, height, maxSide);
+      const band = Math.ceil(width / shrink) * 3 * 64;
+      return DECODE_OVERHEAD + outPixels * 3 * 2 + band;
+    }
+    case 'webp':
+      return DECODE_OVERHEAD + outPixels * 4 * 2;
+    case 'heic':
+      return DECODE_OVERHEAD + width * height * 16 + outPixels * 3;
+    default:
+      return DECODE_OVERHEAD + width * height * 4 + outPixels * 3;
+  }
 }

@@ -1,16 +1,18 @@
 import type { AsyncService } from '@atelier/kit';
 import type { imager } from '@atelier/protos';
-import type { BucketClient } from '../clients/bucket.client';
-import type { DatasetPacker } from '../datasets/dataset.packer';
-import { requireDatasetKey } from '../objects/object.keys';
-import type { UrlSigner } from '../objects/url.signer';
-import type { OutputTransfer } from '../outputs/output.transfer';
+import {
+  requireDatasetKey,
+  type DatasetPacker,
+  type ObjectStore,
+  type OutputTransfer,
+  type UrlSigner,
+} from '../domain';
 
 export interface ImagerHandlerDeps {
   packer: DatasetPacker;
   transfer: OutputTransfer;
   urls: UrlSigner;
-  bucket: BucketClient;
+  bucket: ObjectStore;
 }
 
 /** Thin: proto in, domain call, proto out. Errors become statuses in the kit's implement(). */

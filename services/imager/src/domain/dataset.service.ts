@@ -1,21 +1,17 @@
 import { Transform, pipeline } from 'node:stream';
-import type { Logger } from 'pino';
-import { AppError, Errors, type Metrics } from '@atelier/kit';
+import { AppError, Errors, type Logger, type Metrics } from '@atelier/kit';
+import { sniffImageType, SNIFF_HEAD_BYTES } from './image.rules';
+import { datasetKey } from './object.rules';
+import { type PhotoLimits, type PhotoProblem, photoProblems } from './photo.rules';
 import {
   checkPhotos,
-  createStoredZip,
-  inspectPhoto,
-  photoProblems,
-  sniffImageType,
-  SNIFF_HEAD_BYTES,
   type IncomingPhoto,
+  inspectPhoto,
   type InspectResult,
-  type PhotoLimits,
-  type PhotoProblem,
-} from '../domain';
-import type { BucketClient } from '../clients/bucket.client';
-import { datasetKey } from '../objects/object.keys';
-import type { UrlSigner } from '../objects/url.signer';
+  type PhotoDeps,
+} from './photo.service';
+import type { ObjectStore, ZipWriter } from './ports';
+import type { UrlSigner } from './url.service';
 
 /** One message of the PackTrainingImages stream (the generated proto type fits this shape). */
 export interface PackPart {
@@ -31,6 +27,8 @@ export type PackResult =
 
 export interface PackLimits {
   minSide: number;
+  maxSide: number;
+  maxPixels: number;
   maxFileBytes: number;
   maxTotalBytes: number;
   /** Used when the header leaves min_images / max_images at 0. */
@@ -41,8 +39,11 @@ export interface PackLimits {
 }
 
 export interface PackDeps {
-  bucket: BucketClient;
+  bucket: ObjectStore;
   urls: UrlSigner;
+  photos: PhotoDeps;
+  /** A new zip stream per dataset. */
+  createZip: () => ZipWriter;
   logger: Logger;
   metrics: Metrics;
   limits: PackLimits;
@@ -102,6 +103,8 @@ export class DatasetPacker {
     }
     return {
       minSide: l.minSide,
+      maxSide: l.maxSide,
+      maxPixels: l.maxPixels,
       maxFileBytes: l.maxFileBytes,
       maxTotalBytes: l.maxTotalBytes,
       minCount,
@@ -116,7 +119,7 @@ export class DatasetPacker {
     signal: AbortSignal,
   ): Promise<PackResult> {
     const { bucket, logger } = this.d;
-    const zip = createStoredZip();
+    const zip = this.d.createZip();
     let zipBytes = 0;
     let zipEnded = false;
     const counted = new Transform({
@@ -163,7 +166,7 @@ export class DatasetPacker {
         problems.push(photoProblems.fileTooLarge(photo, large.bytes, l));
         return { ok: false, problems };
       }
-      const result = await inspectPhoto(photo, l);
+      const result = await inspectPhoto(photo, l, this.d.photos, signal);
       if (!result.ok) {
         abandon(new Abandoned('a photo was rejected'));
         return result;

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { DEFAULT_PHOTO_LIMITS, inspectPhoto, type InspectResult, type NormalisedPhoto } from '../src/domain';
+import { DEFAULT_PHOTO_LIMITS, type InspectResult, type NormalisedPhoto } from '../src/domain';
+import { inspect as inspectPhoto } from './support/photos';
 import {
   blank,
   EXIF_TAG_GPS_IFD,

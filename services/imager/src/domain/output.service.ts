@@ -1,11 +1,10 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from 'pino';
-import { AppError, Errors, type Metrics } from '@atelier/kit';
-import type { BucketClient } from '../clients/bucket.client';
-import { requireOutputPrefix } from '../objects/object.keys';
-import { OUTPUT_CONTENT_TYPES, OUTPUT_EXTENSIONS, readImageHeader } from './image.header';
+import { AppError, Errors, type Logger, type Metrics } from '@atelier/kit';
+import { OUTPUT_CONTENT_TYPES, OUTPUT_EXTENSIONS, readImageHeader } from './image.rules';
+import { requireOutputPrefix } from './object.rules';
+import type { ObjectStore } from './ports';
 
 export interface StoredOutput {
   key: string;
@@ -27,7 +26,7 @@ export interface TransferOptions {
 }
 
 export interface TransferDeps {
-  bucket: BucketClient;
+  bucket: ObjectStore;
   logger: Logger;
   metrics: Metrics;
   options: TransferOptions;

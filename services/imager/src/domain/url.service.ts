@@ -1,6 +1,6 @@
 import { Errors } from '@atelier/kit';
-import type { BucketClient, SignedUrl } from '../clients/bucket.client';
-import { signableKind } from './object.keys';
+import { signableKind } from './object.rules';
+import type { ObjectStore, SignedUrl } from './ports';
 
 export interface UrlPolicy {
   /** Lifetime of a dataset URL; must outlive the longest training. */
@@ -18,7 +18,7 @@ export interface UrlPolicy {
  */
 export class UrlSigner {
   constructor(
-    private readonly bucket: BucketClient,
+    private readonly bucket: ObjectStore,
     private readonly policy: UrlPolicy,
   ) {}
 

@@ -1,6 +1,6 @@
 /** readImageHeader: type and size of generated images from their first bytes only. */
 import sharp from 'sharp';
-import { readImageHeader } from '../src/outputs/image.header';
+import { readImageHeader } from '../src/domain';
 import { blank, noisy } from './support/images';
 
 /** The header read from ever longer prefixes: the size must come out before the file ends. */

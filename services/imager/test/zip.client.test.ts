@@ -1,15 +1,9 @@
 import type { Readable } from 'node:stream';
 import JSZip from 'jszip';
-import {
-  checkPhotos,
-  crc32,
-  createStoredZip,
-  dosDateTime,
-  type IncomingPhoto,
-  ZIP_MAX_ENTRIES,
-} from '../src/domain';
-import { crc32Table } from '../src/domain/zip.crc32';
+import { crc32, crc32Table, createStoredZip, dosDateTime, ZIP_MAX_ENTRIES } from '../src/clients/zip.client';
+import { checkPhotos, type IncomingPhoto } from '../src/domain';
 import { jpeg } from './support/images';
+import { inspect } from './support/photos';
 
 function collect(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -71,7 +65,7 @@ describe('createStoredZip', () => {
         bytes: await jpeg(600, 520, index + 1),
       })),
     );
-    const { problems, photos } = await checkPhotos(upload);
+    const { problems, photos } = await checkPhotos(upload, { inspect });
     expect(problems).toEqual([]);
 
     const zip = createStoredZip();
