@@ -4,6 +4,7 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  PutObjectCommand,
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
@@ -65,6 +66,7 @@ export class BucketClient implements ObjectStore {
    * still running (it is never aborted from outside), so the caller may safely delete afterwards.
    */
   async upload(key: string, body: Readable, options: UploadOptions): Promise<void> {
+    if (options.contentLength !== undefined) return this.put(key, body, options.contentLength, options);
     const upload = new Upload({
       client: this.s3,
       queueSize: options.queueSize ?? 2,
@@ -84,6 +86,44 @@ export class BucketClient implements ObjectStore {
       throw bucketError(err);
     } finally {
       // A failed upload may leave the body half read: the producer must hear that nobody reads on.
+      if (!body.readableEnded) body.destroy();
+    }
+  }
+
+  /**
+   * One PUT whose body streams while it is produced, for a body of known length: the object is
+   * stored as soon as the last byte arrives, where lib-storage would first buffer it whole (up to
+   * a part) and only then send it. A body that fails or ends short aborts the request, so nothing
+   * is created (S3 stores a PUT only when all Content-Length bytes arrived). Not retried: a
+   * streamed body cannot be sent twice.
+   */
+  private async put(
+    key: string,
+    body: Readable,
+    contentLength: number,
+    options: UploadOptions,
+  ): Promise<void> {
+    const abort = new AbortController();
+    const onError = (err: Error): void => abort.abort(err);
+    body.once('error', onError);
+    try {
+      await this.s3.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: body,
+          ContentLength: contentLength,
+          ContentType: options.contentType,
+          ...(options.cacheControl ? { CacheControl: options.cacheControl } : {}),
+        }),
+        { abortSignal: abort.signal },
+      );
+    } catch (err) {
+      throw bucketError(
+        abort.signal.aborted && abort.signal.reason instanceof Error ? abort.signal.reason : err,
+      );
+    } finally {
+      body.off('error', onError);
       if (!body.readableEnded) body.destroy();
     }
   }

@@ -190,6 +190,12 @@ export class OutputTransfer {
     try {
       checkStatus(res, n);
       const declaredLength = Number(res.headers.get('content-length') ?? NaN);
+      // fetch decodes a Content-Encoding, after which Content-Length no longer counts the body.
+      const encoding = (res.headers.get('content-encoding') ?? 'identity').trim().toLowerCase();
+      const exactLength =
+        Number.isSafeInteger(declaredLength) && declaredLength > 0 && encoding === 'identity'
+          ? declaredLength
+          : undefined;
       if (declaredLength > maxBytes) throw tooLarge(n, declaredLength, maxBytes);
       const declaredType = mediaType(res.headers.get('content-type'));
       if (!GENERIC_TYPES.has(declaredType) && !Object.values(OUTPUT_CONTENT_TYPES).includes(declaredType)) {
@@ -243,9 +249,19 @@ export class OutputTransfer {
             sourceFailure = err as Error;
             throw err;
           }
-          if (chunk === undefined) return;
+          if (chunk === undefined) {
+            if (exactLength !== undefined && bytes !== exactLength) {
+              throw (sourceFailure = new Transient(
+                `the download ended after ${bytes} of ${exactLength} bytes`,
+              ));
+            }
+            return;
+          }
           bytes += chunk.length;
           if (bytes > maxBytes) throw (sourceFailure = tooLarge(n, bytes, maxBytes));
+          if (exactLength !== undefined && bytes > exactLength) {
+            throw (sourceFailure = new Transient(`the download is longer than its Content-Length`));
+          }
           yield chunk;
         }
       }
@@ -255,6 +271,9 @@ export class OutputTransfer {
         await this.d.bucket.upload(key, Readable.from(body()), {
           contentType: OUTPUT_CONTENT_TYPES[header.type],
           queueSize: 1,
+          // Known length: the copy streams into the bucket while it downloads and is stored when
+          // the download ends, instead of being buffered and sent afterwards.
+          contentLength: exactLength,
         });
       } catch (err) {
         if (signal.aborted) throw signal.reason;

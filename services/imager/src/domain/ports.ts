@@ -18,6 +18,8 @@ export interface UploadOptions {
   queueSize?: number;
   partSize?: number;
   cacheControl?: string;
+  /** The body's exact length when known: then it is sent as one streamed PUT. */
+  contentLength?: number;
 }
 
 export interface ObjectStore {
