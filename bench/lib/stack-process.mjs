@@ -128,7 +128,9 @@ async function start(options) {
   const services = options.services ?? Object.keys(SERVICES);
   for (const name of services) {
     const own =
-      name === 'gateway' ? {} : { GRPC_PORT: String(port[name]), METRICS_PORT: String(metricsPort[name]) };
+      name === 'gateway'
+        ? { METRICS_PORT: '0' }
+        : { GRPC_PORT: String(port[name]), METRICS_PORT: String(metricsPort[name]) };
     await spawnNode(name, SERVICES[name], { ...serviceEnv, ...own, ...(options.serviceEnv?.[name] ?? {}) });
   }
   if (services.includes('gateway')) await waitReady(gatewayUrl, services);

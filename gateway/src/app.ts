@@ -3,19 +3,24 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Counter, Histogram } from 'prom-client';
-import { AppError, Errors, createLogger, createMetrics, createRedis } from '@atelier/kit';
+import { AppError, Errors, createLogger, createMetrics, createRedis, startMetricsServer } from '@atelier/kit';
 import { createMesh } from './clients/mesh';
 import type { GatewayConfig } from './config';
 import type { GatewayDeps } from './deps';
 import { sendProblem } from './errors/problem';
 import { authenticate } from './middleware/auth';
+import { IdempotencyInFlightError } from './middleware/idempotency';
 import { LockHeldError } from './middleware/lock';
-import { rateLimit } from './middleware/rate-limit';
+import { verifyUtf8 } from './middleware/text';
+import { rateLimiter } from './middleware/rate-limit';
 import { requestContext } from './middleware/request-context';
 import { apiDocument } from './openapi/document';
 import { serveConsole } from './routes/console';
 import { mountRoutes } from './routes/define';
 import { v1Routes } from './routes/v1';
+
+/** What a client refused by a cap on running work is told to wait before trying again. */
+const RUNNING_CAP_RETRY_S = 2;
 
 /** Body-parser failures as the problems the contract names. */
 function bodyError(err: unknown): unknown {
@@ -69,9 +74,6 @@ export function createGatewayApp(deps: GatewayDeps) {
       .status(failing.length ? 503 : 200)
       .json(failing.length ? { status: 'unavailable', failing } : { status: 'ready' });
   });
-  app.get('/metrics', async (_req, res) => {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
 
   const document = apiDocument();
   app.get('/api/v1/openapi.json', (_req, res) => {
@@ -107,7 +109,12 @@ export function createGatewayApp(deps: GatewayDeps) {
 
   serveConsole(app, config.CONSOLE_DIR);
 
-  const jsonParser = express.json({ limit: config.JSON_BODY_LIMIT_BYTES, type: () => true, strict: true });
+  const jsonParser = express.json({
+    limit: config.JSON_BODY_LIMIT_BYTES,
+    type: () => true,
+    strict: true,
+    verify: verifyUtf8,
+  });
   const json = (req: Request, res: Response, next: NextFunction) => {
     const length = Number(req.get('content-length') ?? 0);
     const chunked = req.get('transfer-encoding') !== undefined;
@@ -120,7 +127,8 @@ export function createGatewayApp(deps: GatewayDeps) {
     }
     jsonParser(req, res, (err?: unknown) => next(err ? bodyError(err) : undefined));
   };
-  const rawParser = express.raw({ type: () => true, limit: '1mb' });
+  // Webhook bodies: a training's logs alone exceed 1 MB in real runs. Verified before parsing.
+  const rawParser = express.raw({ type: () => true, limit: config.WEBHOOK_BODY_LIMIT_BYTES });
   const raw = (req: Request, res: Response, next: NextFunction) =>
     rawParser(req, res, (err?: unknown) => {
       if (err) return next(bodyError(err));
@@ -128,11 +136,17 @@ export function createGatewayApp(deps: GatewayDeps) {
       next();
     });
 
+  const auth = authenticate(mesh, redis, {
+    cacheMs: config.AUTH_CACHE_MS,
+    failuresPerWindow: config.AUTH_FAILURES_PER_WINDOW,
+    windowMs: config.AUTH_FAILURE_WINDOW_MS,
+  });
+  deps.accountChanged = (accountId) => auth.forgetAccount(accountId);
   const router = express.Router({ strict: false });
   mountRoutes(router, v1Routes, deps, {
-    auth: authenticate(mesh, config.AUTH_CACHE_MS),
-    rateLimit: rateLimit(redis, {
-      limit: config.RATE_LIMIT_PER_WINDOW,
+    auth,
+    rateLimit: rateLimiter(redis, {
+      override: config.RATE_LIMIT_PER_WINDOW,
       windowMs: config.RATE_LIMIT_WINDOW_MS,
     }),
     json,
@@ -144,7 +158,11 @@ export function createGatewayApp(deps: GatewayDeps) {
     next(Errors.notFound('route', `${req.method} ${req.path}`)),
   );
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    if (err instanceof LockHeldError) res.setHeader('Retry-After', String(err.retryAfterS));
+    if (err instanceof LockHeldError || err instanceof IdempotencyInFlightError)
+      res.setHeader('Retry-After', String(err.retryAfterS));
+    // A cap that frees when something finishes (prompts running at once) has no reset time.
+    else if (err instanceof AppError && err.code === 'rate_limited' && !res.getHeader('Retry-After'))
+      res.setHeader('Retry-After', String(RUNNING_CAP_RETRY_S));
     sendProblem(req, res, bodyError(err));
   });
   return { app, document };
@@ -153,6 +171,8 @@ export function createGatewayApp(deps: GatewayDeps) {
 export interface RunningGateway {
   url: string;
   port: number;
+  /** /metrics is served here, never on the public port. */
+  metricsPort: number;
   deps: GatewayDeps;
   stop(): Promise<void>;
 }
@@ -173,11 +193,13 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
   await new Promise<void>((resolve) => server.listen(config.HTTP_PORT, config.HTTP_HOST, resolve));
   const port = (server.address() as AddressInfo).port;
   const url = `http://${config.HTTP_HOST}:${port}`;
-  logger.info({ url }, 'listening');
+  const metricsServer = await startMetricsServer(metrics.registry, config.METRICS_PORT, config.HTTP_HOST);
+  logger.info({ url, metrics_port: metricsServer.port }, 'listening');
   let stopped: Promise<void> | undefined;
   return {
     url,
     port,
+    metricsPort: metricsServer.port,
     deps,
     stop: () =>
       (stopped ??= (async () => {
@@ -193,6 +215,7 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
           });
           server.closeIdleConnections();
         });
+        await metricsServer.close();
         deps.mesh.close();
         await deps.redis.quit().catch(() => deps.redis.disconnect());
       })()),

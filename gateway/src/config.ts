@@ -5,6 +5,8 @@ import { env } from '@atelier/kit';
 export const gatewayConfigSchema = z.object({
   HTTP_PORT: env.port(8080),
   HTTP_HOST: z.string().default('127.0.0.1'),
+  /** Prometheus scrapes /metrics here; the public port does not serve it. */
+  METRICS_PORT: env.port(9100),
   LOG_LEVEL: env.logLevel(),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL'),
   BILLING_ADDR: z.string().min(1),
@@ -30,10 +32,18 @@ export const gatewayConfigSchema = z.object({
     .int()
     .positive()
     .default(300 * 1024 * 1024),
+  WEBHOOK_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(10 * 1024 * 1024),
   AUTH_CACHE_MS: z.coerce.number().int().nonnegative().default(5_000),
-  RATE_LIMIT_PER_WINDOW: z.coerce.number().int().positive().default(120),
+  /** Failed API key checks per client address per window before 429 (guessing keys). */
+  AUTH_FAILURES_PER_WINDOW: z.coerce.number().int().positive().default(20),
+  AUTH_FAILURE_WINDOW_MS: env.ms(60_000),
+  /** Replaces every tier's per-minute read and write budgets (load tests, tests); unset = the tiers'. */
+  RATE_LIMIT_PER_WINDOW: z.coerce.number().int().positive().optional(),
   RATE_LIMIT_WINDOW_MS: env.ms(60_000),
-  LOCK_TTL_MS: env.ms(300_000),
   IDEMPOTENCY_TTL_S: z.coerce
     .number()
     .int()

@@ -10,4 +10,6 @@ export interface GatewayDeps {
   redis: Redis;
   logger: Logger;
   metrics: Metrics;
+  /** Tells the gateway an account's payments changed (its tier and limits may have). */
+  accountChanged?: (accountId: string) => void;
 }

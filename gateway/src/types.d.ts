@@ -7,6 +7,9 @@ declare global {
       log: Logger;
       accountId?: string;
       keyPrefix?: string;
+      /** The account's tier and what it allows, as billing said when the key was checked. */
+      tier?: string;
+      limits?: import('./middleware/auth').Limits;
       rawBody?: Buffer;
     }
   }

@@ -19,7 +19,8 @@ beforeAll(async () => {
     env: {
       REDIS_URL: viaProxy(process.env.REDIS_URL!, redisProxy),
       RATE_LIMIT_PER_WINDOW: '5',
-      RATE_LIMIT_WINDOW_MS: '1500',
+      // Long enough for six requests on a loaded machine; the recovery below waits it out.
+      RATE_LIMIT_WINDOW_MS: '6000',
     },
   });
   ({ apiKey: key } = await mesh.createAccount());
@@ -50,7 +51,8 @@ describe('rate limit', () => {
     expect((await mesh.api(path, { key: other.apiKey })).status).not.toBe(429);
     await waitFor(async () => (await mesh.api(path, { key })).status !== 429, {
       what: 'the window to pass',
-      intervalMs: 300,
+      intervalMs: 500,
+      timeoutMs: 20_000,
     });
   });
 });
@@ -59,31 +61,56 @@ describe('locks over HTTP', () => {
   it('answers 409 with Retry-After while another request holds the resource, and never locks reads', async () => {
     // A key of its own: the rate-limit test above spends its key's budget.
     const { apiKey: key } = await mesh.createAccount();
-    const versionId = randomUUID();
-    await mesh.gateway.deps.redis.set(`lock:version:${versionId}`, 'someone-else', 'PX', 60_000);
-    const res = await mesh.api(`/api/v1/versions/${versionId}/cancel`, { key, method: 'POST' });
+    const paymentId = await pendingPayment(key);
+    const train = (k: string) =>
+      mesh.api(`/api/v1/versions/train/${paymentId}?class=man`, {
+        key: k,
+        method: 'POST',
+        headers: { 'content-type': 'multipart/form-data; boundary=x' },
+        body: '--x--\r\n',
+      });
+    await mesh.gateway.deps.redis.set(`lock:payment:${paymentId}`, 'someone-else', 'PX', 60_000);
+    const res = await train(key);
     expect(res.status).toBe(409);
     expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(50);
     expect(((await res.json()) as { type: string }).type).toMatch(/locked$/);
-    const read = await mesh.api(`/api/v1/versions/info/${versionId}`, { key });
-    expect(read.status).not.toBe(409);
-    await mesh.gateway.deps.redis.del(`lock:version:${versionId}`);
-    await waitFor(
-      async () =>
-        (await mesh.api(`/api/v1/versions/${versionId}/cancel`, { key, method: 'POST' })).status !== 409,
-      { what: 'unlocked' },
-    );
+    // The lock is taken after the ownership check: knowing the id does not make it answer 409
+    // to anyone else.
+    const stranger = await mesh.createAccount();
+    expect((await train(stranger.apiKey)).status).toBe(404);
+    const read = await mesh.api(`/api/v1/payments/${paymentId}`, { key });
+    expect(read.status).toBe(200);
+    await mesh.gateway.deps.redis.del(`lock:payment:${paymentId}`);
+    await waitFor(async () => (await train(key)).status !== 409, { what: 'unlocked' });
   });
 });
+
+async function pendingPayment(key: string): Promise<string> {
+  const res = await mesh.api('/api/v1/payments/create', {
+    key,
+    method: 'POST',
+    json: { plan_id: 'basic_init' },
+  });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { payment_id: string }).payment_id;
+}
 
 describe('Redis unavailable', () => {
   it('fails closed: locked and idempotent routes answer 503 and nothing runs', async () => {
     const { apiKey: key } = await mesh.createAccount();
+    const paymentId = await pendingPayment(key);
     redisProxy.down();
     try {
       await waitFor(
         async () =>
-          (await mesh.api(`/api/v1/versions/${randomUUID()}/cancel`, { key, method: 'POST' })).status === 503,
+          (
+            await mesh.api(`/api/v1/versions/train/${paymentId}?class=man`, {
+              key,
+              method: 'POST',
+              headers: { 'content-type': 'multipart/form-data; boundary=x' },
+              body: '--x--\r\n',
+            })
+          ).status === 503,
         { what: 'locked route 503' },
       );
       const idem = await mesh.api('/api/v1/payments/create', {

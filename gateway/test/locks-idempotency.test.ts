@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { AppError, createRedis, type Redis } from '@atelier/kit';
 import { waitFor } from '@atelier/infra/testing';
 import { LockHeldError, withLock } from '../src/middleware/lock';
-import { idempotent } from '../src/middleware/idempotency';
+import { IdempotencyInFlightError, idempotent, resourceId } from '../src/middleware/idempotency';
 
 let redis: Redis;
 beforeAll(async () => {
@@ -92,42 +92,88 @@ describe('idempotent (real Redis)', () => {
     const accountId = randomUUID();
     let runs = 0;
     const run = async () => response(JSON.stringify({ n: ++runs, at: process.hrtime.bigint().toString() }));
-    const first = await idempotent(redis, { accountId, key, fingerprint: 'POST /x {"a":1}', ttlS: 60 }, run);
-    const again = await idempotent(redis, { accountId, key, fingerprint: 'POST /x {"a":1}', ttlS: 60 }, run);
+    const first = await idempotent(
+      redis,
+      { accountId, key, fingerprint: 'POST /x {"a":1}', ttlS: 60, inFlightMs: 60_000 },
+      run,
+    );
+    const again = await idempotent(
+      redis,
+      { accountId, key, fingerprint: 'POST /x {"a":1}', ttlS: 60, inFlightMs: 60_000 },
+      run,
+    );
     expect(runs).toBe(1);
     expect(again.body).toBe(first.body);
     expect(again.replayed).toBe(true);
     const other = await idempotent(
       redis,
-      { accountId, key, fingerprint: 'POST /x {"a":2}', ttlS: 60 },
+      { accountId, key, fingerprint: 'POST /x {"a":2}', ttlS: 60, inFlightMs: 60_000 },
       run,
     ).catch((e) => e);
     expect((other as AppError).code).toBe('idempotency_mismatch');
     // Keys are per account: another account's identical key is a new request.
-    await idempotent(redis, { accountId: randomUUID(), key, fingerprint: 'POST /x {"a":1}', ttlS: 60 }, run);
+    await idempotent(
+      redis,
+      { accountId: randomUUID(), key, fingerprint: 'POST /x {"a":1}', ttlS: 60, inFlightMs: 60_000 },
+      run,
+    );
     expect(runs).toBe(2);
   });
 
-  it('answers 409 while the first request with the key is still running, and forgets a failed one', async () => {
+  it('answers 409 while the first request with the key is still running, and forgets a refused one', async () => {
     const key = randomUUID();
     const accountId = randomUUID();
     const { open, opened } = gate();
-    const first = idempotent(redis, { accountId, key, fingerprint: 'f', ttlS: 60 }, async () => {
+    const opts = { accountId, key, fingerprint: 'f', ttlS: 60, inFlightMs: 60_000 };
+    const first = idempotent(redis, opts, async () => {
       await opened;
-      throw new AppError('unavailable', 'stripe is unavailable');
+      throw new AppError('insufficient_credits', 'short');
     });
     await waitFor(async () => (await redis.keys(`idem:${accountId}:*`)).length === 1, {
       what: 'the in-flight record',
     });
-    const concurrent = await idempotent(redis, { accountId, key, fingerprint: 'f', ttlS: 60 }, async () =>
-      response('{}'),
-    ).catch((e) => e);
+    const concurrent = await idempotent(redis, opts, async () => response('{}')).catch((e) => e);
     expect((concurrent as AppError).code).toBe('idempotency_in_flight');
+    expect((concurrent as IdempotencyInFlightError).retryAfterS).toBeGreaterThan(50);
     open();
-    await expect(first).rejects.toMatchObject({ code: 'unavailable' });
-    // The failure was forgotten: a retry with the same key runs.
+    await expect(first).rejects.toMatchObject({ code: 'insufficient_credits' });
+    // The refusal created nothing and was forgotten: a retry with the same key runs.
+    await expect(idempotent(redis, opts, async () => response('{"ok":true}'))).resolves.toMatchObject({
+      body: '{"ok":true}',
+    });
+  });
+
+  it('keeps the key after a 5xx until the in-flight marker expires with the request deadline', async () => {
+    const key = randomUUID();
+    const accountId = randomUUID();
+    const opts = { accountId, key, fingerprint: 'f', ttlS: 60, inFlightMs: 400 };
     await expect(
-      idempotent(redis, { accountId, key, fingerprint: 'f', ttlS: 60 }, async () => response('{"ok":true}')),
-    ).resolves.toMatchObject({ body: '{"ok":true}' });
+      idempotent(redis, opts, async () =>
+        Promise.reject(new AppError('timeout', 'inferencer did not answer')),
+      ),
+    ).rejects.toMatchObject({ code: 'timeout' });
+    // The first attempt may still be running somewhere: a retry at once is told to wait.
+    const early = await idempotent(redis, opts, async () => response('{}')).catch((e) => e);
+    expect((early as AppError).code).toBe('idempotency_in_flight');
+    // Never longer than the deadline: then the retry runs (onto the same derived resource id).
+    await waitFor(async () => (await redis.keys(`idem:${accountId}:*`)).length === 0, {
+      what: 'the marker to expire',
+    });
+    await expect(idempotent(redis, opts, async () => response('{"ok":true}'))).resolves.toMatchObject({
+      body: '{"ok":true}',
+    });
+  });
+});
+
+describe('resourceId', () => {
+  it('names the same resource for the same account and key, another for any other', () => {
+    const a = randomUUID();
+    const id = resourceId(a, 'k1', 'prompt');
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(resourceId(a, 'k1', 'prompt')).toBe(id);
+    expect(resourceId(randomUUID(), 'k1', 'prompt')).not.toBe(id);
+    expect(resourceId(a, 'k2', 'prompt')).not.toBe(id);
+    expect(resourceId(a, 'k1', 'payment')).not.toBe(id);
+    expect(resourceId(a, undefined, 'prompt')).toBeUndefined();
   });
 });

@@ -241,6 +241,7 @@ describe('validation and ownership', () => {
         minImages: 5,
         maxImages: 30,
         deprecated: true,
+        tier: 'standard',
       },
     });
     expect((await create({ plan_id: 'old_init' })).status).toBe(404);

@@ -834,7 +834,7 @@ describe('operations', () => {
       for (const name of PROCESS_NAMES) {
         const job = config.scrape_configs.find((j) => j.job_name === name);
         const env = compose.services[name]!.environment ?? {};
-        const port = Number(name === 'gateway' ? env.HTTP_PORT : env.METRICS_PORT);
+        const port = Number(env.METRICS_PORT);
         expect({ name, sd: job?.dns_sd_configs }).toEqual({
           name,
           sd: [expect.objectContaining({ names: [name], type: 'A', port })],

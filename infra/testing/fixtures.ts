@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
 import sharp from 'sharp';
 import type { Mesh } from './mesh';
 import { waitFor } from './wait';
@@ -26,6 +27,7 @@ export async function paidInitPayment(mesh: Mesh, account: Account, credits?: nu
         minImages: 5,
         maxImages: 30,
         deprecated: false,
+        tier: 'standard',
       },
     });
   }
@@ -46,7 +48,8 @@ export async function paidInitPayment(mesh: Mesh, account: Account, credits?: nu
           await mesh.api(`/api/v1/payments/${payment.payment_id}`, { key: account.apiKey })
         ).json()) as { status: string }
       ).status === 'paid',
-    { what: 'the payment to be paid' },
+    // Polls are read requests: a free tier's 60 a minute must last until the webhook lands.
+    { what: 'the payment to be paid', intervalMs: 250 },
   );
   return payment.payment_id;
 }
@@ -85,3 +88,39 @@ export function photoForm(
 }
 
 export const newId = () => randomUUID();
+
+/**
+ * A ready version of `account` holding `credits` image credits, without running a training: a
+ * paid init payment of a plan granting `credits`, claimed for a new version id, trainer's row
+ * written directly (succeeded, pushed) pointing at a model version the Replicate sandbox really
+ * has (`model`, from a sandbox training), and the plan's credits granted. Trainer's own tests
+ * cover the training path; prompt tests need only its result.
+ */
+export async function readyVersion(
+  mesh: Mesh,
+  account: Account,
+  credits: number,
+  model: { model: string; version: string },
+): Promise<string> {
+  const paymentId = await paidInitPayment(mesh, account, credits);
+  const versionId = randomUUID();
+  const billing = mesh.gateway.deps.mesh.billing;
+  await billing.claimInitPayment({ accountId: account.accountId, paymentId, versionId });
+  const db = new Client({ connectionString: mesh.db.url });
+  await db.connect();
+  try {
+    // next_check_at far ahead: trainer's reconciler leaves the row alone.
+    await db.query(
+      `INSERT INTO trainer.versions (id, account_id, payment_id, status, class_name, trigger_word, model, replicate_training_id,
+                                     replicate_version, dataset_key, image_count, started_at, completed_at, pushed_at,
+                                     next_check_at, deadline_at)
+       VALUES ($1, $2, $3, 'succeeded', 'dog', 'TOK', $4, $5, $6, 'datasets/test.zip', 5, now(), now(), now(),
+               now() + interval '1 day', now() + interval '1 day')`,
+      [versionId, account.accountId, paymentId, model.model, `sandbox_${randomUUID()}`, model.version],
+    );
+  } finally {
+    await db.end();
+  }
+  await billing.grantCredits({ accountId: account.accountId, versionId, paymentId });
+  return versionId;
+}

@@ -16,43 +16,88 @@ local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
 return {0, 0, tonumber(oldest[2]) + window - now}
 `;
 
+/** What a request spends: reads (GET) and writes have separate budgets; a create also spends a day's creates. */
+export type RequestKind = 'read' | 'write' | 'create';
+
+export interface Budgets {
+  readsPerMinute: number;
+  writesPerMinute: number;
+  createsPerDay: number;
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+
 /**
- * Per-key limit in Redis with RateLimit-* headers and 429 + Retry-After. When Redis is down the
+ * Per-key limits in Redis from the key's tier (set on the request by auth), with RateLimit-*
+ * headers on every answer and 429 + Retry-After naming the limit that was hit. `override` (an
+ * operator's or a test's) replaces the per-minute budgets of every tier. When Redis is down the
  * limiter lets requests through: refusing all traffic would turn a cache outage into a full one.
  */
-export function rateLimit(redis: Redis, opts: { limit: number; windowMs: number }) {
+export function rateLimiter(redis: Redis, opts: { windowMs: number; override?: number }) {
   // A defined command runs as EVALSHA: the script's text is not sent with every request.
   redis.defineCommand('atelierRateLimit', { numberOfKeys: 1, lua: SLIDING_WINDOW });
   const limiter = redis as Redis & {
     atelierRateLimit(...args: Array<string | number>): Promise<[number, number, number]>;
   };
-  return async (req: Request, res: Response, next: NextFunction) => {
+  const spend = (key: string, windowMs: number, limit: number) =>
+    limiter.atelierRateLimit(key, Date.now(), windowMs, limit, randomUUID());
+
+  return (kind: RequestKind) => async (req: Request, res: Response, next: NextFunction) => {
     const subject = req.keyPrefix ?? `ip:${req.ip}`;
-    let result: [number, number, number];
-    try {
-      result = await limiter.atelierRateLimit(
-        `ratelimit:${subject}`,
-        Date.now(),
-        opts.windowMs,
-        opts.limit,
-        randomUUID(),
-      );
-    } catch (err) {
-      req.log.warn({ err: (err as Error).message }, 'rate limiter unavailable; allowing request');
-      return next();
+    const budgets: Budgets = req.limits ?? { readsPerMinute: 60, writesPerMinute: 10, createsPerDay: 30 };
+    const tier = req.tier ?? 'free';
+    const checks: Array<{ name: string; key: string; windowMs: number; limit: number; per: string }> = [
+      kind === 'read'
+        ? {
+            name: 'reads_per_minute',
+            key: `ratelimit:${subject}:r`,
+            windowMs: opts.windowMs,
+            limit: opts.override ?? budgets.readsPerMinute,
+            per: 'read requests per minute',
+          }
+        : {
+            name: 'writes_per_minute',
+            key: `ratelimit:${subject}:w`,
+            windowMs: opts.windowMs,
+            limit: opts.override ?? budgets.writesPerMinute,
+            per: 'write requests per minute',
+          },
+    ];
+    if (kind === 'create')
+      checks.push({
+        name: 'creates_per_day',
+        key: `ratelimit:${subject}:c`,
+        windowMs: DAY_MS,
+        limit: budgets.createsPerDay,
+        per: 'creates per day',
+      });
+    for (const check of checks) {
+      let result: [number, number, number];
+      try {
+        result = await spend(check.key, check.windowMs, check.limit);
+      } catch (err) {
+        req.log.warn({ err: (err as Error).message }, 'rate limiter unavailable; allowing request');
+        return next();
+      }
+      const [allowed, remaining, resetMs] = result;
+      const resetS = Math.max(1, Math.ceil(resetMs / 1000));
+      // The per-minute budget is the one a client paces itself by; the day's shows only when hit.
+      if (check === checks[0] || !allowed) {
+        res.setHeader('RateLimit-Limit', String(check.limit));
+        res.setHeader('RateLimit-Remaining', String(remaining));
+        res.setHeader('RateLimit-Reset', String(resetS));
+      }
+      if (!allowed) {
+        res.setHeader('Retry-After', String(resetS));
+        return next(
+          new AppError(
+            'rate_limited',
+            `${check.name}: the ${tier} tier allows ${check.limit} ${check.per}; retry in ${resetS} s`,
+            { limit: check.name, tier, max: check.limit },
+          ),
+        );
+      }
     }
-    const [allowed, remaining, resetMs] = result;
-    const resetS = Math.max(1, Math.ceil(resetMs / 1000));
-    res.setHeader('RateLimit-Limit', String(opts.limit));
-    res.setHeader('RateLimit-Remaining', String(remaining));
-    res.setHeader('RateLimit-Reset', String(resetS));
-    if (allowed) return next();
-    res.setHeader('Retry-After', String(resetS));
-    next(
-      new AppError(
-        'rate_limited',
-        `more than ${opts.limit} requests in ${opts.windowMs / 1000} s; retry in ${resetS} s`,
-      ),
-    );
+    next();
   };
 }

@@ -1,11 +1,18 @@
 import type { OpenAPIRegistry, RouteConfig } from '@asteasolutions/zod-to-openapi';
+import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { ZodType } from 'zod';
 import { AppError, Errors } from '@atelier/kit';
 import { ProblemSchema, z } from '../openapi/registry';
-import { idempotent, type StoredResponse } from '../middleware/idempotency';
+import { idempotent, resourceId, type StoredResponse } from '../middleware/idempotency';
 import { withLock } from '../middleware/lock';
+import type { RequestKind } from '../middleware/rate-limit';
+import { checkRawQuery, checkTextTree } from '../middleware/text';
+import type { GatewayConfig } from '../config';
 import type { GatewayDeps } from '../deps';
+
+/** Kept on top of a request's deadline for locks and in-flight markers: the answer still has to travel. */
+const DEADLINE_MARGIN_MS = 2_000;
 
 export interface Reply {
   status: number;
@@ -21,6 +28,11 @@ export interface RouteContext<P, Q, B> {
   body: B;
   /** Set on authenticated routes. */
   accountId: string;
+  /**
+   * The id of the resource this request creates: derived from the account and its
+   * Idempotency-Key when there is one (a retry names the same resource), random otherwise.
+   */
+  newId(kind: string): string;
 }
 
 /**
@@ -39,8 +51,20 @@ export interface RouteSpec<P extends ZodType, Q extends ZodType, B extends ZodTy
   /** A zod schema for JSON bodies; 'multipart' and 'raw' bodies are read by the handler. */
   body?: B | 'multipart' | 'raw';
   idempotent?: boolean;
-  /** The resource to lock while the handler runs, e.g. `payment:<id>`. */
-  lock?: (params: z.infer<P>) => string;
+  /**
+   * How long the request may take (its calls' deadline); locks and Idempotency-Key markers live
+   * no longer than this plus a margin. Default GRPC_TIMEOUT_MS.
+   */
+  deadlineMs?: (req: Request, config: GatewayConfig) => number;
+  /**
+   * The resource to lock while the handler runs, e.g. `payment:<id>`, taken only once `owner`
+   * has shown the resource is the caller's (it throws otherwise), so nobody can make another
+   * account's requests answer 409 by knowing an id.
+   */
+  lock?: {
+    resource: (params: z.infer<P>) => string;
+    owner: (ctx: { accountId: string; params: z.infer<P> }, deps: GatewayDeps) => Promise<unknown>;
+  };
   responses: Record<number, { description: string; schema?: ZodType }>;
   /** Extra OpenAPI fields (headers, content types) for routes that need them. */
   openapi?: Partial<RouteConfig>;
@@ -77,23 +101,43 @@ export function mountRoutes(
   deps: GatewayDeps,
   middleware: {
     auth: express.RequestHandler;
-    rateLimit: express.RequestHandler;
+    rateLimit: (kind: RequestKind) => express.RequestHandler;
     json: express.RequestHandler;
     raw: express.RequestHandler;
   },
 ) {
   for (const spec of routes) {
     const chain: express.RequestHandler[] = [];
-    if (spec.auth) chain.push(middleware.auth, middleware.rateLimit);
+    if (spec.auth)
+      chain.push(
+        middleware.auth,
+        middleware.rateLimit(spec.method === 'get' ? 'read' : spec.idempotent ? 'create' : 'write'),
+      );
     if (spec.body === 'raw') chain.push(middleware.raw);
     else if (spec.body && spec.body !== 'multipart') chain.push(middleware.json);
     chain.push(async (req: Request, res: Response, next: NextFunction) => {
       try {
+        // Text Postgres cannot store is refused here, once, before any service sees it.
+        checkRawQuery(req.originalUrl);
+        checkTextTree('query', req.query);
+        if (spec.body && typeof spec.body !== 'string') checkTextTree('body', req.body);
         const params = parse(spec.params, req.params, 'path');
         const query = parse(spec.query, req.query, 'query');
         const body =
           spec.body && typeof spec.body !== 'string' ? parse(spec.body, req.body, 'body') : undefined;
-        const ctx = { req, res, params, query, body, accountId: req.accountId ?? '' };
+        const accountId = req.accountId ?? '';
+        const key = spec.idempotent ? req.get('idempotency-key') : undefined;
+        const ctx = {
+          req,
+          res,
+          params,
+          query,
+          body,
+          accountId,
+          newId: (kind: string) => resourceId(accountId, key, kind) ?? randomUUID(),
+        };
+        const deadlineMs =
+          (spec.deadlineMs?.(req, deps.config) ?? deps.config.GRPC_TIMEOUT_MS) + DEADLINE_MARGIN_MS;
         const run = async (): Promise<StoredResponse> => {
           const reply = await spec.handler(ctx, deps);
           return {
@@ -103,16 +147,22 @@ export function mountRoutes(
             headers: reply.headers,
           };
         };
-        const locked = () =>
-          spec.lock ? withLock(deps.redis, spec.lock(params), deps.config.LOCK_TTL_MS, run) : run();
+        const lock = spec.lock;
+        const locked = async () => {
+          if (!lock) return run();
+          const started = Date.now();
+          await lock.owner(ctx, deps);
+          return withLock(deps.redis, lock.resource(params), deadlineMs - (Date.now() - started), run);
+        };
         const response = spec.idempotent
           ? await idempotent(
               deps.redis,
               {
                 accountId: ctx.accountId,
-                key: req.get('idempotency-key'),
-                fingerprint: `${req.method} ${req.originalUrl.split('?')[0]} ${JSON.stringify(req.body ?? null)}`,
+                key,
+                fingerprint: `${req.method} ${req.originalUrl} ${JSON.stringify(req.body ?? null)}`,
                 ttlS: deps.config.IDEMPOTENCY_TTL_S,
+                inFlightMs: deadlineMs,
               },
               locked,
             )

@@ -25,6 +25,7 @@ import { PlanRepository } from './repositories/plan.repository';
 import { AccountService } from './domain/account.service';
 import { CreditService } from './domain/credit.service';
 import { PaymentService } from './domain/payment.service';
+import { TierService } from './domain/tier.service';
 import { PlanService } from './domain/plan.service';
 import { StripeEventService } from './domain/stripe-event.service';
 import { UsageService } from './domain/usage.service';
@@ -114,6 +115,7 @@ export async function startBilling(config: BillingConfig, seams: BillingSeams = 
     metrics,
   });
   const usage = new UsageService(store);
+  const tiers = new TierService(store.repos.payments, config.TIER_LIMITS);
 
   const running = await serve({
     logger,
@@ -122,7 +124,7 @@ export async function startBilling(config: BillingConfig, seams: BillingSeams = 
     services: [
       implement(
         billing.BillingServiceService,
-        billingHandlers({ accounts, plans, payments, stripeEvents, credits, usage, webhooks }),
+        billingHandlers({ accounts, plans, payments, stripeEvents, credits, usage, webhooks, tiers }),
         { logger, metrics },
       ),
     ],

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { env, serviceEnv } from '@atelier/kit';
+import { tierLimitsOverride } from './domain/tier.rules';
 
 export const billingConfigSchema = serviceEnv.extend({
   GRPC_PORT: env.port(50051),
@@ -33,5 +34,7 @@ export const billingConfigSchema = serviceEnv.extend({
   WEBHOOK_DELIVERY_INTERVAL_MS: env.ms(250),
   WEBHOOK_DELIVERY_BATCH: z.coerce.number().int().positive().default(50),
   WEBHOOK_DELIVERY_CONCURRENCY: z.coerce.number().int().positive().default(16),
+  /** Overrides of the tiers' limits as JSON, e.g. {"free":{"writesPerMinute":20}}; unset = PRODUCT.md's. */
+  TIER_LIMITS: tierLimitsOverride,
 });
 export type BillingConfig = z.infer<typeof billingConfigSchema>;

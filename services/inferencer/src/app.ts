@@ -43,6 +43,7 @@ type DomainSettings = Pick<
   | 'RECONCILE_CONCURRENCY'
   | 'PREDICTION_PRICE_PER_SECOND_MICROS'
   | 'TRANSFER_TIMEOUT_MS'
+  | 'MAX_RUNNING_PROMPTS_PER_ACCOUNT'
 >;
 
 /** The webhook target of predictions: the gateway routes `?kind=prediction` events here. */
@@ -95,6 +96,7 @@ export function buildInferencerDomain(deps: {
       timeoutMs: config.PREDICTION_TIMEOUT_MS,
       checkIntervalMs: config.PREDICTION_CHECK_INTERVAL_MS,
       createGraceMs: config.PREDICTION_CREATE_GRACE_MS,
+      maxRunningPerAccount: config.MAX_RUNNING_PROMPTS_PER_ACCOUNT,
     },
   });
   const events = new PredictionEventService({ store, predictions, completion, metrics: business, logger });

@@ -36,6 +36,8 @@ export const inferencerConfigSchema = serviceEnv.extend({
   RECONCILE_BATCH: z.coerce.number().int().positive().default(20),
   /** Prompts of one pass checked at once: Replicate and imager see a bounded burst. */
   RECONCILE_CONCURRENCY: z.coerce.number().int().positive().default(5),
+  /** Prompts an account may have running at once when the gateway does not pass its tier's limit. */
+  MAX_RUNNING_PROMPTS_PER_ACCOUNT: z.coerce.number().int().positive().default(2),
   PREDICTION_PRICE_PER_SECOND_MICROS: z.coerce.number().int().nonnegative().default(1_400),
 });
 export type InferencerConfig = z.infer<typeof inferencerConfigSchema>;

@@ -146,7 +146,8 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningG
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_timeout_ms': 10_000,
     'grpc.keepalive_permit_without_calls': 1,
-    'grpc.max_receive_message_length': 4 * 1024 * 1024,
+    // Replicate webhooks (a training's logs) reach 10 MB; they arrive as one message.
+    'grpc.max_receive_message_length': 16 * 1024 * 1024,
     // Clients re-resolve DNS only when a connection ends: ageing connections out lets callers
     // find replicas added after they connected. The grace lets long uploads finish.
     'grpc.max_connection_age_ms': 5 * 60_000,

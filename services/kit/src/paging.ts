@@ -21,6 +21,22 @@ export function encodeCursor(c: Cursor): string {
 }
 
 /** Anything the service did not hand out is a 400, never a query with garbage in it. */
+/** 2024-02-30 matches the pattern but is no day: Postgres would fail the whole query on it (a 500). */
+function isRealInstant(key: string): boolean {
+  const [y, mo, d, h, mi, sec] = [0, 5, 8, 11, 14, 17].map((at, i) =>
+    Number(key.slice(at, at + (i ? 2 : 4))),
+  );
+  const t = new Date(Date.UTC(y!, mo! - 1, d!, h!, mi!, sec!));
+  return (
+    t.getUTCFullYear() === y &&
+    t.getUTCMonth() === mo! - 1 &&
+    t.getUTCDate() === d &&
+    t.getUTCHours() === h &&
+    t.getUTCMinutes() === mi &&
+    t.getUTCSeconds() === sec
+  );
+}
+
 export function decodeCursor(raw: string): Cursor | undefined {
   if (!raw) return undefined;
   let parsed: unknown;
@@ -35,6 +51,7 @@ export function decodeCursor(raw: string): Cursor | undefined {
   if (
     typeof createdKey !== 'string' ||
     !CURSOR_TIME.test(createdKey) ||
+    !isRealInstant(createdKey) ||
     typeof id !== 'string' ||
     !UUID.test(id)
   ) {

@@ -5,6 +5,7 @@ import { paymentRoutes } from './payments';
 import { planRoutes } from './plans';
 import { promptRoutes } from './prompts';
 import { versionRoutes } from './versions';
+import { usageRoutes } from './usage';
 import { webhookRoutes } from './webhooks';
 
 /** The whole REST contract; the router and the OpenAPI document are both built from this list. */
@@ -13,6 +14,7 @@ export const v1Routes: AnyRoute[] = [
   ...paymentRoutes,
   ...versionRoutes,
   ...promptRoutes,
+  ...usageRoutes,
   ...webhookRoutes,
   ...accountRoutes,
   ...webhookEndpointRoutes,

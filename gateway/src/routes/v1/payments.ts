@@ -18,9 +18,10 @@ export const paymentRoutes = [
       404: { description: 'Unknown or deprecated plan, or a version that is not yours' },
       409: { description: 'The version is not ready' },
     },
-    handler: async ({ accountId, body }, { mesh }) => {
+    handler: async ({ accountId, body, newId }, { mesh }) => {
       const { payment } = await mesh.billing.createPayment({
         accountId,
+        paymentId: newId('payment'),
         planId: body.plan_id,
         promocodeId: body.promocode_id,
         versionId: body.version_id,
@@ -54,10 +55,15 @@ export const paymentRoutes = [
     auth: false,
     body: 'raw',
     responses: { 200: { description: 'Event accepted (or ignored)', schema: WebhookAck } },
-    handler: async ({ req }, { mesh }) => {
+    handler: async ({ req }, { mesh, accountChanged }) => {
       const signature = req.get('stripe-signature');
       if (!signature) throw Errors.invalidSignature('missing Stripe-Signature header');
-      await mesh.billing.handleStripeEvent({ payload: req.rawBody ?? Buffer.alloc(0), signature });
+      const { accountId } = await mesh.billing.handleStripeEvent({
+        payload: req.rawBody ?? Buffer.alloc(0),
+        signature,
+      });
+      // Paid or refunded: the account's tier may have changed; its next request sees the new limits.
+      if (accountId) accountChanged?.(accountId);
       return { status: 200, body: { received: true } };
     },
   }),

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Errors } from '@atelier/kit';
 import { common, type inferencer } from '@atelier/protos';
 import { z } from '../../openapi/registry';
@@ -41,7 +40,8 @@ export const promptRoutes = [
     idempotent: true,
     params: z.object({ version_id: uuid('version_id') }),
     body: CreatePromptBody,
-    lock: (p) => `version:${p.version_id}`,
+    // No lock: credits are reserved atomically and the tier caps prompts running at once.
+    deadlineMs: (req, config) => config.GRPC_TIMEOUT_MS + preferWait(req.get('prefer')) * 1000,
     openapi: {
       request: {
         headers: z.object({
@@ -55,16 +55,19 @@ export const promptRoutes = [
       402: { description: 'Not enough credits; `remaining` says how many are left' },
       404: { description: 'Unknown version' },
       409: { description: 'The version is not ready' },
+      429: { description: 'Rate limited, or as many prompts running as the tier allows at once' },
     },
-    handler: async ({ req, accountId, params, body }, { mesh, config }) => {
+    handler: async ({ req, accountId, params, body, newId }, { mesh, config }) => {
       const wait = preferWait(req.get('prefer'));
       const { prompt, imagesRemaining } = await mesh.inferencer.createPrompt(
         {
           accountId,
           versionId: params.version_id,
-          promptId: randomUUID(),
+          promptId: newId('prompt'),
           waitSeconds: wait,
           callbackUrl: body.callback_url,
+          // The tier's cap on prompts running at once, enforced by inferencer with the reservation.
+          maxRunning: req.limits?.promptsRunning ?? 0,
           params: {
             prompt: body.prompt,
             negativePrompt: body.negative_prompt ?? '',

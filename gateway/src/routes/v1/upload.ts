@@ -3,6 +3,7 @@ import busboy from 'busboy';
 import type { Request } from 'express';
 import { AppError, Errors, type ClientStream } from '@atelier/kit';
 import type { imager } from '@atelier/protos';
+import { checkText } from '../../middleware/text';
 
 export interface UploadLimits {
   maxFileBytes: number;
@@ -32,6 +33,8 @@ export async function streamUploadToImager(
   try {
     parser = busboy({
       headers: req.headers,
+      // File names are UTF-8 in every browser's multipart; latin1 (the default) would hide bad bytes.
+      defParamCharset: 'utf8',
       limits: {
         files: limits.maxFiles,
         fileSize: limits.maxFileBytes,
@@ -64,12 +67,24 @@ export async function streamUploadToImager(
   const done = new Promise<void>((resolve, reject) => {
     stopParsing = resolve;
     parser.on('field', (name, value) => {
+      try {
+        checkText(`form field name`, name, { replacementIsInvalid: true });
+        checkText(`form.${name}`, value, { replacementIsInvalid: true });
+      } catch (err) {
+        return fail(err);
+      }
       fields[name] = value;
     });
     parser.on('file', (name, file, info) => {
       if (name !== 'images') {
         file.resume();
         return fail(Errors.invalid(`unexpected file field "${name}"; photos go in "images"`));
+      }
+      try {
+        checkText(`images[${index}].filename`, info.filename ?? '', { replacementIsInvalid: true });
+      } catch (err) {
+        file.resume();
+        return fail(err);
       }
       const fileIndex = index++;
       open.add(file);
@@ -122,7 +137,13 @@ export async function streamUploadToImager(
     parser.on('partsLimit', () => fail(new AppError('payload_too_large', 'too many parts')));
     parser.on('error', (err: Error) => reject(Errors.invalid(`malformed multipart request: ${err.message}`)));
     parser.on('close', () => resolve());
-    req.on('aborted', () => reject(Errors.invalid('the client closed the upload')));
+    // The client may have gone before these listeners exist (the handler awaited RPCs first).
+    const gone = () => reject(Errors.invalid('the client closed the upload'));
+    if (req.destroyed && !req.complete) gone();
+    req.on('aborted', gone);
+    req.on('close', () => {
+      if (!req.complete) gone();
+    });
   });
   req.pipe(parser);
   try {

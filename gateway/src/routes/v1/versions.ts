@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { AppError, Errors } from '@atelier/kit';
 import { billing, common } from '@atelier/protos';
 import { z } from '../../openapi/registry';
@@ -42,7 +41,14 @@ export const versionRoutes = [
     // The photos stream through unbuffered, so the key's fingerprint is the path alone: a payment
     // trains once, so its path names the request.
     idempotent: true,
-    lock: (p) => `payment:${p.payment_id}`,
+    deadlineMs: (_req, config) => config.UPLOAD_TIMEOUT_MS,
+    lock: {
+      resource: (p) => `payment:${p.payment_id}`,
+      owner: async ({ accountId, params }, { mesh }) => {
+        const { payment } = await mesh.billing.getPayment({ accountId, paymentId: params.payment_id });
+        if (!payment) throw Errors.notFound('payment', params.payment_id);
+      },
+    },
     openapi: { request: { body: { content: { 'multipart/form-data': { schema: TrainForm } } } } },
     responses: {
       202: { description: 'Photos accepted, training started', schema: TrainAccepted },
@@ -52,17 +58,26 @@ export const versionRoutes = [
       413: { description: 'A photo or the whole upload is too large' },
       422: { description: 'Photos rejected: every problem of every file in `errors`' },
     },
-    handler: async ({ req, accountId, params, query }, { mesh, config }) => {
+    handler: async ({ req, accountId, params, query, newId }, { mesh, config }) => {
       // Cheap checks first, so a doomed upload is refused before megabytes are read.
       const { payment } = await mesh.billing.getPayment({ accountId, paymentId: params.payment_id });
       if (!payment) throw Errors.notFound('payment', params.payment_id);
       if (!payment.isInit) throw Errors.conflict('this payment is for extra images, not for training');
       if (payment.status !== billing.PaymentStatus.PAYMENT_STATUS_PAID)
         throw Errors.paymentRequired('the payment is not paid');
+      const versionId = newId('version');
+      if (payment.versionId === versionId) {
+        // A retry (same Idempotency-Key) of an upload whose first attempt started the training.
+        const { version } = await mesh.trainer.getVersion({ accountId, versionId });
+        if (version)
+          return {
+            status: 202,
+            body: { version_id: versionId, status: runStatus(version.status), images: version.imageCount },
+          };
+      }
       if (payment.versionId)
         throw Errors.conflict(`this payment already trained version ${payment.versionId}`);
 
-      const versionId = randomUUID();
       const plan = (await mesh.billing.listPlans({ includeDeprecated: true })).plans.find(
         (p) => p.id === payment.planId,
       );
@@ -168,7 +183,13 @@ export const versionRoutes = [
     tags: ['versions'],
     auth: true,
     params: z.object({ version_id: uuid('version_id') }),
-    lock: (p) => `version:${p.version_id}`,
+    lock: {
+      resource: (p) => `version:${p.version_id}`,
+      owner: async ({ accountId, params }, { mesh }) => {
+        const { version } = await mesh.trainer.getVersion({ accountId, versionId: params.version_id });
+        if (!version) throw Errors.notFound('version', params.version_id);
+      },
+    },
     responses: {
       200: { description: 'The canceled version', schema: Version },
       404: { description: 'Unknown version' },

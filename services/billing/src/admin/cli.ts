@@ -28,6 +28,7 @@ interface PlanJson {
   min_images?: number;
   max_images?: number;
   deprecated?: boolean;
+  tier?: string;
 }
 
 const planJson = (p: billing.Plan) => ({
@@ -41,6 +42,7 @@ const planJson = (p: billing.Plan) => ({
   min_images: p.minImages,
   max_images: p.maxImages,
   deprecated: p.deprecated,
+  tier: p.tier,
 });
 
 async function run(argv: string[]): Promise<unknown> {
@@ -103,6 +105,7 @@ async function run(argv: string[]): Promise<unknown> {
               minImages: p.min_images ?? 5,
               maxImages: p.max_images ?? 30,
               deprecated: p.deprecated ?? false,
+              tier: p.tier ?? 'standard',
             },
           });
           out.push(planJson(plan!));

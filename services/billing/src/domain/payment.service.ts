@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  AppError,
   decodeCursor,
   Errors,
   pageOf,
@@ -52,6 +53,8 @@ export interface CreatePaymentInput {
   planId: string;
   promocodeId?: string;
   versionId?: string;
+  /** Derived from the client's Idempotency-Key: a retry finds the first attempt's payment. */
+  paymentId?: string;
 }
 
 export class PaymentService {
@@ -70,6 +73,19 @@ export class PaymentService {
    */
   async create(input: CreatePaymentInput): Promise<PaymentRow> {
     const accountId = requireUuid('account_id', input.accountId);
+    const paymentId = input.paymentId ? requireUuid('payment_id', input.paymentId) : randomUUID();
+    if (input.paymentId) {
+      const existing = await this.store.repos.payments.find(paymentId);
+      if (existing) {
+        if (existing.account_id !== accountId || existing.plan_id !== input.planId)
+          throw Errors.alreadyExists(`payment ${paymentId} exists with other inputs`);
+        if (existing.checkout_url) return existing;
+        throw new AppError(
+          'idempotency_in_flight',
+          'the first request with this Idempotency-Key has not finished; retry shortly',
+        );
+      }
+    }
     const plan = await this.plans.purchasable(input.planId);
     const versionId = await this.versionFor(plan, accountId, input.versionId);
 
@@ -79,7 +95,6 @@ export class PaymentService {
     if (promo && !promo.usable)
       this.logger.info({ promocode: promoInput, reason: promo.reason }, 'promotion code not applied');
 
-    const paymentId = randomUUID();
     await this.store.repos.payments.insert({
       id: paymentId,
       accountId,

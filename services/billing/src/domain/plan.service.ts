@@ -1,4 +1,5 @@
 import { Errors } from '@atelier/kit';
+import { isTier } from './tier.rules';
 import type { PlanRepository, PlanRow } from '../repositories/plan.repository';
 
 export class PlanService {
@@ -28,6 +29,7 @@ export class PlanService {
     if (!/^[a-z]{3}$/.test(plan.currency)) problems.push('currency must be a lowercase ISO 4217 code');
     if (!Number.isInteger(plan.images) || plan.images <= 0)
       problems.push('images must be a positive integer');
+    if (!isTier(plan.tier)) problems.push('tier must be free, standard or pro');
     if (plan.min_images < 1 || plan.max_images < plan.min_images)
       problems.push('need 1 <= min_images <= max_images');
     if (problems.length) throw Errors.invalid(problems.join('; '), { errors: problems });

@@ -17,6 +17,8 @@ export interface EventOutcome {
   type: string;
   /** True when the event changed something; false for a redelivery, an ignored type or a no-op. */
   applied: boolean;
+  /** The account of the payment it changed (its tier may have changed); empty when none. */
+  accountId: string;
 }
 
 /** Announces a payment's change to the account's servers, on the transaction that makes it. */
@@ -50,12 +52,13 @@ export class StripeEventService {
 
   async handle(payload: Buffer, signature: string): Promise<EventOutcome> {
     const event = this.stripe.verifyEvent(payload, signature);
-    const outcome: EventOutcome = { eventId: event.id, type: event.type, applied: false };
+    const outcome: EventOutcome = { eventId: event.id, type: event.type, applied: false, accountId: '' };
     if (!isHandledEvent(event.type) || !event.objectId) return outcome;
     // Cheap check first, so redeliveries cost no Stripe calls; the insert below is the real guard.
     if (await this.store.repos.events.exists(event.id)) return outcome;
 
     const facts = await this.readFacts(event.type, event.objectId);
+    let accountId = '';
     const applied = await this.store.transaction(async (repos) => {
       if (!(await repos.events.insert(event.id, event.type, facts.paymentId))) return false;
       if (!facts.paymentId) {
@@ -67,9 +70,10 @@ export class StripeEventService {
       }
       const payment = await repos.payments.lock(facts.paymentId);
       if (!payment) return false;
+      accountId = payment.account_id;
       return this.apply(repos, payment, event.type, facts);
     });
-    return { ...outcome, applied };
+    return { ...outcome, applied, accountId: applied ? accountId : '' };
   }
 
   private async readFacts(type: string, objectId: string): Promise<Facts> {

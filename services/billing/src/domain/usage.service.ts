@@ -39,6 +39,23 @@ export class UsageService {
     }
   }
 
+  /** GetAccountUsage: one account's usage in [from, to), per version and in total. */
+  async forAccount(q: { accountId: string; from?: Date; to?: Date }) {
+    const accountId = requireUuid('account_id', q.accountId);
+    if (q.from && q.to && q.from > q.to) throw Errors.invalid('from must not be after to');
+    const rows = await this.store.repos.usage.perVersion(accountId, q.from ?? null, q.to ?? null);
+    const empty = {
+      version_id: null,
+      is_total: true,
+      images: 0,
+      trainings: 0,
+      predict_seconds: 0,
+      amount_paid: 0,
+      currency: null,
+    };
+    return { versions: rows.filter((r) => !r.is_total), total: rows.find((r) => r.is_total) ?? empty };
+  }
+
   /** GetUsageReport: paid revenue and recorded cost per account in [from, to). */
   report(q: { accountId?: string; from?: Date; to?: Date }): Promise<UsageReportRow[]> {
     const accountId = q.accountId ? requireUuid('account_id', q.accountId) : null;

@@ -5,6 +5,7 @@ import type { CreditService } from '../domain/credit.service';
 import type { PaymentService } from '../domain/payment.service';
 import type { PlanService } from '../domain/plan.service';
 import type { StripeEventService } from '../domain/stripe-event.service';
+import type { TierService } from '../domain/tier.service';
 import type { UsageService } from '../domain/usage.service';
 import type { WebhookService } from '../domain/webhook.service';
 import {
@@ -17,6 +18,8 @@ import {
   toUsageLine,
   toWebhookDelivery,
   toWebhookEndpoint,
+  toTierLimits,
+  toVersionUsage,
 } from './billing.mappers';
 
 export interface BillingDomain {
@@ -27,6 +30,7 @@ export interface BillingDomain {
   credits: CreditService;
   usage: UsageService;
   webhooks: WebhookService;
+  tiers: TierService;
 }
 
 /** Thin: proto in, domain call, proto out. Errors are mapped by the kit. */
@@ -49,7 +53,18 @@ export function billingHandlers(d: BillingDomain): AsyncService<typeof billing.B
     },
     async authenticateKey(req) {
       const { accountId, prefix } = await d.accounts.authenticate(req.apiKey);
-      return { accountId, keyPrefix: prefix };
+      return { accountId, keyPrefix: prefix, limits: toTierLimits(await d.tiers.limitsFor(accountId)) };
+    },
+    async getAccountLimits(req) {
+      return { limits: toTierLimits(await d.tiers.limitsFor(req.accountId)) };
+    },
+    async getAccountUsage(req) {
+      const { versions, total } = await d.usage.forAccount({
+        accountId: req.accountId,
+        from: req.from,
+        to: req.to,
+      });
+      return { versions: versions.map(toVersionUsage), total: toVersionUsage(total) };
     },
     async listPlans(req) {
       return { plans: (await d.plans.list(req.includeDeprecated)).map(toPlan) };
@@ -65,6 +80,7 @@ export function billingHandlers(d: BillingDomain): AsyncService<typeof billing.B
         planId: req.planId,
         promocodeId: req.promocodeId,
         versionId: req.versionId,
+        paymentId: req.paymentId,
       });
       return { payment: toPayment(payment) };
     },

@@ -1,4 +1,6 @@
 import { Errors, type OutboxEvent } from '@atelier/kit';
+import type { VersionUsageRow } from '../repositories/usage.repository';
+import type { AccountTierLimits } from '../domain/tier.service';
 import { billing } from '@atelier/protos';
 import type { DeliveryRow } from '../repositories/webhook-delivery.repository';
 import type { EndpointRow } from '../repositories/webhook-endpoint.repository';
@@ -19,6 +21,7 @@ export const toPlan = (p: PlanRow): billing.Plan => ({
   minImages: p.min_images,
   maxImages: p.max_images,
   deprecated: p.deprecated,
+  tier: p.tier,
 });
 
 export const fromPlan = (p: billing.Plan): PlanRow => ({
@@ -32,6 +35,25 @@ export const fromPlan = (p: billing.Plan): PlanRow => ({
   min_images: p.minImages || 5,
   max_images: p.maxImages || 30,
   deprecated: p.deprecated,
+  tier: p.tier || 'standard',
+});
+
+export const toVersionUsage = (u: VersionUsageRow): billing.VersionUsage => ({
+  versionId: u.version_id ?? '',
+  images: u.images,
+  trainings: u.trainings,
+  predictSeconds: u.predict_seconds,
+  amountPaid: u.amount_paid,
+  currency: u.currency ?? '',
+});
+
+export const toTierLimits = (l: AccountTierLimits): billing.TierLimits => ({
+  tier: l.tier,
+  readsPerMinute: l.readsPerMinute,
+  writesPerMinute: l.writesPerMinute,
+  createsPerDay: l.createsPerDay,
+  promptsRunning: l.promptsRunning,
+  trainingsRunning: l.trainingsRunning,
 });
 
 export const toAccount = (a: AccountRow): billing.Account => ({

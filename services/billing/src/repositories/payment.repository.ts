@@ -92,6 +92,17 @@ export class PaymentRepository {
     return rows[0];
   }
 
+  /** The best tier among the plans of the account's paid payments (refunded ones no longer count). */
+  async bestPaidTier(accountId: string): Promise<string | undefined> {
+    const { rows } = await this.db.query<{ tier: string }>(
+      `SELECT pl.tier FROM billing.payments p JOIN billing.plans pl ON pl.id = p.plan_id
+        WHERE p.account_id = $1 AND p.status = 'paid'
+        ORDER BY array_position(ARRAY['free', 'standard', 'pro'], pl.tier) DESC LIMIT 1`,
+      [accountId],
+    );
+    return rows[0]?.tier;
+  }
+
   async find(id: string): Promise<PaymentRow | undefined> {
     const { rows } = await this.db.query<PaymentRow>(
       `SELECT ${COLUMNS} FROM billing.payments WHERE id = $1`,

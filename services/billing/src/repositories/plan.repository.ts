@@ -11,9 +11,11 @@ export interface PlanRow {
   min_images: number;
   max_images: number;
   deprecated: boolean;
+  tier: string;
 }
 
-const COLUMNS = 'id, name, description, price, currency, images, is_init, min_images, max_images, deprecated';
+const COLUMNS =
+  'id, name, description, price, currency, images, is_init, min_images, max_images, deprecated, tier';
 
 export class PlanRepository {
   constructor(private readonly db: Pool) {}
@@ -33,11 +35,11 @@ export class PlanRepository {
 
   async upsert(plan: PlanRow): Promise<PlanRow> {
     const { rows } = await this.db.query<PlanRow>(
-      `INSERT INTO billing.plans (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+      `INSERT INTO billing.plans (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
        ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, description = EXCLUDED.description,
          price = EXCLUDED.price, currency = EXCLUDED.currency, images = EXCLUDED.images,
          is_init = EXCLUDED.is_init, min_images = EXCLUDED.min_images, max_images = EXCLUDED.max_images,
-         deprecated = EXCLUDED.deprecated, updated_at = now()
+         deprecated = EXCLUDED.deprecated, tier = EXCLUDED.tier, updated_at = now()
        RETURNING ${COLUMNS}`,
       [
         plan.id,
@@ -50,6 +52,7 @@ export class PlanRepository {
         plan.min_images,
         plan.max_images,
         plan.deprecated,
+        plan.tier,
       ],
     );
     return rows[0]!;

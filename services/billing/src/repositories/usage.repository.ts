@@ -9,6 +9,17 @@ export interface UsageReportRow {
   cost_micros: number;
 }
 
+export interface VersionUsageRow {
+  /** null on the total line (is_total) and for payments not bound to a version yet. */
+  version_id: string | null;
+  is_total: boolean;
+  images: number;
+  trainings: number;
+  predict_seconds: number;
+  amount_paid: number;
+  currency: string | null;
+}
+
 /** billing.usage: Replicate time and estimated cost per training or prediction, recorded once. */
 export class UsageRepository {
   constructor(private readonly db: Queryable) {}
@@ -27,6 +38,39 @@ export class UsageRepository {
       [u.kind, u.refId, u.accountId, u.predictSeconds, u.costMicros],
     );
     return rowCount === 1;
+  }
+
+  /**
+   * One account's usage in [from, to) per version and in total (the grouping set's empty line):
+   * images settled, trainings and predict seconds recorded, money paid and not refunded.
+   */
+  async perVersion(accountId: string, from: Date | null, to: Date | null): Promise<VersionUsageRow[]> {
+    const { rows } = await this.db.query<VersionUsageRow>(
+      `SELECT version_id, GROUPING(version_id) = 1 AS is_total,
+              sum(images)::float8 AS images, sum(trainings)::int AS trainings,
+              sum(predict_seconds)::float8 AS predict_seconds, sum(amount)::float8 AS amount_paid,
+              max(currency) AS currency
+         FROM (SELECT r.version_id, r.settled AS images, 0 AS trainings, 0::float8 AS predict_seconds,
+                      0 AS amount, NULL::text AS currency
+                 FROM billing.credit_reservations r JOIN billing.credit_balances b ON b.version_id = r.version_id
+                WHERE b.account_id = $1 AND r.status = 'settled'
+                  AND ($2::timestamptz IS NULL OR r.closed_at >= $2) AND ($3::timestamptz IS NULL OR r.closed_at < $3)
+               UNION ALL
+               SELECT COALESCE(r.version_id, u.ref_id), 0, (u.kind = 'training')::int, u.predict_seconds, 0, NULL
+                 FROM billing.usage u
+                 LEFT JOIN billing.credit_reservations r ON u.kind = 'prediction' AND r.id = u.ref_id
+                WHERE u.account_id = $1
+                  AND ($2::timestamptz IS NULL OR u.recorded_at >= $2) AND ($3::timestamptz IS NULL OR u.recorded_at < $3)
+               UNION ALL
+               SELECT p.version_id, 0, 0, 0, p.amount, p.currency
+                 FROM billing.payments p
+                WHERE p.account_id = $1 AND p.status = 'paid'
+                  AND ($2::timestamptz IS NULL OR p.paid_at >= $2) AND ($3::timestamptz IS NULL OR p.paid_at < $3)) t
+        GROUP BY GROUPING SETS ((version_id), ())
+        ORDER BY is_total, version_id NULLS LAST`,
+      [accountId, from, to],
+    );
+    return rows;
   }
 
   /**

@@ -24,6 +24,10 @@ export function createBillingCredits(address: string, opts: { timeoutMs: number;
       const { balance } = await client.reserveCredits({ accountId, versionId, reservationId, amount });
       return { remaining: balance?.remaining ?? 0 };
     },
+    async balance(accountId, versionId) {
+      const { balance } = await client.getCreditBalance({ accountId, versionId });
+      return { remaining: balance?.remaining ?? 0 };
+    },
     async settle(reservationId, used) {
       await client.settleCredits({ reservationId, used });
     },

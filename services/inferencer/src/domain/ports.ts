@@ -27,6 +27,8 @@ export interface Credits {
   settle(reservationId: string, used: number): Promise<void>;
   /** Gives back the whole reservation; a no-op when it is closed or was never made. */
   release(reservationId: string): Promise<void>;
+  /** What remains on the version now. */
+  balance(accountId: string, versionId: string): Promise<{ remaining: number }>;
   /** Recorded once per prompt. */
   recordUsage(accountId: string, promptId: string, predictSeconds: number, costMicros: number): Promise<void>;
 }

@@ -2,6 +2,7 @@ import { AppError, Errors, verifyReplicateWebhook, type Logger, type Metrics } f
 import type { Store } from '../repositories';
 import type { Predictions } from './ports';
 import type { PromptCompletion } from './prompt.completion';
+import type { Prediction } from './prompt.model';
 import { parsePrediction } from './prompt.rules';
 
 export interface SignedWebhook {
@@ -56,7 +57,7 @@ export class PredictionEventService {
     }
     let applied: boolean;
     try {
-      applied = await this.d.completion.apply(prediction);
+      applied = await this.apply(prediction);
     } catch (err) {
       // Not applied: forget the id so Replicate's redelivery (after our error answer) can apply it.
       await events.forget(webhook.webhookId).catch(() => undefined);
@@ -64,6 +65,16 @@ export class PredictionEventService {
     }
     outcome(applied ? 'applied' : 'ignored');
     return { applied, runId: prediction.id };
+  }
+
+  private async apply(prediction: Prediction): Promise<boolean> {
+    const prompt = await this.d.store.repos.prompts.findByPrediction(prediction.id);
+    if (!prompt) {
+      // CreatePrompt has not recorded this prediction yet (Replicate answered it after calling
+      // us): an error makes Replicate deliver again, by when the prompt knows its prediction.
+      throw Errors.notFound('prompt for prediction', prediction.id);
+    }
+    return this.d.completion.applyTo(prompt, prediction);
   }
 
   /** Configured, or asked of Replicate on first use (and again if that failed). */

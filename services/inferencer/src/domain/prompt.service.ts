@@ -34,6 +34,26 @@ const RESERVE_REFUSALS: ReadonlySet<string> = new Set([
   'permission_denied',
 ]);
 
+const PARAM_FIELDS = [
+  'prompt',
+  'negativePrompt',
+  'numOutputs',
+  'width',
+  'height',
+  'numInferenceSteps',
+  'guidanceScale',
+  'seed',
+] as const satisfies ReadonlyArray<keyof PromptParams>;
+const sameParams = (a: PromptParams, b: PromptParams) =>
+  PARAM_FIELDS.every((k) => (a[k] ?? null) === (b[k] ?? null));
+
+const runningLimit = (max: number) =>
+  new AppError(
+    'rate_limited',
+    `${max} prompts are already running on this account (the most its tier allows at once); retry when one finishes`,
+    { limit: 'prompts_running', max },
+  );
+
 /** Time kept back from the caller's deadline to answer it. */
 const ANSWER_MARGIN_MS = 500;
 
@@ -52,6 +72,8 @@ export interface PromptServiceDeps {
     timeoutMs: number;
     checkIntervalMs: number;
     createGraceMs: number;
+    /** Prompts an account may have running at once when the caller does not say (tiers do). */
+    maxRunningPerAccount: number;
   };
 }
 
@@ -62,6 +84,8 @@ export interface CreatePromptInput {
   params: PromptParams;
   waitSeconds: number;
   callbackUrl?: string;
+  /** Prompts the account may have running at once; 0 = the configured default. */
+  maxRunning?: number;
 }
 
 /** The caller's limits: its absolute deadline (epoch ms) and a signal for when it goes away. */
@@ -101,20 +125,35 @@ export class PromptService {
       throw Errors.conflict(`version ${versionId} is not ready`);
 
     const { prompts } = this.d.store.repos;
+    // The id is derived from the client's Idempotency-Key: a retry finds the first attempt's prompt.
+    const existing = await prompts.find(promptId);
+    if (existing) return this.existing(existing, accountId, versionId, params);
+    const maxRunning = input.maxRunning || this.d.settings.maxRunningPerAccount;
+    let inserted: boolean;
     try {
-      await prompts.insert({
-        id: promptId,
-        accountId,
-        versionId,
-        params,
-        timeoutMs: this.d.settings.timeoutMs,
-        graceMs: this.d.settings.createGraceMs,
-        callbackUrl: input.callbackUrl || null,
+      inserted = await this.d.store.transaction(async (repos) => {
+        await repos.prompts.lockAccount(accountId);
+        return repos.prompts.insertUnderCap(
+          {
+            id: promptId,
+            accountId,
+            versionId,
+            params,
+            timeoutMs: this.d.settings.timeoutMs,
+            graceMs: this.d.settings.createGraceMs,
+            callbackUrl: input.callbackUrl || null,
+          },
+          maxRunning,
+        );
       });
     } catch (err) {
-      if (pgCode(err) === PG_UNIQUE_VIOLATION) throw Errors.alreadyExists(`prompt ${promptId} exists`);
-      throw err;
+      if (pgCode(err) !== PG_UNIQUE_VIOLATION) throw err;
+      // The same retry raced us to the insert.
+      const raced = await prompts.find(promptId);
+      if (!raced) throw Errors.alreadyExists(`prompt ${promptId} exists`);
+      return this.existing(raced, accountId, versionId, params);
     }
+    if (!inserted) throw runningLimit(maxRunning);
 
     let remaining: number;
     try {
@@ -186,6 +225,23 @@ export class PromptService {
     return { prompt, imagesRemaining: remaining };
   }
 
+  /** A create whose id names a prompt already: the same request again is answered with it. */
+  private async existing(
+    prompt: Prompt,
+    accountId: string,
+    versionId: string,
+    params: PromptParams,
+  ): Promise<{ prompt: Prompt; imagesRemaining: number }> {
+    if (
+      prompt.accountId !== accountId ||
+      prompt.versionId !== versionId ||
+      !sameParams(prompt.params, params)
+    )
+      throw Errors.alreadyExists(`prompt ${prompt.id} exists with other inputs`);
+    const { remaining } = await this.d.credits.balance(accountId, versionId);
+    return { prompt, imagesRemaining: remaining };
+  }
+
   async get(accountId: string, promptId: string): Promise<Prompt> {
     return this.mine(requireUuid('account_id', accountId), requireUuid('prompt_id', promptId));
   }
@@ -203,9 +259,9 @@ export class PromptService {
     const after = decodeCursor(cursor);
     // One row more than the page tells whether another page follows, without a count.
     const rows = await this.d.store.repos.prompts.listSucceeded(account, version, after, size + 1);
-    // Rows exist only for the caller's own versions; an empty first page may mean a foreign or
-    // unknown version, which is a 404 — trainer knows which.
-    if (!rows.length && !after) await this.d.versions.getVersion(account, version);
+    // Rows exist only for the caller's own versions; an empty page (first or later: a cursor
+    // proves nothing) may mean a foreign or unknown version, which is a 404 — trainer knows which.
+    if (!rows.length) await this.d.versions.getVersion(account, version);
     const page = rows.slice(0, size);
     const last = page.at(-1);
     return {

@@ -23,6 +23,7 @@ export function inferencerHandlers(
           params: fromParams(req.params),
           waitSeconds: req.waitSeconds,
           callbackUrl: req.callbackUrl,
+          maxRunning: req.maxRunning,
         },
         { deadline: currentContext()?.deadline, signal: ctx.signal },
       );

@@ -102,7 +102,12 @@ export interface NewPrompt {
 export class PromptRepository {
   constructor(private readonly db: Queryable) {}
 
-  async insert(p: NewPrompt): Promise<void> {
+  /**
+   * Inserts the prompt unless the account already has `maxRunning` unfinished prompts; false
+   * then. Atomic only under lockAccount (in the same transaction): two creates racing for the
+   * last slot would otherwise both count the same rows.
+   */
+  async insertUnderCap(p: NewPrompt, maxRunning: number): Promise<boolean> {
     const stored: StoredParams = {
       num_outputs: p.params.numOutputs,
       width: p.params.width,
@@ -111,9 +116,10 @@ export class PromptRepository {
       guidance_scale: p.params.guidanceScale,
       seed: p.params.seed,
     };
-    await this.db.query(
+    const { rowCount } = await this.db.query(
       `INSERT INTO inferencer.prompts (id, account_id, version_id, prompt, negative_prompt, params, num_outputs, deadline_at, next_check_at, callback_url)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8 * interval '1 millisecond', now() + $9 * interval '1 millisecond', $10)`,
+       SELECT $1, $2, $3, $4, $5, $6, $7, now() + $8 * interval '1 millisecond', now() + $9 * interval '1 millisecond', $11
+        WHERE (SELECT count(*) FROM inferencer.prompts WHERE account_id = $2 AND status IN ${ACTIVE}) < $10`,
       [
         p.id,
         p.accountId,
@@ -124,9 +130,18 @@ export class PromptRepository {
         p.params.numOutputs,
         p.timeoutMs,
         p.graceMs,
+        maxRunning,
         p.callbackUrl ?? null,
       ],
     );
+    return rowCount === 1;
+  }
+
+  /** Serialises prompt creation per account for the rest of the caller's transaction. */
+  async lockAccount(accountId: string): Promise<void> {
+    await this.db.query(`SELECT pg_advisory_xact_lock(hashtextextended('inferencer.prompts:' || $1, 0))`, [
+      accountId,
+    ]);
   }
 
   /** Removes a prompt that never reached Replicate (its reservation was refused). */

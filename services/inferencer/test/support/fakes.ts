@@ -74,6 +74,10 @@ export class FakeCredits implements Credits {
     return { remaining: b.granted - b.used };
   }
 
+  async balance(_accountId: string, versionId: string) {
+    return { remaining: this.remaining(versionId) };
+  }
+
   async settle(reservationId: string, used: number) {
     await this.enter('settle');
     this.close(reservationId, 'settled', used);

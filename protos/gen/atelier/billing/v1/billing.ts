@@ -127,6 +127,8 @@ export interface AuthenticateKeyRequest {
 export interface AuthenticateKeyResponse {
   accountId: string;
   keyPrefix: string;
+  /** The account's tier and its limits, now. */
+  limits?: TierLimits | undefined;
 }
 
 export interface Plan {
@@ -140,6 +142,8 @@ export interface Plan {
   minImages: number;
   maxImages: number;
   deprecated: boolean;
+  /** The tier a paid payment of this plan puts its account in: free | standard | pro (default standard). */
+  tier: string;
 }
 
 export interface ListPlansRequest {
@@ -179,7 +183,14 @@ export interface CreatePaymentRequest {
   accountId: string;
   planId: string;
   promocodeId?: string | undefined;
-  versionId?: string | undefined;
+  versionId?:
+    | string
+    | undefined;
+  /**
+   * The id to give the payment (the gateway derives it from an Idempotency-Key); a payment that
+   * exists with this id for this account is answered as is. Unset: a new random id.
+   */
+  paymentId?: string | undefined;
 }
 
 export interface CreatePaymentResponse {
@@ -205,6 +216,8 @@ export interface HandleStripeEventResponse {
   type: string;
   /** False for a redelivered event or a type we ignore. */
   applied: boolean;
+  /** The account whose payment the event changed (its tier may have changed with it); empty if none. */
+  accountId: string;
 }
 
 export interface ClaimInitPaymentRequest {
@@ -484,6 +497,47 @@ export interface RedeliverWebhookRequest {
 
 export interface RedeliverWebhookResponse {
   delivery?: WebhookDelivery | undefined;
+}
+
+/** What a tier allows; the gateway enforces the request budgets, inferencer the running prompts. */
+export interface TierLimits {
+  /** free | standard | pro */
+  tier: string;
+  readsPerMinute: number;
+  writesPerMinute: number;
+  createsPerDay: number;
+  promptsRunning: number;
+  trainingsRunning: number;
+}
+
+export interface GetAccountLimitsRequest {
+  accountId: string;
+}
+
+export interface GetAccountLimitsResponse {
+  limits?: TierLimits | undefined;
+}
+
+export interface GetAccountUsageRequest {
+  accountId: string;
+  from?: Date | undefined;
+  to?: Date | undefined;
+}
+
+export interface VersionUsage {
+  /** Empty for the total line, and for payments not bound to a version yet. */
+  versionId: string;
+  images: number;
+  trainings: number;
+  predictSeconds: number;
+  /** Paid and not refunded, minor units. */
+  amountPaid: number;
+  currency: string;
+}
+
+export interface GetAccountUsageResponse {
+  versions: VersionUsage[];
+  total?: VersionUsage | undefined;
 }
 
 function createBaseAccount(): Account {
@@ -1264,7 +1318,7 @@ export const AuthenticateKeyRequest: MessageFns<AuthenticateKeyRequest> = {
 };
 
 function createBaseAuthenticateKeyResponse(): AuthenticateKeyResponse {
-  return { accountId: "", keyPrefix: "" };
+  return { accountId: "", keyPrefix: "", limits: undefined };
 }
 
 export const AuthenticateKeyResponse: MessageFns<AuthenticateKeyResponse> = {
@@ -1274,6 +1328,9 @@ export const AuthenticateKeyResponse: MessageFns<AuthenticateKeyResponse> = {
     }
     if (message.keyPrefix !== "") {
       writer.uint32(18).string(message.keyPrefix);
+    }
+    if (message.limits !== undefined) {
+      TierLimits.encode(message.limits, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -1307,6 +1364,14 @@ export const AuthenticateKeyResponse: MessageFns<AuthenticateKeyResponse> = {
             message.keyPrefix = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.limits = TierLimits.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1331,6 +1396,7 @@ export const AuthenticateKeyResponse: MessageFns<AuthenticateKeyResponse> = {
         : isSet(object.key_prefix)
         ? globalThis.String(object.key_prefix)
         : "",
+      limits: isSet(object.limits) ? TierLimits.fromJSON(object.limits) : undefined,
     };
   },
 
@@ -1342,6 +1408,9 @@ export const AuthenticateKeyResponse: MessageFns<AuthenticateKeyResponse> = {
     if (message.keyPrefix !== "") {
       obj.keyPrefix = message.keyPrefix;
     }
+    if (message.limits !== undefined) {
+      obj.limits = TierLimits.toJSON(message.limits);
+    }
     return obj;
   },
 
@@ -1352,6 +1421,9 @@ export const AuthenticateKeyResponse: MessageFns<AuthenticateKeyResponse> = {
     const message = createBaseAuthenticateKeyResponse();
     message.accountId = object.accountId ?? "";
     message.keyPrefix = object.keyPrefix ?? "";
+    message.limits = (object.limits !== undefined && object.limits !== null)
+      ? TierLimits.fromPartial(object.limits)
+      : undefined;
     return message;
   },
 };
@@ -1368,6 +1440,7 @@ function createBasePlan(): Plan {
     minImages: 0,
     maxImages: 0,
     deprecated: false,
+    tier: "",
   };
 }
 
@@ -1402,6 +1475,9 @@ export const Plan: MessageFns<Plan> = {
     }
     if (message.deprecated !== false) {
       writer.uint32(80).bool(message.deprecated);
+    }
+    if (message.tier !== "") {
+      writer.uint32(90).string(message.tier);
     }
     return writer;
   },
@@ -1499,6 +1575,14 @@ export const Plan: MessageFns<Plan> = {
             message.deprecated = reader.bool();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.tier = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1535,6 +1619,7 @@ export const Plan: MessageFns<Plan> = {
         ? globalThis.Number(object.max_images)
         : 0,
       deprecated: isSet(object.deprecated) ? globalThis.Boolean(object.deprecated) : false,
+      tier: isSet(object.tier) ? globalThis.String(object.tier) : "",
     };
   },
 
@@ -1570,6 +1655,9 @@ export const Plan: MessageFns<Plan> = {
     if (message.deprecated !== false) {
       obj.deprecated = message.deprecated;
     }
+    if (message.tier !== "") {
+      obj.tier = message.tier;
+    }
     return obj;
   },
 
@@ -1588,6 +1676,7 @@ export const Plan: MessageFns<Plan> = {
     message.minImages = object.minImages ?? 0;
     message.maxImages = object.maxImages ?? 0;
     message.deprecated = object.deprecated ?? false;
+    message.tier = object.tier ?? "";
     return message;
   },
 };
@@ -2182,7 +2271,7 @@ export const Payment: MessageFns<Payment> = {
 };
 
 function createBaseCreatePaymentRequest(): CreatePaymentRequest {
-  return { accountId: "", planId: "", promocodeId: undefined, versionId: undefined };
+  return { accountId: "", planId: "", promocodeId: undefined, versionId: undefined, paymentId: undefined };
 }
 
 export const CreatePaymentRequest: MessageFns<CreatePaymentRequest> = {
@@ -2198,6 +2287,9 @@ export const CreatePaymentRequest: MessageFns<CreatePaymentRequest> = {
     }
     if (message.versionId !== undefined) {
       writer.uint32(34).string(message.versionId);
+    }
+    if (message.paymentId !== undefined) {
+      writer.uint32(42).string(message.paymentId);
     }
     return writer;
   },
@@ -2247,6 +2339,14 @@ export const CreatePaymentRequest: MessageFns<CreatePaymentRequest> = {
             message.versionId = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.paymentId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2281,6 +2381,11 @@ export const CreatePaymentRequest: MessageFns<CreatePaymentRequest> = {
         : isSet(object.version_id)
         ? globalThis.String(object.version_id)
         : undefined,
+      paymentId: isSet(object.paymentId)
+        ? globalThis.String(object.paymentId)
+        : isSet(object.payment_id)
+        ? globalThis.String(object.payment_id)
+        : undefined,
     };
   },
 
@@ -2298,6 +2403,9 @@ export const CreatePaymentRequest: MessageFns<CreatePaymentRequest> = {
     if (message.versionId !== undefined) {
       obj.versionId = message.versionId;
     }
+    if (message.paymentId !== undefined) {
+      obj.paymentId = message.paymentId;
+    }
     return obj;
   },
 
@@ -2310,6 +2418,7 @@ export const CreatePaymentRequest: MessageFns<CreatePaymentRequest> = {
     message.planId = object.planId ?? "";
     message.promocodeId = object.promocodeId ?? undefined;
     message.versionId = object.versionId ?? undefined;
+    message.paymentId = object.paymentId ?? undefined;
     return message;
   },
 };
@@ -2631,7 +2740,7 @@ export const HandleStripeEventRequest: MessageFns<HandleStripeEventRequest> = {
 };
 
 function createBaseHandleStripeEventResponse(): HandleStripeEventResponse {
-  return { eventId: "", type: "", applied: false };
+  return { eventId: "", type: "", applied: false, accountId: "" };
 }
 
 export const HandleStripeEventResponse: MessageFns<HandleStripeEventResponse> = {
@@ -2644,6 +2753,9 @@ export const HandleStripeEventResponse: MessageFns<HandleStripeEventResponse> = 
     }
     if (message.applied !== false) {
       writer.uint32(24).bool(message.applied);
+    }
+    if (message.accountId !== "") {
+      writer.uint32(34).string(message.accountId);
     }
     return writer;
   },
@@ -2685,6 +2797,14 @@ export const HandleStripeEventResponse: MessageFns<HandleStripeEventResponse> = 
             message.applied = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.accountId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2706,6 +2826,11 @@ export const HandleStripeEventResponse: MessageFns<HandleStripeEventResponse> = 
         : "",
       type: isSet(object.type) ? globalThis.String(object.type) : "",
       applied: isSet(object.applied) ? globalThis.Boolean(object.applied) : false,
+      accountId: isSet(object.accountId)
+        ? globalThis.String(object.accountId)
+        : isSet(object.account_id)
+        ? globalThis.String(object.account_id)
+        : "",
     };
   },
 
@@ -2720,6 +2845,9 @@ export const HandleStripeEventResponse: MessageFns<HandleStripeEventResponse> = 
     if (message.applied !== false) {
       obj.applied = message.applied;
     }
+    if (message.accountId !== "") {
+      obj.accountId = message.accountId;
+    }
     return obj;
   },
 
@@ -2731,6 +2859,7 @@ export const HandleStripeEventResponse: MessageFns<HandleStripeEventResponse> = 
     message.eventId = object.eventId ?? "";
     message.type = object.type ?? "";
     message.applied = object.applied ?? false;
+    message.accountId = object.accountId ?? "";
     return message;
   },
 };
@@ -7297,6 +7426,672 @@ export const RedeliverWebhookResponse: MessageFns<RedeliverWebhookResponse> = {
   },
 };
 
+function createBaseTierLimits(): TierLimits {
+  return { tier: "", readsPerMinute: 0, writesPerMinute: 0, createsPerDay: 0, promptsRunning: 0, trainingsRunning: 0 };
+}
+
+export const TierLimits: MessageFns<TierLimits> = {
+  encode(message: TierLimits, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tier !== "") {
+      writer.uint32(10).string(message.tier);
+    }
+    if (message.readsPerMinute !== 0) {
+      writer.uint32(16).uint32(message.readsPerMinute);
+    }
+    if (message.writesPerMinute !== 0) {
+      writer.uint32(24).uint32(message.writesPerMinute);
+    }
+    if (message.createsPerDay !== 0) {
+      writer.uint32(32).uint32(message.createsPerDay);
+    }
+    if (message.promptsRunning !== 0) {
+      writer.uint32(40).uint32(message.promptsRunning);
+    }
+    if (message.trainingsRunning !== 0) {
+      writer.uint32(48).uint32(message.trainingsRunning);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TierLimits {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTierLimits();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tier = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.readsPerMinute = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.writesPerMinute = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.createsPerDay = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.promptsRunning = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.trainingsRunning = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TierLimits {
+    return {
+      tier: isSet(object.tier) ? globalThis.String(object.tier) : "",
+      readsPerMinute: isSet(object.readsPerMinute)
+        ? globalThis.Number(object.readsPerMinute)
+        : isSet(object.reads_per_minute)
+        ? globalThis.Number(object.reads_per_minute)
+        : 0,
+      writesPerMinute: isSet(object.writesPerMinute)
+        ? globalThis.Number(object.writesPerMinute)
+        : isSet(object.writes_per_minute)
+        ? globalThis.Number(object.writes_per_minute)
+        : 0,
+      createsPerDay: isSet(object.createsPerDay)
+        ? globalThis.Number(object.createsPerDay)
+        : isSet(object.creates_per_day)
+        ? globalThis.Number(object.creates_per_day)
+        : 0,
+      promptsRunning: isSet(object.promptsRunning)
+        ? globalThis.Number(object.promptsRunning)
+        : isSet(object.prompts_running)
+        ? globalThis.Number(object.prompts_running)
+        : 0,
+      trainingsRunning: isSet(object.trainingsRunning)
+        ? globalThis.Number(object.trainingsRunning)
+        : isSet(object.trainings_running)
+        ? globalThis.Number(object.trainings_running)
+        : 0,
+    };
+  },
+
+  toJSON(message: TierLimits): unknown {
+    const obj: any = {};
+    if (message.tier !== "") {
+      obj.tier = message.tier;
+    }
+    if (message.readsPerMinute !== 0) {
+      obj.readsPerMinute = Math.round(message.readsPerMinute);
+    }
+    if (message.writesPerMinute !== 0) {
+      obj.writesPerMinute = Math.round(message.writesPerMinute);
+    }
+    if (message.createsPerDay !== 0) {
+      obj.createsPerDay = Math.round(message.createsPerDay);
+    }
+    if (message.promptsRunning !== 0) {
+      obj.promptsRunning = Math.round(message.promptsRunning);
+    }
+    if (message.trainingsRunning !== 0) {
+      obj.trainingsRunning = Math.round(message.trainingsRunning);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TierLimits>, I>>(base?: I): TierLimits {
+    return TierLimits.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TierLimits>, I>>(object: I): TierLimits {
+    const message = createBaseTierLimits();
+    message.tier = object.tier ?? "";
+    message.readsPerMinute = object.readsPerMinute ?? 0;
+    message.writesPerMinute = object.writesPerMinute ?? 0;
+    message.createsPerDay = object.createsPerDay ?? 0;
+    message.promptsRunning = object.promptsRunning ?? 0;
+    message.trainingsRunning = object.trainingsRunning ?? 0;
+    return message;
+  },
+};
+
+function createBaseGetAccountLimitsRequest(): GetAccountLimitsRequest {
+  return { accountId: "" };
+}
+
+export const GetAccountLimitsRequest: MessageFns<GetAccountLimitsRequest> = {
+  encode(message: GetAccountLimitsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.accountId !== "") {
+      writer.uint32(10).string(message.accountId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetAccountLimitsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetAccountLimitsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.accountId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetAccountLimitsRequest {
+    return {
+      accountId: isSet(object.accountId)
+        ? globalThis.String(object.accountId)
+        : isSet(object.account_id)
+        ? globalThis.String(object.account_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetAccountLimitsRequest): unknown {
+    const obj: any = {};
+    if (message.accountId !== "") {
+      obj.accountId = message.accountId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetAccountLimitsRequest>, I>>(base?: I): GetAccountLimitsRequest {
+    return GetAccountLimitsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetAccountLimitsRequest>, I>>(object: I): GetAccountLimitsRequest {
+    const message = createBaseGetAccountLimitsRequest();
+    message.accountId = object.accountId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetAccountLimitsResponse(): GetAccountLimitsResponse {
+  return { limits: undefined };
+}
+
+export const GetAccountLimitsResponse: MessageFns<GetAccountLimitsResponse> = {
+  encode(message: GetAccountLimitsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.limits !== undefined) {
+      TierLimits.encode(message.limits, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetAccountLimitsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetAccountLimitsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.limits = TierLimits.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetAccountLimitsResponse {
+    return { limits: isSet(object.limits) ? TierLimits.fromJSON(object.limits) : undefined };
+  },
+
+  toJSON(message: GetAccountLimitsResponse): unknown {
+    const obj: any = {};
+    if (message.limits !== undefined) {
+      obj.limits = TierLimits.toJSON(message.limits);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetAccountLimitsResponse>, I>>(base?: I): GetAccountLimitsResponse {
+    return GetAccountLimitsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetAccountLimitsResponse>, I>>(object: I): GetAccountLimitsResponse {
+    const message = createBaseGetAccountLimitsResponse();
+    message.limits = (object.limits !== undefined && object.limits !== null)
+      ? TierLimits.fromPartial(object.limits)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseGetAccountUsageRequest(): GetAccountUsageRequest {
+  return { accountId: "", from: undefined, to: undefined };
+}
+
+export const GetAccountUsageRequest: MessageFns<GetAccountUsageRequest> = {
+  encode(message: GetAccountUsageRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.accountId !== "") {
+      writer.uint32(10).string(message.accountId);
+    }
+    if (message.from !== undefined) {
+      Timestamp.encode(toTimestamp(message.from), writer.uint32(18).fork()).join();
+    }
+    if (message.to !== undefined) {
+      Timestamp.encode(toTimestamp(message.to), writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetAccountUsageRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetAccountUsageRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.accountId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.from = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.to = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetAccountUsageRequest {
+    return {
+      accountId: isSet(object.accountId)
+        ? globalThis.String(object.accountId)
+        : isSet(object.account_id)
+        ? globalThis.String(object.account_id)
+        : "",
+      from: isSet(object.from) ? fromJsonTimestamp(object.from) : undefined,
+      to: isSet(object.to) ? fromJsonTimestamp(object.to) : undefined,
+    };
+  },
+
+  toJSON(message: GetAccountUsageRequest): unknown {
+    const obj: any = {};
+    if (message.accountId !== "") {
+      obj.accountId = message.accountId;
+    }
+    if (message.from !== undefined) {
+      obj.from = message.from.toISOString();
+    }
+    if (message.to !== undefined) {
+      obj.to = message.to.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetAccountUsageRequest>, I>>(base?: I): GetAccountUsageRequest {
+    return GetAccountUsageRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetAccountUsageRequest>, I>>(object: I): GetAccountUsageRequest {
+    const message = createBaseGetAccountUsageRequest();
+    message.accountId = object.accountId ?? "";
+    message.from = object.from ?? undefined;
+    message.to = object.to ?? undefined;
+    return message;
+  },
+};
+
+function createBaseVersionUsage(): VersionUsage {
+  return { versionId: "", images: 0, trainings: 0, predictSeconds: 0, amountPaid: 0, currency: "" };
+}
+
+export const VersionUsage: MessageFns<VersionUsage> = {
+  encode(message: VersionUsage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.versionId !== "") {
+      writer.uint32(10).string(message.versionId);
+    }
+    if (message.images !== 0) {
+      writer.uint32(16).int64(message.images);
+    }
+    if (message.trainings !== 0) {
+      writer.uint32(24).uint32(message.trainings);
+    }
+    if (message.predictSeconds !== 0) {
+      writer.uint32(33).double(message.predictSeconds);
+    }
+    if (message.amountPaid !== 0) {
+      writer.uint32(40).int64(message.amountPaid);
+    }
+    if (message.currency !== "") {
+      writer.uint32(50).string(message.currency);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VersionUsage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVersionUsage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.versionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.images = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.trainings = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.predictSeconds = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.amountPaid = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.currency = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VersionUsage {
+    return {
+      versionId: isSet(object.versionId)
+        ? globalThis.String(object.versionId)
+        : isSet(object.version_id)
+        ? globalThis.String(object.version_id)
+        : "",
+      images: isSet(object.images) ? globalThis.Number(object.images) : 0,
+      trainings: isSet(object.trainings) ? globalThis.Number(object.trainings) : 0,
+      predictSeconds: isSet(object.predictSeconds)
+        ? globalThis.Number(object.predictSeconds)
+        : isSet(object.predict_seconds)
+        ? globalThis.Number(object.predict_seconds)
+        : 0,
+      amountPaid: isSet(object.amountPaid)
+        ? globalThis.Number(object.amountPaid)
+        : isSet(object.amount_paid)
+        ? globalThis.Number(object.amount_paid)
+        : 0,
+      currency: isSet(object.currency) ? globalThis.String(object.currency) : "",
+    };
+  },
+
+  toJSON(message: VersionUsage): unknown {
+    const obj: any = {};
+    if (message.versionId !== "") {
+      obj.versionId = message.versionId;
+    }
+    if (message.images !== 0) {
+      obj.images = Math.round(message.images);
+    }
+    if (message.trainings !== 0) {
+      obj.trainings = Math.round(message.trainings);
+    }
+    if (message.predictSeconds !== 0) {
+      obj.predictSeconds = floatToJson(message.predictSeconds);
+    }
+    if (message.amountPaid !== 0) {
+      obj.amountPaid = Math.round(message.amountPaid);
+    }
+    if (message.currency !== "") {
+      obj.currency = message.currency;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<VersionUsage>, I>>(base?: I): VersionUsage {
+    return VersionUsage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<VersionUsage>, I>>(object: I): VersionUsage {
+    const message = createBaseVersionUsage();
+    message.versionId = object.versionId ?? "";
+    message.images = object.images ?? 0;
+    message.trainings = object.trainings ?? 0;
+    message.predictSeconds = object.predictSeconds ?? 0;
+    message.amountPaid = object.amountPaid ?? 0;
+    message.currency = object.currency ?? "";
+    return message;
+  },
+};
+
+function createBaseGetAccountUsageResponse(): GetAccountUsageResponse {
+  return { versions: [], total: undefined };
+}
+
+export const GetAccountUsageResponse: MessageFns<GetAccountUsageResponse> = {
+  encode(message: GetAccountUsageResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.versions) {
+      VersionUsage.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.total !== undefined) {
+      VersionUsage.encode(message.total, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetAccountUsageResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetAccountUsageResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.versions.push(VersionUsage.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.total = VersionUsage.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetAccountUsageResponse {
+    return {
+      versions: globalThis.Array.isArray(object?.versions)
+        ? object.versions.map((e: any) => VersionUsage.fromJSON(e))
+        : [],
+      total: isSet(object.total) ? VersionUsage.fromJSON(object.total) : undefined,
+    };
+  },
+
+  toJSON(message: GetAccountUsageResponse): unknown {
+    const obj: any = {};
+    if (message.versions?.length) {
+      obj.versions = message.versions.map((e) => VersionUsage.toJSON(e));
+    }
+    if (message.total !== undefined) {
+      obj.total = VersionUsage.toJSON(message.total);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetAccountUsageResponse>, I>>(base?: I): GetAccountUsageResponse {
+    return GetAccountUsageResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetAccountUsageResponse>, I>>(object: I): GetAccountUsageResponse {
+    const message = createBaseGetAccountUsageResponse();
+    message.versions = object.versions?.map((e) => VersionUsage.fromPartial(e)) || [];
+    message.total = (object.total !== undefined && object.total !== null)
+      ? VersionUsage.fromPartial(object.total)
+      : undefined;
+    return message;
+  },
+};
+
 /** Accounts, API keys, plans, Stripe payments and the per-version credit ledger. */
 export type BillingServiceService = typeof BillingServiceService;
 export const BillingServiceService = {
@@ -7351,6 +8146,30 @@ export const BillingServiceService = {
     responseSerialize: (value: AuthenticateKeyResponse): Buffer =>
       Buffer.from(AuthenticateKeyResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): AuthenticateKeyResponse => AuthenticateKeyResponse.decode(value),
+  },
+  /** Tiers: an account's tier (best tier of its paid payments) and the limits it sets. */
+  getAccountLimits: {
+    path: "/atelier.billing.v1.BillingService/GetAccountLimits" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetAccountLimitsRequest): Buffer =>
+      Buffer.from(GetAccountLimitsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetAccountLimitsRequest => GetAccountLimitsRequest.decode(value),
+    responseSerialize: (value: GetAccountLimitsResponse): Buffer =>
+      Buffer.from(GetAccountLimitsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetAccountLimitsResponse => GetAccountLimitsResponse.decode(value),
+  },
+  /** Usage for the customer: per version and in total, over a period. */
+  getAccountUsage: {
+    path: "/atelier.billing.v1.BillingService/GetAccountUsage" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetAccountUsageRequest): Buffer =>
+      Buffer.from(GetAccountUsageRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetAccountUsageRequest => GetAccountUsageRequest.decode(value),
+    responseSerialize: (value: GetAccountUsageResponse): Buffer =>
+      Buffer.from(GetAccountUsageResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetAccountUsageResponse => GetAccountUsageResponse.decode(value),
   },
   /** Plans. */
   listPlans: {
@@ -7629,6 +8448,10 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
   createApiKey: handleUnaryCall<CreateApiKeyRequest, CreateApiKeyResponse>;
   revokeApiKey: handleUnaryCall<RevokeApiKeyRequest, RevokeApiKeyResponse>;
   authenticateKey: handleUnaryCall<AuthenticateKeyRequest, AuthenticateKeyResponse>;
+  /** Tiers: an account's tier (best tier of its paid payments) and the limits it sets. */
+  getAccountLimits: handleUnaryCall<GetAccountLimitsRequest, GetAccountLimitsResponse>;
+  /** Usage for the customer: per version and in total, over a period. */
+  getAccountUsage: handleUnaryCall<GetAccountUsageRequest, GetAccountUsageResponse>;
   /** Plans. */
   listPlans: handleUnaryCall<ListPlansRequest, ListPlansResponse>;
   upsertPlan: handleUnaryCall<UpsertPlanRequest, UpsertPlanResponse>;
@@ -7740,6 +8563,38 @@ export interface BillingServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: AuthenticateKeyResponse) => void,
+  ): ClientUnaryCall;
+  /** Tiers: an account's tier (best tier of its paid payments) and the limits it sets. */
+  getAccountLimits(
+    request: GetAccountLimitsRequest,
+    callback: (error: ServiceError | null, response: GetAccountLimitsResponse) => void,
+  ): ClientUnaryCall;
+  getAccountLimits(
+    request: GetAccountLimitsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetAccountLimitsResponse) => void,
+  ): ClientUnaryCall;
+  getAccountLimits(
+    request: GetAccountLimitsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetAccountLimitsResponse) => void,
+  ): ClientUnaryCall;
+  /** Usage for the customer: per version and in total, over a period. */
+  getAccountUsage(
+    request: GetAccountUsageRequest,
+    callback: (error: ServiceError | null, response: GetAccountUsageResponse) => void,
+  ): ClientUnaryCall;
+  getAccountUsage(
+    request: GetAccountUsageRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetAccountUsageResponse) => void,
+  ): ClientUnaryCall;
+  getAccountUsage(
+    request: GetAccountUsageRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetAccountUsageResponse) => void,
   ): ClientUnaryCall;
   /** Plans. */
   listPlans(

@@ -74,7 +74,14 @@ export interface CreatePromptRequest {
   /** When > 0, answer once the prompt is finished or this many seconds have passed. */
   waitSeconds: number;
   /** Receives this prompt's events too (signed with the account's callback secret). */
-  callbackUrl?: string | undefined;
+  callbackUrl?:
+    | string
+    | undefined;
+  /**
+   * Prompts the account may have running at once (its tier's limit); 0 = the service's default.
+   * A create past it is RESOURCE_EXHAUSTED and reserves nothing.
+   */
+  maxRunning: number;
 }
 
 export interface CreatePromptResponse {
@@ -727,7 +734,15 @@ export const Prompt: MessageFns<Prompt> = {
 };
 
 function createBaseCreatePromptRequest(): CreatePromptRequest {
-  return { accountId: "", versionId: "", promptId: "", params: undefined, waitSeconds: 0, callbackUrl: undefined };
+  return {
+    accountId: "",
+    versionId: "",
+    promptId: "",
+    params: undefined,
+    waitSeconds: 0,
+    callbackUrl: undefined,
+    maxRunning: 0,
+  };
 }
 
 export const CreatePromptRequest: MessageFns<CreatePromptRequest> = {
@@ -749,6 +764,9 @@ export const CreatePromptRequest: MessageFns<CreatePromptRequest> = {
     }
     if (message.callbackUrl !== undefined) {
       writer.uint32(50).string(message.callbackUrl);
+    }
+    if (message.maxRunning !== 0) {
+      writer.uint32(56).uint32(message.maxRunning);
     }
     return writer;
   },
@@ -814,6 +832,14 @@ export const CreatePromptRequest: MessageFns<CreatePromptRequest> = {
             message.callbackUrl = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.maxRunning = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -854,6 +880,11 @@ export const CreatePromptRequest: MessageFns<CreatePromptRequest> = {
         : isSet(object.callback_url)
         ? globalThis.String(object.callback_url)
         : undefined,
+      maxRunning: isSet(object.maxRunning)
+        ? globalThis.Number(object.maxRunning)
+        : isSet(object.max_running)
+        ? globalThis.Number(object.max_running)
+        : 0,
     };
   },
 
@@ -877,6 +908,9 @@ export const CreatePromptRequest: MessageFns<CreatePromptRequest> = {
     if (message.callbackUrl !== undefined) {
       obj.callbackUrl = message.callbackUrl;
     }
+    if (message.maxRunning !== 0) {
+      obj.maxRunning = Math.round(message.maxRunning);
+    }
     return obj;
   },
 
@@ -893,6 +927,7 @@ export const CreatePromptRequest: MessageFns<CreatePromptRequest> = {
       : undefined;
     message.waitSeconds = object.waitSeconds ?? 0;
     message.callbackUrl = object.callbackUrl ?? undefined;
+    message.maxRunning = object.maxRunning ?? 0;
     return message;
   },
 };
