@@ -1,17 +1,29 @@
+import type { Request } from 'express';
 import { Errors } from '@atelier/kit';
 import type { GatewayConfig } from '../../config';
 import { route } from '../define';
 import { Account } from './schemas';
 
 /**
- * The caller's tier and the limits it is held to. Until tiers exist (issue: tiers and usage)
- * every account is on the one tier the gateway enforces; this is the one place to replace.
+ * The caller's tier and the limits it is held to, as billing said when the key was checked (the
+ * cache is dropped the moment a payment of the account changes). RATE_LIMIT_PER_WINDOW, when set,
+ * replaces the per-minute budgets, as the limiter does.
  */
-export function tierOf(config: GatewayConfig) {
-  const perMinute = Math.round((config.RATE_LIMIT_PER_WINDOW * 60_000) / config.RATE_LIMIT_WINDOW_MS);
+export function tierOf(req: Request, config: GatewayConfig) {
+  const override =
+    config.RATE_LIMIT_PER_WINDOW === undefined
+      ? undefined
+      : Math.round((config.RATE_LIMIT_PER_WINDOW * 60_000) / config.RATE_LIMIT_WINDOW_MS);
+  const limits = req.limits;
   return {
-    tier: 'free',
-    limits: { reads_per_minute: perMinute, writes_per_minute: perMinute, prompts_at_once: null },
+    tier: req.tier ?? 'free',
+    limits: {
+      reads_per_minute: override ?? limits?.readsPerMinute ?? 0,
+      writes_per_minute: override ?? limits?.writesPerMinute ?? 0,
+      prompts_at_once: limits?.promptsRunning ?? null,
+      creates_per_day: limits?.createsPerDay ?? null,
+      trainings_at_once: limits?.trainingsRunning ?? null,
+    },
   };
 }
 
@@ -23,7 +35,7 @@ export const accountRoutes = [
     tags: ['account'],
     auth: true,
     responses: { 200: { description: 'The account', schema: Account } },
-    handler: async ({ accountId }, { mesh, config }) => {
+    handler: async ({ req, accountId }, { mesh, config }) => {
       const { account, credits } = await mesh.billing.getAccount({ accountId });
       if (!account) throw Errors.unavailable('billing');
       return {
@@ -32,7 +44,7 @@ export const accountRoutes = [
           account_id: account.accountId,
           email: account.email,
           created_at: account.createdAt?.toISOString() ?? null,
-          ...tierOf(config),
+          ...tierOf(req, config),
           credits: {
             granted: credits?.granted ?? 0,
             used: credits?.used ?? 0,

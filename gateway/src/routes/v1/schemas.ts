@@ -159,6 +159,8 @@ export const Account = z
       reads_per_minute: z.number().int(),
       writes_per_minute: z.number().int(),
       prompts_at_once: z.number().int().nullable(),
+      creates_per_day: z.number().int().nullable(),
+      trainings_at_once: z.number().int().nullable(),
     }),
     credits: z.object({ granted: z.number().int(), used: z.number().int(), remaining: z.number().int() }),
   })
