@@ -159,7 +159,7 @@ describe('Postgres frozen mid-request', () => {
             status: string;
           }
         ).status === 'succeeded',
-      { what: 'the prompt to succeed', timeoutMs: 20_000 },
+      { what: 'the prompt to succeed', timeoutMs: 60_000 },
     );
     await creditsAddUp(versionId);
     // Fully usable: another prompt with another key goes through at once.

@@ -150,7 +150,8 @@ it('lists my payments newest first in pages; my account shows credits summed ove
   }>('/api/v1/account', me.apiKey);
   expect(account.status).toBe(200);
   expect(account.body.account_id).toBe(me.accountId);
-  expect(account.body.tier).toBe('free');
+  // Its paid payment's plan sells the standard tier.
+  expect(account.body.tier).toBe('standard');
   expect(account.body.limits.reads_per_minute).toBeGreaterThan(0);
   expect(account.body.credits).toEqual({ granted: 12, used: 3, remaining: 9 });
 });

@@ -131,21 +131,25 @@ export class PromptService {
     const maxRunning = input.maxRunning || this.d.settings.maxRunningPerAccount;
     let inserted: boolean;
     try {
-      inserted = await this.d.store.transaction(async (repos) => {
-        await repos.prompts.lockAccount(accountId);
-        return repos.prompts.insertUnderCap(
-          {
-            id: promptId,
-            accountId,
-            versionId,
-            params,
-            timeoutMs: this.d.settings.timeoutMs,
-            graceMs: this.d.settings.createGraceMs,
-            callbackUrl: input.callbackUrl || null,
-          },
-          maxRunning,
-        );
-      });
+      inserted = await prompts.insertUnderCap(
+        {
+          id: promptId,
+          accountId,
+          versionId,
+          params,
+          timeoutMs: this.d.settings.timeoutMs,
+          graceMs: this.d.settings.createGraceMs,
+          callbackUrl: input.callbackUrl || null,
+        },
+        maxRunning,
+      );
+      // No lock (a queue of creates would hold a connection each): racers for the last slot
+      // count again once their rows are committed; whoever sees the cap passed steps back. The
+      // last to commit sees every row, so the cap is never passed (at worst both step back).
+      if (inserted && (await prompts.countActiveOf(accountId)) > maxRunning) {
+        await prompts.deleteUnstarted(promptId);
+        inserted = false;
+      }
     } catch (err) {
       if (pgCode(err) !== PG_UNIQUE_VIOLATION) throw err;
       // The same retry raced us to the insert.

@@ -104,8 +104,7 @@ export class PromptRepository {
 
   /**
    * Inserts the prompt unless the account already has `maxRunning` unfinished prompts; false
-   * then. Atomic only under lockAccount (in the same transaction): two creates racing for the
-   * last slot would otherwise both count the same rows.
+   * then. Two creates racing for the last slot can both get in: the caller counts again after.
    */
   async insertUnderCap(p: NewPrompt, maxRunning: number): Promise<boolean> {
     const stored: StoredParams = {
@@ -137,11 +136,13 @@ export class PromptRepository {
     return rowCount === 1;
   }
 
-  /** Serialises prompt creation per account for the rest of the caller's transaction. */
-  async lockAccount(accountId: string): Promise<void> {
-    await this.db.query(`SELECT pg_advisory_xact_lock(hashtextextended('inferencer.prompts:' || $1, 0))`, [
-      accountId,
-    ]);
+  /** The account's unfinished prompts. */
+  async countActiveOf(accountId: string): Promise<number> {
+    const { rows } = await this.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM inferencer.prompts WHERE account_id = $1 AND status IN ${ACTIVE}`,
+      [accountId],
+    );
+    return rows[0]?.n ?? 0;
   }
 
   /** Removes a prompt that never reached Replicate (its reservation was refused). */
