@@ -39,7 +39,13 @@ interface PromptJson {
 
 beforeAll(async () => {
   mesh = await startMesh({
-    env: { RATE_LIMIT_PER_WINDOW: '100000', AUTH_CACHE_MS: '60000', PREDICTION_CHECK_INTERVAL_MS: '300' },
+    env: {
+      RATE_LIMIT_PER_WINDOW: '100000',
+      AUTH_CACHE_MS: '60000',
+      PREDICTION_CHECK_INTERVAL_MS: '300',
+      // Prompts here race for credits, not for the tier's running cap (tiers.test.ts covers that).
+      TIER_LIMITS: JSON.stringify({ free: { promptsRunning: 1000 }, standard: { promptsRunning: 1000 } }),
+    },
     // Long enough for a cancel to reach a running prediction, short enough for 30 of them.
     replicate: { trainingMs: 100, predictionMs: 1_000 },
   });
