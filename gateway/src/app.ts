@@ -18,6 +18,8 @@ import { apiDocument } from './openapi/document';
 import { serveConsole } from './routes/console';
 import { mountRoutes } from './routes/define';
 import { v1Routes } from './routes/v1';
+import { sdapiRoutes } from './routes/sdapi';
+import { a1111Errors } from './routes/sdapi/a1111.mappers';
 
 /** What a client refused by a cap on running work is told to wait before trying again. */
 const RUNNING_CAP_RETRY_S = 2;
@@ -143,7 +145,7 @@ export function createGatewayApp(deps: GatewayDeps) {
   });
   deps.accountChanged = (accountId) => auth.forgetAccount(accountId);
   const router = express.Router({ strict: false });
-  mountRoutes(router, v1Routes, deps, {
+  mountRoutes(router, [...v1Routes, ...sdapiRoutes], deps, {
     auth,
     rateLimit: rateLimiter(redis, {
       override: config.RATE_LIMIT_PER_WINDOW,
@@ -156,6 +158,9 @@ export function createGatewayApp(deps: GatewayDeps) {
 
   app.use((req: Request, _res: Response, next: NextFunction) =>
     next(Errors.notFound('route', `${req.method} ${req.path}`)),
+  );
+  app.use((err: unknown, req: Request, res: Response, next: NextFunction) =>
+    a1111Errors(bodyError(err), req, res, next),
   );
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof LockHeldError || err instanceof IdempotencyInFlightError)

@@ -26,6 +26,18 @@ if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n
 `;
 
+/** The API key of `Bearer <key>`, or the password of HTTP Basic (how A1111 clients send it with
+ * `--api-auth user:password`); the Basic user name is ignored. */
+function apiKeyOf(header: string): string | undefined {
+  const bearer = /^Bearer ([\x21-\x7e]{1,200})$/i.exec(header);
+  if (bearer) return bearer[1];
+  const basic = /^Basic ([A-Za-z0-9+/=]{1,400})$/i.exec(header);
+  if (!basic) return undefined;
+  const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
+  const password = decoded.slice(decoded.indexOf(':') + 1);
+  return decoded.includes(':') && /^[\x21-\x7e]{1,200}$/.test(password) ? password : undefined;
+}
+
 /**
  * Bearer key → billing AuthenticateKey, cached for `cacheMs` (so a revoked key stops working
  * within that time). Only hashes of keys are held in memory. Failed checks are counted per client
@@ -54,9 +66,7 @@ export function authenticate(mesh: Pick<Mesh, 'billing'>, redis: Redis, opts: Au
     redis.eval(COUNT_FAILURE, 1, failuresKey(req), opts.windowMs).catch(() => undefined);
 
   const handler = async (req: Request, res: Response, next: NextFunction) => {
-    const header = req.get('authorization') ?? '';
-    const match = /^Bearer ([\x21-\x7e]{1,200})$/i.exec(header);
-    const key = match?.[1];
+    const key = apiKeyOf(req.get('authorization') ?? '');
     const cacheKey = key ? createHash('sha256').update(key).digest('base64') : '';
     const now = Date.now();
     let entry = key ? cache.get(cacheKey) : undefined;

@@ -1,5 +1,6 @@
 import { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { registerRoutes } from '../routes/define';
+import { sdapiRoutes } from '../routes/sdapi';
 import { v1Routes } from '../routes/v1';
 import { buildDocument } from './registry';
 
@@ -7,6 +8,6 @@ import { buildDocument } from './registry';
  * `npm run openapi` writes to gateway/openapi.json (the file the console's client is typed from). */
 export function apiDocument() {
   const registry = new OpenAPIRegistry();
-  registerRoutes(registry, v1Routes);
+  registerRoutes(registry, [...v1Routes, ...sdapiRoutes]);
   return buildDocument(registry);
 }

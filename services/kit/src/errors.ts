@@ -37,6 +37,7 @@ export const ERROR_TABLE = {
   },
   rate_limited: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, http: 429, title: 'Too many requests' },
   internal: { grpc: GrpcStatus.INTERNAL, http: 500, title: 'Internal error' },
+  prediction_failed: { grpc: GrpcStatus.ABORTED, http: 502, title: 'The prediction failed' },
   unimplemented: { grpc: GrpcStatus.UNIMPLEMENTED, http: 501, title: 'Not implemented yet' },
   unavailable: { grpc: GrpcStatus.UNAVAILABLE, http: 503, title: 'Service unavailable' },
   timeout: { grpc: GrpcStatus.DEADLINE_EXCEEDED, http: 504, title: 'Upstream timed out' },
@@ -83,6 +84,9 @@ export const Errors = {
       `${dependency} is unavailable${cause instanceof Error ? `: ${cause.message}` : ''}`,
     ),
   timeout: (dependency: string) => new AppError('timeout', `${dependency} did not answer in time`),
+  /** A run that ended failed or canceled where the caller waited for its images. */
+  predictionFailed: (promptId: string) =>
+    new AppError('prediction_failed', `prompt ${promptId} did not succeed`, { prompt_id: promptId }),
 };
 
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
