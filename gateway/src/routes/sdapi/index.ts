@@ -149,7 +149,7 @@ export const sdapiRoutes: AnyRoute[] = [
       },
       ...a1111Responses,
     },
-    handler: async ({ accountId, body: given }, deps) => {
+    handler: async ({ req, accountId, body: given }, deps) => {
       const body = withDefaults(given);
       const deadline = Date.now() + TXT2IMG_WAIT_MS;
       const versionId = await pickVersion(deps, accountId, body);
@@ -161,6 +161,8 @@ export const sdapiRoutes: AnyRoute[] = [
           versionId,
           promptId: randomUUID(),
           waitSeconds: CREATE_WAIT_S,
+          // The tier's cap on prompts running at once, as for POST /api/v1/prompts/create.
+          maxRunning: req.limits?.promptsRunning ?? 0,
           params: {
             prompt: body.prompt,
             negativePrompt: body.negative_prompt,
