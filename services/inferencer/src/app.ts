@@ -21,6 +21,7 @@ import { createImagerOutputs } from './clients/imager.client';
 import { createReplicatePredictions } from './clients/replicate.client';
 import { createTrainerVersions } from './clients/trainer.client';
 import type { Credits, OutputStore, Predictions, VersionDirectory } from './domain/ports';
+import { OfferService } from './domain/offer.service';
 import { PredictionEventService } from './domain/prediction-event.service';
 import { PromptCompletion } from './domain/prompt.completion';
 import { createPromptReconciler } from './domain/prompt.job';
@@ -44,7 +45,8 @@ type DomainSettings = Pick<
   | 'PREDICTION_PRICE_PER_SECOND_MICROS'
   | 'TRANSFER_TIMEOUT_MS'
   | 'MAX_RUNNING_PROMPTS_PER_ACCOUNT'
->;
+> &
+  Partial<Pick<InferencerConfig, 'DUPLICATE_RUN_WINDOW_MS'>>;
 
 /** The webhook target of predictions: the gateway routes `?kind=prediction` events here. */
 export function predictionWebhookUrl(publicWebhookUrl: string): string {
@@ -114,7 +116,15 @@ export function buildInferencerDomain(deps: {
       timeoutMs: config.PREDICTION_TIMEOUT_MS,
     },
   });
-  return { store, completion, prompts, events, reconciler };
+  const offers = new OfferService({
+    store,
+    versions: deps.versions,
+    credits,
+    prompts,
+    logger,
+    settings: { duplicateWindowMs: config.DUPLICATE_RUN_WINDOW_MS ?? 60_000 },
+  });
+  return { store, completion, prompts, events, reconciler, offers };
 }
 
 /** Wires inferencer by hand: config → pools and clients → repositories → domain → handlers → server. */

@@ -39,5 +39,7 @@ export const inferencerConfigSchema = serviceEnv.extend({
   /** Prompts an account may have running at once when the gateway does not pass its tier's limit. */
   MAX_RUNNING_PROMPTS_PER_ACCOUNT: z.coerce.number().int().positive().default(2),
   PREDICTION_PRICE_PER_SECOND_MICROS: z.coerce.number().int().nonnegative().default(1_400),
+  /** A repeated identical offer or pack run (same account, same inputs) within this window returns the first run. */
+  DUPLICATE_RUN_WINDOW_MS: env.ms(60_000),
 });
 export type InferencerConfig = z.infer<typeof inferencerConfigSchema>;

@@ -1,5 +1,6 @@
 import type { AnyRoute } from '../define';
 import { accountRoutes } from './account';
+import { offerRoutes } from './offers';
 import { webhookEndpointRoutes } from './webhook-endpoints';
 import { paymentRoutes } from './payments';
 import { planRoutes } from './plans';
@@ -15,6 +16,7 @@ export const v1Routes: AnyRoute[] = [
   ...versionRoutes,
   ...promptRoutes,
   ...usageRoutes,
+  ...offerRoutes,
   ...webhookRoutes,
   ...accountRoutes,
   ...webhookEndpointRoutes,

@@ -13,7 +13,7 @@ const FINISHED = new Set([
 ]);
 
 /** Image URLs for many prompts in one imager call. */
-async function withUrls(mesh: GatewayDeps['mesh'], prompts: inferencer.Prompt[]) {
+export async function withUrls(mesh: GatewayDeps['mesh'], prompts: inferencer.Prompt[]) {
   const keys = prompts.flatMap((p) => p.images.map((i) => i.key));
   const urls = keys.length ? (await mesh.imager.signUrls({ keys })).urls : [];
   let at = 0;

@@ -13,6 +13,8 @@ export function createTrainerVersions(address: string, opts: { timeoutMs: number
         accountId: version.accountId,
         isReady: version.isReady,
         replicateVersion: version.replicateVersion,
+        triggerWord: version.triggerWord,
+        className: version.className,
       };
     },
     close: () => client.close(),

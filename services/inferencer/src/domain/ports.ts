@@ -11,7 +11,13 @@ export interface VersionDirectory {
   getVersion(
     accountId: string,
     versionId: string,
-  ): Promise<{ accountId: string; isReady: boolean; replicateVersion: string }>;
+  ): Promise<{
+    accountId: string;
+    isReady: boolean;
+    replicateVersion: string;
+    triggerWord: string;
+    className: string;
+  }>;
 }
 
 /** billing: the credit reservation of each prompt (its id is the prompt id) and usage records. */

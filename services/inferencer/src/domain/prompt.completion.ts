@@ -4,6 +4,7 @@ import { isActive, type Outcome, type Prediction, type Prompt, type PromptImage 
 import type { Credits, OutputStore } from './ports';
 import { costMicros, outcomeOf, outputKeyPrefix } from './prompt.rules';
 import type { PromptWaiter } from './prompt.waiter';
+import { settleRunIfDone } from './offer.service';
 
 /** imager answers that mean "these outputs will never copy": retrying would not help. */
 const PERMANENT_TRANSFER_ERRORS: ReadonlySet<string> = new Set([
@@ -100,8 +101,11 @@ export class PromptCompletion {
     const urls = await this.imageUrls(prompt.id, images);
     const finished = await this.d.store.transaction(async (repos) => {
       if (!(await repos.prompts.lockActive(prompt.id))) return false;
-      if (outcome.status === 'succeeded') await this.d.credits.settle(prompt.id, images.length);
-      else await this.d.credits.release(prompt.id);
+      // A run's prompts share the run's one reservation: it is settled once the last of them ends.
+      if (!prompt.runId) {
+        if (outcome.status === 'succeeded') await this.d.credits.settle(prompt.id, images.length);
+        else await this.d.credits.release(prompt.id);
+      }
       if (outcome.predictTime !== null && cost !== null) {
         await this.d.credits.recordUsage(prompt.accountId, prompt.id, outcome.predictTime, cost);
       }
@@ -118,6 +122,7 @@ export class PromptCompletion {
         await repos.outbox.insert(
           newEvent(after.accountId, `prompt.${outcome.status}`, this.d.view(after, urls), after.callbackUrl),
         );
+      if (done && prompt.runId) await settleRunIfDone(repos, this.d.credits, prompt.runId);
       return done;
     });
     if (!finished) return false;

@@ -42,6 +42,8 @@ export interface Prompt {
   predictTime: number | null;
   costMicros: number | null;
   deadlineAt: Date;
+  /** Set when an offer or pack run's single reservation pays for the prompt. */
+  runId: string | null;
   images: PromptImage[];
   /** Receives this prompt's events (besides the account's endpoints). */
   callbackUrl: string | null;

@@ -86,6 +86,8 @@ export interface CreatePromptInput {
   callbackUrl?: string;
   /** Prompts the account may have running at once; 0 = the configured default. */
   maxRunning?: number;
+  /** An offer or pack run that reserved the credits already (one reservation for all its prompts). */
+  runId?: string;
 }
 
 /** The caller's limits: its absolute deadline (epoch ms) and a signal for when it goes away. */
@@ -140,6 +142,7 @@ export class PromptService {
           timeoutMs: this.d.settings.timeoutMs,
           graceMs: this.d.settings.createGraceMs,
           callbackUrl: input.callbackUrl || null,
+          runId: input.runId,
         },
         maxRunning,
       );
@@ -159,9 +162,10 @@ export class PromptService {
     }
     if (!inserted) throw runningLimit(maxRunning);
 
-    let remaining: number;
+    let remaining = 0;
     try {
-      ({ remaining } = await this.d.credits.reserve(accountId, versionId, promptId, params.numOutputs));
+      if (!input.runId)
+        ({ remaining } = await this.d.credits.reserve(accountId, versionId, promptId, params.numOutputs));
     } catch (err) {
       if (err instanceof AppError && RESERVE_REFUSALS.has(err.code)) await prompts.deleteUnstarted(promptId);
       else

@@ -1,12 +1,22 @@
 import { currentContext, type AsyncService } from '@atelier/kit';
 import type { inferencer } from '@atelier/protos';
+import type { OfferService } from '../domain/offer.service';
 import type { PredictionEventService } from '../domain/prediction-event.service';
 import type { PromptService } from '../domain/prompt.service';
-import { fromParams, toProtoPrompt } from './inferencer.mappers';
+import {
+  fromParams,
+  fromProtoOffer,
+  fromProtoPack,
+  toProtoOffer,
+  toProtoPack,
+  toProtoPrompt,
+  toProtoRun,
+} from './inferencer.mappers';
 
 export interface InferencerDomain {
   prompts: PromptService;
   events: PredictionEventService;
+  offers: OfferService;
 }
 
 /** Thin: proto in, domain call, proto out. Errors are mapped to gRPC statuses by the kit. */
@@ -41,6 +51,54 @@ export function inferencerHandlers(
     },
     async handleReplicateEvent(req) {
       return d.events.handle(req);
+    },
+    async listOffers(req) {
+      return { offers: (await d.offers.listOffers(req.includeInactive)).map(toProtoOffer) };
+    },
+    async upsertOffer(req) {
+      return { offer: toProtoOffer(await d.offers.upsertOffer(fromProtoOffer(req.offer))) };
+    },
+    async listPacks(req) {
+      const [packs, offers] = await Promise.all([
+        d.offers.listPacks(req.includeInactive),
+        d.offers.listOffers(true),
+      ]);
+      return { packs: packs.map((p) => toProtoPack(p, offers)) };
+    },
+    async upsertPack(req) {
+      const pack = await d.offers.upsertPack(fromProtoPack(req.pack));
+      return { pack: toProtoPack(pack, await d.offers.listOffers(true)) };
+    },
+    async runOffer(req, ctx) {
+      const r = await d.offers.runOffer(
+        {
+          accountId: req.accountId,
+          offerId: req.offerId,
+          versionId: req.versionId,
+          variables: req.variables,
+        },
+        { deadline: currentContext()?.deadline, signal: ctx.signal },
+      );
+      return {
+        run: toProtoRun(r.run, r.prompts),
+        duplicate: r.duplicate,
+        imagesRemaining: r.imagesRemaining,
+      };
+    },
+    async runPack(req, ctx) {
+      const r = await d.offers.runPack(
+        { accountId: req.accountId, packId: req.packId, versionId: req.versionId, variables: req.variables },
+        { deadline: currentContext()?.deadline, signal: ctx.signal },
+      );
+      return {
+        run: toProtoRun(r.run, r.prompts),
+        duplicate: r.duplicate,
+        imagesRemaining: r.imagesRemaining,
+      };
+    },
+    async getRun(req) {
+      const { run, prompts } = await d.offers.getRun(req.accountId, req.runId);
+      return { run: toProtoRun(run, prompts) };
     },
   };
 }

@@ -1,6 +1,9 @@
 import { OutboxRepository, type Queryable, type Store as KitStore } from '@atelier/kit';
+import { OfferRepository } from './offer.repository';
+import { PackRepository } from './pack.repository';
 import { PromptImageRepository } from './prompt-image.repository';
 import { PromptRepository } from './prompt.repository';
+import { RunRepository } from './run.repository';
 import { WebhookEventRepository } from './webhook-event.repository';
 
 /** The inferencer's repositories, all on one connection (the pool, or one transaction's client). */
@@ -10,6 +13,9 @@ export function repositories(db: Queryable) {
     images: new PromptImageRepository(db),
     webhookEvents: new WebhookEventRepository(db),
     outbox: new OutboxRepository(db, 'inferencer'),
+    offers: new OfferRepository(db),
+    packs: new PackRepository(db),
+    runs: new RunRepository(db),
   };
 }
 export type Repositories = ReturnType<typeof repositories>;

@@ -19,6 +19,7 @@ interface PromptRow {
   cost_micros: string | null;
   deadline_at: Date;
   callback_url: string | null;
+  run_id: string | null;
   images?: Array<{ key: string; width: number; height: number; content_type: string; bytes: number }>;
 }
 
@@ -36,7 +37,7 @@ interface StoredParams {
 const COLUMNS = `p.id, p.account_id, p.version_id, p.status, p.prompt, p.negative_prompt, p.params, p.num_outputs,
   p.replicate_prediction_id, p.error, p.created_at,
   to_char(p.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_key,
-  p.completed_at, p.predict_time, p.cost_micros, p.deadline_at, p.callback_url`;
+  p.completed_at, p.predict_time, p.cost_micros, p.deadline_at, p.callback_url, p.run_id`;
 
 // The prompt's images aggregated into the same row, so a prompt (or a page of them) is one statement.
 const WITH_IMAGES = `${COLUMNS},
@@ -76,6 +77,7 @@ function toPrompt(row: PromptRow): Prompt {
     costMicros: row.cost_micros === null ? null : Number(row.cost_micros),
     deadlineAt: row.deadline_at,
     callbackUrl: row.callback_url,
+    runId: row.run_id,
     images: (row.images ?? []).map((i): PromptImage => ({
       key: i.key,
       width: i.width,
@@ -96,6 +98,8 @@ export interface NewPrompt {
   /** When the reconciler may treat the row as orphaned if no prediction was attached by then. */
   graceMs: number;
   callbackUrl?: string | null;
+  /** The offer or pack run whose one reservation pays for this prompt. */
+  runId?: string;
 }
 
 /** inferencer.prompts: one statement per method; `status` guards make every transition happen once. */
@@ -116,8 +120,8 @@ export class PromptRepository {
       seed: p.params.seed,
     };
     const { rowCount } = await this.db.query(
-      `INSERT INTO inferencer.prompts (id, account_id, version_id, prompt, negative_prompt, params, num_outputs, deadline_at, next_check_at, callback_url)
-       SELECT $1, $2, $3, $4, $5, $6, $7, now() + $8 * interval '1 millisecond', now() + $9 * interval '1 millisecond', $11
+      `INSERT INTO inferencer.prompts (id, account_id, version_id, prompt, negative_prompt, params, num_outputs, deadline_at, next_check_at, callback_url, run_id)
+       SELECT $1, $2, $3, $4, $5, $6, $7, now() + $8 * interval '1 millisecond', now() + $9 * interval '1 millisecond', $11, $12
         WHERE (SELECT count(*) FROM inferencer.prompts WHERE account_id = $2 AND status IN ${ACTIVE}) < $10`,
       [
         p.id,
@@ -131,6 +135,7 @@ export class PromptRepository {
         p.graceMs,
         maxRunning,
         p.callbackUrl ?? null,
+        p.runId ?? null,
       ],
     );
     return rowCount === 1;
@@ -159,6 +164,15 @@ export class PromptRepository {
       [id],
     );
     return rows[0] && toPrompt(rows[0]);
+  }
+
+  /** A run's prompts with their images, in creation order. */
+  async listByRun(runId: string): Promise<Prompt[]> {
+    const { rows } = await this.db.query<PromptRow>(
+      `SELECT ${WITH_IMAGES} FROM inferencer.prompts p WHERE p.run_id = $1 ORDER BY p.created_at, p.id`,
+      [runId],
+    );
+    return rows.map(toPrompt);
   }
 
   async findByPrediction(predictionId: string): Promise<Prompt | undefined> {

@@ -17,7 +17,7 @@ export class FakeVersions implements VersionDirectory {
   async getVersion(accountId: string, versionId: string) {
     const v = this.versions.get(versionId);
     if (!v || v.accountId !== accountId) throw Errors.notFound('version', versionId);
-    return v;
+    return { triggerWord: 'TOK', className: 'person', ...v };
   }
 }
 

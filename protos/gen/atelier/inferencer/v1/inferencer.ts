@@ -119,6 +119,145 @@ export interface CancelPromptResponse {
   prompt?: Prompt | undefined;
 }
 
+export interface OfferParams {
+  width?: number | undefined;
+  height?: number | undefined;
+  numInferenceSteps?: number | undefined;
+  guidanceScale?: number | undefined;
+}
+
+export interface Offer {
+  offerId: string;
+  name: string;
+  /** `{variables}`; `{trigger_word}` and `{class}` are filled from the version. */
+  template: string;
+  negativeTemplate: string;
+  priceCredits: number;
+  createQty: number;
+  params?: OfferParams | undefined;
+  resultExpiryDays?: number | undefined;
+  active: boolean;
+  /** The variables a run must give (output only). */
+  variables: string[];
+}
+
+export interface Pack {
+  packId: string;
+  name: string;
+  offerIds: string[];
+  /** A fixed price; unset means the offers' prices less discount_percent. */
+  fixedPriceCredits?: number | undefined;
+  discountPercent: number;
+  active: boolean;
+  /** What a run costs (output only). */
+  priceCredits: number;
+  /** The variables a run must give (output only). */
+  variables: string[];
+}
+
+export interface Run {
+  runId: string;
+  accountId: string;
+  versionId: string;
+  /** "offer" or "pack". */
+  kind: string;
+  refId: string;
+  variables: { [key: string]: string };
+  priceCredits: number;
+  imagesExpected: number;
+  prompts: Prompt[];
+  createdAt?:
+    | Date
+    | undefined;
+  /** Set once every prompt has ended and the reservation is settled. */
+  settledCredits?: number | undefined;
+}
+
+export interface Run_VariablesEntry {
+  key: string;
+  value: string;
+}
+
+export interface ListOffersRequest {
+  includeInactive: boolean;
+}
+
+export interface ListOffersResponse {
+  offers: Offer[];
+}
+
+export interface UpsertOfferRequest {
+  offer?: Offer | undefined;
+}
+
+export interface UpsertOfferResponse {
+  offer?: Offer | undefined;
+}
+
+export interface ListPacksRequest {
+  includeInactive: boolean;
+}
+
+export interface ListPacksResponse {
+  packs: Pack[];
+}
+
+export interface UpsertPackRequest {
+  pack?: Pack | undefined;
+}
+
+export interface UpsertPackResponse {
+  pack?: Pack | undefined;
+}
+
+export interface RunOfferRequest {
+  accountId: string;
+  offerId: string;
+  versionId: string;
+  variables: { [key: string]: string };
+}
+
+export interface RunOfferRequest_VariablesEntry {
+  key: string;
+  value: string;
+}
+
+export interface RunOfferResponse {
+  run?:
+    | Run
+    | undefined;
+  /** True when an identical request of the last minute already made this run. */
+  duplicate: boolean;
+  imagesRemaining: number;
+}
+
+export interface RunPackRequest {
+  accountId: string;
+  packId: string;
+  versionId: string;
+  variables: { [key: string]: string };
+}
+
+export interface RunPackRequest_VariablesEntry {
+  key: string;
+  value: string;
+}
+
+export interface RunPackResponse {
+  run?: Run | undefined;
+  duplicate: boolean;
+  imagesRemaining: number;
+}
+
+export interface GetRunRequest {
+  accountId: string;
+  runId: string;
+}
+
+export interface GetRunResponse {
+  run?: Run | undefined;
+}
+
 function createBasePromptParams(): PromptParams {
   return {
     prompt: "",
@@ -1561,6 +1700,2391 @@ export const CancelPromptResponse: MessageFns<CancelPromptResponse> = {
   },
 };
 
+function createBaseOfferParams(): OfferParams {
+  return { width: undefined, height: undefined, numInferenceSteps: undefined, guidanceScale: undefined };
+}
+
+export const OfferParams: MessageFns<OfferParams> = {
+  encode(message: OfferParams, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.width !== undefined) {
+      writer.uint32(8).uint32(message.width);
+    }
+    if (message.height !== undefined) {
+      writer.uint32(16).uint32(message.height);
+    }
+    if (message.numInferenceSteps !== undefined) {
+      writer.uint32(24).uint32(message.numInferenceSteps);
+    }
+    if (message.guidanceScale !== undefined) {
+      writer.uint32(33).double(message.guidanceScale);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OfferParams {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOfferParams();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.width = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.height = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.numInferenceSteps = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.guidanceScale = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OfferParams {
+    return {
+      width: isSet(object.width) ? globalThis.Number(object.width) : undefined,
+      height: isSet(object.height) ? globalThis.Number(object.height) : undefined,
+      numInferenceSteps: isSet(object.numInferenceSteps)
+        ? globalThis.Number(object.numInferenceSteps)
+        : isSet(object.num_inference_steps)
+        ? globalThis.Number(object.num_inference_steps)
+        : undefined,
+      guidanceScale: isSet(object.guidanceScale)
+        ? globalThis.Number(object.guidanceScale)
+        : isSet(object.guidance_scale)
+        ? globalThis.Number(object.guidance_scale)
+        : undefined,
+    };
+  },
+
+  toJSON(message: OfferParams): unknown {
+    const obj: any = {};
+    if (message.width !== undefined) {
+      obj.width = Math.round(message.width);
+    }
+    if (message.height !== undefined) {
+      obj.height = Math.round(message.height);
+    }
+    if (message.numInferenceSteps !== undefined) {
+      obj.numInferenceSteps = Math.round(message.numInferenceSteps);
+    }
+    if (message.guidanceScale !== undefined) {
+      obj.guidanceScale = floatToJson(message.guidanceScale);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<OfferParams>, I>>(base?: I): OfferParams {
+    return OfferParams.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OfferParams>, I>>(object: I): OfferParams {
+    const message = createBaseOfferParams();
+    message.width = object.width ?? undefined;
+    message.height = object.height ?? undefined;
+    message.numInferenceSteps = object.numInferenceSteps ?? undefined;
+    message.guidanceScale = object.guidanceScale ?? undefined;
+    return message;
+  },
+};
+
+function createBaseOffer(): Offer {
+  return {
+    offerId: "",
+    name: "",
+    template: "",
+    negativeTemplate: "",
+    priceCredits: 0,
+    createQty: 0,
+    params: undefined,
+    resultExpiryDays: undefined,
+    active: false,
+    variables: [],
+  };
+}
+
+export const Offer: MessageFns<Offer> = {
+  encode(message: Offer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.offerId !== "") {
+      writer.uint32(10).string(message.offerId);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.template !== "") {
+      writer.uint32(26).string(message.template);
+    }
+    if (message.negativeTemplate !== "") {
+      writer.uint32(34).string(message.negativeTemplate);
+    }
+    if (message.priceCredits !== 0) {
+      writer.uint32(40).uint32(message.priceCredits);
+    }
+    if (message.createQty !== 0) {
+      writer.uint32(48).uint32(message.createQty);
+    }
+    if (message.params !== undefined) {
+      OfferParams.encode(message.params, writer.uint32(58).fork()).join();
+    }
+    if (message.resultExpiryDays !== undefined) {
+      writer.uint32(64).uint32(message.resultExpiryDays);
+    }
+    if (message.active !== false) {
+      writer.uint32(72).bool(message.active);
+    }
+    for (const v of message.variables) {
+      writer.uint32(82).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Offer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOffer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.offerId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.template = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.negativeTemplate = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.priceCredits = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.createQty = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.params = OfferParams.decode(reader, reader.uint32());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.resultExpiryDays = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.active = reader.bool();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.variables.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Offer {
+    return {
+      offerId: isSet(object.offerId)
+        ? globalThis.String(object.offerId)
+        : isSet(object.offer_id)
+        ? globalThis.String(object.offer_id)
+        : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      template: isSet(object.template) ? globalThis.String(object.template) : "",
+      negativeTemplate: isSet(object.negativeTemplate)
+        ? globalThis.String(object.negativeTemplate)
+        : isSet(object.negative_template)
+        ? globalThis.String(object.negative_template)
+        : "",
+      priceCredits: isSet(object.priceCredits)
+        ? globalThis.Number(object.priceCredits)
+        : isSet(object.price_credits)
+        ? globalThis.Number(object.price_credits)
+        : 0,
+      createQty: isSet(object.createQty)
+        ? globalThis.Number(object.createQty)
+        : isSet(object.create_qty)
+        ? globalThis.Number(object.create_qty)
+        : 0,
+      params: isSet(object.params) ? OfferParams.fromJSON(object.params) : undefined,
+      resultExpiryDays: isSet(object.resultExpiryDays)
+        ? globalThis.Number(object.resultExpiryDays)
+        : isSet(object.result_expiry_days)
+        ? globalThis.Number(object.result_expiry_days)
+        : undefined,
+      active: isSet(object.active) ? globalThis.Boolean(object.active) : false,
+      variables: globalThis.Array.isArray(object?.variables)
+        ? object.variables.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: Offer): unknown {
+    const obj: any = {};
+    if (message.offerId !== "") {
+      obj.offerId = message.offerId;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.template !== "") {
+      obj.template = message.template;
+    }
+    if (message.negativeTemplate !== "") {
+      obj.negativeTemplate = message.negativeTemplate;
+    }
+    if (message.priceCredits !== 0) {
+      obj.priceCredits = Math.round(message.priceCredits);
+    }
+    if (message.createQty !== 0) {
+      obj.createQty = Math.round(message.createQty);
+    }
+    if (message.params !== undefined) {
+      obj.params = OfferParams.toJSON(message.params);
+    }
+    if (message.resultExpiryDays !== undefined) {
+      obj.resultExpiryDays = Math.round(message.resultExpiryDays);
+    }
+    if (message.active !== false) {
+      obj.active = message.active;
+    }
+    if (message.variables?.length) {
+      obj.variables = message.variables;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Offer>, I>>(base?: I): Offer {
+    return Offer.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Offer>, I>>(object: I): Offer {
+    const message = createBaseOffer();
+    message.offerId = object.offerId ?? "";
+    message.name = object.name ?? "";
+    message.template = object.template ?? "";
+    message.negativeTemplate = object.negativeTemplate ?? "";
+    message.priceCredits = object.priceCredits ?? 0;
+    message.createQty = object.createQty ?? 0;
+    message.params = (object.params !== undefined && object.params !== null)
+      ? OfferParams.fromPartial(object.params)
+      : undefined;
+    message.resultExpiryDays = object.resultExpiryDays ?? undefined;
+    message.active = object.active ?? false;
+    message.variables = object.variables?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBasePack(): Pack {
+  return {
+    packId: "",
+    name: "",
+    offerIds: [],
+    fixedPriceCredits: undefined,
+    discountPercent: 0,
+    active: false,
+    priceCredits: 0,
+    variables: [],
+  };
+}
+
+export const Pack: MessageFns<Pack> = {
+  encode(message: Pack, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.packId !== "") {
+      writer.uint32(10).string(message.packId);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    for (const v of message.offerIds) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.fixedPriceCredits !== undefined) {
+      writer.uint32(32).uint32(message.fixedPriceCredits);
+    }
+    if (message.discountPercent !== 0) {
+      writer.uint32(40).uint32(message.discountPercent);
+    }
+    if (message.active !== false) {
+      writer.uint32(48).bool(message.active);
+    }
+    if (message.priceCredits !== 0) {
+      writer.uint32(56).uint32(message.priceCredits);
+    }
+    for (const v of message.variables) {
+      writer.uint32(66).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Pack {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePack();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.packId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.offerIds.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.fixedPriceCredits = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.discountPercent = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.active = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.priceCredits = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.variables.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Pack {
+    return {
+      packId: isSet(object.packId)
+        ? globalThis.String(object.packId)
+        : isSet(object.pack_id)
+        ? globalThis.String(object.pack_id)
+        : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      offerIds: globalThis.Array.isArray(object?.offerIds)
+        ? object.offerIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.offer_ids)
+        ? object.offer_ids.map((e: any) => globalThis.String(e))
+        : [],
+      fixedPriceCredits: isSet(object.fixedPriceCredits)
+        ? globalThis.Number(object.fixedPriceCredits)
+        : isSet(object.fixed_price_credits)
+        ? globalThis.Number(object.fixed_price_credits)
+        : undefined,
+      discountPercent: isSet(object.discountPercent)
+        ? globalThis.Number(object.discountPercent)
+        : isSet(object.discount_percent)
+        ? globalThis.Number(object.discount_percent)
+        : 0,
+      active: isSet(object.active) ? globalThis.Boolean(object.active) : false,
+      priceCredits: isSet(object.priceCredits)
+        ? globalThis.Number(object.priceCredits)
+        : isSet(object.price_credits)
+        ? globalThis.Number(object.price_credits)
+        : 0,
+      variables: globalThis.Array.isArray(object?.variables)
+        ? object.variables.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: Pack): unknown {
+    const obj: any = {};
+    if (message.packId !== "") {
+      obj.packId = message.packId;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.offerIds?.length) {
+      obj.offerIds = message.offerIds;
+    }
+    if (message.fixedPriceCredits !== undefined) {
+      obj.fixedPriceCredits = Math.round(message.fixedPriceCredits);
+    }
+    if (message.discountPercent !== 0) {
+      obj.discountPercent = Math.round(message.discountPercent);
+    }
+    if (message.active !== false) {
+      obj.active = message.active;
+    }
+    if (message.priceCredits !== 0) {
+      obj.priceCredits = Math.round(message.priceCredits);
+    }
+    if (message.variables?.length) {
+      obj.variables = message.variables;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Pack>, I>>(base?: I): Pack {
+    return Pack.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Pack>, I>>(object: I): Pack {
+    const message = createBasePack();
+    message.packId = object.packId ?? "";
+    message.name = object.name ?? "";
+    message.offerIds = object.offerIds?.map((e) => e) || [];
+    message.fixedPriceCredits = object.fixedPriceCredits ?? undefined;
+    message.discountPercent = object.discountPercent ?? 0;
+    message.active = object.active ?? false;
+    message.priceCredits = object.priceCredits ?? 0;
+    message.variables = object.variables?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseRun(): Run {
+  return {
+    runId: "",
+    accountId: "",
+    versionId: "",
+    kind: "",
+    refId: "",
+    variables: {},
+    priceCredits: 0,
+    imagesExpected: 0,
+    prompts: [],
+    createdAt: undefined,
+    settledCredits: undefined,
+  };
+}
+
+export const Run: MessageFns<Run> = {
+  encode(message: Run, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.runId !== "") {
+      writer.uint32(10).string(message.runId);
+    }
+    if (message.accountId !== "") {
+      writer.uint32(18).string(message.accountId);
+    }
+    if (message.versionId !== "") {
+      writer.uint32(26).string(message.versionId);
+    }
+    if (message.kind !== "") {
+      writer.uint32(34).string(message.kind);
+    }
+    if (message.refId !== "") {
+      writer.uint32(42).string(message.refId);
+    }
+    globalThis.Object.entries(message.variables).forEach(([key, value]: [string, string]) => {
+      Run_VariablesEntry.encode({ key: key as any, value }, writer.uint32(50).fork()).join();
+    });
+    if (message.priceCredits !== 0) {
+      writer.uint32(56).uint32(message.priceCredits);
+    }
+    if (message.imagesExpected !== 0) {
+      writer.uint32(64).uint32(message.imagesExpected);
+    }
+    for (const v of message.prompts) {
+      Prompt.encode(v!, writer.uint32(74).fork()).join();
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(82).fork()).join();
+    }
+    if (message.settledCredits !== undefined) {
+      writer.uint32(88).uint32(message.settledCredits);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Run {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRun();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.accountId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.versionId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.refId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            const entry6 = Run_VariablesEntry.decode(reader, reader.uint32());
+            if (entry6.value !== undefined) {
+              message.variables[entry6.key] = entry6.value;
+            }
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.priceCredits = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.imagesExpected = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.prompts.push(Prompt.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.settledCredits = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Run {
+    return {
+      runId: isSet(object.runId)
+        ? globalThis.String(object.runId)
+        : isSet(object.run_id)
+        ? globalThis.String(object.run_id)
+        : "",
+      accountId: isSet(object.accountId)
+        ? globalThis.String(object.accountId)
+        : isSet(object.account_id)
+        ? globalThis.String(object.account_id)
+        : "",
+      versionId: isSet(object.versionId)
+        ? globalThis.String(object.versionId)
+        : isSet(object.version_id)
+        ? globalThis.String(object.version_id)
+        : "",
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      refId: isSet(object.refId)
+        ? globalThis.String(object.refId)
+        : isSet(object.ref_id)
+        ? globalThis.String(object.ref_id)
+        : "",
+      variables: isObject(object.variables)
+        ? (globalThis.Object.entries(object.variables) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      priceCredits: isSet(object.priceCredits)
+        ? globalThis.Number(object.priceCredits)
+        : isSet(object.price_credits)
+        ? globalThis.Number(object.price_credits)
+        : 0,
+      imagesExpected: isSet(object.imagesExpected)
+        ? globalThis.Number(object.imagesExpected)
+        : isSet(object.images_expected)
+        ? globalThis.Number(object.images_expected)
+        : 0,
+      prompts: globalThis.Array.isArray(object?.prompts)
+        ? object.prompts.map((e: any) => Prompt.fromJSON(e))
+        : [],
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+      settledCredits: isSet(object.settledCredits)
+        ? globalThis.Number(object.settledCredits)
+        : isSet(object.settled_credits)
+        ? globalThis.Number(object.settled_credits)
+        : undefined,
+    };
+  },
+
+  toJSON(message: Run): unknown {
+    const obj: any = {};
+    if (message.runId !== "") {
+      obj.runId = message.runId;
+    }
+    if (message.accountId !== "") {
+      obj.accountId = message.accountId;
+    }
+    if (message.versionId !== "") {
+      obj.versionId = message.versionId;
+    }
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.refId !== "") {
+      obj.refId = message.refId;
+    }
+    if (message.variables) {
+      const entries = globalThis.Object.entries(message.variables) as [string, string][];
+      if (entries.length > 0) {
+        obj.variables = {};
+        entries.forEach(([k, v]) => {
+          obj.variables[k] = v;
+        });
+      }
+    }
+    if (message.priceCredits !== 0) {
+      obj.priceCredits = Math.round(message.priceCredits);
+    }
+    if (message.imagesExpected !== 0) {
+      obj.imagesExpected = Math.round(message.imagesExpected);
+    }
+    if (message.prompts?.length) {
+      obj.prompts = message.prompts.map((e) => Prompt.toJSON(e));
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = message.createdAt.toISOString();
+    }
+    if (message.settledCredits !== undefined) {
+      obj.settledCredits = Math.round(message.settledCredits);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Run>, I>>(base?: I): Run {
+    return Run.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Run>, I>>(object: I): Run {
+    const message = createBaseRun();
+    message.runId = object.runId ?? "";
+    message.accountId = object.accountId ?? "";
+    message.versionId = object.versionId ?? "";
+    message.kind = object.kind ?? "";
+    message.refId = object.refId ?? "";
+    message.variables = (globalThis.Object.entries(object.variables ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.priceCredits = object.priceCredits ?? 0;
+    message.imagesExpected = object.imagesExpected ?? 0;
+    message.prompts = object.prompts?.map((e) => Prompt.fromPartial(e)) || [];
+    message.createdAt = object.createdAt ?? undefined;
+    message.settledCredits = object.settledCredits ?? undefined;
+    return message;
+  },
+};
+
+function createBaseRun_VariablesEntry(): Run_VariablesEntry {
+  return { key: "", value: "" };
+}
+
+export const Run_VariablesEntry: MessageFns<Run_VariablesEntry> = {
+  encode(message: Run_VariablesEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Run_VariablesEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRun_VariablesEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Run_VariablesEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: Run_VariablesEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Run_VariablesEntry>, I>>(base?: I): Run_VariablesEntry {
+    return Run_VariablesEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Run_VariablesEntry>, I>>(object: I): Run_VariablesEntry {
+    const message = createBaseRun_VariablesEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseListOffersRequest(): ListOffersRequest {
+  return { includeInactive: false };
+}
+
+export const ListOffersRequest: MessageFns<ListOffersRequest> = {
+  encode(message: ListOffersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.includeInactive !== false) {
+      writer.uint32(8).bool(message.includeInactive);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListOffersRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListOffersRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.includeInactive = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListOffersRequest {
+    return {
+      includeInactive: isSet(object.includeInactive)
+        ? globalThis.Boolean(object.includeInactive)
+        : isSet(object.include_inactive)
+        ? globalThis.Boolean(object.include_inactive)
+        : false,
+    };
+  },
+
+  toJSON(message: ListOffersRequest): unknown {
+    const obj: any = {};
+    if (message.includeInactive !== false) {
+      obj.includeInactive = message.includeInactive;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListOffersRequest>, I>>(base?: I): ListOffersRequest {
+    return ListOffersRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListOffersRequest>, I>>(object: I): ListOffersRequest {
+    const message = createBaseListOffersRequest();
+    message.includeInactive = object.includeInactive ?? false;
+    return message;
+  },
+};
+
+function createBaseListOffersResponse(): ListOffersResponse {
+  return { offers: [] };
+}
+
+export const ListOffersResponse: MessageFns<ListOffersResponse> = {
+  encode(message: ListOffersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.offers) {
+      Offer.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListOffersResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListOffersResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.offers.push(Offer.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListOffersResponse {
+    return { offers: globalThis.Array.isArray(object?.offers) ? object.offers.map((e: any) => Offer.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: ListOffersResponse): unknown {
+    const obj: any = {};
+    if (message.offers?.length) {
+      obj.offers = message.offers.map((e) => Offer.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListOffersResponse>, I>>(base?: I): ListOffersResponse {
+    return ListOffersResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListOffersResponse>, I>>(object: I): ListOffersResponse {
+    const message = createBaseListOffersResponse();
+    message.offers = object.offers?.map((e) => Offer.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseUpsertOfferRequest(): UpsertOfferRequest {
+  return { offer: undefined };
+}
+
+export const UpsertOfferRequest: MessageFns<UpsertOfferRequest> = {
+  encode(message: UpsertOfferRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.offer !== undefined) {
+      Offer.encode(message.offer, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpsertOfferRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpsertOfferRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.offer = Offer.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpsertOfferRequest {
+    return { offer: isSet(object.offer) ? Offer.fromJSON(object.offer) : undefined };
+  },
+
+  toJSON(message: UpsertOfferRequest): unknown {
+    const obj: any = {};
+    if (message.offer !== undefined) {
+      obj.offer = Offer.toJSON(message.offer);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpsertOfferRequest>, I>>(base?: I): UpsertOfferRequest {
+    return UpsertOfferRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpsertOfferRequest>, I>>(object: I): UpsertOfferRequest {
+    const message = createBaseUpsertOfferRequest();
+    message.offer = (object.offer !== undefined && object.offer !== null) ? Offer.fromPartial(object.offer) : undefined;
+    return message;
+  },
+};
+
+function createBaseUpsertOfferResponse(): UpsertOfferResponse {
+  return { offer: undefined };
+}
+
+export const UpsertOfferResponse: MessageFns<UpsertOfferResponse> = {
+  encode(message: UpsertOfferResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.offer !== undefined) {
+      Offer.encode(message.offer, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpsertOfferResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpsertOfferResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.offer = Offer.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpsertOfferResponse {
+    return { offer: isSet(object.offer) ? Offer.fromJSON(object.offer) : undefined };
+  },
+
+  toJSON(message: UpsertOfferResponse): unknown {
+    const obj: any = {};
+    if (message.offer !== undefined) {
+      obj.offer = Offer.toJSON(message.offer);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpsertOfferResponse>, I>>(base?: I): UpsertOfferResponse {
+    return UpsertOfferResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpsertOfferResponse>, I>>(object: I): UpsertOfferResponse {
+    const message = createBaseUpsertOfferResponse();
+    message.offer = (object.offer !== undefined && object.offer !== null) ? Offer.fromPartial(object.offer) : undefined;
+    return message;
+  },
+};
+
+function createBaseListPacksRequest(): ListPacksRequest {
+  return { includeInactive: false };
+}
+
+export const ListPacksRequest: MessageFns<ListPacksRequest> = {
+  encode(message: ListPacksRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.includeInactive !== false) {
+      writer.uint32(8).bool(message.includeInactive);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListPacksRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListPacksRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.includeInactive = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListPacksRequest {
+    return {
+      includeInactive: isSet(object.includeInactive)
+        ? globalThis.Boolean(object.includeInactive)
+        : isSet(object.include_inactive)
+        ? globalThis.Boolean(object.include_inactive)
+        : false,
+    };
+  },
+
+  toJSON(message: ListPacksRequest): unknown {
+    const obj: any = {};
+    if (message.includeInactive !== false) {
+      obj.includeInactive = message.includeInactive;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListPacksRequest>, I>>(base?: I): ListPacksRequest {
+    return ListPacksRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListPacksRequest>, I>>(object: I): ListPacksRequest {
+    const message = createBaseListPacksRequest();
+    message.includeInactive = object.includeInactive ?? false;
+    return message;
+  },
+};
+
+function createBaseListPacksResponse(): ListPacksResponse {
+  return { packs: [] };
+}
+
+export const ListPacksResponse: MessageFns<ListPacksResponse> = {
+  encode(message: ListPacksResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.packs) {
+      Pack.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListPacksResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListPacksResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.packs.push(Pack.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListPacksResponse {
+    return { packs: globalThis.Array.isArray(object?.packs) ? object.packs.map((e: any) => Pack.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: ListPacksResponse): unknown {
+    const obj: any = {};
+    if (message.packs?.length) {
+      obj.packs = message.packs.map((e) => Pack.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListPacksResponse>, I>>(base?: I): ListPacksResponse {
+    return ListPacksResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListPacksResponse>, I>>(object: I): ListPacksResponse {
+    const message = createBaseListPacksResponse();
+    message.packs = object.packs?.map((e) => Pack.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseUpsertPackRequest(): UpsertPackRequest {
+  return { pack: undefined };
+}
+
+export const UpsertPackRequest: MessageFns<UpsertPackRequest> = {
+  encode(message: UpsertPackRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pack !== undefined) {
+      Pack.encode(message.pack, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpsertPackRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpsertPackRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.pack = Pack.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpsertPackRequest {
+    return { pack: isSet(object.pack) ? Pack.fromJSON(object.pack) : undefined };
+  },
+
+  toJSON(message: UpsertPackRequest): unknown {
+    const obj: any = {};
+    if (message.pack !== undefined) {
+      obj.pack = Pack.toJSON(message.pack);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpsertPackRequest>, I>>(base?: I): UpsertPackRequest {
+    return UpsertPackRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpsertPackRequest>, I>>(object: I): UpsertPackRequest {
+    const message = createBaseUpsertPackRequest();
+    message.pack = (object.pack !== undefined && object.pack !== null) ? Pack.fromPartial(object.pack) : undefined;
+    return message;
+  },
+};
+
+function createBaseUpsertPackResponse(): UpsertPackResponse {
+  return { pack: undefined };
+}
+
+export const UpsertPackResponse: MessageFns<UpsertPackResponse> = {
+  encode(message: UpsertPackResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pack !== undefined) {
+      Pack.encode(message.pack, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpsertPackResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpsertPackResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.pack = Pack.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpsertPackResponse {
+    return { pack: isSet(object.pack) ? Pack.fromJSON(object.pack) : undefined };
+  },
+
+  toJSON(message: UpsertPackResponse): unknown {
+    const obj: any = {};
+    if (message.pack !== undefined) {
+      obj.pack = Pack.toJSON(message.pack);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpsertPackResponse>, I>>(base?: I): UpsertPackResponse {
+    return UpsertPackResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpsertPackResponse>, I>>(object: I): UpsertPackResponse {
+    const message = createBaseUpsertPackResponse();
+    message.pack = (object.pack !== undefined && object.pack !== null) ? Pack.fromPartial(object.pack) : undefined;
+    return message;
+  },
+};
+
+function createBaseRunOfferRequest(): RunOfferRequest {
+  return { accountId: "", offerId: "", versionId: "", variables: {} };
+}
+
+export const RunOfferRequest: MessageFns<RunOfferRequest> = {
+  encode(message: RunOfferRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.accountId !== "") {
+      writer.uint32(10).string(message.accountId);
+    }
+    if (message.offerId !== "") {
+      writer.uint32(18).string(message.offerId);
+    }
+    if (message.versionId !== "") {
+      writer.uint32(26).string(message.versionId);
+    }
+    globalThis.Object.entries(message.variables).forEach(([key, value]: [string, string]) => {
+      RunOfferRequest_VariablesEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RunOfferRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRunOfferRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.accountId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.offerId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.versionId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            const entry4 = RunOfferRequest_VariablesEntry.decode(reader, reader.uint32());
+            if (entry4.value !== undefined) {
+              message.variables[entry4.key] = entry4.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RunOfferRequest {
+    return {
+      accountId: isSet(object.accountId)
+        ? globalThis.String(object.accountId)
+        : isSet(object.account_id)
+        ? globalThis.String(object.account_id)
+        : "",
+      offerId: isSet(object.offerId)
+        ? globalThis.String(object.offerId)
+        : isSet(object.offer_id)
+        ? globalThis.String(object.offer_id)
+        : "",
+      versionId: isSet(object.versionId)
+        ? globalThis.String(object.versionId)
+        : isSet(object.version_id)
+        ? globalThis.String(object.version_id)
+        : "",
+      variables: isObject(object.variables)
+        ? (globalThis.Object.entries(object.variables) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: RunOfferRequest): unknown {
+    const obj: any = {};
+    if (message.accountId !== "") {
+      obj.accountId = message.accountId;
+    }
+    if (message.offerId !== "") {
+      obj.offerId = message.offerId;
+    }
+    if (message.versionId !== "") {
+      obj.versionId = message.versionId;
+    }
+    if (message.variables) {
+      const entries = globalThis.Object.entries(message.variables) as [string, string][];
+      if (entries.length > 0) {
+        obj.variables = {};
+        entries.forEach(([k, v]) => {
+          obj.variables[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RunOfferRequest>, I>>(base?: I): RunOfferRequest {
+    return RunOfferRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RunOfferRequest>, I>>(object: I): RunOfferRequest {
+    const message = createBaseRunOfferRequest();
+    message.accountId = object.accountId ?? "";
+    message.offerId = object.offerId ?? "";
+    message.versionId = object.versionId ?? "";
+    message.variables = (globalThis.Object.entries(object.variables ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseRunOfferRequest_VariablesEntry(): RunOfferRequest_VariablesEntry {
+  return { key: "", value: "" };
+}
+
+export const RunOfferRequest_VariablesEntry: MessageFns<RunOfferRequest_VariablesEntry> = {
+  encode(message: RunOfferRequest_VariablesEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RunOfferRequest_VariablesEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRunOfferRequest_VariablesEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RunOfferRequest_VariablesEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: RunOfferRequest_VariablesEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RunOfferRequest_VariablesEntry>, I>>(base?: I): RunOfferRequest_VariablesEntry {
+    return RunOfferRequest_VariablesEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RunOfferRequest_VariablesEntry>, I>>(
+    object: I,
+  ): RunOfferRequest_VariablesEntry {
+    const message = createBaseRunOfferRequest_VariablesEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseRunOfferResponse(): RunOfferResponse {
+  return { run: undefined, duplicate: false, imagesRemaining: 0 };
+}
+
+export const RunOfferResponse: MessageFns<RunOfferResponse> = {
+  encode(message: RunOfferResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.run !== undefined) {
+      Run.encode(message.run, writer.uint32(10).fork()).join();
+    }
+    if (message.duplicate !== false) {
+      writer.uint32(16).bool(message.duplicate);
+    }
+    if (message.imagesRemaining !== 0) {
+      writer.uint32(24).uint32(message.imagesRemaining);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RunOfferResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRunOfferResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.run = Run.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.duplicate = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.imagesRemaining = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RunOfferResponse {
+    return {
+      run: isSet(object.run) ? Run.fromJSON(object.run) : undefined,
+      duplicate: isSet(object.duplicate) ? globalThis.Boolean(object.duplicate) : false,
+      imagesRemaining: isSet(object.imagesRemaining)
+        ? globalThis.Number(object.imagesRemaining)
+        : isSet(object.images_remaining)
+        ? globalThis.Number(object.images_remaining)
+        : 0,
+    };
+  },
+
+  toJSON(message: RunOfferResponse): unknown {
+    const obj: any = {};
+    if (message.run !== undefined) {
+      obj.run = Run.toJSON(message.run);
+    }
+    if (message.duplicate !== false) {
+      obj.duplicate = message.duplicate;
+    }
+    if (message.imagesRemaining !== 0) {
+      obj.imagesRemaining = Math.round(message.imagesRemaining);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RunOfferResponse>, I>>(base?: I): RunOfferResponse {
+    return RunOfferResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RunOfferResponse>, I>>(object: I): RunOfferResponse {
+    const message = createBaseRunOfferResponse();
+    message.run = (object.run !== undefined && object.run !== null) ? Run.fromPartial(object.run) : undefined;
+    message.duplicate = object.duplicate ?? false;
+    message.imagesRemaining = object.imagesRemaining ?? 0;
+    return message;
+  },
+};
+
+function createBaseRunPackRequest(): RunPackRequest {
+  return { accountId: "", packId: "", versionId: "", variables: {} };
+}
+
+export const RunPackRequest: MessageFns<RunPackRequest> = {
+  encode(message: RunPackRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.accountId !== "") {
+      writer.uint32(10).string(message.accountId);
+    }
+    if (message.packId !== "") {
+      writer.uint32(18).string(message.packId);
+    }
+    if (message.versionId !== "") {
+      writer.uint32(26).string(message.versionId);
+    }
+    globalThis.Object.entries(message.variables).forEach(([key, value]: [string, string]) => {
+      RunPackRequest_VariablesEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RunPackRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRunPackRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.accountId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.packId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.versionId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            const entry4 = RunPackRequest_VariablesEntry.decode(reader, reader.uint32());
+            if (entry4.value !== undefined) {
+              message.variables[entry4.key] = entry4.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RunPackRequest {
+    return {
+      accountId: isSet(object.accountId)
+        ? globalThis.String(object.accountId)
+        : isSet(object.account_id)
+        ? globalThis.String(object.account_id)
+        : "",
+      packId: isSet(object.packId)
+        ? globalThis.String(object.packId)
+        : isSet(object.pack_id)
+        ? globalThis.String(object.pack_id)
+        : "",
+      versionId: isSet(object.versionId)
+        ? globalThis.String(object.versionId)
+        : isSet(object.version_id)
+        ? globalThis.String(object.version_id)
+        : "",
+      variables: isObject(object.variables)
+        ? (globalThis.Object.entries(object.variables) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: RunPackRequest): unknown {
+    const obj: any = {};
+    if (message.accountId !== "") {
+      obj.accountId = message.accountId;
+    }
+    if (message.packId !== "") {
+      obj.packId = message.packId;
+    }
+    if (message.versionId !== "") {
+      obj.versionId = message.versionId;
+    }
+    if (message.variables) {
+      const entries = globalThis.Object.entries(message.variables) as [string, string][];
+      if (entries.length > 0) {
+        obj.variables = {};
+        entries.forEach(([k, v]) => {
+          obj.variables[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RunPackRequest>, I>>(base?: I): RunPackRequest {
+    return RunPackRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RunPackRequest>, I>>(object: I): RunPackRequest {
+    const message = createBaseRunPackRequest();
+    message.accountId = object.accountId ?? "";
+    message.packId = object.packId ?? "";
+    message.versionId = object.versionId ?? "";
+    message.variables = (globalThis.Object.entries(object.variables ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseRunPackRequest_VariablesEntry(): RunPackRequest_VariablesEntry {
+  return { key: "", value: "" };
+}
+
+export const RunPackRequest_VariablesEntry: MessageFns<RunPackRequest_VariablesEntry> = {
+  encode(message: RunPackRequest_VariablesEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RunPackRequest_VariablesEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRunPackRequest_VariablesEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RunPackRequest_VariablesEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: RunPackRequest_VariablesEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RunPackRequest_VariablesEntry>, I>>(base?: I): RunPackRequest_VariablesEntry {
+    return RunPackRequest_VariablesEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RunPackRequest_VariablesEntry>, I>>(
+    object: I,
+  ): RunPackRequest_VariablesEntry {
+    const message = createBaseRunPackRequest_VariablesEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseRunPackResponse(): RunPackResponse {
+  return { run: undefined, duplicate: false, imagesRemaining: 0 };
+}
+
+export const RunPackResponse: MessageFns<RunPackResponse> = {
+  encode(message: RunPackResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.run !== undefined) {
+      Run.encode(message.run, writer.uint32(10).fork()).join();
+    }
+    if (message.duplicate !== false) {
+      writer.uint32(16).bool(message.duplicate);
+    }
+    if (message.imagesRemaining !== 0) {
+      writer.uint32(24).uint32(message.imagesRemaining);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RunPackResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRunPackResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.run = Run.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.duplicate = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.imagesRemaining = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RunPackResponse {
+    return {
+      run: isSet(object.run) ? Run.fromJSON(object.run) : undefined,
+      duplicate: isSet(object.duplicate) ? globalThis.Boolean(object.duplicate) : false,
+      imagesRemaining: isSet(object.imagesRemaining)
+        ? globalThis.Number(object.imagesRemaining)
+        : isSet(object.images_remaining)
+        ? globalThis.Number(object.images_remaining)
+        : 0,
+    };
+  },
+
+  toJSON(message: RunPackResponse): unknown {
+    const obj: any = {};
+    if (message.run !== undefined) {
+      obj.run = Run.toJSON(message.run);
+    }
+    if (message.duplicate !== false) {
+      obj.duplicate = message.duplicate;
+    }
+    if (message.imagesRemaining !== 0) {
+      obj.imagesRemaining = Math.round(message.imagesRemaining);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RunPackResponse>, I>>(base?: I): RunPackResponse {
+    return RunPackResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RunPackResponse>, I>>(object: I): RunPackResponse {
+    const message = createBaseRunPackResponse();
+    message.run = (object.run !== undefined && object.run !== null) ? Run.fromPartial(object.run) : undefined;
+    message.duplicate = object.duplicate ?? false;
+    message.imagesRemaining = object.imagesRemaining ?? 0;
+    return message;
+  },
+};
+
+function createBaseGetRunRequest(): GetRunRequest {
+  return { accountId: "", runId: "" };
+}
+
+export const GetRunRequest: MessageFns<GetRunRequest> = {
+  encode(message: GetRunRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.accountId !== "") {
+      writer.uint32(10).string(message.accountId);
+    }
+    if (message.runId !== "") {
+      writer.uint32(18).string(message.runId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetRunRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetRunRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.accountId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetRunRequest {
+    return {
+      accountId: isSet(object.accountId)
+        ? globalThis.String(object.accountId)
+        : isSet(object.account_id)
+        ? globalThis.String(object.account_id)
+        : "",
+      runId: isSet(object.runId)
+        ? globalThis.String(object.runId)
+        : isSet(object.run_id)
+        ? globalThis.String(object.run_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetRunRequest): unknown {
+    const obj: any = {};
+    if (message.accountId !== "") {
+      obj.accountId = message.accountId;
+    }
+    if (message.runId !== "") {
+      obj.runId = message.runId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetRunRequest>, I>>(base?: I): GetRunRequest {
+    return GetRunRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetRunRequest>, I>>(object: I): GetRunRequest {
+    const message = createBaseGetRunRequest();
+    message.accountId = object.accountId ?? "";
+    message.runId = object.runId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetRunResponse(): GetRunResponse {
+  return { run: undefined };
+}
+
+export const GetRunResponse: MessageFns<GetRunResponse> = {
+  encode(message: GetRunResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.run !== undefined) {
+      Run.encode(message.run, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetRunResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetRunResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.run = Run.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetRunResponse {
+    return { run: isSet(object.run) ? Run.fromJSON(object.run) : undefined };
+  },
+
+  toJSON(message: GetRunResponse): unknown {
+    const obj: any = {};
+    if (message.run !== undefined) {
+      obj.run = Run.toJSON(message.run);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetRunResponse>, I>>(base?: I): GetRunResponse {
+    return GetRunResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetRunResponse>, I>>(object: I): GetRunResponse {
+    const message = createBaseGetRunResponse();
+    message.run = (object.run !== undefined && object.run !== null) ? Run.fromPartial(object.run) : undefined;
+    return message;
+  },
+};
+
 /** Prompts: Replicate predictions on a trained version, their outputs and the reconciler. */
 export type InferencerServiceService = typeof InferencerServiceService;
 export const InferencerServiceService = {
@@ -1612,6 +4136,70 @@ export const InferencerServiceService = {
       Buffer.from(ReplicateWebhookResult.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReplicateWebhookResult => ReplicateWebhookResult.decode(value),
   },
+  /** Offers and packs: operator-defined prompt templates, bundles of them, and their runs. */
+  listOffers: {
+    path: "/atelier.inferencer.v1.InferencerService/ListOffers" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListOffersRequest): Buffer => Buffer.from(ListOffersRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListOffersRequest => ListOffersRequest.decode(value),
+    responseSerialize: (value: ListOffersResponse): Buffer => Buffer.from(ListOffersResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListOffersResponse => ListOffersResponse.decode(value),
+  },
+  upsertOffer: {
+    path: "/atelier.inferencer.v1.InferencerService/UpsertOffer" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpsertOfferRequest): Buffer => Buffer.from(UpsertOfferRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpsertOfferRequest => UpsertOfferRequest.decode(value),
+    responseSerialize: (value: UpsertOfferResponse): Buffer => Buffer.from(UpsertOfferResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UpsertOfferResponse => UpsertOfferResponse.decode(value),
+  },
+  listPacks: {
+    path: "/atelier.inferencer.v1.InferencerService/ListPacks" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListPacksRequest): Buffer => Buffer.from(ListPacksRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListPacksRequest => ListPacksRequest.decode(value),
+    responseSerialize: (value: ListPacksResponse): Buffer => Buffer.from(ListPacksResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListPacksResponse => ListPacksResponse.decode(value),
+  },
+  upsertPack: {
+    path: "/atelier.inferencer.v1.InferencerService/UpsertPack" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpsertPackRequest): Buffer => Buffer.from(UpsertPackRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpsertPackRequest => UpsertPackRequest.decode(value),
+    responseSerialize: (value: UpsertPackResponse): Buffer => Buffer.from(UpsertPackResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UpsertPackResponse => UpsertPackResponse.decode(value),
+  },
+  runOffer: {
+    path: "/atelier.inferencer.v1.InferencerService/RunOffer" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RunOfferRequest): Buffer => Buffer.from(RunOfferRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RunOfferRequest => RunOfferRequest.decode(value),
+    responseSerialize: (value: RunOfferResponse): Buffer => Buffer.from(RunOfferResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RunOfferResponse => RunOfferResponse.decode(value),
+  },
+  runPack: {
+    path: "/atelier.inferencer.v1.InferencerService/RunPack" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RunPackRequest): Buffer => Buffer.from(RunPackRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RunPackRequest => RunPackRequest.decode(value),
+    responseSerialize: (value: RunPackResponse): Buffer => Buffer.from(RunPackResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RunPackResponse => RunPackResponse.decode(value),
+  },
+  getRun: {
+    path: "/atelier.inferencer.v1.InferencerService/GetRun" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetRunRequest): Buffer => Buffer.from(GetRunRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetRunRequest => GetRunRequest.decode(value),
+    responseSerialize: (value: GetRunResponse): Buffer => Buffer.from(GetRunResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetRunResponse => GetRunResponse.decode(value),
+  },
 } as const;
 
 export interface InferencerServiceServer extends UntypedServiceImplementation {
@@ -1620,6 +4208,14 @@ export interface InferencerServiceServer extends UntypedServiceImplementation {
   listPrompts: handleUnaryCall<ListPromptsRequest, ListPromptsResponse>;
   cancelPrompt: handleUnaryCall<CancelPromptRequest, CancelPromptResponse>;
   handleReplicateEvent: handleUnaryCall<ReplicateWebhook, ReplicateWebhookResult>;
+  /** Offers and packs: operator-defined prompt templates, bundles of them, and their runs. */
+  listOffers: handleUnaryCall<ListOffersRequest, ListOffersResponse>;
+  upsertOffer: handleUnaryCall<UpsertOfferRequest, UpsertOfferResponse>;
+  listPacks: handleUnaryCall<ListPacksRequest, ListPacksResponse>;
+  upsertPack: handleUnaryCall<UpsertPackRequest, UpsertPackResponse>;
+  runOffer: handleUnaryCall<RunOfferRequest, RunOfferResponse>;
+  runPack: handleUnaryCall<RunPackRequest, RunPackResponse>;
+  getRun: handleUnaryCall<GetRunRequest, GetRunResponse>;
 }
 
 export interface InferencerServiceClient extends Client {
@@ -1698,6 +4294,112 @@ export interface InferencerServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReplicateWebhookResult) => void,
   ): ClientUnaryCall;
+  /** Offers and packs: operator-defined prompt templates, bundles of them, and their runs. */
+  listOffers(
+    request: ListOffersRequest,
+    callback: (error: ServiceError | null, response: ListOffersResponse) => void,
+  ): ClientUnaryCall;
+  listOffers(
+    request: ListOffersRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListOffersResponse) => void,
+  ): ClientUnaryCall;
+  listOffers(
+    request: ListOffersRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListOffersResponse) => void,
+  ): ClientUnaryCall;
+  upsertOffer(
+    request: UpsertOfferRequest,
+    callback: (error: ServiceError | null, response: UpsertOfferResponse) => void,
+  ): ClientUnaryCall;
+  upsertOffer(
+    request: UpsertOfferRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UpsertOfferResponse) => void,
+  ): ClientUnaryCall;
+  upsertOffer(
+    request: UpsertOfferRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UpsertOfferResponse) => void,
+  ): ClientUnaryCall;
+  listPacks(
+    request: ListPacksRequest,
+    callback: (error: ServiceError | null, response: ListPacksResponse) => void,
+  ): ClientUnaryCall;
+  listPacks(
+    request: ListPacksRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListPacksResponse) => void,
+  ): ClientUnaryCall;
+  listPacks(
+    request: ListPacksRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListPacksResponse) => void,
+  ): ClientUnaryCall;
+  upsertPack(
+    request: UpsertPackRequest,
+    callback: (error: ServiceError | null, response: UpsertPackResponse) => void,
+  ): ClientUnaryCall;
+  upsertPack(
+    request: UpsertPackRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UpsertPackResponse) => void,
+  ): ClientUnaryCall;
+  upsertPack(
+    request: UpsertPackRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UpsertPackResponse) => void,
+  ): ClientUnaryCall;
+  runOffer(
+    request: RunOfferRequest,
+    callback: (error: ServiceError | null, response: RunOfferResponse) => void,
+  ): ClientUnaryCall;
+  runOffer(
+    request: RunOfferRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RunOfferResponse) => void,
+  ): ClientUnaryCall;
+  runOffer(
+    request: RunOfferRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RunOfferResponse) => void,
+  ): ClientUnaryCall;
+  runPack(
+    request: RunPackRequest,
+    callback: (error: ServiceError | null, response: RunPackResponse) => void,
+  ): ClientUnaryCall;
+  runPack(
+    request: RunPackRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RunPackResponse) => void,
+  ): ClientUnaryCall;
+  runPack(
+    request: RunPackRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RunPackResponse) => void,
+  ): ClientUnaryCall;
+  getRun(
+    request: GetRunRequest,
+    callback: (error: ServiceError | null, response: GetRunResponse) => void,
+  ): ClientUnaryCall;
+  getRun(
+    request: GetRunRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetRunResponse) => void,
+  ): ClientUnaryCall;
+  getRun(
+    request: GetRunRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetRunResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const InferencerServiceClient = makeGenericClientConstructor(
@@ -1745,6 +4447,10 @@ function fromJsonTimestamp(o: any): Date {
   } else {
     return fromTimestamp(Timestamp.fromJSON(o));
   }
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {
