@@ -42,11 +42,11 @@ function expressRoutes(router: Router): string[] {
 }
 
 describe('OpenAPI document', () => {
-  it('lists exactly the /api/v1 routes the gateway serves, and the reverse', () => {
+  it('lists exactly the /api/v1 and /sdapi/v1 routes the gateway serves, and the reverse', () => {
     const { app, document, close } = buildApp();
     try {
       const served = expressRoutes((app as unknown as { router: Router }).router)
-        .filter((r) => r.includes(' /api/v1/') && !r.endsWith('/openapi.json'))
+        .filter((r) => (r.includes(' /api/v1/') || r.includes(' /sdapi/v1/')) && !r.endsWith('/openapi.json'))
         .map((r) => r.replace(/:([a-z_]+)/g, '{$1}'))
         .sort();
       const documented = Object.entries(document.paths ?? {})

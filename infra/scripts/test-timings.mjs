@@ -13,9 +13,16 @@ try {
 }
 
 const root = process.cwd();
+/** jest's report does not name a file's project: the rules of jest.config.js, repeated. */
+const projectOf = (file) =>
+  /\.unit\.test\.ts$/.test(file) || /^services\/[^/]+\/src\//.test(file)
+    ? 'unit'
+    : /^(gateway|console)\/test\//.test(file)
+      ? 'e2e'
+      : 'service';
 const files = report.testResults.map((r) => ({
   file: relative(root, r.name),
-  project: r.displayName?.name ?? r.displayName ?? '',
+  project: projectOf(relative(root, r.name)),
   seconds: (r.endTime - r.startTime) / 1000,
 }));
 
