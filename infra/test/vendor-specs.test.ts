@@ -81,6 +81,14 @@ function check(
   }));
   const problems: string[] = [];
   const validators = new Map<string, ValidateFunction>();
+  /** Validates one answer; its differences not listed in OMITTED become problems. */
+  const report = (validate: ValidateFunction, r: Recorded, template: string): void => {
+    if (validate(r.body)) return;
+    for (const e of validate.errors ?? []) {
+      const what = deviation(r.method, template, e);
+      if (!(what in OMITTED)) problems.push(`${what} (${e.message ?? ''})`);
+    }
+  };
   for (const r of log) {
     // The most specific template wins (`/trainings/{id}/cancel` over `/trainings/{id}`).
     const match = templates
@@ -91,12 +99,7 @@ function check(
     if (match && object) {
       const validate = ajv.getSchema(`${specId}#/components/schemas/${object}`);
       if (!validate) throw new Error(`no schema ${object}`);
-      if (!validate(r.body)) {
-        for (const e of validate.errors ?? []) {
-          const what = deviation(r.method, match.template, e);
-          if (!(what in OMITTED)) problems.push(`${what} (${e.message ?? ''})`);
-        }
-      }
+      report(validate, r, match.template);
       continue;
     }
     if (!match || !op) {
@@ -132,11 +135,7 @@ function check(
       }
       validators.set(ref, validate);
     }
-    if (validate(r.body)) continue;
-    for (const e of validate.errors ?? []) {
-      const what = deviation(r.method, match.template, e);
-      if (!(what in OMITTED)) problems.push(`${what} (${e.message ?? ''})`);
-    }
+    report(validate, r, match.template);
   }
   return [...new Set(problems)];
 }
