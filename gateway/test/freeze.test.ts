@@ -88,6 +88,10 @@ function freeze(pids: number[]): () => void {
   return thaw;
 }
 const thaws: Array<() => void> = [];
+
+/** Where the gateway keeps an Idempotency-Key of the owner's. */
+const idempotencyKeyOf = (key: string) =>
+  `idem:${owner.accountId}:${createHash('sha256').update(key).digest('hex')}`;
 afterEach(() => {
   for (const thaw of thaws.splice(0)) thaw();
 });
@@ -129,13 +133,17 @@ describe('Postgres frozen mid-request', () => {
   it('a prompt create that times out (504) and is retried with its key makes exactly one prompt; credits add up after the thaw', async () => {
     const versionId = await readyVersion(mesh, owner, 4, model);
     const key = randomUUID();
+    const idemKey = idempotencyKeyOf(key);
     const thaw = freeze(await backendPids());
-    const first = await createPrompt(versionId, key);
-    expect(first.status).toBe(504);
-    // The first attempt may still be running: the key is held, not forgotten, and not for long.
+    const first = createPrompt(versionId, key);
+    // While the first attempt hangs on the frozen database, its key is held, and not for long.
+    await waitFor(async () => (await redis.exists(idemKey)) === 1, {
+      what: 'the first attempt to hold its key',
+    });
     const early = await createPrompt(versionId, key);
     expect(early.status).toBe(409);
     expect(Number(early.headers.get('retry-after'))).toBeLessThanOrEqual(GRPC_TIMEOUT_MS / 1000 + 2);
+    expect((await first).status).toBe(504);
     thaw();
 
     const retried = await waitFor(
@@ -206,7 +214,7 @@ describe('Redis frozen mid-request', () => {
     await waitFor(async () => (await redis.exists(`lock:payment:${paymentId}`)) === 0, {
       what: 'the lock to be released',
     });
-    const idemKey = `idem:${owner.accountId}:${createHash('sha256').update(key).digest('hex')}`;
+    const idemKey = idempotencyKeyOf(key);
     await waitFor(async () => (await redis.exists(idemKey)) === 0, {
       what: 'the refused request to forget its key',
     });

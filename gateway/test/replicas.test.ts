@@ -26,6 +26,8 @@ beforeAll(async () => {
     // Small batches, frequent passes: both reconcilers are claiming while the other works.
     env: {
       RATE_LIMIT_PER_WINDOW: '100000',
+      // All 12 prompts run at once (their webhooks never come), above any tier's default cap.
+      TIER_LIMITS: JSON.stringify({ free: { promptsRunning: 1000 }, standard: { promptsRunning: 1000 } }),
       RECONCILE_INTERVAL_MS: '100',
       RECONCILE_BATCH: '2',
       PREDICTION_CHECK_INTERVAL_MS: '200',
