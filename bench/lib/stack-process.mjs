@@ -19,6 +19,9 @@ const {
   startS3,
   freePort,
   DataDirInUseError,
+  meshEnv,
+  processEnv,
+  stripeWebhookUrl,
 } = require('./infra/dist/stack/index.js');
 const { isAlive } = require('./infra/dist/stack/processes.js');
 const { claimRunDir } = require('./infra/dist/testing/run-dir.js');
@@ -69,7 +72,7 @@ async function start(options) {
   const gatewayUrl = `http://127.0.0.1:${port.gateway}`;
 
   const stripe = await startStripeSandbox({
-    webhookUrl: `${gatewayUrl}/api/v1/payments/webhook`,
+    webhookUrl: stripeWebhookUrl(port.gateway),
     webhookRetry: { baseDelayMs: 100, maxDelayMs: 1000 },
   });
   stops.push(() => stripe.stop());
@@ -102,35 +105,22 @@ async function start(options) {
   }
 
   serviceEnv = {
-    LOG_LEVEL: options.logLevel ?? 'info',
-    DATABASE_URL: databaseUrl,
-    REDIS_URL: redis.url,
-    S3_ENDPOINT: s3.endpoint,
-    S3_BUCKET: s3.bucket,
-    S3_REGION: s3.region,
-    S3_ACCESS_KEY_ID: s3.accessKeyId,
-    S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-    BILLING_ADDR: `127.0.0.1:${port.billing}`,
-    IMAGER_ADDR: `127.0.0.1:${port.imager}`,
-    TRAINER_ADDR: `127.0.0.1:${port.trainer}`,
-    INFERENCER_ADDR: `127.0.0.1:${port.inferencer}`,
-    STRIPE_SECRET_KEY: stripe.secretKey,
-    STRIPE_WEBHOOK_SECRET: stripe.webhookSecret,
-    STRIPE_API_URL: stripe.url,
-    REPLICATE_API_TOKEN: replicate.token,
-    REPLICATE_BASE_URL: replicate.baseUrl,
-    REPLICATE_WEBHOOK_SECRET: replicate.webhookSecret,
-    PUBLIC_WEBHOOK_URL: `${gatewayUrl}/api/v1/webhooks/replicate`,
-    HTTP_PORT: String(port.gateway),
+    ...meshEnv({
+      logLevel: options.logLevel ?? 'info',
+      databaseUrl,
+      redisUrl: redis.url,
+      s3,
+      ports: port,
+      stripe,
+      replicate,
+    }),
     SHUTDOWN_GRACE_MS: '3000',
     ...options.env,
   };
   const services = options.services ?? Object.keys(SERVICES);
   for (const name of services) {
-    const own =
-      name === 'gateway'
-        ? { METRICS_PORT: '0' }
-        : { GRPC_PORT: String(port[name]), METRICS_PORT: String(metricsPort[name]) };
+    // The gateway has no metrics port of its own here: 0 picks a free one (its default is fixed).
+    const own = processEnv(name, port, metricsPort[name] ?? 0);
     await spawnNode(name, SERVICES[name], { ...serviceEnv, ...own, ...(options.serviceEnv?.[name] ?? {}) });
   }
   if (services.includes('gateway')) await waitReady(gatewayUrl, services);

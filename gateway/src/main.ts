@@ -1,14 +1,5 @@
-import { createLogger, loadConfig, stopOnSignals } from '@atelier/kit';
-import { gatewayConfigSchema } from './config';
+import { runProcess } from '@atelier/kit';
 import { startGateway } from './app';
+import { gatewayConfigSchema } from './config';
 
-async function main() {
-  const config = loadConfig(gatewayConfigSchema);
-  const gateway = await startGateway(config);
-  stopOnSignals(gateway.stop, createLogger('gateway', config.LOG_LEVEL));
-}
-
-main().catch((err) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+runProcess('gateway', gatewayConfigSchema, startGateway);

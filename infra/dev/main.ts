@@ -8,7 +8,15 @@ import { migrate } from '../migrate/runner';
 import { startReplicateSandbox } from '../sandbox/replicate';
 import { startStripeSandbox } from '../sandbox/stripe';
 import { isAlive, killAndWait } from '../stack/processes';
-import { repoRoot, startPostgres, startRedis, startS3 } from '../stack';
+import {
+  meshEnv,
+  processEnv,
+  repoRoot,
+  startPostgres,
+  startRedis,
+  startS3,
+  stripeWebhookUrl,
+} from '../stack';
 import { waitFor } from '../testing/wait';
 
 /**
@@ -56,7 +64,7 @@ async function main() {
   const gatewayUrl = `http://127.0.0.1:${PORTS.gateway}`;
   const stripe = await startStripeSandbox({
     port: PORTS.stripe,
-    webhookUrl: `${gatewayUrl}/api/v1/payments/webhook`,
+    webhookUrl: stripeWebhookUrl(PORTS.gateway),
   });
   const replicate = await startReplicateSandbox({
     port: PORTS.replicate,
@@ -66,44 +74,28 @@ async function main() {
   stops.push(stripe.stop, replicate.stop);
   log(`Stripe sandbox ${stripe.url}, Replicate sandbox ${replicate.url}`);
 
-  const env: Record<string, string> = {
-    LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
-    DATABASE_URL: databaseUrl,
-    REDIS_URL: redis.url,
-    S3_ENDPOINT: s3.endpoint,
-    S3_BUCKET: s3.bucket,
-    S3_REGION: s3.region,
-    S3_ACCESS_KEY_ID: s3.accessKeyId,
-    S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-    BILLING_ADDR: `127.0.0.1:${PORTS.billing}`,
-    IMAGER_ADDR: `127.0.0.1:${PORTS.imager}`,
-    TRAINER_ADDR: `127.0.0.1:${PORTS.trainer}`,
-    INFERENCER_ADDR: `127.0.0.1:${PORTS.inferencer}`,
-    STRIPE_SECRET_KEY: process.env.STRIPE_SECRET_KEY ?? stripe.secretKey,
-    STRIPE_WEBHOOK_SECRET: process.env.STRIPE_WEBHOOK_SECRET ?? stripe.webhookSecret,
-    STRIPE_API_URL: stripe.url,
-    REPLICATE_API_TOKEN: replicate.token,
-    REPLICATE_BASE_URL: replicate.baseUrl,
-    REPLICATE_WEBHOOK_SECRET: replicate.webhookSecret,
-    PUBLIC_WEBHOOK_URL: `${gatewayUrl}/api/v1/webhooks/replicate`,
-    CHECKOUT_SUCCESS_URL: `${gatewayUrl}/console/checkout/return?payment_id={PAYMENT_ID}`,
-    CHECKOUT_CANCEL_URL: `${gatewayUrl}/console/checkout/return?payment_id={PAYMENT_ID}&canceled=1`,
-    HTTP_PORT: String(PORTS.gateway),
-    // Callbacks may go to a receiver on this machine (http://127.0.0.1:…).
-    WEBHOOK_ALLOW_PRIVATE: 'true',
-  };
+  const env = meshEnv({
+    logLevel: process.env.LOG_LEVEL ?? 'info',
+    databaseUrl,
+    redisUrl: redis.url,
+    s3,
+    ports: PORTS,
+    stripe: {
+      url: stripe.url,
+      secretKey: process.env.STRIPE_SECRET_KEY ?? stripe.secretKey,
+      webhookSecret: process.env.STRIPE_WEBHOOK_SECRET ?? stripe.webhookSecret,
+    },
+    replicate,
+  });
   const services = [
-    ['billing', 'services/billing/dist/main.js', { GRPC_PORT: PORTS.billing, METRICS_PORT: 9101 }],
-    ['imager', 'services/imager/dist/main.js', { GRPC_PORT: PORTS.imager, METRICS_PORT: 9102 }],
-    ['trainer', 'services/trainer/dist/main.js', { GRPC_PORT: PORTS.trainer, METRICS_PORT: 9103 }],
-    ['inferencer', 'services/inferencer/dist/main.js', { GRPC_PORT: PORTS.inferencer, METRICS_PORT: 9104 }],
-    ['gateway', 'gateway/dist/main.js', {}],
+    ['billing', 'services/billing/dist/main.js', 9101],
+    ['imager', 'services/imager/dist/main.js', 9102],
+    ['trainer', 'services/trainer/dist/main.js', 9103],
+    ['inferencer', 'services/inferencer/dist/main.js', 9104],
+    ['gateway', 'gateway/dist/main.js', undefined],
   ] as const;
-  const children = services.map(([name, script, ports]) =>
-    spawnChild(name, script, {
-      ...env,
-      ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
-    }),
+  const children = services.map(([name, script, metricsPort]) =>
+    spawnChild(name, script, { ...env, ...processEnv(name, PORTS, metricsPort) }),
   );
   // The console was built by `make dev`; this rebuilds it on every change while dev runs.
   children.push(spawnConsoleWatch());

@@ -7,6 +7,7 @@ import { gatewayConfigSchema, startGateway, type RunningGateway } from '@atelier
 import type { RunningService } from '@atelier/kit';
 import { startReplicateSandbox, type ReplicateSandbox } from '../sandbox/replicate';
 import { startStripeSandbox, type StripeSandbox } from '../sandbox/stripe';
+import { meshEnv, processEnv, stripeWebhookUrl } from '../stack/mesh-env';
 import { freePort } from '../stack/ports';
 import { createTestDatabase, type TestDatabase } from './db';
 
@@ -61,9 +62,8 @@ async function startMeshOnce(options: MeshOptions): Promise<Mesh> {
     freePort(),
     freePort(),
   ]);
-  const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
   const stripe = await startStripeSandbox({
-    webhookUrl: `${gatewayUrl}/api/v1/payments/webhook`,
+    webhookUrl: stripeWebhookUrl(gatewayPort),
     webhookRetry: { baseDelayMs: 100, maxDelayMs: 1000 },
   });
   const replicate = await startReplicateSandbox({
@@ -72,36 +72,33 @@ async function startMeshOnce(options: MeshOptions): Promise<Mesh> {
     outputTtlMs: options.replicate?.outputTtlMs,
     webhookRetryDelaysMs: [100, 300, 1000],
   });
+  const ports = {
+    billing: billingPort,
+    imager: imagerPort,
+    trainer: trainerPort,
+    inferencer: inferencerPort,
+    gateway: gatewayPort,
+  };
   const env: Record<string, string> = {
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-    DATABASE_URL: db.url,
-    REDIS_URL: required('REDIS_URL'),
-    S3_ENDPOINT: required('S3_ENDPOINT'),
-    S3_BUCKET: required('S3_BUCKET'),
-    S3_REGION: process.env.S3_REGION ?? 'us-east-1',
-    S3_ACCESS_KEY_ID: required('S3_ACCESS_KEY_ID'),
-    S3_SECRET_ACCESS_KEY: required('S3_SECRET_ACCESS_KEY'),
-    BILLING_ADDR: `127.0.0.1:${billingPort}`,
-    IMAGER_ADDR: `127.0.0.1:${imagerPort}`,
-    TRAINER_ADDR: `127.0.0.1:${trainerPort}`,
-    INFERENCER_ADDR: `127.0.0.1:${inferencerPort}`,
+    ...meshEnv({
+      logLevel: process.env.TEST_LOG_LEVEL ?? 'silent',
+      databaseUrl: db.url,
+      redisUrl: required('REDIS_URL'),
+      s3: {
+        endpoint: required('S3_ENDPOINT'),
+        bucket: required('S3_BUCKET'),
+        region: process.env.S3_REGION ?? 'us-east-1',
+        accessKeyId: required('S3_ACCESS_KEY_ID'),
+        secretAccessKey: required('S3_SECRET_ACCESS_KEY'),
+      },
+      ports,
+      stripe,
+      replicate,
+    }),
     METRICS_PORT: '0',
-    STRIPE_SECRET_KEY: stripe.secretKey,
-    STRIPE_WEBHOOK_SECRET: stripe.webhookSecret,
-    STRIPE_API_URL: stripe.url,
-    REPLICATE_API_TOKEN: replicate.token,
-    REPLICATE_BASE_URL: replicate.baseUrl,
-    REPLICATE_WEBHOOK_SECRET: replicate.webhookSecret,
-    PUBLIC_WEBHOOK_URL: `${gatewayUrl}/api/v1/webhooks/replicate`,
-    // As in make dev: Checkout sends the browser back to the console.
-    CHECKOUT_SUCCESS_URL: `${gatewayUrl}/console/checkout/return?payment_id={PAYMENT_ID}`,
-    CHECKOUT_CANCEL_URL: `${gatewayUrl}/console/checkout/return?payment_id={PAYMENT_ID}&canceled=1`,
     RECONCILE_INTERVAL_MS: '500',
     HEALTH_CHECK_INTERVAL_MS: '200',
-    HTTP_PORT: String(gatewayPort),
     SHUTDOWN_GRACE_MS: '2000',
-    // Callbacks go to receivers on 127.0.0.1 in tests.
-    WEBHOOK_ALLOW_PRIVATE: 'true',
     OUTBOX_INTERVAL_MS: '100',
     WEBHOOK_DELIVERY_INTERVAL_MS: '100',
     // Failed key checks are counted per client address in the shared Redis, and every test file
@@ -117,18 +114,18 @@ async function startMeshOnce(options: MeshOptions): Promise<Mesh> {
   };
   try {
     const billing = await start(() =>
-      startBilling(loadConfig(billingConfigSchema, { ...env, GRPC_PORT: String(billingPort) }), {
+      startBilling(loadConfig(billingConfigSchema, { ...env, ...processEnv('billing', ports) }), {
         clock: options.clock,
       }),
     );
     const imager = await start(() =>
-      startImager(loadConfig(imagerConfigSchema, { ...env, GRPC_PORT: String(imagerPort) })),
+      startImager(loadConfig(imagerConfigSchema, { ...env, ...processEnv('imager', ports) })),
     );
     const trainer = await start(() =>
-      startTrainer(loadConfig(trainerConfigSchema, { ...env, GRPC_PORT: String(trainerPort) })),
+      startTrainer(loadConfig(trainerConfigSchema, { ...env, ...processEnv('trainer', ports) })),
     );
     const inferencer = await start(() =>
-      startInferencer(loadConfig(inferencerConfigSchema, { ...env, GRPC_PORT: String(inferencerPort) })),
+      startInferencer(loadConfig(inferencerConfigSchema, { ...env, ...processEnv('inferencer', ports) })),
     );
     const gateway = await start(() => startGateway(loadConfig(gatewayConfigSchema, env)));
     const mesh: Mesh = {

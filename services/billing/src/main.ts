@@ -1,14 +1,5 @@
-import { createLogger, loadConfig, stopOnSignals } from '@atelier/kit';
-import { billingConfigSchema } from './config';
+import { runProcess } from '@atelier/kit';
 import { startBilling } from './app';
+import { billingConfigSchema } from './config';
 
-async function main() {
-  const config = loadConfig(billingConfigSchema);
-  const service = await startBilling(config);
-  stopOnSignals(service.stop, createLogger('billing', config.LOG_LEVEL));
-}
-
-main().catch((err) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+runProcess('billing', billingConfigSchema, startBilling);

@@ -5,6 +5,7 @@ import {
   toPromptJson,
   createMetrics,
   createPool,
+  createReplicate,
   createStore,
   implement,
   pingDatabase,
@@ -12,6 +13,7 @@ import {
   type Logger,
   type Metrics,
   type Pool,
+  type ReplicateAdapter,
   type RunningService,
 } from '@atelier/kit';
 import { inferencer } from '@atelier/protos';
@@ -20,8 +22,9 @@ import { createBillingCredits } from './clients/billing.client';
 import { createImagerOutputs } from './clients/imager.client';
 import { createReplicatePredictions } from './clients/replicate.client';
 import { createTrainerVersions } from './clients/trainer.client';
-import type { Credits, OutputStore, Predictions, VersionDirectory } from './domain/ports';
+import type { Credits, OutputStore, VersionDirectory } from './domain/ports';
 import { OfferService } from './domain/offer.service';
+import { parsePrediction } from './domain/prompt.rules';
 import { PredictionEventService } from './domain/prediction-event.service';
 import { PromptCompletion } from './domain/prompt.completion';
 import { createPromptReconciler } from './domain/prompt.job';
@@ -35,7 +38,6 @@ export const INFERENCER_SERVICE_NAME = 'atelier.inferencer.v1.InferencerService'
 
 type DomainSettings = Pick<
   InferencerConfig,
-  | 'PUBLIC_WEBHOOK_URL'
   | 'PREDICTION_TIMEOUT_MS'
   | 'PREDICTION_CHECK_INTERVAL_MS'
   | 'PREDICTION_CREATE_GRACE_MS'
@@ -48,13 +50,6 @@ type DomainSettings = Pick<
 > &
   Partial<Pick<InferencerConfig, 'DUPLICATE_RUN_WINDOW_MS'>>;
 
-/** The webhook target of predictions: the gateway routes `?kind=prediction` events here. */
-export function predictionWebhookUrl(publicWebhookUrl: string): string {
-  const url = new URL(publicWebhookUrl);
-  url.searchParams.set('kind', 'prediction');
-  return url.toString();
-}
-
 /**
  * Repositories → domain, from dependencies the caller made: the real ones in startInferencer,
  * stand-ins in tests that exercise the domain against a real database and Replicate sandbox.
@@ -64,12 +59,13 @@ export function buildInferencerDomain(deps: {
   versions: VersionDirectory;
   credits: Credits;
   outputs: OutputStore;
-  predictions: Predictions;
+  replicate: ReplicateAdapter;
   logger: Logger;
   metrics: Metrics;
   config: DomainSettings;
 }) {
-  const { config, logger, predictions, credits } = deps;
+  const { config, logger, credits, replicate } = deps;
+  const predictions = createReplicatePredictions(replicate);
   const store = createStore(deps.pool, repositories);
   const business = deps.metrics.business;
   const waiter = new PromptWaiter();
@@ -94,14 +90,14 @@ export function buildInferencerDomain(deps: {
     metrics: business,
     logger,
     settings: {
-      webhookUrl: predictionWebhookUrl(config.PUBLIC_WEBHOOK_URL),
+      webhookUrl: replicate.webhookUrl('prediction'),
       timeoutMs: config.PREDICTION_TIMEOUT_MS,
       checkIntervalMs: config.PREDICTION_CHECK_INTERVAL_MS,
       createGraceMs: config.PREDICTION_CREATE_GRACE_MS,
       maxRunningPerAccount: config.MAX_RUNNING_PROMPTS_PER_ACCOUNT,
     },
   });
-  const events = new PredictionEventService({ store, predictions, completion, metrics: business, logger });
+  const events = new PredictionEventService({ inbox: replicate.inbox(parsePrediction, logger), completion });
   const reconciler = createPromptReconciler({
     store,
     predictions,
@@ -139,11 +135,12 @@ export async function startInferencer(config: InferencerConfig): Promise<Running
     ...grpcOpts,
     transferTimeoutMs: config.TRANSFER_TIMEOUT_MS,
   });
-  const predictions = createReplicatePredictions({
+  const replicate = createReplicate({
     token: config.REPLICATE_API_TOKEN,
     baseUrl: config.REPLICATE_BASE_URL,
     timeoutMs: config.REPLICATE_TIMEOUT_MS,
     webhookSecret: config.REPLICATE_WEBHOOK_SECRET,
+    publicWebhookUrl: config.PUBLIC_WEBHOOK_URL,
     metrics,
   });
 
@@ -152,7 +149,7 @@ export async function startInferencer(config: InferencerConfig): Promise<Running
     versions,
     credits,
     outputs,
-    predictions,
+    replicate,
     logger,
     metrics,
     config,

@@ -1,14 +1,5 @@
-import { createLogger, loadConfig, stopOnSignals } from '@atelier/kit';
-import { inferencerConfigSchema } from './config';
+import { runProcess } from '@atelier/kit';
 import { startInferencer } from './app';
+import { inferencerConfigSchema } from './config';
 
-async function main() {
-  const config = loadConfig(inferencerConfigSchema);
-  const service = await startInferencer(config);
-  stopOnSignals(service.stop, createLogger('inferencer', config.LOG_LEVEL));
-}
-
-main().catch((err) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+runProcess('inferencer', inferencerConfigSchema, startInferencer);

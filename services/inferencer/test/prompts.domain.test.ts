@@ -7,11 +7,18 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AppError, createLogger, createMetrics, createPool, Errors, type Pool } from '@atelier/kit';
+import {
+  AppError,
+  createLogger,
+  createMetrics,
+  createPool,
+  createReplicate,
+  Errors,
+  type Pool,
+} from '@atelier/kit';
 import { createTestDatabase, waitFor, type TestDatabase } from '@atelier/infra/testing';
 import { signWebhook, startReplicateSandbox, type ReplicateSandbox } from '@atelier/infra/sandbox/replicate';
 import { buildInferencerDomain } from '../src/app';
-import { createReplicatePredictions } from '../src/clients/replicate.client';
 import type { PromptParams } from '../src/domain/prompt.model';
 import { FakeCredits, FakeOutputs, FakeVersions } from './support/fakes';
 import { sandboxModelVersion } from './support/sandbox-version';
@@ -119,15 +126,15 @@ beforeAll(async () => {
     versions,
     credits,
     outputs,
-    predictions: createReplicatePredictions({
+    replicate: createReplicate({
       token: replicate.token,
       baseUrl: replicate.baseUrl,
       timeoutMs: 10_000,
+      publicWebhookUrl: `http://127.0.0.1:${(hooks.address() as AddressInfo).port}/api/v1/webhooks/replicate`,
     }),
     logger: createLogger('inferencer-test', process.env.TEST_LOG_LEVEL ?? 'silent'),
     metrics: createMetrics('inferencer-test'),
     config: {
-      PUBLIC_WEBHOOK_URL: `http://127.0.0.1:${(hooks.address() as AddressInfo).port}/api/v1/webhooks/replicate`,
       PREDICTION_TIMEOUT_MS: 60_000,
       PREDICTION_CHECK_INTERVAL_MS: 60_000,
       PREDICTION_CREATE_GRACE_MS: 60_000,

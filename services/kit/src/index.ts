@@ -17,3 +17,6 @@ export * from './paging';
 export * from './clock';
 export * from './views';
 export * from './outbox';
+export * from './replicate-adapter';
+export * from './webhook-event.repository';
+export * from './entry';

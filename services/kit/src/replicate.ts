@@ -139,10 +139,3 @@ export function verifyReplicateWebhook(
     throw Errors.invalidSignature('webhook-signature does not match');
   }
 }
-
-/** The webhook signing secret: configured, or asked of Replicate once at boot. */
-export async function webhookSecret(client: Replicate, configured?: string): Promise<string> {
-  if (configured) return configured;
-  const { key } = await client.webhooks.default.secret.get();
-  return key;
-}

@@ -6,7 +6,7 @@ import {
   createMetrics,
   createPool,
   createStore,
-  createReplicateClient,
+  createReplicate,
   implement,
   pingDatabase,
   serve,
@@ -20,6 +20,7 @@ import type { TrainerConfig } from './config';
 import { ReplicateEventService } from './domain/replicate-event.service';
 import { createVersionReconciler } from './domain/version.job';
 import { VersionService } from './domain/version.service';
+import { parseTraining } from './domain/version.rules';
 import { VersionTransitions } from './domain/version.transitions';
 import { trainerHandlers } from './grpc/trainer.handlers';
 import { toVersion } from './grpc/trainer.mappers';
@@ -37,15 +38,15 @@ export async function startTrainer(config: TrainerConfig): Promise<RunningTraine
   const metrics = createMetrics('trainer');
   const db = createPool(config.DATABASE_URL);
   const billing = createBillingClient(config.BILLING_ADDR, { timeoutMs: config.BILLING_TIMEOUT_MS, metrics });
-  const replicate = createReplicateTrainings(
-    createReplicateClient({
-      token: config.REPLICATE_API_TOKEN,
-      baseUrl: config.REPLICATE_BASE_URL,
-      timeoutMs: config.REPLICATE_TIMEOUT_MS,
-      metrics,
-    }),
-    { hardware: config.REPLICATE_MODEL_HARDWARE, webhookSecret: config.REPLICATE_WEBHOOK_SECRET },
-  );
+  const replicateAdapter = createReplicate({
+    token: config.REPLICATE_API_TOKEN,
+    baseUrl: config.REPLICATE_BASE_URL,
+    timeoutMs: config.REPLICATE_TIMEOUT_MS,
+    webhookSecret: config.REPLICATE_WEBHOOK_SECRET,
+    publicWebhookUrl: config.PUBLIC_WEBHOOK_URL,
+    metrics,
+  });
+  const replicate = createReplicateTrainings(replicateAdapter, { hardware: config.REPLICATE_MODEL_HARDWARE });
 
   const store = createStore(db, trainerRepositories);
   const business = metrics.business;
@@ -72,7 +73,11 @@ export async function startTrainer(config: TrainerConfig): Promise<RunningTraine
       firstCheckMs: config.RECONCILE_INTERVAL_MS,
     },
   );
-  const events = new ReplicateEventService({ replicate, transitions, metrics: business, logger });
+  const events = new ReplicateEventService({
+    inbox: replicateAdapter.inbox(parseTraining, logger),
+    transitions,
+    logger,
+  });
   const reconciler = createVersionReconciler(
     { store, billing, replicate, transitions, metrics, logger },
     {

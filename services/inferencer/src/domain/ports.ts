@@ -56,6 +56,4 @@ export interface Predictions {
   }): Promise<Prediction>;
   get(id: string): Promise<Prediction>;
   cancel(id: string): Promise<Prediction>;
-  /** The secret webhooks are signed with. */
-  webhookSecret(): Promise<string>;
 }

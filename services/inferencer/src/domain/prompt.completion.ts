@@ -1,5 +1,5 @@
-import { AppError, newEvent, type Logger, type Metrics } from '@atelier/kit';
-import type { Store } from '../repositories';
+import { AppError, Errors, newEvent, type Logger, type Metrics, type WebhookOutcome } from '@atelier/kit';
+import type { Repositories, Store } from '../repositories';
 import { isActive, type Outcome, type Prediction, type Prompt, type PromptImage } from './prompt.model';
 import type { Credits, OutputStore } from './ports';
 import { costMicros, outcomeOf, outputKeyPrefix } from './prompt.rules';
@@ -14,6 +14,22 @@ const PERMANENT_TRANSFER_ERRORS: ReadonlySet<string> = new Set([
   'payload_too_large',
   'unsupported_media_type',
 ]);
+
+/** The webhook delivery a change comes from, when it comes from one. */
+interface Delivery {
+  webhookId: string;
+  runId: string;
+  /** Set when the webhook-id was recorded before: a redelivery, which changes nothing. */
+  duplicate: boolean;
+}
+
+/** Records the delivery's webhook-id in the caller's transaction; false for a redelivery. */
+async function firstDelivery(repos: Repositories, delivery: Delivery | undefined): Promise<boolean> {
+  if (!delivery) return true;
+  if (await repos.webhookEvents.record(delivery.webhookId, delivery.runId)) return true;
+  delivery.duplicate = true;
+  return false;
+}
 
 export interface CompletionDeps {
   store: Store;
@@ -49,20 +65,34 @@ export interface CompletionDeps {
 export class PromptCompletion {
   constructor(private readonly d: CompletionDeps) {}
 
-  /** Applies a prediction's current state to the prompt that owns it; true when the prompt changed. */
-  async apply(prediction: Prediction): Promise<boolean> {
+  /**
+   * A webhook's prediction, applied to the prompt that owns it. Its webhook-id is recorded in the
+   * transaction that changes the prompt, so it is kept exactly when the change is: a delivery
+   * that failed leaves nothing behind, and Replicate's redelivery applies it.
+   */
+  async apply(prediction: Prediction, webhookId: string): Promise<WebhookOutcome> {
     const prompt = await this.d.store.repos.prompts.findByPrediction(prediction.id);
-    if (!prompt) return false;
-    return this.applyTo(prompt, prediction);
+    if (!prompt) {
+      // CreatePrompt has not recorded this prediction yet (Replicate answered it after calling
+      // us): an error makes Replicate deliver again, by when the prompt knows its prediction.
+      throw Errors.notFound('prompt for prediction', prediction.id);
+    }
+    const delivery: Delivery = { webhookId, runId: prediction.id, duplicate: false };
+    const changed = await this.applyTo(prompt, prediction, delivery);
+    return delivery.duplicate ? 'duplicate' : changed ? 'applied' : 'ignored';
   }
 
-  async applyTo(prompt: Prompt, prediction: Prediction): Promise<boolean> {
+  /** Applies a prediction's current state to the prompt; true when the prompt changed. */
+  async applyTo(prompt: Prompt, prediction: Prediction, delivery?: Delivery): Promise<boolean> {
     if (!isActive(prompt.status)) return false;
     const outcome = outcomeOf(prediction);
-    if (outcome) return this.finish(prompt, outcome);
+    if (outcome) return this.finish(prompt, outcome, delivery);
     if (prediction.status === 'processing' && prompt.status === 'starting') {
-      await this.d.store.repos.prompts.markProcessing(prompt.id);
-      return true;
+      return this.d.store.transaction(async (repos) => {
+        if (!(await firstDelivery(repos, delivery))) return false;
+        await repos.prompts.markProcessing(prompt.id);
+        return true;
+      });
     }
     return false;
   }
@@ -72,7 +102,7 @@ export class PromptCompletion {
    * outputs could not be copied for a reason that may pass (the caller retries later); outputs
    * that can never be copied fail the prompt and release its credits.
    */
-  async finish(prompt: Prompt, outcome: Outcome): Promise<boolean> {
+  async finish(prompt: Prompt, outcome: Outcome, delivery?: Delivery): Promise<boolean> {
     let images: PromptImage[] = [];
     if (outcome.status === 'succeeded') {
       if (!(await this.d.store.repos.prompts.takeCompletionLease(prompt.id, this.d.completionLeaseMs)))
@@ -89,17 +119,22 @@ export class PromptCompletion {
           { err: err.message, prompt_id: prompt.id },
           'outputs cannot be copied: failing the prompt',
         );
-        return this.finish(prompt, {
-          status: 'failed',
-          error: 'the outputs could not be copied',
-          predictTime: outcome.predictTime,
-          reason: 'transfer',
-        });
+        return this.finish(
+          prompt,
+          {
+            status: 'failed',
+            error: 'the outputs could not be copied',
+            predictTime: outcome.predictTime,
+            reason: 'transfer',
+          },
+          delivery,
+        );
       }
     }
     const cost = costMicros(outcome.predictTime, this.d.pricePerSecondMicros);
     const urls = await this.imageUrls(prompt.id, images);
     const finished = await this.d.store.transaction(async (repos) => {
+      if (!(await firstDelivery(repos, delivery))) return false;
       if (!(await repos.prompts.lockActive(prompt.id))) return false;
       // A run's prompts share the run's one reservation: it is settled once the last of them ends.
       if (!prompt.runId) {

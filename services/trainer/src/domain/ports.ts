@@ -39,5 +39,4 @@ export interface ReplicatePort {
   cancelTraining(id: string): Promise<ReplicateTraining>;
   /** The id of the model's latest version (the trained weights, for a per-version model), or null. */
   latestVersion(model: string): Promise<string | null>;
-  webhookSecret(): Promise<string>;
 }

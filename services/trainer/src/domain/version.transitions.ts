@@ -48,7 +48,7 @@ export class VersionTransitions {
       const row = await repos.versions.lockByTraining(training.id);
       // Unknown (not ours, or its id not stored yet): record nothing, the reconciler will see it.
       if (!row) return { outcome: 'unknown' as const };
-      if (!(await repos.webhookEvents.insert(webhookId, training.id)))
+      if (!(await repos.webhookEvents.record(webhookId, training.id)))
         return { outcome: 'duplicate' as const, row };
       const t = await this.transitionLocked(repos, row, training);
       return { outcome: t.changed ? ('applied' as const) : ('unchanged' as const), row: t.row };

@@ -1,6 +1,10 @@
-import { OutboxRepository, type Queryable, type Store as KitStore } from '@atelier/kit';
+import {
+  OutboxRepository,
+  WebhookEventRepository,
+  type Queryable,
+  type Store as KitStore,
+} from '@atelier/kit';
 import { VersionRepository } from './version.repository';
-import { WebhookEventRepository } from './webhook-event.repository';
 
 export type { VersionRow } from './version.repository';
 
@@ -8,7 +12,7 @@ export type { VersionRow } from './version.repository';
 export function trainerRepositories(db: Queryable) {
   return {
     versions: new VersionRepository(db),
-    webhookEvents: new WebhookEventRepository(db),
+    webhookEvents: new WebhookEventRepository(db, 'trainer'),
     outbox: new OutboxRepository(db, 'trainer'),
   };
 }
