@@ -64,8 +64,9 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   );
 }
 
+/** SQLSTATE codes repositories translate into domain errors; domain code never sees them. */
 export const PG_UNIQUE_VIOLATION = '23505';
-export const PG_CHECK_VIOLATION = '23514';
+export const PG_FOREIGN_KEY_VIOLATION = '23503';
 
 export function pgCode(err: unknown): string | undefined {
   return (err as { code?: string } | null)?.code;

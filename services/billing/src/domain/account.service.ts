@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { Errors, PG_UNIQUE_VIOLATION, pgCode, requireUuid } from '@atelier/kit';
+import { Errors, requireUuid } from '@atelier/kit';
 import type { AccountRepository, AccountRow } from '../repositories/account.repository';
 import type { ApiKeyRepository } from '../repositories/api-key.repository';
 
@@ -47,14 +47,7 @@ export class AccountService {
     if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(normalised) || normalised.length > 254) {
       throw Errors.invalid(`not an email address: ${JSON.stringify(email.slice(0, 80))}`);
     }
-    let account: AccountRow;
-    try {
-      account = await this.accounts.insert(randomUUID(), normalised);
-    } catch (err) {
-      if (pgCode(err) === PG_UNIQUE_VIOLATION)
-        throw Errors.alreadyExists(`an account for ${normalised} exists`);
-      throw err;
-    }
+    const account = await this.accounts.insert(randomUUID(), normalised);
     const { key } = await this.createKey(account.id);
     return { account: { ...account, active_keys: 1 }, apiKey: key };
   }

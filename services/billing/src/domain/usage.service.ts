@@ -1,8 +1,7 @@
-import { Errors, pgCode, requireUuid } from '@atelier/kit';
+import { Errors, requireUuid } from '@atelier/kit';
 import type { Store } from '../repositories';
 import type { UsageReportRow } from '../repositories/usage.repository';
 
-const PG_FOREIGN_KEY_VIOLATION = '23503';
 const KINDS = new Set(['training', 'prediction'] as const);
 
 /** Replicate time and cost per training or prediction, and revenue against it. */
@@ -25,18 +24,13 @@ export class UsageService {
       throw Errors.invalid('predict_seconds must be >= 0');
     if (!Number.isInteger(u.costMicros) || u.costMicros < 0)
       throw Errors.invalid('cost_micros must be an integer >= 0');
-    try {
-      return await this.store.repos.usage.insert({
-        kind: u.kind as 'training' | 'prediction',
-        refId,
-        accountId,
-        predictSeconds: u.predictSeconds,
-        costMicros: u.costMicros,
-      });
-    } catch (err) {
-      if (pgCode(err) === PG_FOREIGN_KEY_VIOLATION) throw Errors.notFound('account', u.accountId);
-      throw err;
-    }
+    return this.store.repos.usage.insert({
+      kind: u.kind as 'training' | 'prediction',
+      refId,
+      accountId,
+      predictSeconds: u.predictSeconds,
+      costMicros: u.costMicros,
+    });
   }
 
   /** GetAccountUsage: one account's usage in [from, to), per version and in total. */

@@ -1,4 +1,4 @@
-import type { Pool } from '@atelier/kit';
+import { Errors, PG_UNIQUE_VIOLATION, pgCode, type Pool } from '@atelier/kit';
 
 export interface AccountRow {
   id: string;
@@ -10,13 +10,19 @@ export interface AccountRow {
 export class AccountRepository {
   constructor(private readonly db: Pool) {}
 
+  /** already_exists when an account has this email (case-insensitively). */
   async insert(id: string, email: string): Promise<AccountRow> {
-    const { rows } = await this.db.query<AccountRow>(
-      `INSERT INTO billing.accounts (id, email) VALUES ($1, $2)
-       RETURNING id, email, created_at, 0 AS active_keys`,
-      [id, email],
-    );
-    return rows[0]!;
+    try {
+      const { rows } = await this.db.query<AccountRow>(
+        `INSERT INTO billing.accounts (id, email) VALUES ($1, $2)
+         RETURNING id, email, created_at, 0 AS active_keys`,
+        [id, email],
+      );
+      return rows[0]!;
+    } catch (err) {
+      if (pgCode(err) === PG_UNIQUE_VIOLATION) throw Errors.alreadyExists(`an account for ${email} exists`);
+      throw err;
+    }
   }
 
   async list(): Promise<AccountRow[]> {

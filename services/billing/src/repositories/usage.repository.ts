@@ -1,4 +1,4 @@
-import type { Queryable } from '@atelier/kit';
+import { Errors, PG_FOREIGN_KEY_VIOLATION, pgCode, type Queryable } from '@atelier/kit';
 
 export interface UsageReportRow {
   account_id: string;
@@ -32,12 +32,17 @@ export class UsageRepository {
     predictSeconds: number;
     costMicros: number;
   }): Promise<boolean> {
-    const { rowCount } = await this.db.query(
-      `INSERT INTO billing.usage (kind, ref_id, account_id, predict_seconds, cost_micros) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (kind, ref_id) DO NOTHING`,
-      [u.kind, u.refId, u.accountId, u.predictSeconds, u.costMicros],
-    );
-    return rowCount === 1;
+    try {
+      const { rowCount } = await this.db.query(
+        `INSERT INTO billing.usage (kind, ref_id, account_id, predict_seconds, cost_micros) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (kind, ref_id) DO NOTHING`,
+        [u.kind, u.refId, u.accountId, u.predictSeconds, u.costMicros],
+      );
+      return rowCount === 1;
+    } catch (err) {
+      if (pgCode(err) === PG_FOREIGN_KEY_VIOLATION) throw Errors.notFound('account', u.accountId);
+      throw err;
+    }
   }
 
   /**

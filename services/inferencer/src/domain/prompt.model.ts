@@ -1,9 +1,7 @@
 /** What a prompt is, in the service's own terms (no proto, no SQL). */
 
 export type PromptStatus = 'starting' | 'processing' | 'succeeded' | 'failed' | 'canceled';
-export type TerminalStatus = 'succeeded' | 'failed' | 'canceled';
 
-export const ACTIVE_STATUSES: readonly PromptStatus[] = ['starting', 'processing'];
 export const isActive = (s: PromptStatus) => s === 'starting' || s === 'processing';
 
 /** The customer's parameters, as the API takes them. */
