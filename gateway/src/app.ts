@@ -3,7 +3,16 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Counter, Histogram } from 'prom-client';
-import { AppError, Errors, createLogger, createMetrics, createRedis, startMetricsServer } from '@atelier/kit';
+import {
+  AppError,
+  DependenciesDown,
+  Errors,
+  createLogger,
+  createMetrics,
+  createRedis,
+  dependencyReadiness,
+  startMetricsServer,
+} from '@atelier/kit';
 import { createMesh } from './clients/mesh';
 import type { GatewayConfig } from './config';
 import type { GatewayDeps } from './deps';
@@ -63,15 +72,13 @@ export function createGatewayApp(deps: GatewayDeps) {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  // Also atelier_dependency_up{dependency}, refreshed at every scrape of /metrics.
+  const readiness = dependencyReadiness(metrics, { ...mesh.healthChecks, redis: () => redis.ping() });
   app.get('/readyz', async (_req, res) => {
-    const [down, redisOk] = await Promise.all([
-      mesh.unhealthy(),
-      redis.ping().then(
-        () => true,
-        () => false,
-      ),
-    ]);
-    const failing = redisOk ? down : [...down, 'redis'];
+    const failing = await readiness().then(
+      () => [],
+      (err: unknown) => (err instanceof DependenciesDown ? err.failing : ['unknown']),
+    );
     res
       .status(failing.length ? 503 : 200)
       .json(failing.length ? { status: 'unavailable', failing } : { status: 'ready' });

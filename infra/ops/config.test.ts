@@ -19,7 +19,6 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { before, describe, it } from 'node:test';
 import { expect } from 'expect';
-import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { z } from 'zod';
 
 import { billingConfigSchema } from '@atelier/billing';
@@ -28,6 +27,14 @@ import { inferencerConfigSchema } from '@atelier/inferencer';
 import { trainerConfigSchema } from '@atelier/trainer';
 import { gatewayConfigSchema } from '@atelier/gateway';
 import { repoRoot } from '../stack/repo-root';
+import {
+  allPanels,
+  alertRules,
+  dashboardQueries,
+  dashboards,
+  grafanaToPromql,
+  promqlMetricNames,
+} from './promql';
 
 const ROOT = repoRoot(__dirname);
 const COMPOSE_FILE = path.join(ROOT, 'docker-compose.yml');
@@ -190,183 +197,6 @@ function seriesNames(name: string, type: MetricType | string): string[] {
   if (type === 'histogram') return [`${name}_bucket`, `${name}_sum`, `${name}_count`];
   if (type === 'summary') return [name, `${name}_sum`, `${name}_count`];
   return [name];
-}
-
-/** Every series name Prometheus can hold for an Atelier target: declared metrics, prom-client defaults, scrape metadata. */
-async function knownSeries(): Promise<Set<string>> {
-  const known = new Set([
-    'up',
-    'scrape_duration_seconds',
-    'scrape_samples_scraped',
-    'scrape_samples_post_metric_relabeling',
-    'scrape_series_added',
-  ]);
-  for (const [name, { type }] of declaredMetrics()) seriesNames(name, type).forEach((s) => known.add(s));
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  for (const m of await registry.getMetricsAsJSON())
-    seriesNames(m.name, String(m.type)).forEach((s) => known.add(s));
-  registry.clear();
-  return known;
-}
-
-const PROMQL_KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan', 'atan2']);
-
-/** Metric names a PromQL expression selects (identifiers that are not functions, keywords, labels or variables). */
-function promqlMetricNames(expr: string): string[] {
-  let s = expr
-    .replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, '""')
-    .replace(/\{[^}]*\}/g, ' ')
-    .replace(/\[[^\]]*\]/g, ' ')
-    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ')
-    .replace(/\b(group_left|group_right)\b/g, ' ')
-    .replace(/\$\{?[A-Za-z_][A-Za-z0-9_]*(?::[a-z]+)?\}?/g, ' ')
-    .replace(/\boffset\s+-?[0-9]+[a-z]+/gi, ' ');
-  s = s.replace(/(?<![\w.])[0-9][0-9.]*(?:e[+-]?[0-9]+)?[a-zA-Z]*/g, ' ');
-  const names: string[] = [];
-  for (const m of s.matchAll(/(?<![\w:])([A-Za-z_:][A-Za-z0-9_:]*)(\s*\()?/g)) {
-    if (m[2] || PROMQL_KEYWORDS.has(m[1]!.toLowerCase())) continue;
-    names.push(m[1]!);
-  }
-  return names;
-}
-
-/** Label matchers of each selector: [{metric, label, op, value}]. */
-function promqlMatchers(expr: string): Array<{ metric: string; label: string; op: string; value: string }> {
-  const out: Array<{ metric: string; label: string; op: string; value: string }> = [];
-  for (const sel of expr.matchAll(/([A-Za-z_:][A-Za-z0-9_:]*)\s*\{([^}]*)\}/g)) {
-    for (const m of sel[2]!.matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"/g)) {
-      out.push({ metric: sel[1]!, label: m[1]!, op: m[2]!, value: m[3]! });
-    }
-  }
-  return out;
-}
-
-/** Grafana variables replaced by values Prometheus accepts, so dashboard queries can be checked as PromQL. */
-function grafanaToPromql(expr: string): string {
-  return expr
-    .replace(/\$__rate_interval|\$__interval|\$__range|\$\{__range\}|\$\{__rate_interval\}/g, '5m')
-    .replace(/\$\{?[A-Za-z_][A-Za-z0-9_]*(?::[a-z]+)?\}?/g, '.+');
-}
-
-interface Panel {
-  id?: number;
-  type?: string;
-  title?: string;
-  datasource?: { uid?: string } | string | null;
-  targets?: Array<{ expr?: string; datasource?: { uid?: string } }>;
-  panels?: Panel[];
-}
-interface Dashboard {
-  uid?: string;
-  title?: string;
-  panels?: Panel[];
-  templating?: {
-    list?: Array<{
-      name?: string;
-      query?: string | { query?: string };
-      definition?: string;
-      datasource?: { uid?: string };
-    }>;
-  };
-}
-
-function dashboards(): Array<{ file: string; json: Dashboard }> {
-  const dir = path.join(GRAFANA_DIR, 'dashboards');
-  return fs
-    .readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
-    .map((f) => ({
-      file: path.join(dir, f),
-      json: JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as Dashboard,
-    }));
-}
-
-function allPanels(panels: Panel[] = []): Panel[] {
-  return panels.flatMap((p) => [p, ...allPanels(p.panels)]);
-}
-
-/** Every PromQL query of a dashboard, with where it is. */
-function dashboardQueries(d: Dashboard): Array<{ where: string; expr: string }> {
-  const queries: Array<{ where: string; expr: string }> = [];
-  for (const p of allPanels(d.panels)) {
-    for (const t of p.targets ?? []) if (t.expr) queries.push({ where: `panel "${p.title}"`, expr: t.expr });
-  }
-  return queries;
-}
-
-/** Metric names used by template variables (label_values(metric, label), or a query). */
-function templatingMetricNames(d: Dashboard): Array<{ where: string; name: string }> {
-  const out: Array<{ where: string; name: string }> = [];
-  for (const v of d.templating?.list ?? []) {
-    const query = typeof v.query === 'string' ? v.query : (v.query?.query ?? '');
-    const lv =
-      /^label_values\(\s*(?:([A-Za-z_:][A-Za-z0-9_:]*)(\{[^}]*\})?\s*,)?\s*[A-Za-z_][A-Za-z0-9_]*\s*\)$/.exec(
-        query.trim(),
-      );
-    if (lv) {
-      if (lv[1]) out.push({ where: `variable $${v.name}`, name: lv[1] });
-    } else if (query) {
-      promqlMetricNames(query).forEach((name) => out.push({ where: `variable $${v.name}`, name }));
-    }
-  }
-  return out;
-}
-
-interface AlertRule {
-  alert?: string;
-  record?: string;
-  expr: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-}
-function alertRules(): AlertRule[] {
-  const doc = readYaml(path.join(PROM_DIR, 'alerts.yml')) as { groups: Array<{ rules: AlertRule[] }> };
-  return doc.groups.flatMap((g) => g.rules);
-}
-
-/** String literals of the code plus the words of metric help texts: the label values the code can produce. */
-function codeLiterals(): Set<string> {
-  const literals = new Set<string>();
-  for (const file of runtimeSources()) {
-    const text = fs.readFileSync(file, 'utf8');
-    for (const m of text.matchAll(/'([^'\\\n]{1,80})'|"([^"\\\n]{1,80})"|`([^`$\\\n]{1,80})`/g))
-      literals.add(m[1] ?? m[2] ?? m[3]!);
-  }
-  for (const { help } of declaredMetrics().values())
-    help.split(/[^A-Za-z0-9_]+/).forEach((w) => w && literals.add(w));
-  return literals;
-}
-
-/** Labels whose values come from outside our code or are open-ended (route templates, gRPC codes, …). */
-const FREE_LABELS = new Set([
-  'job',
-  'instance',
-  'service',
-  'le',
-  'route',
-  'method',
-  'status',
-  'code',
-  'currency',
-  'operation',
-  'quantile',
-]);
-
-function unknownLabelValues(expr: string, literals: Set<string>): string[] {
-  const declared = declaredMetrics();
-  const problems: string[] = [];
-  for (const { metric, label, op, value } of promqlMatchers(expr)) {
-    const base = metric.replace(/_(bucket|sum|count)$/, '');
-    if (!declared.has(metric) && !declared.has(base)) continue;
-    if (FREE_LABELS.has(label) && !(label === 'status' && !/^atelier_http_/.test(metric))) continue;
-    if (!/^[A-Za-z0-9_|.]+$/.test(value) || /^[0-9.]+$/.test(value)) continue; // a real regex, or a number
-    for (const v of op.endsWith('~') ? value.split('|') : [value]) {
-      if (!literals.has(v))
-        problems.push(`${metric}{${label}${op}"${value}"}: "${v}" appears nowhere in the code`);
-    }
-  }
-  return problems;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -844,18 +674,6 @@ describe('operations', () => {
       expect(mounts).toContain(`${PROM_DIR}:/etc/prometheus:ro`);
     });
 
-    it('alerts only on metrics the code exports, with label values it produces', async () => {
-      const known = await knownSeries();
-      const literals = codeLiterals();
-      const problems: string[] = [];
-      for (const rule of alertRules()) {
-        for (const name of promqlMetricNames(rule.expr))
-          if (!known.has(name)) problems.push(`${rule.alert}: unknown metric ${name}`);
-        problems.push(...unknownLabelValues(rule.expr, literals).map((p) => `${rule.alert}: ${p}`));
-      }
-      expect(problems).toEqual([]);
-    });
-
     it('gives every alert a severity, a summary and a description, a unit test and a section in docs/operations.md', () => {
       const tests = fs.readFileSync(path.join(PROM_DIR, 'alerts.test.yml'), 'utf8');
       const doc = fs.readFileSync(OPERATIONS_DOC, 'utf8');
@@ -1013,23 +831,6 @@ describe('operations', () => {
           });
         }
       }
-    });
-
-    it('queries only metrics the code exports, with label values it produces', async () => {
-      const known = await knownSeries();
-      const literals = codeLiterals();
-      const problems: string[] = [];
-      for (const { file, json } of dashboards()) {
-        const where = path.basename(file);
-        for (const q of dashboardQueries(json)) {
-          for (const name of promqlMetricNames(q.expr))
-            if (!known.has(name)) problems.push(`${where} ${q.where}: unknown metric ${name}`);
-          problems.push(...unknownLabelValues(q.expr, literals).map((p) => `${where} ${q.where}: ${p}`));
-        }
-        for (const v of templatingMetricNames(json))
-          if (!known.has(v.name)) problems.push(`${where} ${v.where}: unknown metric ${v.name}`);
-      }
-      expect(problems).toEqual([]);
     });
 
     it('shows every Atelier metric the code declares somewhere', () => {

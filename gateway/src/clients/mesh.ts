@@ -21,6 +21,16 @@ export function createMesh(config: GatewayConfig, metrics?: Metrics) {
     imager: createGrpcClient(imager.ImagerServiceService, config.IMAGER_ADDR, opts),
     trainer: createGrpcClient(trainer.TrainerServiceService, config.TRAINER_ADDR, opts),
     inferencer: createGrpcClient(inferencer.InferencerServiceService, config.INFERENCER_ADDR, opts),
+    /** One check per service, throwing while it does not report SERVING. */
+    healthChecks: Object.fromEntries(
+      health.map((h) => [
+        h.name,
+        async () => {
+          const status = await h.checker.check(h.service);
+          if (status !== 'SERVING') throw new Error(`${h.name} is ${status}`);
+        },
+      ]),
+    ),
     /** Names of the services that do not report SERVING. */
     async unhealthy(): Promise<string[]> {
       const results = await Promise.all(

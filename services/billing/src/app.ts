@@ -9,6 +9,7 @@ import {
   createMetrics,
   createPool,
   createStore,
+  dependencyReadiness,
   implement,
   pingDatabase,
   serve,
@@ -34,6 +35,13 @@ import { webhookDeliveryJob } from './domain/webhook-delivery.job';
 import { createWebhookClient } from './clients/webhook.client';
 import { billingHandlers } from './grpc/billing.handlers';
 import { toPayment, toWebhookEndpoint } from './grpc/billing.mappers';
+import {
+  billingMetrics,
+  observeStore,
+  observeStripe,
+  observeStripeEvents,
+  watchReservations,
+} from './billing.metrics';
 
 export const BILLING_SERVICE_NAME = 'atelier.billing.v1.BillingService';
 
@@ -47,20 +55,25 @@ export async function startBilling(config: BillingConfig, seams: BillingSeams = 
   const clock = seams.clock ?? systemClock;
   const logger = createLogger('billing', config.LOG_LEVEL);
   const metrics = createMetrics('billing');
+  const measured = billingMetrics(metrics);
   const db = createPool(config.DATABASE_URL);
-  const stripe = new StripeClient({
-    secretKey: config.STRIPE_SECRET_KEY,
-    webhookSecret: config.STRIPE_WEBHOOK_SECRET,
-    apiUrl: config.STRIPE_API_URL,
-    timeoutMs: config.STRIPE_TIMEOUT_MS,
-    webhookToleranceS: config.STRIPE_WEBHOOK_TOLERANCE_S,
-  });
+  const stripe = observeStripe(
+    new StripeClient({
+      secretKey: config.STRIPE_SECRET_KEY,
+      webhookSecret: config.STRIPE_WEBHOOK_SECRET,
+      apiUrl: config.STRIPE_API_URL,
+      timeoutMs: config.STRIPE_TIMEOUT_MS,
+      webhookToleranceS: config.STRIPE_WEBHOOK_TOLERANCE_S,
+    }),
+    measured,
+  );
   const versions = createTrainerVersions(config.TRAINER_ADDR, {
     timeoutMs: config.TRAINER_TIMEOUT_MS,
     metrics,
   });
 
-  const store = createStore(db, paymentRepositories);
+  const store = observeStore(createStore(db, paymentRepositories), measured);
+  watchReservations(store, measured);
   const accounts = new AccountService(new AccountRepository(db), new ApiKeyRepository(db));
   const plans = new PlanService(new PlanRepository(db));
   const credits = new CreditService(store, plans);
@@ -76,11 +89,14 @@ export async function startBilling(config: BillingConfig, seams: BillingSeams = 
     allowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
     rotationOverlapMs: config.WEBHOOK_SECRET_OVERLAP_MS,
   });
-  const stripeEvents = new StripeEventService(store, stripe, credits, logger, (repos, payment, type) =>
-    webhooks.announce(
-      repos,
-      newEvent(payment.account_id, type, toPaymentJson(toPayment(payment)), null, clock.now()),
+  const stripeEvents = observeStripeEvents(
+    new StripeEventService(store, stripe, credits, logger, (repos, payment, type) =>
+      webhooks.announce(
+        repos,
+        newEvent(payment.account_id, type, toPaymentJson(toPayment(payment)), null, clock.now()),
+      ),
     ),
+    measured,
   );
   const webhookClient = createWebhookClient({
     timeoutMs: config.WEBHOOK_TIMEOUT_MS,
@@ -129,7 +145,7 @@ export async function startBilling(config: BillingConfig, seams: BillingSeams = 
       ),
     ],
     config,
-    readiness: () => pingDatabase(db),
+    readiness: dependencyReadiness(metrics, { postgres: () => pingDatabase(db) }),
     close: [() => deliveries.stop(), () => webhookClient.close(), () => versions.close(), () => db.end()],
   });
   deliveries.start();

@@ -1,4 +1,11 @@
-import { createLogger, createMetrics, implement, serve, type RunningService } from '@atelier/kit';
+import {
+  createLogger,
+  createMetrics,
+  dependencyReadiness,
+  implement,
+  serve,
+  type RunningService,
+} from '@atelier/kit';
 import { imager } from '@atelier/protos';
 import { BucketClient } from './clients/bucket.client';
 import { SharpPhotoCodec } from './clients/image.client';
@@ -81,7 +88,7 @@ export async function startImager(config: ImagerConfig): Promise<RunningService>
       }),
     ],
     config,
-    readiness: () => bucket.ping(),
+    readiness: dependencyReadiness(metrics, { bucket: () => bucket.ping() }),
     close: [() => bucket.close()],
   });
 }

@@ -4,6 +4,7 @@ import {
   outboxRelayJob,
   toPromptJson,
   createMetrics,
+  dependencyReadiness,
   createPool,
   createReplicate,
   createStore,
@@ -173,7 +174,7 @@ export async function startInferencer(config: InferencerConfig): Promise<Running
       implement(inferencer.InferencerServiceService, inferencerHandlers(domain), { logger, metrics }),
     ],
     config,
-    readiness: () => pingDatabase(db),
+    readiness: dependencyReadiness(metrics, { postgres: () => pingDatabase(db) }),
     // The reconciler stops before the pool closes under it; clients close after the calls drained.
     close: [
       () => domain.reconciler.stop(),

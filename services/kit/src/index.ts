@@ -2,6 +2,7 @@ export * from './claim-loop';
 export * from './config';
 export * from './context';
 export * from './db';
+export * from './dependencies';
 export * from './errors';
 export * from './grpc-client';
 export * from './grpc-errors';

@@ -4,6 +4,7 @@ import {
   toVersionJson,
   createLogger,
   createMetrics,
+  dependencyReadiness,
   createPool,
   createStore,
   createReplicate,
@@ -108,7 +109,7 @@ export async function startTrainer(config: TrainerConfig): Promise<RunningTraine
       implement(trainer.TrainerServiceService, trainerHandlers({ versions, events }), { logger, metrics }),
     ],
     config,
-    readiness: () => pingDatabase(db),
+    readiness: dependencyReadiness(metrics, { postgres: () => pingDatabase(db) }),
     // After the calls in flight drained: the reconciler finishes its pass, then the pools close.
     close: [() => reconciler.stop(), () => relay.stop(), () => billing.close(), () => db.end()],
   });

@@ -47,4 +47,12 @@ export class CreditReservationRepository {
     );
     return rows[0];
   }
+
+  /** Seconds since the oldest open reservation was made; 0 when none is open. */
+  async oldestOpenAgeSeconds(): Promise<number> {
+    const { rows } = await this.db.query<{ age: string | null }>(
+      `SELECT EXTRACT(EPOCH FROM now() - min(created_at)) AS age FROM billing.credit_reservations WHERE status = 'open'`,
+    );
+    return Number(rows[0]?.age ?? 0);
+  }
 }

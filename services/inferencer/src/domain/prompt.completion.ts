@@ -163,9 +163,8 @@ export class PromptCompletion {
     if (!finished) return false;
     const business = this.d.metrics;
     business.prompts.inc({ status: outcome.status });
-    if (outcome.status !== 'succeeded')
-      business.runFailures.inc({ kind: 'prediction', reason: outcome.reason });
-    if (cost) business.costEstimate.inc({ kind: 'prediction' }, cost);
+    if (outcome.status !== 'succeeded') business.runFailures.inc({ kind: 'prompt', reason: outcome.reason });
+    if (cost) business.costEstimate.inc({ kind: 'prompt' }, cost);
     this.d.logger.info(
       { prompt_id: prompt.id, status: outcome.status, images: images.length },
       'prompt finished',

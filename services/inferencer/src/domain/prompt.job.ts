@@ -37,7 +37,7 @@ export function createPromptReconciler(d: ReconcilerDeps): ClaimLoop {
     idOf: (prompt) => prompt.id,
     oldestDue: () => prompts.oldestDue(),
     afterPass: async () => {
-      d.metrics.business.inFlight.set({ kind: 'prediction' }, await prompts.countActive());
+      d.metrics.business.inFlight.set({ kind: 'prompt' }, await prompts.countActive());
     },
     intervalMs: settings.intervalMs,
     batch: settings.batch,
