@@ -5,7 +5,7 @@
  * Not a jest test: `make ops` runs it with node's test runner after infra/ops/tools.sh has
  * installed docker-compose, promtool, amtool and kubectl (each only when missing), so no test
  * installs system packages. Whether the metrics and label values that alerts and panels name
- * really exist is checked on a real scrape of the mesh (infra/test/scrape.test.ts).
+ * really exist is checked on a real scrape of the mesh (gateway/test/scrape.test.ts).
  */
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import fs from 'node:fs';

@@ -1,6 +1,6 @@
 /**
  * What the alert rules and dashboards ask Prometheus for, and what a scrape holds: shared by the
- * ops checks (infra/ops) and the real-scrape test (infra/test/scrape.test.ts).
+ * ops checks (infra/ops) and the real-scrape test (gateway/test/scrape.test.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';

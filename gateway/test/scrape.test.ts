@@ -23,7 +23,7 @@ import {
   promqlMetricNames,
   ruleTests,
   type Series,
-} from '../ops/promql';
+} from '@atelier/infra/ops/promql';
 
 const PROCESSES = ['gateway', 'billing', 'imager', 'trainer', 'inferencer'] as const;
 
