@@ -131,8 +131,10 @@ beforeAll(async () => {
   });
   const { apiKey } = await mesh.createAccount();
 
-  // pay, train
+  // pay, train; the training's webhooks are lost, so the reconciler (a claim loop asking
+  // Replicate) is what finishes it
   const { paymentId, checkoutUrl } = await pay(mesh, apiKey);
+  mesh.replicate.faults.dropWebhooks();
   const upload = await mesh.api(`/api/v1/versions/train/${paymentId}`, {
     key: apiKey,
     method: 'POST',
@@ -147,8 +149,9 @@ beforeAll(async () => {
           is_ready: boolean;
         }
       ).is_ready,
-    { timeoutMs: 30_000, what: `version ${versionId} to be ready` },
+    { timeoutMs: 60_000, what: `version ${versionId} to be ready` },
   );
+  mesh.replicate.faults.clear();
 
   // a prompt that Replicate throttles once, then serves; a prompt whose run fails
   mesh.replicate.faults.failNextApiCalls({ status: 429, method: 'POST', path: /\/predictions$/ });
