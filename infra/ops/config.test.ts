@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- rendered Kubernetes objects are untyped JSON */
 /**
  * Operations checks: the compose file, the image recipe, Prometheus, Alertmanager and Grafana
  * configuration, the container healthcheck — checked without a Docker engine.
@@ -778,6 +779,133 @@ describe('operations', () => {
       ]);
       const mounts = (compose.services.alertmanager!.volumes ?? []).map(String);
       expect(mounts).toContain(`${ALERTMANAGER_DIR}:/etc/alertmanager:ro`);
+    });
+  });
+
+  describe('Kubernetes (deploy/kubernetes)', () => {
+    const KUBE_DIR = path.join(ROOT, 'deploy', 'kubernetes');
+    const overlays = ['dev', 'production'];
+    const rendered = new Map<string, Array<Record<string, any>>>();
+    const renderedFiles = new Map<string, string>();
+    let work: string;
+
+    before(() => {
+      work = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-kustomize-'));
+      for (const overlay of overlays) {
+        const result = run(tool('kubectl'), [
+          'kustomize',
+          '--load-restrictor',
+          'LoadRestrictionsNone',
+          path.join(KUBE_DIR, 'overlays', overlay),
+        ]);
+        if (result.status !== 0) throw new Error(`kubectl kustomize ${overlay} failed:\n${result.stderr}`);
+        const file = path.join(work, `${overlay}.yaml`);
+        fs.writeFileSync(file, result.stdout);
+        renderedFiles.set(overlay, file);
+        rendered.set(
+          overlay,
+          result.stdout
+            .split(/^---$/m)
+            .map((doc) => parseYaml(doc) as Record<string, any>)
+            .filter(Boolean),
+        );
+      }
+    });
+
+    it('renders every overlay into objects valid against the Kubernetes schemas, with no unknown field', () => {
+      const result = run(process.execPath, [
+        path.join(ROOT, 'infra', 'ops', 'kubernetes-validate.mjs'),
+        ...overlays.map((o) => renderedFiles.get(o)!),
+      ]);
+      expect({ status: result.status, output: `${result.stdout}${result.stderr}`.trim() }).toMatchObject({
+        status: 0,
+      });
+    });
+
+    it('runs every process with probes, limits and its secret by reference; gRPC services behind headless Services', () => {
+      for (const [overlay, objects] of rendered) {
+        const find = (kind: string, name: string) =>
+          objects.find((o) => o.kind === kind && o.metadata?.name === name);
+        for (const name of PROCESS_NAMES) {
+          const deployment = find('Deployment', name);
+          const container = deployment?.spec.template.spec.containers[0];
+          const where = `${overlay} ${name}`;
+          expect({ where, container: Boolean(container) }).toEqual({ where, container: true });
+          expect({ where, limits: Object.keys(container.resources?.limits ?? {}).sort() }).toEqual({
+            where,
+            limits: ['cpu', 'memory'],
+          });
+          expect({
+            where,
+            secret: container.envFrom?.some((e: any) => e.secretRef?.name === `atelier-${name}`),
+          }).toEqual({
+            where,
+            secret: true,
+          });
+          // Secrets are referenced, never carried.
+          expect(objects.filter((o) => o.kind === 'Secret')).toEqual([]);
+          const service = find('Service', name);
+          if (name === 'gateway') {
+            expect(container.readinessProbe.httpGet.path).toBe('/readyz');
+            continue;
+          }
+          const grpcPort = Number(compose.services[name]!.environment!.GRPC_PORT);
+          expect({
+            where,
+            readiness: container.readinessProbe?.grpc?.port,
+            liveness: container.livenessProbe?.grpc?.port,
+          }).toEqual({
+            where,
+            readiness: grpcPort,
+            liveness: grpcPort,
+          });
+          expect({ where, clusterIP: service?.spec.clusterIP }).toEqual({ where, clusterIP: 'None' });
+          expect(deployment!.spec.template.metadata.annotations['prometheus.io/port']).toBe(
+            compose.services[name]!.environment!.METRICS_PORT,
+          );
+          // Every *_ADDR names the headless Service on its gRPC port.
+          for (const env of container.env.filter((e: any) => e.name.endsWith('_ADDR'))) {
+            const target = env.name.replace(/_ADDR$/, '').toLowerCase();
+            expect(env.value).toBe(`${target}:${compose.services[target]!.environment!.GRPC_PORT}`);
+          }
+          expect({ where, pdb: Boolean(find('PodDisruptionBudget', name)) }).toEqual({ where, pdb: true });
+        }
+        expect(
+          objects
+            .filter((o) => o.kind === 'HorizontalPodAutoscaler')
+            .map((o) => o.spec.scaleTargetRef.name)
+            .sort(),
+        ).toEqual(['gateway', 'imager', 'inferencer']);
+        const job = find('Job', 'flyway-migrate');
+        const sql = fs.readdirSync(path.join(ROOT, 'flyway', 'sql')).filter((f) => f.endsWith('.sql'));
+        const configMap = objects.find(
+          (o) =>
+            o.kind === 'ConfigMap' && o.metadata.name === job?.spec.template.spec.volumes[0].configMap.name,
+        );
+        expect(Object.keys(configMap?.data ?? {}).sort()).toEqual(sql.sort());
+      }
+    });
+
+    it('lets only the gateway take traffic from outside, and each service only from its callers', () => {
+      const objects = rendered.get('production')!;
+      const policies = objects.filter((o) => o.kind === 'NetworkPolicy');
+      const deny = policies.find((p) => p.metadata.name === 'default-deny');
+      expect(deny?.spec).toEqual({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
+      const callers: Record<string, string[]> = {};
+      for (const name of PROCESS_NAMES) {
+        const env = compose.services[name]!.environment ?? {};
+        for (const key of Object.keys(env).filter((k) => k.endsWith('_ADDR')))
+          (callers[key.replace(/_ADDR$/, '').toLowerCase()] ??= []).push(name);
+      }
+      for (const name of GRPC_SERVICES) {
+        const policy = policies.find((p) => p.metadata.name === name);
+        const grpcPort = Number(compose.services[name]!.environment!.GRPC_PORT);
+        const rule = policy?.spec.ingress.find((r: any) => r.ports.some((p: any) => p.port === grpcPort));
+        const from = (rule?.from ?? [])
+          .map((f: any) => f.podSelector?.matchLabels?.['app.kubernetes.io/name'])
+          .sort();
+        expect({ name, from }).toEqual({ name, from: (callers[name] ?? []).sort() });
+      }
     });
   });
 
