@@ -27,6 +27,7 @@ import { imagerConfigSchema } from '@atelier/imager';
 import { inferencerConfigSchema } from '@atelier/inferencer';
 import { trainerConfigSchema } from '@atelier/trainer';
 import { gatewayConfigSchema } from '@atelier/gateway';
+import { resolveMigrations } from '../migrate/runner';
 import { repoRoot } from '../stack/repo-root';
 import {
   allPanels,
@@ -784,6 +785,7 @@ describe('operations', () => {
 
   describe('Kubernetes (deploy/kubernetes)', () => {
     const KUBE_DIR = path.join(ROOT, 'deploy', 'kubernetes');
+    const FLYWAY_SQL = path.join(ROOT, 'flyway', 'sql');
     const overlays = ['dev', 'production'];
     const rendered = new Map<string, Array<Record<string, any>>>();
     const renderedFiles = new Map<string, string>();
@@ -876,13 +878,59 @@ describe('operations', () => {
             .map((o) => o.spec.scaleTargetRef.name)
             .sort(),
         ).toEqual(['gateway', 'imager', 'inferencer']);
-        const job = find('Job', 'flyway-migrate');
-        const sql = fs.readdirSync(path.join(ROOT, 'flyway', 'sql')).filter((f) => f.endsWith('.sql'));
+      }
+    });
+
+    it('lists every Flyway migration in the base, in version order, flat and under the ConfigMap size limit', () => {
+      // resolveMigrations is what the dev runner applies: recursive, like Flyway, and it rejects a
+      // misnamed .sql file, so a migration added anywhere under flyway/sql is counted here.
+      const migrations = resolveMigrations(FLYWAY_SQL);
+      const nested = migrations.filter((m) => m.script.includes('/')).map((m) => m.script);
+      // A ConfigMap is flat: a migration in a subfolder could not be mounted where Flyway finds it.
+      expect({ nested }).toEqual({ nested: [] });
+      const kustomization = readYaml(path.join(KUBE_DIR, 'base', 'kustomization.yaml')) as {
+        configMapGenerator?: Array<{ name: string; files?: string[] }>;
+      };
+      const listed = (kustomization.configMapGenerator ?? [])
+        .find((g) => g.name === 'flyway-sql')
+        ?.files?.map((f) => path.relative(FLYWAY_SQL, path.resolve(KUBE_DIR, 'base', f)));
+      const hint =
+        'deploy/kubernetes/base/kustomization.yaml configMapGenerator flyway-sql must list flyway/sql';
+      expect({ hint, listed }).toEqual({ hint, listed: migrations.map((m) => m.script) });
+      // Kubernetes refuses a ConfigMap over 1 MiB; keep room for its metadata.
+      const bytes = migrations.reduce((n, m) => n + Buffer.byteLength(m.sql), 0);
+      expect({ bytes, underLimit: bytes < 900 * 1024 }).toEqual({ bytes, underLimit: true });
+    });
+
+    it('mounts exactly flyway/sql, byte for byte, where the Flyway Job reads its migrations', () => {
+      const migrations = resolveMigrations(FLYWAY_SQL);
+      for (const [overlay, objects] of rendered) {
+        const job = objects.find((o) => o.kind === 'Job' && o.metadata?.name === 'flyway-migrate');
+        const pod = job?.spec.template.spec;
+        const container = pod?.containers.find((c: any) => c.name === 'flyway');
+        const locations = container?.env?.find((e: any) => e.name === 'FLYWAY_LOCATIONS')?.value as string;
+        const mountPath = locations?.replace(/^filesystem:/, '');
+        const mount = container?.volumeMounts?.find((m: any) => m.mountPath === mountPath);
+        const volume = pod?.volumes?.find((v: any) => v.name === mount?.name);
         const configMap = objects.find(
-          (o) =>
-            o.kind === 'ConfigMap' && o.metadata.name === job?.spec.template.spec.volumes[0].configMap.name,
+          (o) => o.kind === 'ConfigMap' && o.metadata.name === volume?.configMap?.name,
         );
-        expect(Object.keys(configMap?.data ?? {}).sort()).toEqual(sql.sort());
+        expect({ overlay, mountPath, configMap: Boolean(configMap) }).toEqual({
+          overlay,
+          mountPath: '/flyway/sql',
+          configMap: true,
+        });
+        const data = (configMap?.data ?? {}) as Record<string, string>;
+        expect({ overlay, files: Object.keys(data).sort() }).toEqual({
+          overlay,
+          files: migrations.map((m) => m.script).sort(),
+        });
+        for (const m of migrations)
+          expect({ overlay, script: m.script, same: data[m.script] === m.sql }).toEqual({
+            overlay,
+            script: m.script,
+            same: true,
+          });
       }
     });
 
