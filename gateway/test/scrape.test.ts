@@ -1,11 +1,13 @@
 /**
  * The metrics alerts and dashboards name exist because the code emits them: one end-to-end flow
  * through the test mesh (pay, train, prompt, a failed prompt, a throttled Replicate call, Replicate
- * down, forged webhooks, a refund), then a scrape of every process, saved to .atelier/scrape/e2e.prom. Every
+ * down, forged webhooks, a refund, callbacks to the customer's endpoint), then a scrape of every process, saved to .atelier/scrape/e2e.prom. Every
  * metric and every label value an alert or a panel names must be in it, and the rule tests
  * (infra/prometheus/alerts.test.yml) must feed series shaped like it.
  */
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { startMesh, waitFor, distinctPhotos, photoForm, type Mesh } from '@atelier/infra/testing';
 import {
@@ -52,11 +54,16 @@ const recorded = (name: string) => name.includes(':');
 
 let mesh: Mesh;
 let scrape: Series[];
+/** The customer's server the account's webhook endpoint points at; it accepts every callback. */
+const receiver = http.createServer((req, res) => {
+  req.resume();
+  req.on('end', () => res.end('ok'));
+});
 const SAVED = path.join(ROOT, '.atelier', 'scrape', 'e2e.prom');
 
 async function scrapeAll(m: Mesh): Promise<{ text: string; series: Series[] }> {
   const targets: Record<(typeof PROCESSES)[number], string> = {
-    gateway: `${m.gateway.url}/metrics`,
+    gateway: `http://127.0.0.1:${m.gateway.metricsPort}/metrics`,
     billing: `http://127.0.0.1:${m.billing.metricsPort}/metrics`,
     imager: `http://127.0.0.1:${m.imager.metricsPort}/metrics`,
     trainer: `http://127.0.0.1:${m.trainer.metricsPort}/metrics`,
@@ -130,6 +137,13 @@ beforeAll(async () => {
     env: { RATE_LIMIT_PER_WINDOW: '10000', RECONCILE_INTERVAL_MS: '200' },
   });
   const { apiKey } = await mesh.createAccount();
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const endpoint = await mesh.api('/api/v1/webhook-endpoints', {
+    key: apiKey,
+    method: 'POST',
+    json: { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`, events: [] },
+  });
+  expect(endpoint.status).toBe(201);
 
   // pay, train; the training's webhooks are lost, so the reconciler (a claim loop asking
   // Replicate) is what finishes it
@@ -195,16 +209,18 @@ beforeAll(async () => {
   await mesh.stripe.refund(mesh.stripe.session(sessionId)!.payment_intent as string);
   await paymentStatus(mesh, apiKey, paymentId, 'refunded');
 
-  // The reconcilers publish what is in flight on their next pass.
+  // The reconcilers publish what is in flight on their next pass; the delivery loop has sent the
+  // events announced so far.
   const result = await waitFor(
     async () => {
       const s = await scrapeAll(mesh);
       return has(s.series, 'atelier_runs_in_flight', 'kind', 'training') &&
-        has(s.series, 'atelier_runs_in_flight', 'kind', 'prompt')
+        has(s.series, 'atelier_runs_in_flight', 'kind', 'prompt') &&
+        has(s.series, 'atelier_callbacks_total', 'outcome', 'delivered')
         ? s
         : undefined;
     },
-    { timeoutMs: 20_000, what: 'the reconcilers to report runs in flight' },
+    { timeoutMs: 20_000, what: 'the reconcilers to report runs in flight and a callback delivered' },
   );
   scrape = result.series;
   fs.mkdirSync(path.dirname(SAVED), { recursive: true });
@@ -213,6 +229,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await mesh?.stop();
+  receiver.closeAllConnections();
+  await new Promise((resolve) => receiver.close(resolve));
 });
 
 /** What an expression names that the scrape lacks. */

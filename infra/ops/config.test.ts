@@ -847,6 +847,17 @@ describe('operations', () => {
           // Secrets are referenced, never carried.
           expect(objects.filter((o) => o.kind === 'Secret')).toEqual([]);
           const service = find('Service', name);
+          expect({
+            where,
+            scrape: deployment!.spec.template.metadata.annotations['prometheus.io/port'],
+          }).toEqual({
+            where,
+            scrape: compose.services[name]!.environment!.METRICS_PORT,
+          });
+          expect({ where, env: container.env.find((e: any) => e.name === 'METRICS_PORT')?.value }).toEqual({
+            where,
+            env: compose.services[name]!.environment!.METRICS_PORT,
+          });
           if (name === 'gateway') {
             expect(container.readinessProbe.httpGet.path).toBe('/readyz');
             continue;
@@ -862,9 +873,6 @@ describe('operations', () => {
             liveness: grpcPort,
           });
           expect({ where, clusterIP: service?.spec.clusterIP }).toEqual({ where, clusterIP: 'None' });
-          expect(deployment!.spec.template.metadata.annotations['prometheus.io/port']).toBe(
-            compose.services[name]!.environment!.METRICS_PORT,
-          );
           // Every *_ADDR names the headless Service on its gRPC port.
           for (const env of container.env.filter((e: any) => e.name.endsWith('_ADDR'))) {
             const target = env.name.replace(/_ADDR$/, '').toLowerCase();
