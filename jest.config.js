@@ -36,6 +36,8 @@ const base = {
 const withStack = {
   globalSetup: '<rootDir>/infra/testing/global-setup.ts',
   globalTeardown: '<rootDir>/infra/testing/global-teardown.ts',
+  // Every answer received through mesh.api() is checked against the served OpenAPI document.
+  setupFilesAfterEnv: ['<rootDir>/gateway/test/setup/contract.ts'],
 };
 
 /** A unit test matched by a wider project's glob belongs to unit only. */

@@ -40,7 +40,7 @@ async function sdapi(
   body?: unknown,
 ): Promise<{ status: number; json: unknown; res: Response }> {
   if (body !== undefined) assertA1111('StableDiffusionProcessingTxt2Img', body);
-  const res = await fetch(`${mesh.gateway.url}/sdapi/v1/${route}`, {
+  const res = await mesh.api(`/sdapi/v1/${route}`, {
     method: body === undefined ? 'GET' : 'POST',
     headers: {
       authorization: basic(key),
@@ -118,7 +118,7 @@ describe('Automatic1111-compatible API', () => {
   });
 
   it('refuses what it cannot do in A1111’s error shapes: wrong types 422, too few credits 402, a foreign model 404, a wrong key 401', async () => {
-    const wrongType = await fetch(`${mesh.gateway.url}/sdapi/v1/txt2img`, {
+    const wrongType = await mesh.api('/sdapi/v1/txt2img', {
       method: 'POST',
       headers: { authorization: basic(owner.apiKey), 'content-type': 'application/json' },
       body: JSON.stringify({ prompt: 'x', steps: 'many' }),

@@ -389,7 +389,7 @@ describe('Replicate webhooks and the reconciler', () => {
     expect(completed.status).toBe('delivered');
 
     const post = (headers: Record<string, string>, body = completed.body) =>
-      fetch(`${mesh.gateway.url}/api/v1/webhooks/replicate?kind=training`, {
+      mesh.api('/api/v1/webhooks/replicate?kind=training', {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...headers },
         body,

@@ -9,6 +9,7 @@ import { startReplicateSandbox, type ReplicateSandbox } from '../sandbox/replica
 import { startStripeSandbox, type StripeSandbox } from '../sandbox/stripe';
 import { meshEnv, processEnv, stripeWebhookUrl } from '../stack/mesh-env';
 import { freePort } from '../stack/ports';
+import { checkedResponse, checkerFor } from './contract';
 import { createTestDatabase, type TestDatabase } from './db';
 
 export interface Mesh {
@@ -24,7 +25,7 @@ export interface Mesh {
   env: Record<string, string>;
   /** Creates an account through billing and returns its API key. */
   createAccount(email?: string): Promise<{ accountId: string; apiKey: string }>;
-  /** GETs/POSTs to the gateway with an API key. */
+  /** GETs/POSTs to the gateway with an API key; every answer is checked against the served OpenAPI document. */
   api(path: string, init?: RequestInit & { key?: string; json?: unknown }): Promise<Response>;
   stop(): Promise<void>;
 }
@@ -128,6 +129,7 @@ async function startMeshOnce(options: MeshOptions): Promise<Mesh> {
       startInferencer(loadConfig(inferencerConfigSchema, { ...env, ...processEnv('inferencer', ports) })),
     );
     const gateway = await start(() => startGateway(loadConfig(gatewayConfigSchema, env)));
+    const contract = checkerFor(await (await fetch(`${gateway.url}/api/v1/openapi.json`)).text());
     const mesh: Mesh = {
       db,
       stripe,
@@ -142,7 +144,7 @@ async function startMeshOnce(options: MeshOptions): Promise<Mesh> {
         const res = await gateway.deps.mesh.billing.createAccount({ email });
         return { accountId: res.account!.accountId, apiKey: res.apiKey };
       },
-      api(path, init = {}) {
+      async api(path, init = {}) {
         const headers = new Headers(init.headers);
         if (init.key) headers.set('authorization', `Bearer ${init.key}`);
         let body = init.body;
@@ -150,7 +152,8 @@ async function startMeshOnce(options: MeshOptions): Promise<Mesh> {
           headers.set('content-type', 'application/json');
           body = JSON.stringify(init.json);
         }
-        return fetch(`${gateway.url}${path}`, { ...init, headers, body });
+        const res = await fetch(`${gateway.url}${path}`, { ...init, headers, body });
+        return checkedResponse(contract, init.method ?? 'GET', path, res);
       },
       async stop() {
         for (const s of started.reverse()) await s.stop().catch(() => undefined);

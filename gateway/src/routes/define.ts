@@ -65,7 +65,13 @@ export interface RouteSpec<P extends ZodType, Q extends ZodType, B extends ZodTy
     resource: (params: z.infer<P>) => string;
     owner: (ctx: { accountId: string; params: z.infer<P> }, deps: GatewayDeps) => Promise<unknown>;
   };
+  /** Its own answers; an error status without a schema is documented as the route's error body. */
   responses: Record<number, { description: string; schema?: ZodType }>;
+  /**
+   * How this route's errors are written when not as problem+json (the A1111-compatible routes
+   * answer A1111's JSON shape, and turn every 400 into FastAPI's 422: `never` lists such statuses).
+   */
+  errors?: { contentType: string; schema: ZodType; never?: number[] };
   /** Extra OpenAPI fields (headers, content types) for routes that need them. */
   openapi?: Partial<RouteConfig>;
   handler: (ctx: RouteContext<z.infer<P>, z.infer<Q>, z.infer<B>>, deps: GatewayDeps) => Promise<Reply>;
@@ -180,24 +186,34 @@ export function mountRoutes(
 }
 
 export function registerRoutes(registry: OpenAPIRegistry, routes: AnyRoute[]) {
-  const problem = { 'application/problem+json': { schema: ProblemSchema } };
   for (const spec of routes) {
+    const errorContent = spec.errors
+      ? { [spec.errors.contentType]: { schema: spec.errors.schema } }
+      : { 'application/problem+json': { schema: ProblemSchema } };
     const responses: RouteConfig['responses'] = {};
     for (const [status, r] of Object.entries(spec.responses)) {
       responses[status] = r.schema
         ? { description: r.description, content: { 'application/json': { schema: r.schema } } }
-        : { description: r.description };
+        : Number(status) >= 400
+          ? { description: r.description, content: errorContent }
+          : { description: r.description };
     }
+    // What the shared middleware can answer on any route of this kind (auth, limits, locks, body
+    // parsing), so every status a client can see is listed.
     for (const [status, description] of Object.entries({
       400: 'Malformed request or id',
       ...(spec.auth ? { 401: 'Missing, unknown or revoked API key', 429: 'Rate limited' } : {}),
       ...(spec.lock || spec.idempotent ? { 409: 'Resource busy or Idempotency-Key in flight' } : {}),
+      ...(spec.body
+        ? { 413: 'The body is too large', 415: 'The body is not of the accepted media type' }
+        : {}),
       ...(spec.idempotent ? { 422: 'Idempotency-Key reused with another body' } : {}),
       500: 'Internal error',
       503: 'A dependency is unavailable',
       504: 'A dependency timed out',
     })) {
-      responses[status] ??= { description, content: problem };
+      if (spec.errors?.never?.includes(Number(status))) continue;
+      responses[status] ??= { description, content: errorContent };
     }
     // A route's own OpenAPI additions (extra headers, a multipart body) extend what the spec
     // already says; they never replace its path parameters or query.

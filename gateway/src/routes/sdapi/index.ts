@@ -32,6 +32,9 @@ const FINISHED = new Set([
   common.RunStatus.RUN_STATUS_CANCELED,
 ]);
 
+/** Errors in A1111's JSON shape; a 400 is answered as FastAPI's 422 (a1111.mappers.ts). */
+const A1111_ERRORS = { contentType: 'application/json', schema: A1111Error, never: [400] };
+
 const a1111Responses = {
   401: {
     description: 'Missing or wrong API key (Bearer, or HTTP Basic with the key as password)',
@@ -123,6 +126,7 @@ export const sdapiRoutes: AnyRoute[] = [
     summary: 'My ready models as Automatic1111 checkpoints (title and model_name are the version id)',
     tags: ['automatic1111'],
     auth: true,
+    errors: A1111_ERRORS,
     responses: { 200: { description: 'Ready versions', schema: z.array(SdModel) }, ...a1111Responses },
     handler: async ({ accountId }, deps) => ({
       status: 200,
@@ -135,6 +139,7 @@ export const sdapiRoutes: AnyRoute[] = [
     summary: 'Automatic1111 txt2img on one of my ready versions; answers once the images are in our bucket',
     tags: ['automatic1111'],
     auth: true,
+    errors: A1111_ERRORS,
     body: Txt2ImgBody,
     responses: {
       200: { description: 'The images, base64 PNG, with A1111 parameters and info', schema: Txt2ImgResponse },
