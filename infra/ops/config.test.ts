@@ -210,7 +210,12 @@ type ComposeService = {
   environment?: Record<string, string | null>;
   healthcheck?: { test?: unknown; disable?: boolean };
   depends_on?: Record<string, { condition?: string }>;
-  deploy?: { replicas?: number };
+  deploy?: {
+    replicas?: number;
+    resources?: { limits?: { memory?: string | number; cpus?: string | number } };
+  };
+  profiles?: string[];
+  entrypoint?: unknown;
   ports?: unknown[];
   volumes?: unknown[];
   restart?: string;
@@ -273,7 +278,13 @@ describe('operations', () => {
           'GRAFANA_ADMIN_PASSWORD',
         ]),
       );
-      for (const key of Object.keys(secrets)) {
+      // MinIO is optional (the `minio` profile): its own start refuses an empty root password,
+      // so compose can validate a stack on AWS S3 that sets no MinIO variable.
+      expect(secrets).toHaveProperty('MINIO_ROOT_PASSWORD');
+      const minioStart = JSON.stringify(compose.services.minio!.command);
+      expect(minioStart).toContain('[ -n \\"$$MINIO_ROOT_PASSWORD\\" ]');
+      expect(minioStart).toContain('set MINIO_ROOT_PASSWORD in .env');
+      for (const key of Object.keys(secrets).filter((k) => k !== 'MINIO_ROOT_PASSWORD')) {
         const { [key]: _left, ...others } = secrets;
         const result = run(dockerCompose, ['--env-file', ENV_EXAMPLE, '-f', COMPOSE_FILE, 'config', '-q'], {
           env: cleanEnv(others),
@@ -299,10 +310,12 @@ describe('operations', () => {
             .map(([name]) => name),
         ),
       );
-      expect([...awaitedOneShots].sort()).toEqual(['flyway', 'minio-init']);
+      expect([...awaitedOneShots].sort()).toEqual(['flyway']);
+      const oneShots = Object.keys(services).filter((name) => services[name]!.restart === 'no');
+      expect(oneShots.sort()).toEqual(['flyway', 'minio-init']);
       const missing: string[] = [];
       for (const [name, service] of Object.entries(services)) {
-        if (awaitedOneShots.has(name)) {
+        if (oneShots.includes(name)) {
           expect({ name, restart: service.restart }).toEqual({ name, restart: 'no' });
           continue;
         }
@@ -356,6 +369,130 @@ describe('operations', () => {
         });
       }
       expect(compose.services.gateway!.ports).toHaveLength(1);
+    });
+
+    it('lets .env set every setting a process reads, except the addresses and ports it fixes', () => {
+      // Set every variable to the value its infra/env example shows (or suggests, when commented
+      // out) and check each arrives, unchanged, in the environment of every process that reads it.
+      const fixed = (key: string) =>
+        /_ADDR$|_HOST$|_PORT$/.test(key) || ['DATABASE_URL', 'REDIS_URL', 'PUBLIC_WEBHOOK_URL'].includes(key);
+      const settings = new Map<string, string>();
+      for (const name of PROCESS_NAMES) {
+        const schema = PROCESSES[name] as unknown as z.ZodObject<Record<string, z.ZodType>>;
+        const entries = envExampleEntries(path.join(ROOT, 'infra', 'env', `${name}.env.example`));
+        for (const key of Object.keys(schema.shape).filter((k) => !fixed(k)))
+          if (!settings.has(key)) settings.set(key, entries.get(key)?.value ?? '');
+      }
+      const envFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-env-')), '.env');
+      fs.writeFileSync(
+        envFile,
+        `${fs.readFileSync(ENV_EXAMPLE, 'utf8')}\n${[...settings].map(([k, v]) => `${k}=${v}`).join('\n')}\n`,
+      );
+      // The secrets come from the environment, as the other checks pass them; it wins over the file.
+      const secrets = exampleSecrets();
+      const result = run(dockerCompose, ['--env-file', envFile, '-f', COMPOSE_FILE, 'config'], {
+        env: cleanEnv(secrets),
+      });
+      expect({ status: result.status, stderr: result.stderr.trim() }).toEqual({ status: 0, stderr: '' });
+      const all = parseYaml(result.stdout) as typeof compose;
+      const unreachable: string[] = [];
+      for (const name of PROCESS_NAMES) {
+        const schema = PROCESSES[name] as unknown as z.ZodObject<Record<string, z.ZodType>>;
+        const env = all.services[name]!.environment ?? {};
+        for (const key of Object.keys(schema.shape).filter((k) => !fixed(k)))
+          if (String(env[key]) !== (secrets[key] ?? settings.get(key)))
+            unreachable.push(`${name} ${key}=${String(env[key])}`);
+        const parsed = schema.safeParse(
+          Object.fromEntries(Object.entries(env).filter(([, v]) => v !== null && v !== '')),
+        );
+        expect({
+          name,
+          issues: parsed.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+        }).toEqual({
+          name,
+          issues: undefined,
+        });
+      }
+      expect(unreachable).toEqual([]);
+    });
+
+    it('caps the memory and CPU of every container, each settable from .env', () => {
+      const text = fs.readFileSync(COMPOSE_FILE, 'utf8');
+      const uncapped: string[] = [];
+      for (const [name, service] of Object.entries(compose.services)) {
+        const limits = service.deploy?.resources?.limits;
+        if (!limits?.memory || !limits.cpus) uncapped.push(name);
+        const variable = name.toUpperCase().replaceAll('-', '_');
+        for (const what of ['MEMORY', 'CPUS'])
+          if (!text.includes(`\${${variable}_${what}:-`)) uncapped.push(`${name}: no ${variable}_${what}`);
+      }
+      expect(uncapped).toEqual([]);
+      // .env.example shows the defaults the file falls back to.
+      const example = envExampleEntries(ENV_EXAMPLE);
+      const differ = [...text.matchAll(/\$\{([A-Z_]+_(?:MEMORY|CPUS)):-([^}]+)\}/g)]
+        .filter((m) => example.get(m[1]!)?.value !== m[2])
+        .map((m) => `${m[1]}: ${m[2]} here, ${example.get(m[1]!)?.value} in .env.example`);
+      expect(differ).toEqual([]);
+    });
+
+    it('gives the imager room for the measured peak of an upload plus a second upload decoding', () => {
+      const bench = JSON.parse(
+        fs.readFileSync(path.join(ROOT, 'bench', 'results', 'train.json'), 'utf8'),
+      ) as {
+        figures: { rss_mib: { peak: { imager: number } } };
+      };
+      const mib = (v: string | number | undefined) => {
+        const m = /^(\d+(?:\.\d+)?)([KMG])?i?B?$/i.exec(String(v));
+        if (!m) throw new Error(`memory limit ${String(v)}`);
+        return Number(m[1]) * ({ K: 1 / 1024, M: 1, G: 1024 }[(m[2] ?? 'M').toUpperCase()] ?? 1);
+      };
+      const limit = mib(compose.services.imager!.deploy?.resources?.limits?.memory);
+      const budget = imagerConfigSchema.shape.IMAGER_DECODE_BUDGET_MIB.parse(undefined) as number;
+      expect({ limit, enough: limit >= bench.figures.rss_mib.peak.imager + budget }).toEqual({
+        limit,
+        enough: true,
+      });
+    });
+
+    it('runs the bundled MinIO only with its profile; without S3_ENDPOINT imager talks to AWS S3', () => {
+      for (const name of ['minio', 'minio-init'])
+        expect({ name, profiles: compose.services[name]!.profiles }).toEqual({ name, profiles: ['minio'] });
+      expect(envExampleEntries(ENV_EXAMPLE).get('COMPOSE_PROFILES')?.value).toBe('minio');
+      // Nothing outside the profile may wait for it, or a stack without MinIO would not start.
+      for (const [name, service] of Object.entries(compose.services))
+        if (!service.profiles?.includes('minio'))
+          expect({
+            name,
+            waits: Object.keys(service.depends_on ?? {}).filter((d) => d.startsWith('minio')),
+          }).toEqual({
+            name,
+            waits: [],
+          });
+      const aws = fs
+        .readFileSync(ENV_EXAMPLE, 'utf8')
+        .replace(/^COMPOSE_PROFILES=.*$/m, '')
+        .replace(/^S3_ENDPOINT=.*$/m, '')
+        .replace(/^S3_PRESIGN_ENDPOINT=.*$/m, '')
+        .replace(/^MINIO_ROOT_PASSWORD=.*$/m, '');
+      const envFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-aws-')), '.env');
+      fs.writeFileSync(envFile, aws);
+      const { MINIO_ROOT_PASSWORD: _unused, ...secrets } = exampleSecrets();
+      const result = run(dockerCompose, ['--env-file', envFile, '-f', COMPOSE_FILE, 'config'], {
+        env: cleanEnv(secrets),
+      });
+      expect({ status: result.status, stderr: result.stderr.trim() }).toEqual({ status: 0, stderr: '' });
+      const env = (parseYaml(result.stdout) as typeof compose).services.imager!.environment ?? {};
+      expect({
+        S3_ENDPOINT: env.S3_ENDPOINT ?? undefined,
+        S3_PRESIGN_ENDPOINT: env.S3_PRESIGN_ENDPOINT ?? undefined,
+      }).toEqual({
+        S3_ENDPOINT: undefined,
+        S3_PRESIGN_ENDPOINT: undefined,
+      });
+      const config = imagerConfigSchema.parse(
+        Object.fromEntries(Object.entries(env).filter(([, v]) => v !== null && v !== '')),
+      );
+      expect(config.S3_ENDPOINT).toBeUndefined();
     });
 
     for (const name of PROCESS_NAMES)
@@ -674,6 +811,13 @@ describe('operations', () => {
       }
       const mounts = (compose.services.prometheus!.volumes ?? []).map(String);
       expect(mounts).toContain(`${PROM_DIR}:/etc/prometheus:ro`);
+      // The host's disks (AtelierDiskFillingUp) and the textfile collector, through node-exporter.
+      const node = config.scrape_configs.find((j) => j.job_name === 'node') as
+        { static_configs?: Array<{ targets: string[] }> } | undefined;
+      expect(node?.static_configs?.[0]?.targets).toEqual(['node-exporter:9100']);
+      expect(compose.services['node-exporter']?.command).toEqual(
+        expect.arrayContaining(['--path.rootfs=/host', '--collector.textfile.directory=/textfile']),
+      );
     });
 
     it('gives every alert a severity, a summary and a description, a unit test and a section in docs/operations.md', () => {

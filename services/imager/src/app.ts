@@ -26,6 +26,7 @@ export async function startImager(config: ImagerConfig): Promise<RunningService>
   const metrics = createMetrics('imager');
   const bucket = new BucketClient({
     endpoint: config.S3_ENDPOINT,
+    forcePathStyle: config.S3_FORCE_PATH_STYLE,
     presignEndpoint: config.S3_PRESIGN_ENDPOINT,
     region: config.S3_REGION,
     bucket: config.S3_BUCKET,

@@ -16,7 +16,14 @@ export const imagerConfigSchema = serviceEnv
   .extend({
     GRPC_PORT: env.port(50052),
     METRICS_PORT: env.port(9102),
+    /** Unset: AWS S3, its endpoint chosen by S3_REGION. */
     S3_ENDPOINT: z.url().optional(),
+    /** Bucket in the path rather than the host name. Unset: path-style exactly when S3_ENDPOINT
+     * is set (MinIO needs it; AWS S3 prefers virtual-hosted style; R2 takes both). */
+    S3_FORCE_PATH_STYLE: z
+      .enum(['true', 'false', '1', '0'])
+      .optional()
+      .transform((v) => (v === undefined ? undefined : v === 'true' || v === '1')),
     /** Host presigned URLs are signed for, when others reach the bucket by another address than
      * this service does (e.g. http://minio:9000 inside compose, a public host for Replicate). */
     S3_PRESIGN_ENDPOINT: z.url().optional(),

@@ -90,6 +90,30 @@ describe('BucketClient', () => {
     expect(client.publicUrl('outputs/a b/0.png')).toBe('https://cdn.example.com/assets/outputs/a%20b/0.png');
     expect(new BucketClient(options()).publicUrl('outputs/x.png')).toBeUndefined();
   });
+
+  it('addresses AWS S3 by virtual host without an endpoint, and an S3-compatible endpoint by path', async () => {
+    const aws = new BucketClient(
+      options({ endpoint: undefined, region: 'eu-west-3', bucket: 'atelier-photos' }),
+    );
+    const compatible = new BucketClient(options({ endpoint: 'https://files.example.com' }));
+    const chosen = new BucketClient(
+      options({
+        endpoint: 'https://acc.r2.cloudflarestorage.com',
+        bucket: 'bucket-one',
+        forcePathStyle: false,
+      }),
+    );
+    try {
+      const host = async (c: BucketClient) => new URL((await c.presignGet('datasets/x.zip', 60)).url);
+      expect((await host(aws)).host).toBe('atelier-photos.s3.eu-west-3.amazonaws.com');
+      expect((await host(aws)).pathname).toBe('/datasets/x.zip');
+      expect((await host(compatible)).host).toBe('files.example.com');
+      expect((await host(compatible)).pathname).toBe(`/${process.env.S3_BUCKET}/datasets/x.zip`);
+      expect((await host(chosen)).host).toBe('bucket-one.acc.r2.cloudflarestorage.com');
+    } finally {
+      for (const c of [aws, compatible, chosen]) c.close();
+    }
+  });
 });
 
 describe('BucketClient when the bucket is unreachable', () => {

@@ -15,6 +15,9 @@ import type { ObjectStore, SignedUrl, UploadOptions } from '../domain';
 
 export interface BucketOptions {
   endpoint?: string;
+  /** Bucket in the path (MinIO, s3rver) rather than in the host name (AWS S3). Unset: path-style
+   * exactly when an endpoint is given, since S3-compatible servers expect it and AWS does not. */
+  forcePathStyle?: boolean;
   /** Presigned URLs are signed for this endpoint instead of `endpoint` when set. */
   presignEndpoint?: string;
   region: string;
@@ -189,9 +192,9 @@ function makeClient(options: BucketOptions, endpoint: string | undefined): S3Cli
     ...(endpoint ? { endpoint } : {}),
     region: options.region,
     credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey },
+    forcePathStyle: options.forcePathStyle ?? endpoint !== undefined,
     // Without these, S3-compatible servers store a streamed PutObject with its aws-chunked
-    // framing inside the object, and path-style is what MinIO/R2/s3rver expect.
-    forcePathStyle: true,
+    // framing inside the object.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: options.maxAttempts,
