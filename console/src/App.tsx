@@ -6,15 +6,24 @@ import { AccountScreen } from './screens/AccountScreen';
 import { CheckoutReturn } from './screens/CheckoutReturn';
 import { ModelScreen } from './screens/ModelScreen';
 import { ModelsScreen } from './screens/ModelsScreen';
+import { OffersScreen } from './screens/OffersScreen';
 import { PlansScreen } from './screens/PlansScreen';
+import { RunScreen } from './screens/RunScreen';
 import { SignIn } from './screens/SignIn';
 import { TrainScreen } from './screens/TrainScreen';
+import { WebhooksScreen } from './screens/WebhooksScreen';
 
 const NAV = [
   { to: '/models', label: 'Models' },
+  { to: '/offers', label: 'Offers' },
   { to: '/plans', label: 'Plans' },
+  { to: '/webhooks', label: 'Webhooks' },
   { to: '/account', label: 'Account' },
 ];
+
+// A run belongs to the offers screen it was started from.
+const current = (path: string, to: string) =>
+  path.startsWith(to) || (to === '/offers' && path.startsWith('/runs'));
 
 export function App() {
   const [key, setKey] = useState(session.key);
@@ -57,7 +66,7 @@ export function App() {
           <ul>
             {NAV.map((n) => (
               <li key={n.to}>
-                <Link to={n.to} aria-current={path.startsWith(n.to) ? 'page' : undefined}>
+                <Link to={n.to} aria-current={current(path, n.to) ? 'page' : undefined}>
                   {n.label}
                 </Link>
               </li>
@@ -81,6 +90,9 @@ function Screen({ path, search }: { path: string; search: URLSearchParams }) {
   const parts = path.split('/').filter(Boolean);
   if (parts[0] === 'plans') return <PlansScreen />;
   if (parts[0] === 'account') return <AccountScreen />;
+  if (parts[0] === 'webhooks') return <WebhooksScreen />;
+  if (parts[0] === 'offers') return <OffersScreen versionId={search.get('version')} />;
+  if (parts[0] === 'runs' && parts[1]) return <RunScreen runId={parts[1]} />;
   if (parts[0] === 'checkout' && parts[1] === 'return')
     return <CheckoutReturn paymentId={search.get('payment_id')} />;
   if (parts[0] === 'train' && parts[1]) return <TrainScreen paymentId={parts[1]} />;

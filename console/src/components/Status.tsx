@@ -8,6 +8,10 @@ const LABELS: Record<string, string> = {
   paid: 'Paid',
   expired: 'Expired',
   refunded: 'Refunded',
+  delivered: 'Delivered',
+  enabled: 'Enabled',
+  failing: 'Failing',
+  disabled: 'Disabled',
 };
 
 export const isRunning = (status: string) => status === 'starting' || status === 'processing';

@@ -1,14 +1,15 @@
 import { useQuery } from '@tanstack/react-query';
 import { api, call } from '../api/client';
 import { ProblemView } from '../components/ProblemView';
+import { Usage } from '../components/Usage';
 
-/** Who I am, the tier and limits I am held to, and my credits over every model. */
+/** Who I am, the tier and limits I am held to, my credits over every model and what I used. */
 export function AccountScreen() {
   const account = useQuery({ queryKey: ['account'], queryFn: () => call(api.GET('/api/v1/account')) });
   const a = account.data;
   return (
     <>
-      <h1>Account</h1>
+      <h1>Account and usage</h1>
       <ProblemView error={account.error} />
       {a && (
         <div className="grid">
@@ -40,6 +41,7 @@ export function AccountScreen() {
           </section>
         </div>
       )}
+      <Usage />
     </>
   );
 }

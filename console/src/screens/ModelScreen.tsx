@@ -66,7 +66,8 @@ export function ModelScreen({ versionId }: { versionId: string }) {
             </>
           )}
           {v.is_ready && (
-            <p>
+            <p className="actions wrap">
+              <Link to={`/offers?version=${v.version_id}`}>Run an offer or a pack</Link>
               <Link to="/plans">Buy more images</Link>
             </p>
           )}
