@@ -33,8 +33,7 @@ export function createBillingClient(
         kind: 'training',
         refId: u.versionId,
         predictSeconds: u.predictSeconds,
-        // uint32 on the wire: clamp rather than wrap (≈ 4 295 units of the currency).
-        costMicros: Math.min(0xffffffff, Math.max(0, Math.round(u.costMicros))),
+        costMicros: Math.max(0, Math.round(u.costMicros)),
       });
     },
     /** The outbox relay's target: billing records each event once, however often it comes. */

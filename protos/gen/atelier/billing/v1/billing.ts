@@ -135,6 +135,7 @@ export interface Plan {
   id: string;
   name: string;
   description: string;
+  /** Minor units of `currency`. */
   price: number;
   currency: string;
   images: number;
@@ -169,7 +170,10 @@ export interface Payment {
   status: PaymentStatus;
   checkoutUrl: string;
   /** Add-on payments: the version they top up. Init payments: the version they trained, once used. */
-  versionId?: string | undefined;
+  versionId?:
+    | string
+    | undefined;
+  /** Minor units of `currency`. */
   amount: number;
   currency: string;
   promocodeApplied: boolean;
@@ -321,6 +325,7 @@ export interface GetUsageReportRequest {
 export interface UsageLine {
   accountId: string;
   currency: string;
+  /** Minor units of `currency`. */
   revenue: number;
   payments: number;
   predictSeconds: number;
@@ -1456,7 +1461,7 @@ export const Plan: MessageFns<Plan> = {
       writer.uint32(26).string(message.description);
     }
     if (message.price !== 0) {
-      writer.uint32(32).uint32(message.price);
+      writer.uint32(32).int64(message.price);
     }
     if (message.currency !== "") {
       writer.uint32(42).string(message.currency);
@@ -1524,7 +1529,7 @@ export const Plan: MessageFns<Plan> = {
               break;
             }
 
-            message.price = reader.uint32();
+            message.price = longToNumber(reader.int64());
             continue;
           }
           case 5: {
@@ -1994,7 +1999,7 @@ export const Payment: MessageFns<Payment> = {
       writer.uint32(50).string(message.versionId);
     }
     if (message.amount !== 0) {
-      writer.uint32(56).uint32(message.amount);
+      writer.uint32(56).int64(message.amount);
     }
     if (message.currency !== "") {
       writer.uint32(66).string(message.currency);
@@ -2083,7 +2088,7 @@ export const Payment: MessageFns<Payment> = {
               break;
             }
 
-            message.amount = reader.uint32();
+            message.amount = longToNumber(reader.int64());
             continue;
           }
           case 8: {
@@ -4206,7 +4211,7 @@ export const RecordUsageRequest: MessageFns<RecordUsageRequest> = {
       writer.uint32(33).double(message.predictSeconds);
     }
     if (message.costMicros !== 0) {
-      writer.uint32(40).uint32(message.costMicros);
+      writer.uint32(40).int64(message.costMicros);
     }
     return writer;
   },
@@ -4261,7 +4266,7 @@ export const RecordUsageRequest: MessageFns<RecordUsageRequest> = {
               break;
             }
 
-            message.costMicros = reader.uint32();
+            message.costMicros = longToNumber(reader.int64());
             continue;
           }
         }
@@ -4521,7 +4526,7 @@ export const UsageLine: MessageFns<UsageLine> = {
       writer.uint32(18).string(message.currency);
     }
     if (message.revenue !== 0) {
-      writer.uint32(24).uint32(message.revenue);
+      writer.uint32(24).int64(message.revenue);
     }
     if (message.payments !== 0) {
       writer.uint32(32).uint32(message.payments);
@@ -4530,7 +4535,7 @@ export const UsageLine: MessageFns<UsageLine> = {
       writer.uint32(41).double(message.predictSeconds);
     }
     if (message.costMicros !== 0) {
-      writer.uint32(48).uint32(message.costMicros);
+      writer.uint32(48).int64(message.costMicros);
     }
     return writer;
   },
@@ -4569,7 +4574,7 @@ export const UsageLine: MessageFns<UsageLine> = {
               break;
             }
 
-            message.revenue = reader.uint32();
+            message.revenue = longToNumber(reader.int64());
             continue;
           }
           case 4: {
@@ -4593,7 +4598,7 @@ export const UsageLine: MessageFns<UsageLine> = {
               break;
             }
 
-            message.costMicros = reader.uint32();
+            message.costMicros = longToNumber(reader.int64());
             continue;
           }
         }

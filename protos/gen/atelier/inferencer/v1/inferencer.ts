@@ -61,6 +61,7 @@ export interface Prompt {
   completedAt?: Date | undefined;
   predictTime?: number | undefined;
   error: string;
+  /** Estimated Replicate cost in micro-units of the billing currency. */
   costMicros: number;
 }
 
@@ -650,7 +651,7 @@ export const Prompt: MessageFns<Prompt> = {
       writer.uint32(82).string(message.error);
     }
     if (message.costMicros !== 0) {
-      writer.uint32(88).uint32(message.costMicros);
+      writer.uint32(88).int64(message.costMicros);
     }
     return writer;
   },
@@ -753,7 +754,7 @@ export const Prompt: MessageFns<Prompt> = {
               break;
             }
 
-            message.costMicros = reader.uint32();
+            message.costMicros = longToNumber(reader.int64());
             continue;
           }
         }
@@ -4447,6 +4448,17 @@ function fromJsonTimestamp(o: any): Date {
   } else {
     return fromTimestamp(Timestamp.fromJSON(o));
   }
+}
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
 }
 
 function isObject(value: any): boolean {
