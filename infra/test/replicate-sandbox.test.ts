@@ -202,6 +202,44 @@ describe('Replicate sandbox', () => {
     expect((await apiError(client.models.get('atelier', 'nope'))).response.status).toBe(404);
   });
 
+  test('deletion: a model with versions is refused until its versions (and their predictions) are deleted', async () => {
+    const model = await newModel(client);
+    const [owner, name] = model.split('/') as [string, string];
+    const training = await client.trainings.create(TRAINER.owner, TRAINER.name, TRAINER.version, {
+      destination: model as `${string}/${string}`,
+      input: { input_images: `${receiver.url}/dataset.zip`, trigger_word: 'TOK' },
+    });
+    const done = await waitFor('training to succeed', async () => {
+      const t = await client.trainings.get(training.id);
+      return t.status === 'succeeded' && t;
+    });
+    const version = done.output!.version!.split(':')[1]!;
+    const prediction = await client.predictions.create({ version, input: { prompt: 'x', num_outputs: 1 } });
+    await waitFor('prediction to succeed', async () => {
+      const p = await client.predictions.get(prediction.id);
+      return p.status === 'succeeded' && p;
+    });
+
+    const refused = await apiError(client.request(`/models/${owner}/${name}`, { method: 'DELETE' }));
+    expect(refused.response.status).toBe(409);
+    const versionGone = await client.request(`/models/${owner}/${name}/versions/${version}`, {
+      method: 'DELETE',
+    });
+    expect(versionGone.status).toBe(202);
+    expect(await versionGone.text()).toBe('');
+    // Replicate deletes the version's predictions with it, output files included.
+    expect((await apiError(client.predictions.get(prediction.id))).response.status).toBe(404);
+    expect(sb.predictions().map((p) => p.object.id)).not.toContain(prediction.id);
+    expect(sb.models()).toContain(model);
+
+    const modelGone = await client.request(`/models/${owner}/${name}`, { method: 'DELETE' });
+    expect(modelGone.status).toBe(204);
+    expect(sb.models()).not.toContain(model);
+    expect((await apiError(client.models.get(owner, name))).response.status).toBe(404);
+    const again = await apiError(client.request(`/models/${owner}/${name}`, { method: 'DELETE' }));
+    expect(again.response.status).toBe(404);
+  });
+
   test('training: downloads the zip, pushes a version, sends signed webhooks for every event', async () => {
     const model = await newModel(client);
     const input = {

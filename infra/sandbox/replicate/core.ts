@@ -98,6 +98,21 @@ export class Core {
     return run as unknown as Run<K extends 'training' ? TrainingObject : PredictionObject>;
   }
 
+  /**
+   * A deleted version takes its predictions and their output files with it, as at Replicate
+   * ("all associated predictions, including all output files").
+   */
+  deleteModelVersion(owner: string, name: string, id: string): void {
+    this.models.deleteVersion(owner, name, id);
+    for (const [runId, run] of this.runs) {
+      if (run.kind === 'prediction' && (run.view() as PredictionObject).version === id) {
+        run.halt();
+        this.runs.delete(runId);
+        this.files.expire(runId);
+      }
+    }
+  }
+
   list(kind: RunKind): Run[] {
     return [...this.runs.values()].filter((r) => r.kind === kind).reverse();
   }

@@ -83,6 +83,11 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
 
 export function sendJson(res: ServerResponse, reply: Reply): void {
   if (res.headersSent || res.destroyed) return;
+  if (reply.body === undefined) {
+    res.writeHead(reply.status, { ...reply.headers });
+    res.end();
+    return;
+  }
   const body = JSON.stringify(reply.body);
   res.writeHead(reply.status, {
     'content-type': 'application/json',

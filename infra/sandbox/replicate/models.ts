@@ -83,6 +83,34 @@ export class ModelStore {
     return { ...version };
   }
 
+  /**
+   * Replicate's models.versions.delete: the version goes (Replicate accepts with 202 and takes a
+   * few minutes; here it is at once). Only our own private models' versions can go.
+   */
+  deleteVersion(owner: string, name: string, id: string): void {
+    const entry = this.entry(owner, name);
+    const index = entry.versions.findIndex((v) => v.id === id);
+    if (index === -1) throw Problems.notFound();
+    if (entry.visibility !== 'private')
+      throw Problems.conflict('You can only delete versions from private models.');
+    entry.versions.splice(index, 1);
+    this.versions.delete(id);
+  }
+
+  /** Replicate's models.delete: refused while the model still has versions. */
+  delete(owner: string, name: string): void {
+    const entry = this.entry(owner, name);
+    if (entry.visibility !== 'private') throw Problems.conflict('You can only delete private models.');
+    if (entry.versions.length)
+      throw Problems.conflict('Cannot delete a model that has versions. Delete its versions first.');
+    this.models.delete(`${owner}/${name}`);
+  }
+
+  /** `owner/name` of every model, for tests that check what is left. */
+  names(): string[] {
+    return [...this.models.keys()];
+  }
+
   exists(owner: string, name: string): boolean {
     return this.models.has(`${owner}/${name}`);
   }

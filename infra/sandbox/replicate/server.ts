@@ -64,6 +64,8 @@ export interface ReplicateSandbox {
   trainings(): RunRecord<TrainingObject>[];
   prediction(id: string): RunRecord<PredictionObject> | undefined;
   predictions(): RunRecord<PredictionObject>[];
+  /** `owner/name` of every model that exists (deleted ones are gone). */
+  models(): string[];
   /** Finishes a run now (succeeded unless `outcome.status` says failed) and resolves with its final record. */
   complete(id: string, outcome?: Outcome): Promise<RunRecord>;
   /** Resolves with the record once the run is terminal. */
@@ -123,6 +125,7 @@ export async function startReplicateSandbox(opts: ReplicateSandboxOptions = {}):
     trainings: () => records('training') as RunRecord<TrainingObject>[],
     prediction: (id) => predictionRecord(core.record(id)),
     predictions: () => records('prediction') as RunRecord<PredictionObject>[],
+    models: () => core.models.names(),
     complete: (id, outcome) => core.complete(id, outcome),
     settled: (id) => core.settled(id),
   };

@@ -74,7 +74,7 @@ export async function startBilling(config: BillingConfig, seams: BillingSeams = 
 
   const store = observeStore(createStore(db, paymentRepositories), measured);
   watchReservations(store, measured);
-  const accounts = new AccountService(new AccountRepository(db), new ApiKeyRepository(db));
+  const accounts = new AccountService(new AccountRepository(db), new ApiKeyRepository(db), versions);
   const plans = new PlanService(new PlanRepository(db));
   const credits = new CreditService(store, plans);
   const payments = new PaymentService(

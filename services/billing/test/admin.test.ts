@@ -91,3 +91,18 @@ it('exits non-zero with a message for a bad command or an unknown account', asyn
     stderr: expect.stringMatching(/not found/),
   });
 });
+
+it('accounts delete records the deletion of an account with trainer (the job does the rest)', async () => {
+  const { accountId } = await mesh.createAccount();
+  expect(await admin('accounts', 'delete', accountId)).toEqual({
+    account_id: accountId,
+    status: 'deleting',
+    versions: 0,
+  });
+  const ws = (mesh.trainer as unknown as { jobs: { accountDeletion: { claim(): Promise<unknown[]> } } }).jobs;
+  expect(await ws.accountDeletion.claim()).toEqual([expect.objectContaining({ id: accountId })]);
+  await expect(admin('accounts', 'delete', crypto.randomUUID())).rejects.toMatchObject({
+    code: 1,
+    stderr: expect.stringMatching(/not found/),
+  });
+});

@@ -29,6 +29,7 @@ import { parsePrediction } from './domain/prompt.rules';
 import { PredictionEventService } from './domain/prediction-event.service';
 import { PromptCompletion } from './domain/prompt.completion';
 import { createPromptReconciler } from './domain/prompt.job';
+import { PromptErasureService } from './domain/prompt-erasure.service';
 import { PromptService } from './domain/prompt.service';
 import { PromptWaiter } from './domain/prompt.waiter';
 import { inferencerHandlers } from './grpc/inferencer.handlers';
@@ -121,7 +122,8 @@ export function buildInferencerDomain(deps: {
     logger,
     settings: { duplicateWindowMs: config.DUPLICATE_RUN_WINDOW_MS ?? 60_000 },
   });
-  return { store, completion, prompts, events, reconciler, offers };
+  const erasure = new PromptErasureService({ store, completion, predictions, outputs: deps.outputs, logger });
+  return { store, completion, prompts, events, reconciler, offers, erasure };
 }
 
 /** Wires inferencer by hand: config → pools and clients → repositories → domain → handlers → server. */

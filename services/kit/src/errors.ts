@@ -19,6 +19,10 @@ export const ERROR_TABLE = {
   },
   permission_denied: { grpc: GrpcStatus.PERMISSION_DENIED, http: 403, title: 'Forbidden' },
   not_found: { grpc: GrpcStatus.NOT_FOUND, http: 404, title: 'Not found' },
+  // Deleted at the customer's request: the resource existed and will never answer again.
+  version_deleted: { grpc: GrpcStatus.NOT_FOUND, http: 410, title: 'Version deleted' },
+  prompt_deleted: { grpc: GrpcStatus.NOT_FOUND, http: 410, title: 'Prompt deleted' },
+  account_deleted: { grpc: GrpcStatus.NOT_FOUND, http: 410, title: 'Account deleted' },
   conflict: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 409, title: 'Conflict' },
   already_exists: { grpc: GrpcStatus.ALREADY_EXISTS, http: 409, title: 'Already exists' },
   locked: { grpc: GrpcStatus.ABORTED, http: 409, title: 'Resource is busy' },
@@ -68,6 +72,9 @@ export const Errors = {
   malformedId: (what: string, value: string) =>
     new AppError('malformed_id', `${what} must be a UUID, got ${JSON.stringify(value.slice(0, 64))}`),
   notFound: (what: string, id: string) => new AppError('not_found', `${what} ${id} not found`),
+  versionDeleted: (id: string) => new AppError('version_deleted', `version ${id} was deleted`),
+  promptDeleted: (id: string) => new AppError('prompt_deleted', `prompt ${id} was deleted with its version`),
+  accountDeleted: (id: string) => new AppError('account_deleted', `account ${id} was deleted`),
   conflict: (detail: string) => new AppError('conflict', detail),
   alreadyExists: (detail: string) => new AppError('already_exists', detail),
   paymentRequired: (detail: string) => new AppError('payment_required', detail),

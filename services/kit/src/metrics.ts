@@ -113,6 +113,25 @@ function businessMetrics(registry: Registry) {
       labelNames: ['kind'] as const,
       registers,
     }),
+    deletions: new Counter({
+      name: 'atelier_deletions_total',
+      help: 'Deletion jobs by kind (version, account, dataset) and outcome (completed, retried)',
+      labelNames: ['kind', 'outcome'] as const,
+      registers,
+    }),
+    deletionsPending: new Gauge({
+      name: 'atelier_deletions_pending',
+      help: 'Deletions requested and not finished (datasets: zips past their retention still stored), by kind',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    deletionSeconds: new Histogram({
+      name: 'atelier_deletion_duration_seconds',
+      help: 'Deletion requested to deletion finished, by kind (version, account)',
+      labelNames: ['kind'] as const,
+      buckets: [1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600],
+      registers,
+    }),
     inFlight: new Gauge({
       name: 'atelier_runs_in_flight',
       help: 'Trainings and prompts not yet finished, as last seen by the reconciler',

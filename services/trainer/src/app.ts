@@ -16,10 +16,16 @@ import {
 } from '@atelier/kit';
 import { trainer } from '@atelier/protos';
 import { createBillingClient } from './clients/billing.client';
+import { createImagerClient } from './clients/imager.client';
+import { createInferencerClient } from './clients/inferencer.client';
 import { createReplicateTrainings } from './clients/replicate.client';
 import type { TrainerConfig } from './config';
+import { AccountDeletionJob } from './domain/account-deletion.job';
+import { DatasetRetentionJob } from './domain/dataset-retention.job';
+import { DeletionService } from './domain/deletion.service';
 import { ReplicateEventService } from './domain/replicate-event.service';
 import { createVersionReconciler } from './domain/version.job';
+import { VersionDeletionJob } from './domain/version-deletion.job';
 import { VersionService } from './domain/version.service';
 import { parseTraining } from './domain/version.rules';
 import { VersionTransitions } from './domain/version.transitions';
@@ -31,10 +37,20 @@ export const TRAINER_SERVICE_NAME = 'atelier.trainer.v1.TrainerService';
 
 export interface RunningTrainer extends RunningService {
   reconciler: ClaimLoop;
+  /** Work for the claim loop: deletions and the training zips' retention. */
+  jobs: {
+    versionDeletion: VersionDeletionJob;
+    accountDeletion: AccountDeletionJob;
+    datasetRetention: DatasetRetentionJob;
+  };
 }
 
 /** Wires trainer by hand: config → pools and clients → repositories → domain → handlers → server → reconciler. */
-export async function startTrainer(config: TrainerConfig): Promise<RunningTrainer> {
+export async function startTrainer(
+  config: TrainerConfig,
+  // The deletion jobs' clock: a test moves it past a retention or a lease instead of waiting.
+  opts: { now?: () => Date } = {},
+): Promise<RunningTrainer> {
   const logger = createLogger('trainer', config.LOG_LEVEL);
   const metrics = createMetrics('trainer');
   const db = createPool(config.DATABASE_URL);
@@ -48,6 +64,10 @@ export async function startTrainer(config: TrainerConfig): Promise<RunningTraine
     metrics,
   });
   const replicate = createReplicateTrainings(replicateAdapter, { hardware: config.REPLICATE_MODEL_HARDWARE });
+
+  const deletionCalls = { timeoutMs: config.DELETION_CALL_TIMEOUT_MS, metrics };
+  const inferencer = createInferencerClient(config.INFERENCER_ADDR, deletionCalls);
+  const imager = createImagerClient(config.IMAGER_ADDR, deletionCalls);
 
   const store = createStore(db, trainerRepositories);
   const business = metrics.business;
@@ -100,20 +120,94 @@ export async function startTrainer(config: TrainerConfig): Promise<RunningTraine
     logger,
     metrics,
   });
+  const now = opts.now ?? (() => new Date());
+  const schedule = {
+    batch: config.DELETION_BATCH,
+    leaseMs: config.DELETION_LEASE_MS,
+    retryBaseMs: config.DELETION_RETRY_BASE_MS,
+    retryMaxMs: config.DELETION_RETRY_MAX_MS,
+  };
+  const deletionLog = logger.child({ component: 'deletion' });
+  const deletions = new DeletionService({ store, logger: deletionLog });
+  const jobs = {
+    versionDeletion: new VersionDeletionJob(
+      {
+        store,
+        billing,
+        replicate,
+        prompts: inferencer,
+        objects: imager,
+        transitions,
+        metrics: business,
+        logger: deletionLog,
+        now,
+      },
+      schedule,
+    ),
+    accountDeletion: new AccountDeletionJob(
+      { store, billing, metrics: business, logger: deletionLog, now },
+      schedule,
+    ),
+    datasetRetention: new DatasetRetentionJob(
+      { store, objects: imager, metrics: business, logger: deletionLog, now },
+      { ...schedule, retentionDays: config.DATASET_RETENTION_DAYS },
+    ),
+  };
+
+  // Each job on its own kit claim loop: any number of replicas share the rows (SKIP LOCKED and a
+  // lease), a dead replica's rows come back when their lease ends.
+  const loopOf = <T>(
+    name: string,
+    job: {
+      claim(limit: number): Promise<T[]>;
+      handle(row: T): Promise<void>;
+      idOf(row: T): string;
+      afterPass(): Promise<void>;
+    },
+  ) =>
+    createClaimLoop<T>({
+      name,
+      claim: (limit) => job.claim(limit),
+      handle: (row) => job.handle(row),
+      idOf: (row) => job.idOf(row),
+      afterPass: () => job.afterPass(),
+      intervalMs: config.DELETION_INTERVAL_MS,
+      batch: config.DELETION_BATCH,
+      concurrency: config.DELETION_CONCURRENCY,
+      logger: deletionLog,
+      metrics,
+    });
+  const deletionLoops = [
+    loopOf('version_deletion', jobs.versionDeletion),
+    loopOf('account_deletion', jobs.accountDeletion),
+    loopOf('dataset_retention', jobs.datasetRetention),
+  ];
 
   const service = await serve({
     logger,
     metrics,
     serviceNames: [TRAINER_SERVICE_NAME],
     services: [
-      implement(trainer.TrainerServiceService, trainerHandlers({ versions, events }), { logger, metrics }),
+      implement(trainer.TrainerServiceService, trainerHandlers({ versions, events, deletions }), {
+        logger,
+        metrics,
+      }),
     ],
     config,
     readiness: dependencyReadiness(metrics, { postgres: () => pingDatabase(db) }),
     // After the calls in flight drained: the reconciler finishes its pass, then the pools close.
-    close: [() => reconciler.stop(), () => relay.stop(), () => billing.close(), () => db.end()],
+    close: [
+      () => reconciler.stop(),
+      () => relay.stop(),
+      ...deletionLoops.map((loop) => () => loop.stop()),
+      () => billing.close(),
+      () => inferencer.close(),
+      () => imager.close(),
+      () => db.end(),
+    ],
   });
   reconciler.start();
   relay.start();
-  return Object.assign(service, { reconciler });
+  for (const loop of deletionLoops) loop.start();
+  return Object.assign(service, { reconciler, jobs });
 }

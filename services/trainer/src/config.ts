@@ -6,6 +6,23 @@ export const trainerConfigSchema = serviceEnv.extend({
   GRPC_PORT: env.port(50053),
   METRICS_PORT: env.port(9103),
   BILLING_ADDR: z.string().min(1),
+  /** Deleting a version's prompts (inferencer) and objects (imager). */
+  INFERENCER_ADDR: z.string().min(1),
+  IMAGER_ADDR: z.string().min(1),
+  /** Deadline of the deletion jobs' calls to inferencer and imager (a version's outputs may be many objects). */
+  DELETION_CALL_TIMEOUT_MS: env.ms(60_000),
+  /** A training zip is deleted from the bucket this many days after its training ended, whatever the outcome. */
+  DATASET_RETENTION_DAYS: z.coerce.number().nonnegative().default(7),
+  /** Pause between two passes of each deletion loop (versions, accounts, training zips' retention). */
+  DELETION_INTERVAL_MS: env.ms(10_000),
+  /** Deletion rows claimed per pass, and how many of them are worked at once. */
+  DELETION_BATCH: z.coerce.number().int().positive().default(10),
+  DELETION_CONCURRENCY: z.coerce.number().int().positive().default(2),
+  /** A claimed deletion is left to its replica this long; one that died is taken over after it. */
+  DELETION_LEASE_MS: env.ms(5 * 60_000),
+  /** First retry of a failed deletion; doubles per attempt up to DELETION_RETRY_MAX_MS. Deletions are retried until done. */
+  DELETION_RETRY_BASE_MS: env.ms(30_000),
+  DELETION_RETRY_MAX_MS: env.ms(3600_000),
   /** Deadline of trainer's own calls to billing (the reconciler's, and cleanups that outlive their caller). */
   BILLING_TIMEOUT_MS: env.ms(5_000),
   REPLICATE_API_TOKEN: z.string().min(1),

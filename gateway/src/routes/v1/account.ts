@@ -2,7 +2,7 @@ import type { Request } from 'express';
 import { Errors } from '@atelier/kit';
 import type { GatewayConfig } from '../../config';
 import { route } from '../define';
-import { Account } from './schemas';
+import { Account, DeletionAccepted } from './schemas';
 
 /**
  * The caller's tier and the limits it is held to, as billing said when the key was checked (the
@@ -51,6 +51,28 @@ export const accountRoutes = [
             remaining: credits?.remaining ?? 0,
           },
         },
+      };
+    },
+  }),
+  route({
+    method: 'delete',
+    path: '/api/v1/account',
+    summary:
+      "Delete the caller's account: every model deleted as by DELETE /api/v1/versions/{version_id}, then its API keys revoked and its email erased",
+    tags: ['account'],
+    auth: true,
+    responses: {
+      202: {
+        description:
+          'Deletion accepted and under way; the keys keep working until every model is gone. A repeat answers 202 again',
+        schema: DeletionAccepted,
+      },
+    },
+    handler: async ({ accountId }, { mesh }) => {
+      await mesh.billing.deleteAccount({ accountId });
+      return {
+        status: 202,
+        body: { id: accountId, status: 'deleting', requested_at: new Date().toISOString() },
       };
     },
   }),

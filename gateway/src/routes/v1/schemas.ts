@@ -238,3 +238,10 @@ export const WebhookDelivery = z
 export const WebhookDeliveryList = z
   .object({ deliveries: z.array(WebhookDelivery), next_cursor: z.string().nullable() })
   .openapi('WebhookDeliveryList');
+export const DeletionAccepted = z
+  .object({
+    id: z.string().uuid().describe('the version or account being deleted'),
+    status: z.literal('deleting'),
+    requested_at: z.string().datetime(),
+  })
+  .openapi('DeletionAccepted');

@@ -4,6 +4,7 @@ import { z } from '../../openapi/registry';
 import { route } from '../define';
 import {
   CallbackUrl,
+  DeletionAccepted,
   PageQuery,
   RunStatus,
   TrainAccepted,
@@ -232,6 +233,35 @@ export const versionRoutes = [
         body: {
           versions: page.versions.map((v) => toVersionJson(v, byVersion.get(v.versionId))),
           next_cursor: page.nextCursor || null,
+        },
+      };
+    },
+  }),
+  route({
+    method: 'delete',
+    path: '/api/v1/versions/{version_id}',
+    summary:
+      'Delete a model and everything of it: training stopped, model deleted at Replicate, photos, images and prompt texts erased',
+    tags: ['versions'],
+    auth: true,
+    params: z.object({ version_id: uuid('version_id') }),
+    responses: {
+      202: {
+        description:
+          'Deletion accepted and under way; the version answers 410 from now on. A repeat while it runs answers 202 again',
+        schema: DeletionAccepted,
+      },
+      404: { description: 'Unknown version' },
+      410: { description: 'The version was deleted' },
+    },
+    handler: async ({ accountId, params }, { mesh }) => {
+      const res = await mesh.trainer.deleteVersion({ accountId, versionId: params.version_id });
+      return {
+        status: 202,
+        body: {
+          id: res.versionId,
+          status: 'deleting',
+          requested_at: (res.requestedAt ?? new Date()).toISOString(),
         },
       };
     },

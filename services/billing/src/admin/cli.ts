@@ -7,6 +7,7 @@ import { billing } from '@atelier/protos';
  * Operator commands against a running billing service (default: the `make dev` one).
  *   npm run admin -- accounts create --email EMAIL
  *   npm run admin -- accounts list
+ *   npm run admin -- accounts delete ACCOUNT_ID   (every model and image, then keys and email; a durable job)
  *   npm run admin -- keys create --account ACCOUNT_ID
  *   npm run admin -- keys revoke PREFIX
  *   npm run admin -- plans list
@@ -14,7 +15,7 @@ import { billing } from '@atelier/protos';
  *   npm run admin -- usage [--account ID] [--from ISO] [--to ISO]   (revenue vs estimated Replicate cost)
  * Output is JSON on stdout; errors go to stderr with a non-zero exit code.
  */
-const USAGE = `usage: admin accounts create --email EMAIL | accounts list | keys create --account ID | keys revoke PREFIX | plans list | plans upsert FILE | usage [--account ID] [--from ISO] [--to ISO]
+const USAGE = `usage: admin accounts create --email EMAIL | accounts list | accounts delete ID | keys create --account ID | keys revoke PREFIX | plans list | plans upsert FILE | usage [--account ID] [--from ISO] [--to ISO]
 env: BILLING_ADDR (default 127.0.0.1:50051)`;
 
 interface PlanJson {
@@ -78,6 +79,11 @@ async function run(argv: string[]): Promise<unknown> {
           created_at: a.createdAt?.toISOString(),
           active_keys: a.activeKeys,
         }));
+      case 'accounts delete': {
+        if (!arg) throw new Error('accounts delete needs the account id');
+        const res = await client.deleteAccount({ accountId: arg });
+        return { account_id: res.accountId, status: 'deleting', versions: res.versions };
+      }
       case 'keys create': {
         if (!values.account) throw new Error('keys create needs --account ACCOUNT_ID');
         const res = await client.createApiKey({ accountId: values.account });

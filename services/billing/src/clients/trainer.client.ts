@@ -1,5 +1,6 @@
 import { createGrpcClient, type Metrics } from '@atelier/kit';
 import { trainer } from '@atelier/protos';
+import type { AccountDataDeletion } from '../domain/account.service';
 import type { VersionDirectory } from '../domain/payment.service';
 
 /**
@@ -8,12 +9,15 @@ import type { VersionDirectory } from '../domain/payment.service';
  */
 export function createTrainerVersions(address: string, opts: { timeoutMs: number; metrics?: Metrics }) {
   const client = createGrpcClient(trainer.TrainerServiceService, address, opts);
-  const versions: VersionDirectory & { close(): void } = {
+  const versions: VersionDirectory & AccountDataDeletion & { close(): void } = {
     async getVersion(accountId, versionId) {
       const { version } = await client.getVersion({ accountId, versionId });
       return version
         ? { versionId: version.versionId, accountId: version.accountId, isReady: version.isReady }
         : undefined;
+    },
+    async deleteAccountData(accountId) {
+      return { versions: (await client.deleteAccountData({ accountId })).versions };
     },
     close: () => client.close(),
   };

@@ -27,10 +27,16 @@ export function generateApiKey(): { key: string; prefix: string } {
   return { key: `${prefix}_${base62(32)}`, prefix };
 }
 
+/** trainer: deletes every version of an account, then asks billing to erase the account. */
+export interface AccountDataDeletion {
+  deleteAccountData(accountId: string): Promise<{ versions: number }>;
+}
+
 export class AccountService {
   constructor(
     private readonly accounts: AccountRepository,
     private readonly keys: ApiKeyRepository,
+    private readonly deletion?: AccountDataDeletion,
   ) {}
 
   /** The account and its credits over every version. */
@@ -40,6 +46,27 @@ export class AccountService {
     if (!row) throw Errors.notFound('account', id);
     const { granted, used, ...account } = row;
     return { account, credits: { granted, used, remaining: granted - used } };
+  }
+
+  /**
+   * Records the deletion of the account and all its data with trainer, which runs it as a durable
+   * job and calls `erase` at its end. Repeating it is harmless; a deleted account is 410.
+   */
+  async deleteAccount(accountId: string): Promise<{ versions: number }> {
+    const id = requireUuid('account_id', accountId);
+    const found = await this.accounts.findDeletedAt(id);
+    if (!found) throw Errors.notFound('account', id);
+    if (found.deleted_at) throw Errors.accountDeleted(id);
+    if (!this.deletion) throw Errors.unavailable('trainer');
+    return this.deletion.deleteAccountData(id);
+  }
+
+  /** The account's last step: keys revoked, email erased. Idempotent. */
+  async erase(accountId: string): Promise<number> {
+    const id = requireUuid('account_id', accountId);
+    const erased = await this.accounts.erase(id);
+    if (!erased) throw Errors.notFound('account', id);
+    return erased.keysRevoked;
   }
 
   async createAccount(email: string): Promise<{ account: AccountRow; apiKey: string }> {

@@ -56,6 +56,25 @@ export class CreditService {
   }
 
   /** GrantCredits: the payment's plan images go to the version the payment is bound to, once. */
+  /**
+   * A deleted version's remaining credits are gone for good (billing rows stay for accounting):
+   * granted drops to what was used, recorded in the ledger. How many were forfeited; idempotent.
+   */
+  async forfeit(accountId: string, versionId: string): Promise<number> {
+    const account = requireUuid('account_id', accountId);
+    const version = requireUuid('version_id', versionId);
+    return this.store.transaction(async (repos) => {
+      await repos.balances.ensure(version, account);
+      const before = await repos.balances.lock(version);
+      if (!before || before.account_id !== account) throw Errors.notFound('version', versionId);
+      if (before.forfeited_at) return 0;
+      const forfeited = before.granted - before.used;
+      await repos.balances.forfeit(version);
+      await repos.ledger.append({ versionId: version, reason: 'forfeit', grantedDelta: -forfeited });
+      return forfeited;
+    });
+  }
+
   async grant(accountId: string, versionId: string, paymentId: string): Promise<Balance> {
     const account = requireUuid('account_id', accountId);
     const version = requireUuid('version_id', versionId);
@@ -84,6 +103,8 @@ export class CreditService {
     const plan = await this.plans.find(payment.plan_id);
     if (!plan) throw new Error(`plan ${payment.plan_id} of payment ${payment.id} does not exist`);
     await repos.balances.ensure(versionId, payment.account_id);
+    // A deleted version's credits were forfeited: an add-on paid afterwards grants nothing to it.
+    if ((await repos.balances.lock(versionId))?.forfeited_at) return false;
     if (!(await repos.grants.insert(payment.id, versionId, plan.images))) return false;
     const balance = await repos.balances.addGranted(versionId, plan.images);
     // A version belongs to one account; anything else is a bug we must not turn into free credits.

@@ -66,6 +66,16 @@ export function billingHandlers(d: BillingDomain): AsyncService<typeof billing.B
       });
       return { versions: versions.map(toVersionUsage), total: toVersionUsage(total) };
     },
+    async deleteAccount(req) {
+      const { versions } = await d.accounts.deleteAccount(req.accountId);
+      return { accountId: req.accountId, versions };
+    },
+    async eraseAccount(req) {
+      return { keysRevoked: await d.accounts.erase(req.accountId) };
+    },
+    async forfeitCredits(req) {
+      return { forfeited: await d.credits.forfeit(req.accountId, req.versionId) };
+    },
     async listPlans(req) {
       return { plans: (await d.plans.list(req.includeDeprecated)).map(toPlan) };
     },

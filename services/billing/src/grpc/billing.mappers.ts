@@ -58,7 +58,7 @@ export const toTierLimits = (l: AccountTierLimits): billing.TierLimits => ({
 
 export const toAccount = (a: AccountRow): billing.Account => ({
   accountId: a.id,
-  email: a.email,
+  email: a.email ?? '',
   createdAt: a.created_at,
   activeKeys: a.active_keys,
 });

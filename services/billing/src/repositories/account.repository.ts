@@ -2,7 +2,8 @@ import { Errors, PG_UNIQUE_VIOLATION, pgCode, type Pool } from '@atelier/kit';
 
 export interface AccountRow {
   id: string;
-  email: string;
+  /** Null once the account was deleted. */
+  email: string | null;
   created_at: Date;
   active_keys: number;
 }
@@ -52,5 +53,30 @@ export class AccountRepository {
   async exists(id: string): Promise<boolean> {
     const { rowCount } = await this.db.query('SELECT 1 FROM billing.accounts WHERE id = $1', [id]);
     return rowCount === 1;
+  }
+
+  async findDeletedAt(id: string): Promise<{ deleted_at: Date | null } | undefined> {
+    const { rows } = await this.db.query<{ deleted_at: Date | null }>(
+      'SELECT deleted_at FROM billing.accounts WHERE id = $1',
+      [id],
+    );
+    return rows[0];
+  }
+
+  /**
+   * The end of an account's deletion, in one statement so it is all or nothing: every key
+   * revoked, the email erased. The row stays (payments and usage refer to it). Idempotent.
+   */
+  async erase(id: string): Promise<{ keysRevoked: number } | undefined> {
+    const { rows } = await this.db.query<{ keys_revoked: number }>(
+      `WITH revoked AS (
+         UPDATE billing.api_keys SET revoked_at = now() WHERE account_id = $1 AND revoked_at IS NULL RETURNING 1
+       )
+       UPDATE billing.accounts SET email = NULL, deleted_at = COALESCE(deleted_at, now())
+        WHERE id = $1
+        RETURNING (SELECT count(*) FROM revoked)::int AS keys_revoked`,
+      [id],
+    );
+    return rows[0] && { keysRevoked: rows[0].keys_revoked };
   }
 }

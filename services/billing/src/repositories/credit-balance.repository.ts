@@ -5,9 +5,10 @@ export interface BalanceRow {
   account_id: string;
   granted: number;
   used: number;
+  forfeited_at: Date | null;
 }
 
-const COLUMNS = 'version_id, account_id, granted, used';
+const COLUMNS = 'version_id, account_id, granted, used, forfeited_at';
 
 /**
  * billing.credit_balances, one row per version. `used <= granted` is a CHECK in the table, and
@@ -85,5 +86,16 @@ export class CreditBalanceRepository {
       [versionId, amount],
     );
     return rows[0]!;
+  }
+
+  /** A deleted version keeps what it used and nothing more; later grants add nothing. */
+  async forfeit(versionId: string): Promise<BalanceRow | undefined> {
+    const { rows } = await this.db.query<BalanceRow>(
+      `UPDATE billing.credit_balances SET granted = used, forfeited_at = now(), updated_at = now()
+        WHERE version_id = $1 AND forfeited_at IS NULL
+        RETURNING ${COLUMNS}`,
+      [versionId],
+    );
+    return rows[0];
   }
 }

@@ -1,6 +1,6 @@
 import type { Queryable } from '@atelier/kit';
 
-export type LedgerReason = 'grant' | 'reserve' | 'settle' | 'release' | 'revoke';
+export type LedgerReason = 'grant' | 'reserve' | 'settle' | 'release' | 'revoke' | 'forfeit';
 
 export interface LedgerEntry {
   versionId: string;

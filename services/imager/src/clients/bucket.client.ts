@@ -5,6 +5,8 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   PutObjectCommand,
+  ListObjectVersionsCommand,
+  ListObjectsV2Command,
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
@@ -49,6 +51,8 @@ export class BucketClient implements ObjectStore {
   private readonly signer: S3Client;
   readonly bucket: string;
   private readonly publicBase: string | undefined;
+  /** Whether the server answers ListObjectVersions; unknown until first asked. */
+  private versioned: boolean | undefined;
 
   constructor(options: BucketOptions) {
     this.bucket = options.bucket;
@@ -136,6 +140,74 @@ export class BucketClient implements ObjectStore {
     const existed = (await this.head(key)) !== null;
     await this.call(() => this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
     return existed;
+  }
+
+  /**
+   * Removes every stored version of every object under `prefix` (only the object named `prefix`
+   * when `exact`), delete markers included, and answers how many it removed. A plain DELETE on a
+   * versioned bucket only hides an object behind a delete marker; deleting each version by its id
+   * is what erases it. Servers without versioning (s3rver, R2) refuse ListObjectVersions: there a
+   * listing of the objects and a DELETE of each is the whole story.
+   */
+  async purge(prefix: string, opts: { exact?: boolean } = {}): Promise<number> {
+    const targets: Array<{ Key: string; VersionId?: string }> = [];
+    const keep = (key: string | undefined): key is string =>
+      key !== undefined && (!opts.exact || key === prefix);
+    if (this.versioned !== false) {
+      try {
+        let keyMarker: string | undefined;
+        let versionMarker: string | undefined;
+        do {
+          const page = await this.s3.send(
+            new ListObjectVersionsCommand({
+              Bucket: this.bucket,
+              Prefix: prefix,
+              KeyMarker: keyMarker,
+              VersionIdMarker: versionMarker,
+            }),
+          );
+          for (const v of [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]) {
+            if (keep(v.Key)) targets.push({ Key: v.Key, VersionId: v.VersionId });
+          }
+          keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+          versionMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
+        } while (keyMarker !== undefined);
+        this.versioned = true;
+      } catch (err) {
+        if (!unsupported(err)) throw bucketError(err);
+        this.versioned = false;
+      }
+    }
+    if (this.versioned === false) {
+      let token: string | undefined;
+      do {
+        const page = await this.call(() =>
+          this.s3.send(
+            new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
+          ),
+        );
+        for (const o of page.Contents ?? []) if (keep(o.Key)) targets.push({ Key: o.Key });
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token !== undefined);
+    }
+    // One DELETE per version: DeleteObjects needs Content-MD5, which S3-compatible servers check
+    // unevenly, and a version's objects number in the tens.
+    for (let i = 0; i < targets.length; i += 8) {
+      await Promise.all(
+        targets.slice(i, i + 8).map((t) =>
+          this.call(() =>
+            this.s3.send(
+              new DeleteObjectCommand({
+                Bucket: this.bucket,
+                Key: t.Key,
+                ...(t.VersionId && t.VersionId !== 'null' ? { VersionId: t.VersionId } : {}),
+              }),
+            ),
+          ),
+        ),
+      );
+    }
+    return targets.length;
   }
 
   /** Deletes without ever throwing: for cleaning up after another failure. */
@@ -244,6 +316,13 @@ export function bucketError(err: unknown): AppError | Error {
     return Errors.unavailable('bucket');
   }
   return err instanceof Error ? err : new Error(typeof message === 'string' ? message : String(err));
+}
+
+/** The server does not implement ListObjectVersions (s3rver: 405 MethodNotAllowed; others 501). */
+function unsupported(err: unknown): boolean {
+  const status = statusOf(err);
+  const name = (err as { name?: unknown; Code?: unknown } | null)?.name;
+  return status === 501 || status === 405 || name === 'NotImplemented' || name === 'MethodNotAllowed';
 }
 
 function errorCode(err: unknown): string | undefined {

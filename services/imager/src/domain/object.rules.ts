@@ -39,6 +39,19 @@ export function requireOutputPrefix(prefix: string): string {
   return prefix;
 }
 
+/**
+ * A DeleteOutputs prefix: `outputs/<account>/<…>` at least (never the whole of outputs/ or of an
+ * account by accident of a short id), returned with a trailing slash so it names a folder.
+ */
+export function requireOutputParent(prefix: string): string {
+  const trimmed = prefix.replace(/\/+$/, '');
+  requireOutputPrefix(trimmed);
+  if (trimmed.split('/').length < 3) {
+    throw Errors.invalid(`key_prefix must name outputs/<account_id>/<…>, got ${quote(prefix)}`);
+  }
+  return `${trimmed}/`;
+}
+
 /** Which kind of object a key names; anything else is refused, so SignUrls is no general signer. */
 export function signableKind(key: string): KeyKind {
   if (isPlainPath(key) && key.length <= MAX_KEY_LENGTH) {

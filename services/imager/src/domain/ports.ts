@@ -28,6 +28,9 @@ export interface ObjectStore {
   delete(key: string): Promise<boolean>;
   /** Best effort: for cleanup after another failure, which is the one to report. */
   deleteQuietly(key: string): Promise<void>;
+  /** Deletes every object (and every stored version of it) under `prefix`, or exactly `prefix`
+   * with `exact`; answers how many were removed. For deletion requests: retried until done. */
+  purge(prefix: string, opts?: { exact?: boolean }): Promise<number>;
   presignGet(key: string, ttlSeconds: number): Promise<SignedUrl>;
   /** The key's public URL when a public base is configured. */
   publicUrl(key: string): string | undefined;

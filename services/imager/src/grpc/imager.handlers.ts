@@ -2,6 +2,7 @@ import type { AsyncService } from '@atelier/kit';
 import type { imager } from '@atelier/protos';
 import {
   requireDatasetKey,
+  requireOutputParent,
   type DatasetPacker,
   type ObjectStore,
   type OutputTransfer,
@@ -41,7 +42,12 @@ export function imagerHandlers(d: ImagerHandlerDeps): AsyncService<typeof imager
     },
 
     async deleteDataset(request) {
-      return { deleted: await d.bucket.delete(requireDatasetKey(request.datasetKey)) };
+      const key = requireDatasetKey(request.datasetKey);
+      return { deleted: (await d.bucket.purge(key, { exact: true })) > 0 };
+    },
+
+    async deleteOutputs(request) {
+      return { deleted: await d.bucket.purge(requireOutputParent(request.keyPrefix)) };
     },
 
     async transferOutputs(request, ctx) {

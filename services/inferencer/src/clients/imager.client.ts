@@ -28,6 +28,9 @@ export function createImagerOutputs(
     async signUrls(keys) {
       return keys.length ? (await client.signUrls({ keys })).urls : [];
     },
+    async deleteAll(keyPrefix) {
+      return (await client.deleteOutputs({ keyPrefix }, { timeoutMs: opts.transferTimeoutMs })).deleted;
+    },
     close: () => client.close(),
   };
   return outputs;

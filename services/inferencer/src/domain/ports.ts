@@ -44,6 +44,8 @@ export interface OutputStore {
   transfer(keyPrefix: string, urls: string[]): Promise<PromptImage[]>;
   /** URLs of stored images as GET answers them (presigned, or public); for the events' data. */
   signUrls?(keys: string[]): Promise<string[]>;
+  /** Every object under the prefix, every stored version of each; how many went. */
+  deleteAll(keyPrefix: string): Promise<number>;
 }
 
 /** Replicate predictions. */

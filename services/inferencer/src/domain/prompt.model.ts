@@ -42,6 +42,8 @@ export interface Prompt {
   deadlineAt: Date;
   /** Set when an offer or pack run's single reservation pays for the prompt. */
   runId: string | null;
+  /** Set when its version was deleted: the texts are gone and the prompt answers 410. */
+  erasedAt: Date | null;
   images: PromptImage[];
   /** Receives this prompt's events (besides the account's endpoints). */
   callbackUrl: string | null;

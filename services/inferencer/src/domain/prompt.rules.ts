@@ -85,6 +85,11 @@ export function outputKeyPrefix(accountId: string, versionId: string, promptId: 
   return `outputs/${accountId}/${versionId}/${promptId}`;
 }
 
+/** The parent of every output of one version's prompts. */
+export function versionOutputPrefix(accountId: string, versionId: string): string {
+  return `outputs/${accountId}/${versionId}`;
+}
+
 /** Estimated Replicate cost in micro-units of the billing currency, from its predict_time. */
 export function costMicros(predictTime: number | null, pricePerSecondMicros: number): number | null {
   if (predictTime === null || !Number.isFinite(predictTime) || predictTime < 0) return null;

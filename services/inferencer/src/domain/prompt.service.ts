@@ -372,6 +372,7 @@ export class PromptService {
     const prompt = await this.d.store.repos.prompts.find(promptId);
     // Another account's prompt is as unknown as a missing one.
     if (!prompt || prompt.accountId !== accountId) throw Errors.notFound('prompt', promptId);
+    if (prompt.erasedAt) throw Errors.promptDeleted(promptId);
     return prompt;
   }
 }

@@ -2,6 +2,7 @@ import { currentContext, type AsyncService } from '@atelier/kit';
 import type { inferencer } from '@atelier/protos';
 import type { OfferService } from '../domain/offer.service';
 import type { PredictionEventService } from '../domain/prediction-event.service';
+import type { PromptErasureService } from '../domain/prompt-erasure.service';
 import type { PromptService } from '../domain/prompt.service';
 import {
   fromParams,
@@ -17,6 +18,7 @@ export interface InferencerDomain {
   prompts: PromptService;
   events: PredictionEventService;
   offers: OfferService;
+  erasure: PromptErasureService;
 }
 
 /** Thin: proto in, domain call, proto out. Errors are mapped to gRPC statuses by the kit. */
@@ -99,6 +101,9 @@ export function inferencerHandlers(
     async getRun(req) {
       const { run, prompts } = await d.offers.getRun(req.accountId, req.runId);
       return { run: toProtoRun(run, prompts) };
+    },
+    async eraseVersionPrompts(req) {
+      return { erased: await d.erasure.eraseVersion(req.accountId, req.versionId) };
     },
   };
 }

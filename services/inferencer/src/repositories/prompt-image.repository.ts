@@ -23,4 +23,14 @@ export class PromptImageRepository {
       ],
     );
   }
+
+  /** The image rows of a deleted version's prompts (imager deletes the objects). */
+  async deleteOfVersion(accountId: string, versionId: string): Promise<number> {
+    const { rowCount } = await this.db.query(
+      `DELETE FROM inferencer.prompt_images i USING inferencer.prompts p
+        WHERE i.prompt_id = p.id AND p.version_id = $1 AND p.account_id = $2`,
+      [versionId, accountId],
+    );
+    return rowCount ?? 0;
+  }
 }

@@ -20,6 +20,7 @@ interface PromptRow {
   deadline_at: Date;
   callback_url: string | null;
   run_id: string | null;
+  erased_at: Date | null;
   images?: Array<{ key: string; width: number; height: number; content_type: string; bytes: number }>;
 }
 
@@ -37,7 +38,7 @@ interface StoredParams {
 const COLUMNS = `p.id, p.account_id, p.version_id, p.status, p.prompt, p.negative_prompt, p.params, p.num_outputs,
   p.replicate_prediction_id, p.error, p.created_at,
   to_char(p.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_key,
-  p.completed_at, p.predict_time, p.cost_micros, p.deadline_at, p.callback_url, p.run_id`;
+  p.completed_at, p.predict_time, p.cost_micros, p.deadline_at, p.callback_url, p.run_id, p.erased_at`;
 
 // The prompt's images aggregated into the same row, so a prompt (or a page of them) is one statement.
 const WITH_IMAGES = `${COLUMNS},
@@ -78,6 +79,7 @@ function toPrompt(row: PromptRow): Prompt {
     deadlineAt: row.deadline_at,
     callbackUrl: row.callback_url,
     runId: row.run_id,
+    erasedAt: row.erased_at,
     images: (row.images ?? []).map((i): PromptImage => ({
       key: i.key,
       width: i.width,
@@ -304,12 +306,33 @@ export class PromptRepository {
   ): Promise<Prompt[]> {
     const { rows } = await this.db.query<PromptRow>(
       `SELECT ${WITH_IMAGES} FROM inferencer.prompts p
-        WHERE p.version_id = $1 AND p.account_id = $2 AND p.status = 'succeeded'
+        WHERE p.version_id = $1 AND p.account_id = $2 AND p.status = 'succeeded' AND p.erased_at IS NULL
           AND ($3::timestamptz IS NULL OR (p.created_at, p.id) < ($3::timestamptz, $4::uuid))
         ORDER BY p.created_at DESC, p.id DESC
         LIMIT $5`,
       [versionId, accountId, after?.createdKey ?? null, after?.id ?? null, limit],
     );
     return rows.map(toPrompt);
+  }
+
+  /** A version's unfinished prompts (its deletion stops them). */
+  async listActiveOfVersion(accountId: string, versionId: string): Promise<Prompt[]> {
+    const { rows } = await this.db.query<PromptRow>(
+      `SELECT ${COLUMNS} FROM inferencer.prompts p
+        WHERE p.version_id = $1 AND p.account_id = $2 AND p.status IN ${ACTIVE}`,
+      [versionId, accountId],
+    );
+    return rows.map(toPrompt);
+  }
+
+  /** A deleted version's prompt texts (and errors, which may quote them) are erased; how many prompts. */
+  async eraseVersion(accountId: string, versionId: string): Promise<number> {
+    const { rowCount } = await this.db.query(
+      `UPDATE inferencer.prompts
+          SET prompt = '', negative_prompt = '', error = NULL, erased_at = COALESCE(erased_at, now())
+        WHERE version_id = $1 AND account_id = $2`,
+      [versionId, accountId],
+    );
+    return rowCount ?? 0;
   }
 }

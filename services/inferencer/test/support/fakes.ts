@@ -132,4 +132,10 @@ export class FakeOutputs implements OutputStore {
       }),
     );
   }
+
+  async deleteAll(keyPrefix: string): Promise<number> {
+    const keys = [...this.objects.keys()].filter((k) => k.startsWith(`${keyPrefix}/`));
+    for (const k of keys) this.objects.delete(k);
+    return keys.length;
+  }
 }

@@ -27,6 +27,12 @@ export function createBillingClient(
     async grantCredits(accountId, versionId, paymentId) {
       await client.grantCredits({ accountId, versionId, paymentId });
     },
+    async forfeitCredits(accountId, versionId) {
+      await client.forfeitCredits({ accountId, versionId });
+    },
+    async eraseAccount(accountId) {
+      await client.eraseAccount({ accountId });
+    },
     async recordUsage(u) {
       await client.recordUsage({
         accountId: u.accountId,

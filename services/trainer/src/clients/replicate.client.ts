@@ -81,5 +81,37 @@ export function createReplicateTrainings(
       const found = await call((c) => c.models.get(owner, name));
       return found.latest_version?.id ?? null;
     },
+    async deleteModel(model) {
+      const [owner, name] = splitModel(model);
+      const base = `/models/${encodeURIComponent(owner)}/${encodeURIComponent(name)}`;
+      let versions: string[];
+      try {
+        const page = await call((c) => c.models.versions.list(owner, name));
+        versions = (page.results ?? []).map((v) => v.id);
+      } catch (err) {
+        if (replicateStatusOf(err) === 404) return 'deleted';
+        throw err;
+      }
+      // The official client has no delete calls; request() is its documented way to reach the
+      // rest of the API, with the same auth, base URL and fetch (metrics, timeouts, Retry-After).
+      const remove = async (path: string) => {
+        try {
+          await call((c) => c.request(path, { method: 'DELETE' }), { idempotent: true });
+        } catch (err) {
+          if (replicateStatusOf(err) !== 404) throw err;
+        }
+      };
+      for (const id of versions) await remove(`${base}/versions/${encodeURIComponent(id)}`);
+      try {
+        await remove(base);
+        return 'deleted';
+      } catch (err) {
+        // Version deletions are accepted (202) and processed within minutes; until then Replicate
+        // refuses to delete the model. Any other refusal is retried too, and shows in last_error.
+        const status = replicateStatusOf(err);
+        if (status !== undefined && status >= 400 && status < 500 && status !== 429) return 'pending';
+        throw err;
+      }
+    },
   };
 }

@@ -9,6 +9,10 @@ export interface BillingPort {
   /** The payment's plan credits go to the version; a second call for one payment is a no-op. */
   grantCredits(accountId: string, versionId: string, paymentId: string): Promise<void>;
   /** Replicate time and estimated cost of the training; recorded once per version. */
+  /** A deleted version's remaining credits are gone; later grants add nothing. Idempotent. */
+  forfeitCredits(accountId: string, versionId: string): Promise<void>;
+  /** The last step of an account's deletion: keys revoked, email erased. Idempotent. */
+  eraseAccount(accountId: string): Promise<void>;
   recordUsage(u: {
     accountId: string;
     versionId: string;
@@ -39,4 +43,24 @@ export interface ReplicatePort {
   cancelTraining(id: string): Promise<ReplicateTraining>;
   /** The id of the model's latest version (the trained weights, for a per-version model), or null. */
   latestVersion(model: string): Promise<string | null>;
+  /**
+   * Deletes every version of the model, then the model (Replicate refuses to delete a model that
+   * still has versions). `pending` when Replicate accepted the version deletions but still holds
+   * them (it processes them within minutes): ask again later. `deleted` also for a model that
+   * never existed.
+   */
+  deleteModel(model: string): Promise<'deleted' | 'pending'>;
+}
+
+/** inferencer: a deleted version's prompts. */
+export interface PromptsPort {
+  /** Running prompts canceled, texts erased, image rows removed; how many prompts. Idempotent. */
+  eraseVersionPrompts(accountId: string, versionId: string): Promise<number>;
+}
+
+/** imager: the bucket. Every stored version of each object goes, noncurrent ones too. */
+export interface ObjectsPort {
+  deleteDataset(datasetKey: string): Promise<void>;
+  /** Everything under `outputs/<account>/<version>/`; how many object versions were removed. */
+  deleteOutputs(keyPrefix: string): Promise<number>;
 }

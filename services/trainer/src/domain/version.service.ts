@@ -91,6 +91,8 @@ export class VersionService {
     const { store, billing, replicate, transitions, logger } = this.d;
     const log = logger.child({ version_id: versionId, payment_id: paymentId });
     const model = destinationModel(this.o.owner, versionId);
+    // An account being deleted trains nothing new (its deletion would have to chase it).
+    if (await store.repos.accountDeletions.find(accountId)) throw Errors.accountDeleted(accountId);
 
     // Billing answers 404 (not the caller's), 402 (not paid) and 409 (add-on, or used) itself.
     try {
@@ -178,6 +180,7 @@ export class VersionService {
     const row = await this.d.store.repos.versions.find(id);
     // Another account's version is as unknown as a missing one.
     if (!row || row.account_id !== account) throw Errors.notFound('version', id);
+    if (row.deleted_at) throw Errors.versionDeleted(id);
     return row;
   }
 

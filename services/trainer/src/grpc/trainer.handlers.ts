@@ -1,5 +1,6 @@
 import type { AsyncService } from '@atelier/kit';
 import type { trainer } from '@atelier/protos';
+import type { DeletionService } from '../domain/deletion.service';
 import type { ReplicateEventService } from '../domain/replicate-event.service';
 import type { VersionService } from '../domain/version.service';
 import { fromRunStatus, toVersion } from './trainer.mappers';
@@ -7,6 +8,7 @@ import { fromRunStatus, toVersion } from './trainer.mappers';
 export interface TrainerDomain {
   versions: VersionService;
   events: ReplicateEventService;
+  deletions: DeletionService;
 }
 
 /** Thin: proto in, domain call, proto out. Errors are mapped by the kit. */
@@ -27,6 +29,12 @@ export function trainerHandlers(d: TrainerDomain): AsyncService<typeof trainer.T
     },
     async handleReplicateEvent(req) {
       return d.events.handle(req);
+    },
+    async deleteVersion(req) {
+      return d.deletions.deleteVersion(req.accountId, req.versionId);
+    },
+    async deleteAccountData(req) {
+      return { versions: await d.deletions.deleteAccount(req.accountId) };
     },
   };
 }

@@ -27,6 +27,8 @@ export interface VersionRow {
   usage_recorded_at: Date | null;
   settled_at: Date | null;
   callback_url: string | null;
+  deleted_at: Date | null;
+  dataset_deleted_at: Date | null;
 }
 
 const NAMES = [
@@ -54,6 +56,8 @@ const NAMES = [
   'usage_recorded_at',
   'settled_at',
   'callback_url',
+  'deleted_at',
+  'dataset_deleted_at',
 ] as const;
 // cost_micros is bigint; as float8 it arrives as a number (exact far beyond any training's cost).
 const columns = (alias = '') =>
@@ -113,7 +117,7 @@ export class VersionRepository {
   ): Promise<Array<VersionRow & { createdKey: string }>> {
     const { rows } = await this.db.query<VersionRow & { created_key: string }>(
       `SELECT ${COLUMNS}, ${createdKeySql('created_at')} AS created_key FROM trainer.versions
-        WHERE account_id = $1 AND ($2::text IS NULL OR status = $2)
+        WHERE account_id = $1 AND ($2::text IS NULL OR status = $2) AND deleted_at IS NULL
           AND ($3::timestamptz IS NULL OR (created_at, id) < ($3::timestamptz, $4::uuid))
         ORDER BY created_at DESC, id DESC
         LIMIT $5`,
@@ -282,6 +286,73 @@ export class VersionRepository {
   async countInFlight(): Promise<number> {
     const { rows } = await this.db.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM trainer.versions WHERE settled_at IS NULL AND status IN ('starting', 'processing')`,
+    );
+    return rows[0]?.n ?? 0;
+  }
+
+  /** The customer asked for the version to go: it answers 410 from now on. */
+  async markDeleted(id: string): Promise<void> {
+    await this.db.query(
+      'UPDATE trainer.versions SET deleted_at = COALESCE(deleted_at, now()) WHERE id = $1',
+      [id],
+    );
+  }
+
+  /** Every version of the account answers 410 from now on; how many there are. */
+  async markAccountDeleted(accountId: string): Promise<number> {
+    const { rowCount } = await this.db.query(
+      'UPDATE trainer.versions SET deleted_at = COALESCE(deleted_at, now()) WHERE account_id = $1',
+      [accountId],
+    );
+    return rowCount ?? 0;
+  }
+
+  /**
+   * The retention job's claim: finished trainings whose zip is still stored and whose training
+   * ended before `cutoff`, skipping rows another replica holds; each is leased until `leaseUntil`
+   * so a replica that dies mid-way leaves it to the next claim after that.
+   */
+  async claimExpiredDatasets(
+    limit: number,
+    cutoff: Date,
+    now: Date,
+    leaseUntil: Date,
+  ): Promise<VersionRow[]> {
+    const { rows } = await this.db.query<VersionRow>(
+      `WITH due AS (
+         SELECT id FROM trainer.versions
+          WHERE dataset_deleted_at IS NULL AND completed_at IS NOT NULL AND completed_at <= $2
+            AND (dataset_retry_at IS NULL OR dataset_retry_at <= $3)
+          ORDER BY completed_at
+          LIMIT $1
+          FOR UPDATE SKIP LOCKED
+       )
+       UPDATE trainer.versions v SET dataset_retry_at = $4
+         FROM due WHERE v.id = due.id
+        RETURNING ${columns('v.')}`,
+      [limit, cutoff, now, leaseUntil],
+    );
+    return rows;
+  }
+
+  /** A failed dataset deletion is tried again at `at`. */
+  async retryDatasetAt(id: string, at: Date): Promise<void> {
+    await this.db.query('UPDATE trainer.versions SET dataset_retry_at = $2 WHERE id = $1', [id, at]);
+  }
+
+  async markDatasetDeleted(id: string): Promise<void> {
+    await this.db.query(
+      'UPDATE trainer.versions SET dataset_deleted_at = COALESCE(dataset_deleted_at, now()) WHERE id = $1',
+      [id],
+    );
+  }
+
+  /** Finished trainings whose zip is still stored, for the retention gauge. */
+  async countStoredDatasets(cutoff: Date): Promise<number> {
+    const { rows } = await this.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM trainer.versions
+        WHERE dataset_deleted_at IS NULL AND completed_at IS NOT NULL AND completed_at <= $1`,
+      [cutoff],
     );
     return rows[0]?.n ?? 0;
   }

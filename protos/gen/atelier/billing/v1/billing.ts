@@ -545,6 +545,32 @@ export interface GetAccountUsageResponse {
   total?: VersionUsage | undefined;
 }
 
+export interface DeleteAccountRequest {
+  accountId: string;
+}
+
+export interface DeleteAccountResponse {
+  accountId: string;
+  versions: number;
+}
+
+export interface EraseAccountRequest {
+  accountId: string;
+}
+
+export interface EraseAccountResponse {
+  keysRevoked: number;
+}
+
+export interface ForfeitCreditsRequest {
+  accountId: string;
+  versionId: string;
+}
+
+export interface ForfeitCreditsResponse {
+  forfeited: number;
+}
+
 function createBaseAccount(): Account {
   return { accountId: "", email: "", createdAt: undefined, activeKeys: 0 };
 }
@@ -8097,6 +8123,474 @@ export const GetAccountUsageResponse: MessageFns<GetAccountUsageResponse> = {
   },
 };
 
+function createBaseDeleteAccountRequest(): DeleteAccountRequest {
+  return { accountId: "" };
+}
+
+export const DeleteAccountRequest: MessageFns<DeleteAccountRequest> = {
+  encode(message: DeleteAccountRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.accountId !== "") {
+      writer.uint32(10).string(message.accountId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteAccountRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteAccountRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.accountId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteAccountRequest {
+    return {
+      accountId: isSet(object.accountId)
+        ? globalThis.String(object.accountId)
+        : isSet(object.account_id)
+        ? globalThis.String(object.account_id)
+        : "",
+    };
+  },
+
+  toJSON(message: DeleteAccountRequest): unknown {
+    const obj: any = {};
+    if (message.accountId !== "") {
+      obj.accountId = message.accountId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteAccountRequest>, I>>(base?: I): DeleteAccountRequest {
+    return DeleteAccountRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteAccountRequest>, I>>(object: I): DeleteAccountRequest {
+    const message = createBaseDeleteAccountRequest();
+    message.accountId = object.accountId ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteAccountResponse(): DeleteAccountResponse {
+  return { accountId: "", versions: 0 };
+}
+
+export const DeleteAccountResponse: MessageFns<DeleteAccountResponse> = {
+  encode(message: DeleteAccountResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.accountId !== "") {
+      writer.uint32(10).string(message.accountId);
+    }
+    if (message.versions !== 0) {
+      writer.uint32(16).uint32(message.versions);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteAccountResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteAccountResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.accountId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.versions = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteAccountResponse {
+    return {
+      accountId: isSet(object.accountId)
+        ? globalThis.String(object.accountId)
+        : isSet(object.account_id)
+        ? globalThis.String(object.account_id)
+        : "",
+      versions: isSet(object.versions) ? globalThis.Number(object.versions) : 0,
+    };
+  },
+
+  toJSON(message: DeleteAccountResponse): unknown {
+    const obj: any = {};
+    if (message.accountId !== "") {
+      obj.accountId = message.accountId;
+    }
+    if (message.versions !== 0) {
+      obj.versions = Math.round(message.versions);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteAccountResponse>, I>>(base?: I): DeleteAccountResponse {
+    return DeleteAccountResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteAccountResponse>, I>>(object: I): DeleteAccountResponse {
+    const message = createBaseDeleteAccountResponse();
+    message.accountId = object.accountId ?? "";
+    message.versions = object.versions ?? 0;
+    return message;
+  },
+};
+
+function createBaseEraseAccountRequest(): EraseAccountRequest {
+  return { accountId: "" };
+}
+
+export const EraseAccountRequest: MessageFns<EraseAccountRequest> = {
+  encode(message: EraseAccountRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.accountId !== "") {
+      writer.uint32(10).string(message.accountId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EraseAccountRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEraseAccountRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.accountId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EraseAccountRequest {
+    return {
+      accountId: isSet(object.accountId)
+        ? globalThis.String(object.accountId)
+        : isSet(object.account_id)
+        ? globalThis.String(object.account_id)
+        : "",
+    };
+  },
+
+  toJSON(message: EraseAccountRequest): unknown {
+    const obj: any = {};
+    if (message.accountId !== "") {
+      obj.accountId = message.accountId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EraseAccountRequest>, I>>(base?: I): EraseAccountRequest {
+    return EraseAccountRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EraseAccountRequest>, I>>(object: I): EraseAccountRequest {
+    const message = createBaseEraseAccountRequest();
+    message.accountId = object.accountId ?? "";
+    return message;
+  },
+};
+
+function createBaseEraseAccountResponse(): EraseAccountResponse {
+  return { keysRevoked: 0 };
+}
+
+export const EraseAccountResponse: MessageFns<EraseAccountResponse> = {
+  encode(message: EraseAccountResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.keysRevoked !== 0) {
+      writer.uint32(8).uint32(message.keysRevoked);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EraseAccountResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEraseAccountResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.keysRevoked = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EraseAccountResponse {
+    return {
+      keysRevoked: isSet(object.keysRevoked)
+        ? globalThis.Number(object.keysRevoked)
+        : isSet(object.keys_revoked)
+        ? globalThis.Number(object.keys_revoked)
+        : 0,
+    };
+  },
+
+  toJSON(message: EraseAccountResponse): unknown {
+    const obj: any = {};
+    if (message.keysRevoked !== 0) {
+      obj.keysRevoked = Math.round(message.keysRevoked);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EraseAccountResponse>, I>>(base?: I): EraseAccountResponse {
+    return EraseAccountResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EraseAccountResponse>, I>>(object: I): EraseAccountResponse {
+    const message = createBaseEraseAccountResponse();
+    message.keysRevoked = object.keysRevoked ?? 0;
+    return message;
+  },
+};
+
+function createBaseForfeitCreditsRequest(): ForfeitCreditsRequest {
+  return { accountId: "", versionId: "" };
+}
+
+export const ForfeitCreditsRequest: MessageFns<ForfeitCreditsRequest> = {
+  encode(message: ForfeitCreditsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.accountId !== "") {
+      writer.uint32(10).string(message.accountId);
+    }
+    if (message.versionId !== "") {
+      writer.uint32(18).string(message.versionId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ForfeitCreditsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseForfeitCreditsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.accountId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.versionId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ForfeitCreditsRequest {
+    return {
+      accountId: isSet(object.accountId)
+        ? globalThis.String(object.accountId)
+        : isSet(object.account_id)
+        ? globalThis.String(object.account_id)
+        : "",
+      versionId: isSet(object.versionId)
+        ? globalThis.String(object.versionId)
+        : isSet(object.version_id)
+        ? globalThis.String(object.version_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ForfeitCreditsRequest): unknown {
+    const obj: any = {};
+    if (message.accountId !== "") {
+      obj.accountId = message.accountId;
+    }
+    if (message.versionId !== "") {
+      obj.versionId = message.versionId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ForfeitCreditsRequest>, I>>(base?: I): ForfeitCreditsRequest {
+    return ForfeitCreditsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ForfeitCreditsRequest>, I>>(object: I): ForfeitCreditsRequest {
+    const message = createBaseForfeitCreditsRequest();
+    message.accountId = object.accountId ?? "";
+    message.versionId = object.versionId ?? "";
+    return message;
+  },
+};
+
+function createBaseForfeitCreditsResponse(): ForfeitCreditsResponse {
+  return { forfeited: 0 };
+}
+
+export const ForfeitCreditsResponse: MessageFns<ForfeitCreditsResponse> = {
+  encode(message: ForfeitCreditsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.forfeited !== 0) {
+      writer.uint32(8).uint32(message.forfeited);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ForfeitCreditsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseForfeitCreditsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.forfeited = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ForfeitCreditsResponse {
+    return { forfeited: isSet(object.forfeited) ? globalThis.Number(object.forfeited) : 0 };
+  },
+
+  toJSON(message: ForfeitCreditsResponse): unknown {
+    const obj: any = {};
+    if (message.forfeited !== 0) {
+      obj.forfeited = Math.round(message.forfeited);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ForfeitCreditsResponse>, I>>(base?: I): ForfeitCreditsResponse {
+    return ForfeitCreditsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ForfeitCreditsResponse>, I>>(object: I): ForfeitCreditsResponse {
+    const message = createBaseForfeitCreditsResponse();
+    message.forfeited = object.forfeited ?? 0;
+    return message;
+  },
+};
+
 /** Accounts, API keys, plans, Stripe payments and the per-version credit ledger. */
 export type BillingServiceService = typeof BillingServiceService;
 export const BillingServiceService = {
@@ -8175,6 +8669,28 @@ export const BillingServiceService = {
     responseSerialize: (value: GetAccountUsageResponse): Buffer =>
       Buffer.from(GetAccountUsageResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetAccountUsageResponse => GetAccountUsageResponse.decode(value),
+  },
+  /** Asks trainer to delete every version of the account, then the account (a durable job). */
+  deleteAccount: {
+    path: "/atelier.billing.v1.BillingService/DeleteAccount" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteAccountRequest): Buffer => Buffer.from(DeleteAccountRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteAccountRequest => DeleteAccountRequest.decode(value),
+    responseSerialize: (value: DeleteAccountResponse): Buffer =>
+      Buffer.from(DeleteAccountResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteAccountResponse => DeleteAccountResponse.decode(value),
+  },
+  /** The last step of an account's deletion: keys revoked, email erased. Idempotent. */
+  eraseAccount: {
+    path: "/atelier.billing.v1.BillingService/EraseAccount" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: EraseAccountRequest): Buffer => Buffer.from(EraseAccountRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EraseAccountRequest => EraseAccountRequest.decode(value),
+    responseSerialize: (value: EraseAccountResponse): Buffer =>
+      Buffer.from(EraseAccountResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): EraseAccountResponse => EraseAccountResponse.decode(value),
   },
   /** Plans. */
   listPlans: {
@@ -8302,6 +8818,18 @@ export const BillingServiceService = {
     responseSerialize: (value: GetCreditBalanceResponse): Buffer =>
       Buffer.from(GetCreditBalanceResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetCreditBalanceResponse => GetCreditBalanceResponse.decode(value),
+  },
+  /** A deleted version's remaining credits are gone; later grants add nothing. Idempotent. */
+  forfeitCredits: {
+    path: "/atelier.billing.v1.BillingService/ForfeitCredits" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ForfeitCreditsRequest): Buffer =>
+      Buffer.from(ForfeitCreditsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ForfeitCreditsRequest => ForfeitCreditsRequest.decode(value),
+    responseSerialize: (value: ForfeitCreditsResponse): Buffer =>
+      Buffer.from(ForfeitCreditsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ForfeitCreditsResponse => ForfeitCreditsResponse.decode(value),
   },
   /** Usage and cost. */
   recordUsage: {
@@ -8457,6 +8985,10 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
   getAccountLimits: handleUnaryCall<GetAccountLimitsRequest, GetAccountLimitsResponse>;
   /** Usage for the customer: per version and in total, over a period. */
   getAccountUsage: handleUnaryCall<GetAccountUsageRequest, GetAccountUsageResponse>;
+  /** Asks trainer to delete every version of the account, then the account (a durable job). */
+  deleteAccount: handleUnaryCall<DeleteAccountRequest, DeleteAccountResponse>;
+  /** The last step of an account's deletion: keys revoked, email erased. Idempotent. */
+  eraseAccount: handleUnaryCall<EraseAccountRequest, EraseAccountResponse>;
   /** Plans. */
   listPlans: handleUnaryCall<ListPlansRequest, ListPlansResponse>;
   upsertPlan: handleUnaryCall<UpsertPlanRequest, UpsertPlanResponse>;
@@ -8473,6 +9005,8 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
   settleCredits: handleUnaryCall<SettleCreditsRequest, SettleCreditsResponse>;
   releaseCredits: handleUnaryCall<ReleaseCreditsRequest, ReleaseCreditsResponse>;
   getCreditBalance: handleUnaryCall<GetCreditBalanceRequest, GetCreditBalanceResponse>;
+  /** A deleted version's remaining credits are gone; later grants add nothing. Idempotent. */
+  forfeitCredits: handleUnaryCall<ForfeitCreditsRequest, ForfeitCreditsResponse>;
   /** Usage and cost. */
   recordUsage: handleUnaryCall<RecordUsageRequest, RecordUsageResponse>;
   getUsageReport: handleUnaryCall<GetUsageReportRequest, GetUsageReportResponse>;
@@ -8601,6 +9135,38 @@ export interface BillingServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetAccountUsageResponse) => void,
   ): ClientUnaryCall;
+  /** Asks trainer to delete every version of the account, then the account (a durable job). */
+  deleteAccount(
+    request: DeleteAccountRequest,
+    callback: (error: ServiceError | null, response: DeleteAccountResponse) => void,
+  ): ClientUnaryCall;
+  deleteAccount(
+    request: DeleteAccountRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteAccountResponse) => void,
+  ): ClientUnaryCall;
+  deleteAccount(
+    request: DeleteAccountRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteAccountResponse) => void,
+  ): ClientUnaryCall;
+  /** The last step of an account's deletion: keys revoked, email erased. Idempotent. */
+  eraseAccount(
+    request: EraseAccountRequest,
+    callback: (error: ServiceError | null, response: EraseAccountResponse) => void,
+  ): ClientUnaryCall;
+  eraseAccount(
+    request: EraseAccountRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: EraseAccountResponse) => void,
+  ): ClientUnaryCall;
+  eraseAccount(
+    request: EraseAccountRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: EraseAccountResponse) => void,
+  ): ClientUnaryCall;
   /** Plans. */
   listPlans(
     request: ListPlansRequest,
@@ -8784,6 +9350,22 @@ export interface BillingServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetCreditBalanceResponse) => void,
+  ): ClientUnaryCall;
+  /** A deleted version's remaining credits are gone; later grants add nothing. Idempotent. */
+  forfeitCredits(
+    request: ForfeitCreditsRequest,
+    callback: (error: ServiceError | null, response: ForfeitCreditsResponse) => void,
+  ): ClientUnaryCall;
+  forfeitCredits(
+    request: ForfeitCreditsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ForfeitCreditsResponse) => void,
+  ): ClientUnaryCall;
+  forfeitCredits(
+    request: ForfeitCreditsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ForfeitCreditsResponse) => void,
   ): ClientUnaryCall;
   /** Usage and cost. */
   recordUsage(

@@ -80,6 +80,16 @@ export interface DeleteDatasetResponse {
   deleted: boolean;
 }
 
+export interface DeleteOutputsRequest {
+  /** A TransferOutputs key prefix or a parent of one, e.g. outputs/<account_id>/<version_id>. */
+  keyPrefix: string;
+}
+
+export interface DeleteOutputsResponse {
+  /** Object versions (and delete markers) removed. */
+  deleted: number;
+}
+
 export interface TransferOutputsRequest {
   /** Keys are <key_prefix>/<n>.<ext>. */
   keyPrefix: string;
@@ -960,6 +970,146 @@ export const DeleteDatasetResponse: MessageFns<DeleteDatasetResponse> = {
   },
 };
 
+function createBaseDeleteOutputsRequest(): DeleteOutputsRequest {
+  return { keyPrefix: "" };
+}
+
+export const DeleteOutputsRequest: MessageFns<DeleteOutputsRequest> = {
+  encode(message: DeleteOutputsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.keyPrefix !== "") {
+      writer.uint32(10).string(message.keyPrefix);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteOutputsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteOutputsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.keyPrefix = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteOutputsRequest {
+    return {
+      keyPrefix: isSet(object.keyPrefix)
+        ? globalThis.String(object.keyPrefix)
+        : isSet(object.key_prefix)
+        ? globalThis.String(object.key_prefix)
+        : "",
+    };
+  },
+
+  toJSON(message: DeleteOutputsRequest): unknown {
+    const obj: any = {};
+    if (message.keyPrefix !== "") {
+      obj.keyPrefix = message.keyPrefix;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteOutputsRequest>, I>>(base?: I): DeleteOutputsRequest {
+    return DeleteOutputsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteOutputsRequest>, I>>(object: I): DeleteOutputsRequest {
+    const message = createBaseDeleteOutputsRequest();
+    message.keyPrefix = object.keyPrefix ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteOutputsResponse(): DeleteOutputsResponse {
+  return { deleted: 0 };
+}
+
+export const DeleteOutputsResponse: MessageFns<DeleteOutputsResponse> = {
+  encode(message: DeleteOutputsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.deleted !== 0) {
+      writer.uint32(8).uint32(message.deleted);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteOutputsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteOutputsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.deleted = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteOutputsResponse {
+    return { deleted: isSet(object.deleted) ? globalThis.Number(object.deleted) : 0 };
+  },
+
+  toJSON(message: DeleteOutputsResponse): unknown {
+    const obj: any = {};
+    if (message.deleted !== 0) {
+      obj.deleted = Math.round(message.deleted);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteOutputsResponse>, I>>(base?: I): DeleteOutputsResponse {
+    return DeleteOutputsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteOutputsResponse>, I>>(object: I): DeleteOutputsResponse {
+    const message = createBaseDeleteOutputsResponse();
+    message.deleted = object.deleted ?? 0;
+    return message;
+  },
+};
+
 function createBaseTransferOutputsRequest(): TransferOutputsRequest {
   return { keyPrefix: "", urls: [] };
 }
@@ -1407,6 +1557,7 @@ export const ImagerServiceService = {
       Buffer.from(PackTrainingImagesResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): PackTrainingImagesResponse => PackTrainingImagesResponse.decode(value),
   },
+  /** Every stored version of the dataset object goes, noncurrent ones too where the bucket keeps them. */
   deleteDataset: {
     path: "/atelier.imager.v1.ImagerService/DeleteDataset" as const,
     requestStream: false as const,
@@ -1416,6 +1567,17 @@ export const ImagerServiceService = {
     responseSerialize: (value: DeleteDatasetResponse): Buffer =>
       Buffer.from(DeleteDatasetResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeleteDatasetResponse => DeleteDatasetResponse.decode(value),
+  },
+  /** Every object (and every stored version of it) under outputs/<…>/: a deleted version's images. */
+  deleteOutputs: {
+    path: "/atelier.imager.v1.ImagerService/DeleteOutputs" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteOutputsRequest): Buffer => Buffer.from(DeleteOutputsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteOutputsRequest => DeleteOutputsRequest.decode(value),
+    responseSerialize: (value: DeleteOutputsResponse): Buffer =>
+      Buffer.from(DeleteOutputsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteOutputsResponse => DeleteOutputsResponse.decode(value),
   },
   /** Copies a run's outputs from Replicate into the bucket. */
   transferOutputs: {
@@ -1446,7 +1608,10 @@ export interface ImagerServiceServer extends UntypedServiceImplementation {
    * end. A stream that stops without end (a cancelled caller) stores nothing.
    */
   packTrainingImages: handleClientStreamingCall<PackTrainingImagesRequest, PackTrainingImagesResponse>;
+  /** Every stored version of the dataset object goes, noncurrent ones too where the bucket keeps them. */
   deleteDataset: handleUnaryCall<DeleteDatasetRequest, DeleteDatasetResponse>;
+  /** Every object (and every stored version of it) under outputs/<…>/: a deleted version's images. */
+  deleteOutputs: handleUnaryCall<DeleteOutputsRequest, DeleteOutputsResponse>;
   /** Copies a run's outputs from Replicate into the bucket. */
   transferOutputs: handleUnaryCall<TransferOutputsRequest, TransferOutputsResponse>;
   signUrls: handleUnaryCall<SignUrlsRequest, SignUrlsResponse>;
@@ -1473,6 +1638,7 @@ export interface ImagerServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PackTrainingImagesResponse) => void,
   ): ClientWritableStream<PackTrainingImagesRequest>;
+  /** Every stored version of the dataset object goes, noncurrent ones too where the bucket keeps them. */
   deleteDataset(
     request: DeleteDatasetRequest,
     callback: (error: ServiceError | null, response: DeleteDatasetResponse) => void,
@@ -1487,6 +1653,22 @@ export interface ImagerServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteDatasetResponse) => void,
+  ): ClientUnaryCall;
+  /** Every object (and every stored version of it) under outputs/<…>/: a deleted version's images. */
+  deleteOutputs(
+    request: DeleteOutputsRequest,
+    callback: (error: ServiceError | null, response: DeleteOutputsResponse) => void,
+  ): ClientUnaryCall;
+  deleteOutputs(
+    request: DeleteOutputsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteOutputsResponse) => void,
+  ): ClientUnaryCall;
+  deleteOutputs(
+    request: DeleteOutputsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteOutputsResponse) => void,
   ): ClientUnaryCall;
   /** Copies a run's outputs from Replicate into the bucket. */
   transferOutputs(

@@ -259,6 +259,15 @@ export interface GetRunResponse {
   run?: Run | undefined;
 }
 
+export interface EraseVersionPromptsRequest {
+  accountId: string;
+  versionId: string;
+}
+
+export interface EraseVersionPromptsResponse {
+  erased: number;
+}
+
 function createBasePromptParams(): PromptParams {
   return {
     prompt: "",
@@ -4086,6 +4095,166 @@ export const GetRunResponse: MessageFns<GetRunResponse> = {
   },
 };
 
+function createBaseEraseVersionPromptsRequest(): EraseVersionPromptsRequest {
+  return { accountId: "", versionId: "" };
+}
+
+export const EraseVersionPromptsRequest: MessageFns<EraseVersionPromptsRequest> = {
+  encode(message: EraseVersionPromptsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.accountId !== "") {
+      writer.uint32(10).string(message.accountId);
+    }
+    if (message.versionId !== "") {
+      writer.uint32(18).string(message.versionId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EraseVersionPromptsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEraseVersionPromptsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.accountId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.versionId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EraseVersionPromptsRequest {
+    return {
+      accountId: isSet(object.accountId)
+        ? globalThis.String(object.accountId)
+        : isSet(object.account_id)
+        ? globalThis.String(object.account_id)
+        : "",
+      versionId: isSet(object.versionId)
+        ? globalThis.String(object.versionId)
+        : isSet(object.version_id)
+        ? globalThis.String(object.version_id)
+        : "",
+    };
+  },
+
+  toJSON(message: EraseVersionPromptsRequest): unknown {
+    const obj: any = {};
+    if (message.accountId !== "") {
+      obj.accountId = message.accountId;
+    }
+    if (message.versionId !== "") {
+      obj.versionId = message.versionId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EraseVersionPromptsRequest>, I>>(base?: I): EraseVersionPromptsRequest {
+    return EraseVersionPromptsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EraseVersionPromptsRequest>, I>>(object: I): EraseVersionPromptsRequest {
+    const message = createBaseEraseVersionPromptsRequest();
+    message.accountId = object.accountId ?? "";
+    message.versionId = object.versionId ?? "";
+    return message;
+  },
+};
+
+function createBaseEraseVersionPromptsResponse(): EraseVersionPromptsResponse {
+  return { erased: 0 };
+}
+
+export const EraseVersionPromptsResponse: MessageFns<EraseVersionPromptsResponse> = {
+  encode(message: EraseVersionPromptsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.erased !== 0) {
+      writer.uint32(8).uint32(message.erased);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EraseVersionPromptsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEraseVersionPromptsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.erased = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EraseVersionPromptsResponse {
+    return { erased: isSet(object.erased) ? globalThis.Number(object.erased) : 0 };
+  },
+
+  toJSON(message: EraseVersionPromptsResponse): unknown {
+    const obj: any = {};
+    if (message.erased !== 0) {
+      obj.erased = Math.round(message.erased);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EraseVersionPromptsResponse>, I>>(base?: I): EraseVersionPromptsResponse {
+    return EraseVersionPromptsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EraseVersionPromptsResponse>, I>>(object: I): EraseVersionPromptsResponse {
+    const message = createBaseEraseVersionPromptsResponse();
+    message.erased = object.erased ?? 0;
+    return message;
+  },
+};
+
 /** Prompts: Replicate predictions on a trained version, their outputs and the reconciler. */
 export type InferencerServiceService = typeof InferencerServiceService;
 export const InferencerServiceService = {
@@ -4201,6 +4370,21 @@ export const InferencerServiceService = {
     responseSerialize: (value: GetRunResponse): Buffer => Buffer.from(GetRunResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetRunResponse => GetRunResponse.decode(value),
   },
+  /**
+   * A deleted version's prompts: running ones canceled (credits released), texts erased, image
+   * rows removed (imager deletes the objects). They answer 410 from then on. Idempotent.
+   */
+  eraseVersionPrompts: {
+    path: "/atelier.inferencer.v1.InferencerService/EraseVersionPrompts" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: EraseVersionPromptsRequest): Buffer =>
+      Buffer.from(EraseVersionPromptsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EraseVersionPromptsRequest => EraseVersionPromptsRequest.decode(value),
+    responseSerialize: (value: EraseVersionPromptsResponse): Buffer =>
+      Buffer.from(EraseVersionPromptsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): EraseVersionPromptsResponse => EraseVersionPromptsResponse.decode(value),
+  },
 } as const;
 
 export interface InferencerServiceServer extends UntypedServiceImplementation {
@@ -4217,6 +4401,11 @@ export interface InferencerServiceServer extends UntypedServiceImplementation {
   runOffer: handleUnaryCall<RunOfferRequest, RunOfferResponse>;
   runPack: handleUnaryCall<RunPackRequest, RunPackResponse>;
   getRun: handleUnaryCall<GetRunRequest, GetRunResponse>;
+  /**
+   * A deleted version's prompts: running ones canceled (credits released), texts erased, image
+   * rows removed (imager deletes the objects). They answer 410 from then on. Idempotent.
+   */
+  eraseVersionPrompts: handleUnaryCall<EraseVersionPromptsRequest, EraseVersionPromptsResponse>;
 }
 
 export interface InferencerServiceClient extends Client {
@@ -4400,6 +4589,25 @@ export interface InferencerServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetRunResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * A deleted version's prompts: running ones canceled (credits released), texts erased, image
+   * rows removed (imager deletes the objects). They answer 410 from then on. Idempotent.
+   */
+  eraseVersionPrompts(
+    request: EraseVersionPromptsRequest,
+    callback: (error: ServiceError | null, response: EraseVersionPromptsResponse) => void,
+  ): ClientUnaryCall;
+  eraseVersionPrompts(
+    request: EraseVersionPromptsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: EraseVersionPromptsResponse) => void,
+  ): ClientUnaryCall;
+  eraseVersionPrompts(
+    request: EraseVersionPromptsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: EraseVersionPromptsResponse) => void,
   ): ClientUnaryCall;
 }
 

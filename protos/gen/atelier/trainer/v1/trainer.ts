@@ -100,6 +100,25 @@ export interface ListVersionsResponse {
   nextCursor: string;
 }
 
+export interface DeleteVersionRequest {
+  accountId: string;
+  versionId: string;
+}
+
+export interface DeleteVersionResponse {
+  versionId: string;
+  requestedAt?: Date | undefined;
+}
+
+export interface DeleteAccountDataRequest {
+  accountId: string;
+}
+
+export interface DeleteAccountDataResponse {
+  /** Versions of the account whose deletion is recorded. */
+  versions: number;
+}
+
 function createBaseVersion(): Version {
   return {
     versionId: "",
@@ -1324,6 +1343,332 @@ export const ListVersionsResponse: MessageFns<ListVersionsResponse> = {
   },
 };
 
+function createBaseDeleteVersionRequest(): DeleteVersionRequest {
+  return { accountId: "", versionId: "" };
+}
+
+export const DeleteVersionRequest: MessageFns<DeleteVersionRequest> = {
+  encode(message: DeleteVersionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.accountId !== "") {
+      writer.uint32(10).string(message.accountId);
+    }
+    if (message.versionId !== "") {
+      writer.uint32(18).string(message.versionId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteVersionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteVersionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.accountId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.versionId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteVersionRequest {
+    return {
+      accountId: isSet(object.accountId)
+        ? globalThis.String(object.accountId)
+        : isSet(object.account_id)
+        ? globalThis.String(object.account_id)
+        : "",
+      versionId: isSet(object.versionId)
+        ? globalThis.String(object.versionId)
+        : isSet(object.version_id)
+        ? globalThis.String(object.version_id)
+        : "",
+    };
+  },
+
+  toJSON(message: DeleteVersionRequest): unknown {
+    const obj: any = {};
+    if (message.accountId !== "") {
+      obj.accountId = message.accountId;
+    }
+    if (message.versionId !== "") {
+      obj.versionId = message.versionId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteVersionRequest>, I>>(base?: I): DeleteVersionRequest {
+    return DeleteVersionRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteVersionRequest>, I>>(object: I): DeleteVersionRequest {
+    const message = createBaseDeleteVersionRequest();
+    message.accountId = object.accountId ?? "";
+    message.versionId = object.versionId ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteVersionResponse(): DeleteVersionResponse {
+  return { versionId: "", requestedAt: undefined };
+}
+
+export const DeleteVersionResponse: MessageFns<DeleteVersionResponse> = {
+  encode(message: DeleteVersionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.versionId !== "") {
+      writer.uint32(10).string(message.versionId);
+    }
+    if (message.requestedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.requestedAt), writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteVersionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteVersionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.versionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.requestedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteVersionResponse {
+    return {
+      versionId: isSet(object.versionId)
+        ? globalThis.String(object.versionId)
+        : isSet(object.version_id)
+        ? globalThis.String(object.version_id)
+        : "",
+      requestedAt: isSet(object.requestedAt)
+        ? fromJsonTimestamp(object.requestedAt)
+        : isSet(object.requested_at)
+        ? fromJsonTimestamp(object.requested_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: DeleteVersionResponse): unknown {
+    const obj: any = {};
+    if (message.versionId !== "") {
+      obj.versionId = message.versionId;
+    }
+    if (message.requestedAt !== undefined) {
+      obj.requestedAt = message.requestedAt.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteVersionResponse>, I>>(base?: I): DeleteVersionResponse {
+    return DeleteVersionResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteVersionResponse>, I>>(object: I): DeleteVersionResponse {
+    const message = createBaseDeleteVersionResponse();
+    message.versionId = object.versionId ?? "";
+    message.requestedAt = object.requestedAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseDeleteAccountDataRequest(): DeleteAccountDataRequest {
+  return { accountId: "" };
+}
+
+export const DeleteAccountDataRequest: MessageFns<DeleteAccountDataRequest> = {
+  encode(message: DeleteAccountDataRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.accountId !== "") {
+      writer.uint32(10).string(message.accountId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteAccountDataRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteAccountDataRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.accountId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteAccountDataRequest {
+    return {
+      accountId: isSet(object.accountId)
+        ? globalThis.String(object.accountId)
+        : isSet(object.account_id)
+        ? globalThis.String(object.account_id)
+        : "",
+    };
+  },
+
+  toJSON(message: DeleteAccountDataRequest): unknown {
+    const obj: any = {};
+    if (message.accountId !== "") {
+      obj.accountId = message.accountId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteAccountDataRequest>, I>>(base?: I): DeleteAccountDataRequest {
+    return DeleteAccountDataRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteAccountDataRequest>, I>>(object: I): DeleteAccountDataRequest {
+    const message = createBaseDeleteAccountDataRequest();
+    message.accountId = object.accountId ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteAccountDataResponse(): DeleteAccountDataResponse {
+  return { versions: 0 };
+}
+
+export const DeleteAccountDataResponse: MessageFns<DeleteAccountDataResponse> = {
+  encode(message: DeleteAccountDataResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.versions !== 0) {
+      writer.uint32(8).uint32(message.versions);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteAccountDataResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteAccountDataResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.versions = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteAccountDataResponse {
+    return { versions: isSet(object.versions) ? globalThis.Number(object.versions) : 0 };
+  },
+
+  toJSON(message: DeleteAccountDataResponse): unknown {
+    const obj: any = {};
+    if (message.versions !== 0) {
+      obj.versions = Math.round(message.versions);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteAccountDataResponse>, I>>(base?: I): DeleteAccountDataResponse {
+    return DeleteAccountDataResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteAccountDataResponse>, I>>(object: I): DeleteAccountDataResponse {
+    const message = createBaseDeleteAccountDataResponse();
+    message.versions = object.versions ?? 0;
+    return message;
+  },
+};
+
 /** Versions: Replicate trainings of a customer's model, their status and the reconciler. */
 export type TrainerServiceService = typeof TrainerServiceService;
 export const TrainerServiceService = {
@@ -1377,6 +1722,35 @@ export const TrainerServiceService = {
       Buffer.from(ReplicateWebhookResult.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReplicateWebhookResult => ReplicateWebhookResult.decode(value),
   },
+  /**
+   * Records the deletion of a version (a durable job does the work); the version answers 410 from
+   * then on. Idempotent while the job runs; VERSION_DELETED (410) once it finished.
+   */
+  deleteVersion: {
+    path: "/atelier.trainer.v1.TrainerService/DeleteVersion" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteVersionRequest): Buffer => Buffer.from(DeleteVersionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteVersionRequest => DeleteVersionRequest.decode(value),
+    responseSerialize: (value: DeleteVersionResponse): Buffer =>
+      Buffer.from(DeleteVersionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteVersionResponse => DeleteVersionResponse.decode(value),
+  },
+  /**
+   * Records the deletion of every version of an account, then of the account itself (billing
+   * revokes its keys and erases its email once every version is gone). Idempotent.
+   */
+  deleteAccountData: {
+    path: "/atelier.trainer.v1.TrainerService/DeleteAccountData" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteAccountDataRequest): Buffer =>
+      Buffer.from(DeleteAccountDataRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteAccountDataRequest => DeleteAccountDataRequest.decode(value),
+    responseSerialize: (value: DeleteAccountDataResponse): Buffer =>
+      Buffer.from(DeleteAccountDataResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteAccountDataResponse => DeleteAccountDataResponse.decode(value),
+  },
 } as const;
 
 export interface TrainerServiceServer extends UntypedServiceImplementation {
@@ -1385,6 +1759,16 @@ export interface TrainerServiceServer extends UntypedServiceImplementation {
   cancelTraining: handleUnaryCall<CancelTrainingRequest, CancelTrainingResponse>;
   listVersions: handleUnaryCall<ListVersionsRequest, ListVersionsResponse>;
   handleReplicateEvent: handleUnaryCall<ReplicateWebhook, ReplicateWebhookResult>;
+  /**
+   * Records the deletion of a version (a durable job does the work); the version answers 410 from
+   * then on. Idempotent while the job runs; VERSION_DELETED (410) once it finished.
+   */
+  deleteVersion: handleUnaryCall<DeleteVersionRequest, DeleteVersionResponse>;
+  /**
+   * Records the deletion of every version of an account, then of the account itself (billing
+   * revokes its keys and erases its email once every version is gone). Idempotent.
+   */
+  deleteAccountData: handleUnaryCall<DeleteAccountDataRequest, DeleteAccountDataResponse>;
 }
 
 export interface TrainerServiceClient extends Client {
@@ -1462,6 +1846,44 @@ export interface TrainerServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReplicateWebhookResult) => void,
+  ): ClientUnaryCall;
+  /**
+   * Records the deletion of a version (a durable job does the work); the version answers 410 from
+   * then on. Idempotent while the job runs; VERSION_DELETED (410) once it finished.
+   */
+  deleteVersion(
+    request: DeleteVersionRequest,
+    callback: (error: ServiceError | null, response: DeleteVersionResponse) => void,
+  ): ClientUnaryCall;
+  deleteVersion(
+    request: DeleteVersionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteVersionResponse) => void,
+  ): ClientUnaryCall;
+  deleteVersion(
+    request: DeleteVersionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteVersionResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Records the deletion of every version of an account, then of the account itself (billing
+   * revokes its keys and erases its email once every version is gone). Idempotent.
+   */
+  deleteAccountData(
+    request: DeleteAccountDataRequest,
+    callback: (error: ServiceError | null, response: DeleteAccountDataResponse) => void,
+  ): ClientUnaryCall;
+  deleteAccountData(
+    request: DeleteAccountDataRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteAccountDataResponse) => void,
+  ): ClientUnaryCall;
+  deleteAccountData(
+    request: DeleteAccountDataRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteAccountDataResponse) => void,
   ): ClientUnaryCall;
 }
 
