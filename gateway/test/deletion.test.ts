@@ -174,6 +174,18 @@ it("deleting a version erases it everywhere and never touches another account's 
   const bobPrompt = await promptWithImages(bob, bobVersion, 'a portrait of TOK in the rain');
   const aliceModel = await modelOf(aliceVersion);
   const bobModel = await modelOf(bobVersion);
+  // An offer run: what the customer typed into its variables is erased with the prompts.
+  const offers = (await (await mesh.api('/api/v1/offers', { key: alice.apiKey })).json()) as {
+    offers: Array<{ offer_id: string; create_qty: number; variables: string[] }>;
+  };
+  const offer = offers.offers.find((o) => o.variables.length > 0 && o.create_qty <= 4)!;
+  const run = await mesh.api(`/api/v1/offers/${offer.offer_id}/run/${aliceVersion}`, {
+    key: alice.apiKey,
+    method: 'POST',
+    json: { variables: Object.fromEntries(offer.variables.map((v) => [v, `alice's ${v}`])) },
+  });
+  expect(run.status).toBe(201);
+  const runId = ((await run.json()) as { run_id: string }).run_id;
 
   const aliceKeys = [
     ...(await keys(`datasets/${alice.accountId}/`)),
@@ -239,7 +251,12 @@ it("deleting a version erases it everywhere and never touches another account's 
     'SELECT prompt, negative_prompt, erased_at FROM inferencer.prompts WHERE version_id = $1',
     [aliceVersion],
   );
-  expect(rows.rows).toEqual([{ prompt: '', negative_prompt: '', erased_at: expect.any(Date) }]);
+  expect(rows.rows).toHaveLength(2); // the prompt and the offer run's
+  for (const row of rows.rows)
+    expect(row).toEqual({ prompt: '', negative_prompt: '', erased_at: expect.any(Date) });
+  expect((await db.query('SELECT variables FROM inferencer.runs WHERE id = $1', [runId])).rows).toEqual([
+    { variables: {} },
+  ]);
   expect(
     (
       await db.query('SELECT count(*)::int AS n FROM inferencer.prompt_images WHERE prompt_id = $1', [
@@ -342,9 +359,27 @@ it('a deletion interrupted by a killed replica, then by a failing bucket, comple
 
 it('deleting an account deletes every version, then revokes its keys and erases its email', async () => {
   const dave = await mesh.createAccount();
+  // An endpoint that never answers: its deliveries wait, with payloads naming Dave's models.
+  const endpoint = await mesh.api('/api/v1/webhook-endpoints', {
+    key: dave.apiKey,
+    method: 'POST',
+    json: { url: 'http://127.0.0.1:9/hooks', events: [] },
+  });
+  expect(endpoint.status).toBe(201);
+  const webhookRows = async () =>
+    (
+      await db.query(
+        `SELECT (SELECT count(*)::int FROM billing.webhook_endpoints WHERE account_id = $1) AS endpoints,
+                (SELECT count(*)::int FROM billing.webhook_events WHERE account_id = $1) AS events,
+                (SELECT count(*)::int FROM billing.webhook_deliveries WHERE account_id = $1) AS deliveries`,
+        [dave.accountId],
+      )
+    ).rows[0] as { endpoints: number; events: number; deliveries: number };
   const first = await trainedVersion(dave, 10);
   const second = await trainedVersion(dave, 10);
   await promptWithImages(dave, second, 'a portrait of TOK');
+
+  await waitFor(async () => (await webhookRows()).deliveries > 0, { what: "an event for Dave's endpoint" });
 
   const res = await mesh.api('/api/v1/account', { key: dave.apiKey, method: 'DELETE' });
   expect(res.status).toBe(202);
@@ -377,6 +412,8 @@ it('deleting an account deletes every version, then revokes its keys and erases 
       )
     ).rows[0].n,
   ).toBe(0);
+  // Endpoints, events and deliveries are gone, and the deletion's own events found no account.
+  expect(await webhookRows()).toEqual({ endpoints: 0, events: 0, deliveries: 0 });
   // Payments stay for accounting.
   expect(
     (

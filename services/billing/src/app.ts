@@ -20,8 +20,6 @@ import type { BillingConfig } from './config';
 import { StripeClient } from './clients/stripe.client';
 import { createTrainerVersions } from './clients/trainer.client';
 import { paymentRepositories } from './repositories';
-import { AccountRepository } from './repositories/account.repository';
-import { ApiKeyRepository } from './repositories/api-key.repository';
 import { PlanRepository } from './repositories/plan.repository';
 import { AccountService } from './domain/account.service';
 import { CreditService } from './domain/credit.service';
@@ -74,7 +72,7 @@ export async function startBilling(config: BillingConfig, seams: BillingSeams = 
 
   const store = observeStore(createStore(db, paymentRepositories), measured);
   watchReservations(store, measured);
-  const accounts = new AccountService(new AccountRepository(db), new ApiKeyRepository(db), versions);
+  const accounts = new AccountService(store, versions);
   const plans = new PlanService(new PlanRepository(db));
   const credits = new CreditService(store, plans);
   const payments = new PaymentService(

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Errors, requireUuid } from '@atelier/kit';
-import type { AccountRepository, AccountRow } from '../repositories/account.repository';
-import type { ApiKeyRepository } from '../repositories/api-key.repository';
+import type { Store } from '../repositories';
+import type { AccountRow } from '../repositories/account.repository';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const KEY_RE = /^atl_[0-9A-Za-z]{8}_[0-9A-Za-z]{32}$/;
@@ -33,11 +33,16 @@ export interface AccountDataDeletion {
 }
 
 export class AccountService {
+  private readonly accounts: Store['repos']['accounts'];
+  private readonly keys: Store['repos']['apiKeys'];
+
   constructor(
-    private readonly accounts: AccountRepository,
-    private readonly keys: ApiKeyRepository,
+    private readonly store: Store,
     private readonly deletion?: AccountDataDeletion,
-  ) {}
+  ) {
+    this.accounts = store.repos.accounts;
+    this.keys = store.repos.apiKeys;
+  }
 
   /** The account and its credits over every version. */
   async summary(accountId: string) {
@@ -61,12 +66,20 @@ export class AccountService {
     return this.deletion.deleteAccountData(id);
   }
 
-  /** The account's last step: keys revoked, email erased. Idempotent. */
+  /**
+   * The account's last step, all or nothing: keys revoked, email erased, webhook endpoints and
+   * the events and deliveries kept for them gone (their payloads name the account's models and
+   * prompts). Idempotent.
+   */
   async erase(accountId: string): Promise<number> {
     const id = requireUuid('account_id', accountId);
-    const erased = await this.accounts.erase(id);
-    if (!erased) throw Errors.notFound('account', id);
-    return erased.keysRevoked;
+    return this.store.transaction(async (repos) => {
+      const erased = await repos.accounts.erase(id);
+      if (!erased) throw Errors.notFound('account', id);
+      await repos.webhookEndpoints.deleteOfAccount(id);
+      await repos.webhookEvents.deleteOfAccount(id);
+      return erased.keysRevoked;
+    });
   }
 
   async createAccount(email: string): Promise<{ account: AccountRow; apiKey: string }> {

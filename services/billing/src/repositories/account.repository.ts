@@ -1,4 +1,4 @@
-import { Errors, PG_UNIQUE_VIOLATION, pgCode, type Pool } from '@atelier/kit';
+import { Errors, PG_UNIQUE_VIOLATION, pgCode, type Queryable } from '@atelier/kit';
 
 export interface AccountRow {
   id: string;
@@ -9,7 +9,7 @@ export interface AccountRow {
 }
 
 export class AccountRepository {
-  constructor(private readonly db: Pool) {}
+  constructor(private readonly db: Queryable) {}
 
   /** already_exists when an account has this email (case-insensitively). */
   async insert(id: string, email: string): Promise<AccountRow> {

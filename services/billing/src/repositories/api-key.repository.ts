@@ -1,7 +1,7 @@
-import type { Pool } from '@atelier/kit';
+import type { Queryable } from '@atelier/kit';
 
 export class ApiKeyRepository {
-  constructor(private readonly db: Pool) {}
+  constructor(private readonly db: Queryable) {}
 
   async insert(key: { id: string; accountId: string; prefix: string; hash: Buffer }): Promise<void> {
     await this.db.query(

@@ -1,4 +1,6 @@
 import type { Queryable, Store as KitStore } from '@atelier/kit';
+import { AccountRepository } from './account.repository';
+import { ApiKeyRepository } from './api-key.repository';
 import { CreditBalanceRepository } from './credit-balance.repository';
 import { CreditGrantRepository } from './credit-grant.repository';
 import { CreditLedgerRepository } from './credit-ledger.repository';
@@ -10,9 +12,11 @@ import { WebhookDeliveryRepository } from './webhook-delivery.repository';
 import { WebhookEndpointRepository } from './webhook-endpoint.repository';
 import { WebhookEventRepository } from './webhook-event.repository';
 
-/** The payment and credit repositories, all on one connection (the pool, or one transaction's client). */
+/** Billing's repositories, all on one connection (the pool, or one transaction's client). */
 export function paymentRepositories(db: Queryable) {
   return {
+    accounts: new AccountRepository(db),
+    apiKeys: new ApiKeyRepository(db),
     payments: new PaymentRepository(db),
     events: new StripeEventRepository(db),
     balances: new CreditBalanceRepository(db),

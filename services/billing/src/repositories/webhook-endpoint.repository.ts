@@ -57,6 +57,14 @@ export class WebhookEndpointRepository {
     return rows;
   }
 
+  /** An erased account's endpoints and callback secret; their deliveries go with them (ON DELETE CASCADE). */
+  async deleteOfAccount(accountId: string): Promise<number> {
+    const { rowCount } = await this.db.query(`DELETE FROM billing.webhook_endpoints WHERE account_id = $1`, [
+      accountId,
+    ]);
+    return rowCount ?? 0;
+  }
+
   /** Its deliveries go with it (ON DELETE CASCADE). */
   async delete(accountId: string, id: string): Promise<boolean> {
     const { rowCount } = await this.db.query(

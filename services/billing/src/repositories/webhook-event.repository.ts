@@ -4,7 +4,10 @@ import type { Queryable } from '@atelier/kit';
 export class WebhookEventRepository {
   constructor(private readonly db: Queryable) {}
 
-  /** False when the event id was published before (a relay's retry): nothing to do. */
+  /**
+   * False when the event id was published before (a relay's retry) or the account is erased (an
+   * event its deletion announced after the end): nothing to do.
+   */
   async insert(e: {
     id: string;
     accountId: string;
@@ -14,10 +17,20 @@ export class WebhookEventRepository {
   }): Promise<boolean> {
     const { rowCount } = await this.db.query(
       `INSERT INTO billing.webhook_events (id, account_id, type, payload, created_at)
-       VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
+       SELECT $1, $2, $3, $4, $5
+        WHERE NOT EXISTS (SELECT 1 FROM billing.accounts WHERE id = $2 AND deleted_at IS NOT NULL)
+       ON CONFLICT (id) DO NOTHING`,
       [e.id, e.accountId, e.type, e.payload, e.createdAt],
     );
     return rowCount === 1;
+  }
+
+  /** An erased account's events; run after its endpoints (and so its deliveries) are gone. */
+  async deleteOfAccount(accountId: string): Promise<number> {
+    const { rowCount } = await this.db.query(`DELETE FROM billing.webhook_events WHERE account_id = $1`, [
+      accountId,
+    ]);
+    return rowCount ?? 0;
   }
 
   /**

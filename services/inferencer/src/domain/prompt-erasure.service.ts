@@ -15,7 +15,7 @@ export interface PromptErasureDeps {
 /**
  * A deleted version's prompts (trainer's deletion job asks, and asks again until it succeeds, so
  * every step is idempotent): running ones stop and give their credits back, every output object
- * leaves the bucket, the texts are erased and the image rows removed. The rows stay, without
+ * leaves the bucket, the texts (and offer and pack variables) are erased and the image rows removed. The rows stay, without
  * anything the customer wrote, for the timings and costs that accounting keeps.
  */
 export class PromptErasureService {
@@ -47,6 +47,7 @@ export class PromptErasureService {
     const objects = await outputs.deleteAll(versionOutputPrefix(account, version));
     const erased = await store.transaction(async (repos) => {
       await repos.images.deleteOfVersion(account, version);
+      await repos.runs.eraseVersion(account, version);
       return repos.prompts.eraseVersion(account, version);
     });
     logger.info({ version_id: version, prompts: erased, objects }, 'prompts of a deleted version erased');

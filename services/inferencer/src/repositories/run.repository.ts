@@ -118,6 +118,16 @@ export class RunRepository {
     return rows[0] ?? { active: 0, images: 0 };
   }
 
+  /** A deleted version's runs keep their prices and counts; the customer's variables go. */
+  async eraseVersion(accountId: string, versionId: string): Promise<number> {
+    const { rowCount } = await this.db.query(
+      `UPDATE inferencer.runs SET variables = '{}'::jsonb
+        WHERE account_id = $1 AND version_id = $2 AND variables <> '{}'::jsonb`,
+      [accountId, versionId],
+    );
+    return rowCount ?? 0;
+  }
+
   async markSettled(id: string, credits: number): Promise<void> {
     await this.db.query(
       'UPDATE inferencer.runs SET settled_credits = $2 WHERE id = $1 AND settled_credits IS NULL',
