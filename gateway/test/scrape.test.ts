@@ -1,7 +1,8 @@
 /**
  * The metrics alerts and dashboards name exist because the code emits them: one end-to-end flow
  * through the test mesh (pay, train, prompt, a failed prompt, a throttled Replicate call, Replicate
- * down, forged webhooks, a refund, callbacks to the customer's endpoint), then a scrape of every process, saved to .atelier/scrape/e2e.prom. Every
+ * down, forged webhooks, a refund, callbacks to the customer's endpoint, a model deleted while
+ * Replicate refuses for a while), then a scrape of every process, saved to .atelier/scrape/e2e.prom. Every
  * metric and every label value an alert or a panel names must be in it, and the rule tests
  * (infra/prometheus/alerts.test.yml) must feed series shaped like it.
  */
@@ -134,7 +135,13 @@ async function prompt(m: Mesh, apiKey: string, versionId: string): Promise<strin
 beforeAll(async () => {
   mesh = await startMesh({
     replicate: { trainingMs: 300, predictionMs: 200 },
-    env: { RATE_LIMIT_PER_WINDOW: '10000', RECONCILE_INTERVAL_MS: '200' },
+    env: {
+      RATE_LIMIT_PER_WINDOW: '10000',
+      RECONCILE_INTERVAL_MS: '200',
+      DELETION_INTERVAL_MS: '200',
+      DELETION_RETRY_BASE_MS: '100',
+      DELETION_RETRY_MAX_MS: '100',
+    },
   });
   const { apiKey } = await mesh.createAccount();
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
@@ -208,6 +215,25 @@ beforeAll(async () => {
   const sessionId = new URL(checkoutUrl).pathname.split('/').pop()!;
   await mesh.stripe.refund(mesh.stripe.session(sessionId)!.payment_intent as string);
   await paymentStatus(mesh, apiKey, paymentId, 'refunded');
+
+  // The model deleted: Replicate refuses the deletes for a while (the job retries), then accepts.
+  mesh.replicate.faults.failNextApiCalls({ status: 502, method: 'DELETE', path: /\/models\//, count: 1000 });
+  expect((await mesh.api(`/api/v1/versions/${versionId}`, { key: apiKey, method: 'DELETE' })).status).toBe(
+    202,
+  );
+  await waitFor(
+    async () => has((await scrapeAll(mesh)).series, 'atelier_deletions_total', 'outcome', 'retried'),
+    {
+      timeoutMs: 30_000,
+      what: 'the deletion job to retry',
+    },
+  );
+  mesh.replicate.faults.clear();
+  await waitFor(
+    async () =>
+      (await mesh.api(`/api/v1/versions/${versionId}`, { key: apiKey, method: 'DELETE' })).status === 410,
+    { timeoutMs: 30_000, what: 'the deletion to complete' },
+  );
 
   // The reconcilers publish what is in flight on their next pass; the delivery loop has sent the
   // events announced so far.
