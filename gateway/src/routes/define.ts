@@ -208,6 +208,8 @@ export function registerRoutes(registry: OpenAPIRegistry, routes: AnyRoute[]) {
         ? { 413: 'The body is too large', 415: 'The body is not of the accepted media type' }
         : {}),
       ...(spec.idempotent ? { 422: 'Idempotency-Key reused with another body' } : {}),
+      // A deleted model, and every prompt of it, answers 410 Gone wherever it is named.
+      ...(/\{(version|prompt)_id\}/.test(spec.path) ? { 410: 'The model was deleted' } : {}),
       500: 'Internal error',
       503: 'A dependency is unavailable',
       504: 'A dependency timed out',
