@@ -30,6 +30,7 @@ import { StripeEventService } from './domain/stripe-event.service';
 import { UsageService } from './domain/usage.service';
 import { WebhookService } from './domain/webhook.service';
 import { webhookDeliveryJob } from './domain/webhook-delivery.job';
+import { reservationSweepJob } from './domain/reservation-sweep.job';
 import { createWebhookClient } from './clients/webhook.client';
 import { billingHandlers } from './grpc/billing.handlers';
 import { toPayment, toWebhookEndpoint } from './grpc/billing.mappers';
@@ -128,6 +129,17 @@ export async function startBilling(config: BillingConfig, seams: BillingSeams = 
     logger,
     metrics,
   });
+  const sweep = createClaimLoop({
+    ...reservationSweepJob(
+      { store, credits, logger },
+      { maxAgeMs: config.RESERVATION_MAX_AGE_MS, leaseMs: 60_000 },
+    ),
+    intervalMs: config.RESERVATION_SWEEP_INTERVAL_MS,
+    batch: 50,
+    concurrency: 4,
+    logger,
+    metrics,
+  });
   const usage = new UsageService(store);
   const tiers = new TierService(store.repos.payments, config.TIER_LIMITS);
 
@@ -144,8 +156,15 @@ export async function startBilling(config: BillingConfig, seams: BillingSeams = 
     ],
     config,
     readiness: dependencyReadiness(metrics, { postgres: () => pingDatabase(db) }),
-    close: [() => deliveries.stop(), () => webhookClient.close(), () => versions.close(), () => db.end()],
+    close: [
+      () => deliveries.stop(),
+      () => sweep.stop(),
+      () => webhookClient.close(),
+      () => versions.close(),
+      () => db.end(),
+    ],
   });
   deliveries.start();
+  sweep.start();
   return running;
 }

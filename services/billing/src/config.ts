@@ -34,6 +34,9 @@ export const billingConfigSchema = serviceEnv.extend({
   WEBHOOK_DELIVERY_INTERVAL_MS: env.ms(250),
   WEBHOOK_DELIVERY_BATCH: z.coerce.number().int().positive().default(50),
   WEBHOOK_DELIVERY_CONCURRENCY: z.coerce.number().int().positive().default(16),
+  /** A credit reservation still open after this lost its owner and is released (far beyond a prompt's 10 min). */
+  RESERVATION_MAX_AGE_MS: env.ms(24 * 3600_000),
+  RESERVATION_SWEEP_INTERVAL_MS: env.ms(60_000),
   /** Overrides of the tiers' limits as JSON, e.g. {"free":{"writesPerMinute":20}}; unset = PRODUCT.md's. */
   TIER_LIMITS: tierLimitsOverride,
 });

@@ -48,6 +48,39 @@ export class CreditReservationRepository {
     return rows[0];
   }
 
+  /**
+   * Claims up to `limit` reservations open for longer than `olderThanMs` that no sweep holds,
+   * oldest first, and leases them for `leaseMs` (the claim loop's contract: one statement).
+   */
+  async claimStale(limit: number, olderThanMs: number, leaseMs: number): Promise<ReservationRow[]> {
+    const { rows } = await this.db.query<ReservationRow>(
+      `WITH due AS (
+         SELECT id FROM billing.credit_reservations
+          WHERE status = 'open' AND created_at < now() - make_interval(secs => $2 / 1000.0)
+            AND (sweep_lease_until IS NULL OR sweep_lease_until < now())
+          ORDER BY created_at
+          LIMIT $1
+          FOR UPDATE SKIP LOCKED
+       )
+       UPDATE billing.credit_reservations r SET sweep_lease_until = now() + make_interval(secs => $3 / 1000.0)
+         FROM due WHERE r.id = due.id
+       RETURNING r.id, r.version_id, r.amount, r.status, r.settled`,
+      [limit, olderThanMs, leaseMs],
+    );
+    return rows;
+  }
+
+  /** When the oldest reservation a sweep would take became stale; null when none is. */
+  async oldestStale(olderThanMs: number): Promise<Date | null> {
+    const { rows } = await this.db.query<{ due: Date | null }>(
+      `SELECT min(created_at) + make_interval(secs => $1 / 1000.0) AS due
+         FROM billing.credit_reservations
+        WHERE status = 'open' AND created_at < now() - make_interval(secs => $1 / 1000.0)`,
+      [olderThanMs],
+    );
+    return rows[0]?.due ?? null;
+  }
+
   /** Seconds since the oldest open reservation was made; 0 when none is open. */
   async oldestOpenAgeSeconds(): Promise<number> {
     const { rows } = await this.db.query<{ age: string | null }>(
