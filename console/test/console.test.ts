@@ -411,6 +411,39 @@ describe('console', () => {
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 
+  it('deletes the model after a confirmation naming it and what goes with it', async () => {
+    await page.goto(url(`/models/${versionId}`));
+    await page.getByRole('button', { name: 'Delete model' }).click();
+    const confirm = page.getByRole('dialog', { name: /^Delete / });
+    await confirm.waitFor();
+    const text = await confirm.innerText();
+    expect(text).toContain(versionId);
+    expect(text).toMatch(/18 so far/);
+    expect(text).toMatch(/82 unused image credits/);
+    await expectAccessible('delete model');
+    await shot('delete-model');
+    // Escape keeps the model; the safe choice has the focus.
+    await page.keyboard.press('Escape');
+    await confirm.waitFor({ state: 'hidden' });
+    expect(page.url()).toContain(versionId);
+
+    await page.getByRole('button', { name: 'Delete model' }).click();
+    await confirm.getByRole('button', { name: /^Delete / }).click();
+    await page.waitForURL((u) => u.pathname === '/console/models');
+    await page.getByRole('status').filter({ hasText: 'is being deleted' }).waitFor();
+    await page.getByText('No models yet.').waitFor();
+    const info = await fetch(`${mesh.gateway.url}/api/v1/versions/info/${versionId}`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    expect(info.status).toBe(410);
+
+    // Its old address shows the API's problem, not a stack.
+    await page.goto(url(`/models/${versionId}`));
+    const problem = page.getByRole('alert');
+    await problem.waitFor();
+    expect(await problem.innerText()).toMatch(/delet|gone/i);
+  });
+
   it('raised no uncaught error in the page', () => {
     expect(problems).toEqual([]);
   });

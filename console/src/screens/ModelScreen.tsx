@@ -1,5 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, call, idempotencyKey } from '../api/client';
+import { DeleteModel } from '../components/DeleteModel';
 import { Gallery } from '../components/Gallery';
 import { ProblemView } from '../components/ProblemView';
 import { PromptForm } from '../components/PromptForm';
@@ -78,6 +79,7 @@ export function ModelScreen({ versionId }: { versionId: string }) {
         <PromptForm versionId={versionId} remaining={v.images.remaining} makeKey={idempotencyKey} />
       )}
       {v && v.status === 'succeeded' && <Gallery versionId={versionId} />}
+      {v && <DeleteModel version={v} />}
     </>
   );
 }

@@ -3,7 +3,7 @@ import { useState } from 'react';
 import { api, call, type Version } from '../api/client';
 import { ProblemView } from '../components/ProblemView';
 import { isRunning, Status } from '../components/Status';
-import { Link } from '../router';
+import { Link, useLocation } from '../router';
 
 const STATUSES = ['starting', 'processing', 'succeeded', 'failed', 'canceled'] as const;
 type Filter = (typeof STATUSES)[number] | '';
@@ -11,6 +11,7 @@ type Filter = (typeof STATUSES)[number] | '';
 /** My models, newest first, a page at a time on the API's keyset cursor; live while any trains. */
 export function ModelsScreen() {
   const [status, setStatus] = useState<Filter>('');
+  const deleted = useLocation().search.get('deleted');
   const versions = useInfiniteQuery({
     queryKey: ['versions', status],
     initialPageParam: undefined as string | undefined,
@@ -31,6 +32,11 @@ export function ModelsScreen() {
   return (
     <>
       <h1>Models</h1>
+      {deleted && (
+        <p className="notice" role="status">
+          {deleted} is being deleted.
+        </p>
+      )}
       <div className="toolbar">
         <label htmlFor="status-filter">Show</label>
         <select id="status-filter" value={status} onChange={(e) => setStatus(e.target.value as Filter)}>
