@@ -310,9 +310,9 @@ describe('operations', () => {
             .map(([name]) => name),
         ),
       );
-      expect([...awaitedOneShots].sort()).toEqual(['flyway']);
+      expect([...awaitedOneShots].sort()).toEqual(['db-roles', 'flyway']);
       const oneShots = Object.keys(services).filter((name) => services[name]!.restart === 'no');
-      expect(oneShots.sort()).toEqual(['flyway', 'minio-init']);
+      expect(oneShots.sort()).toEqual(['db-roles', 'flyway', 'minio-init']);
       const missing: string[] = [];
       for (const [name, service] of Object.entries(services)) {
         if (oneShots.includes(name)) {
@@ -338,10 +338,18 @@ describe('operations', () => {
       for (const name of PROCESS_NAMES) {
         const schema = PROCESSES[name] as unknown as z.ZodObject<Record<string, z.ZodType>>;
         if (!('DATABASE_URL' in schema.shape)) continue;
-        expect({ name, flyway: compose.services[name]!.depends_on?.flyway?.condition }).toEqual({
+        expect({
+          name,
+          flyway: compose.services[name]!.depends_on?.flyway?.condition,
+          roles: compose.services[name]!.depends_on?.['db-roles']?.condition,
+        }).toEqual({
           name,
           flyway: 'service_completed_successfully',
+          roles: 'service_completed_successfully',
         });
+        // Its own login role (infra/postgres/login-roles.sql), never the owner Flyway uses.
+        const url = new URL(String(compose.services[name]!.environment!.DATABASE_URL));
+        expect({ name, user: url.username }).toEqual({ name, user: name });
       }
       // The local runner (infra/migrate) and Flyway must keep one history table: Flyway's defaults.
       const toml = fs.readFileSync(path.join(ROOT, 'flyway', 'conf', 'flyway.toml'), 'utf8');
