@@ -34,9 +34,9 @@ interface RunJson {
 
 beforeAll(async () => {
   mesh = await startMesh({
-    // Run requests do not carry the tier's cap yet (inferencer's default applies): lifted here.
+    // Runs carry the tier's cap on prompts at once (standard: 8), not inferencer's default of 2,
+    // which the seeded pack's 3 prompts would exceed.
     env: {
-      MAX_RUNNING_PROMPTS_PER_ACCOUNT: '32',
       RATE_LIMIT_PER_WINDOW: '100000',
       AUTH_CACHE_MS: '0',
       PREDICTION_CHECK_INTERVAL_MS: '300',

@@ -530,3 +530,41 @@ describe('ListPrompts', () => {
     expect((await rejection(domain.prompts.list(account, own, 10, 'bm9wZQ'))).code).toBe('invalid_argument');
   });
 });
+
+describe('offer and pack runs under the tier cap on prompts at once', () => {
+  // V45's seeded pack: three offers, one prompt each.
+  const PACK = '9ac00000-0000-4000-8000-000000000001';
+  const variables = { background: 'grey', place: 'a park', painter: 'Rembrandt' };
+
+  // An account of its own: other tests' prompts of the shared account may still be running.
+  const runner = randomUUID();
+
+  it('refuses a run that does not fit under the cap whole (429 naming the limit), reserving and recording nothing', async () => {
+    const versionId = readyVersion(20, runner);
+    const err = await rejection(
+      domain.offers.runPack({ accountId: runner, packId: PACK, versionId, variables, maxRunning: 2 }),
+    );
+    expect(err.code).toBe('rate_limited');
+    expect(err.extra).toEqual(expect.objectContaining({ limit: 'prompts_running', max: 2 }));
+    expect(credits.remaining(versionId)).toBe(20);
+    const { rows } = await pool.query(
+      'SELECT count(*)::int AS n FROM inferencer.runs WHERE version_id = $1',
+      [versionId],
+    );
+    expect(rows[0].n).toBe(0);
+  });
+
+  it('runs every prompt of a run that fits under the cap', async () => {
+    const versionId = readyVersion(20, runner);
+    const { run, prompts } = await domain.offers.runPack({
+      accountId: runner,
+      packId: PACK,
+      versionId,
+      variables,
+      maxRunning: 3,
+    });
+    expect(prompts).toHaveLength(3);
+    expect(prompts.every((p) => ['starting', 'processing', 'succeeded'].includes(p.status))).toBe(true);
+    expect(run.priceCredits).toBeGreaterThan(0);
+  });
+});

@@ -151,9 +151,15 @@ export const offerRoutes = [
     params: z.object({ offer_id: uuid('offer_id'), version_id: uuid('version_id') }),
     body: RunBody,
     responses: runResponses,
-    handler: async ({ accountId, params, body }, { mesh, config }) => {
+    handler: async ({ req, accountId, params, body }, { mesh, config }) => {
       const r = await mesh.inferencer.runOffer(
-        { accountId, offerId: params.offer_id, versionId: params.version_id, variables: body.variables },
+        {
+          accountId,
+          offerId: params.offer_id,
+          versionId: params.version_id,
+          variables: body.variables,
+          maxRunning: req.limits?.promptsRunning ?? 0,
+        },
         { timeoutMs: config.GRPC_TIMEOUT_MS * 2 },
       );
       return { status: r.duplicate ? 200 : 201, body: await toRunJson(mesh, r.run) };
@@ -169,9 +175,15 @@ export const offerRoutes = [
     params: z.object({ pack_id: uuid('pack_id'), version_id: uuid('version_id') }),
     body: RunBody,
     responses: runResponses,
-    handler: async ({ accountId, params, body }, { mesh, config }) => {
+    handler: async ({ req, accountId, params, body }, { mesh, config }) => {
       const r = await mesh.inferencer.runPack(
-        { accountId, packId: params.pack_id, versionId: params.version_id, variables: body.variables },
+        {
+          accountId,
+          packId: params.pack_id,
+          versionId: params.version_id,
+          variables: body.variables,
+          maxRunning: req.limits?.promptsRunning ?? 0,
+        },
         { timeoutMs: config.GRPC_TIMEOUT_MS * 2 },
       );
       return { status: r.duplicate ? 200 : 201, body: await toRunJson(mesh, r.run) };

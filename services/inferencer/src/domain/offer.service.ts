@@ -5,7 +5,7 @@ import type { Offer, Pack, Run, RunKind } from './offer.model';
 import { checkVariables, creditsUsed, packPrice, promptsOf, requestHash, variablesOf } from './offer.rules';
 import type { Prompt } from './prompt.model';
 import { LIMITS, validateParams } from './prompt.rules';
-import type { CallLimits, PromptService } from './prompt.service';
+import { runningLimit, type CallLimits, type PromptService } from './prompt.service';
 import type { Credits, VersionDirectory } from './ports';
 
 /** Billing answers that mean it reserved nothing: the run row can simply go. */
@@ -55,6 +55,14 @@ export async function settleRunIfDone(repos: Repositories, credits: Credits, run
 }
 
 /** Offers and packs: the catalogue operators manage and the runs customers buy from it. */
+/** Who runs an offer or a pack, on what, and the tier's cap on prompts at once (0: the configured one). */
+interface RunInput {
+  accountId: string;
+  versionId: string;
+  variables: Record<string, string>;
+  maxRunning?: number;
+}
+
 export class OfferService {
   constructor(private readonly d: OfferServiceDeps) {}
 
@@ -111,20 +119,14 @@ export class OfferService {
     return clean;
   }
 
-  async runOffer(
-    input: { accountId: string; offerId: string; versionId: string; variables: Record<string, string> },
-    call: CallLimits = {},
-  ): Promise<RunResult> {
+  async runOffer(input: RunInput & { offerId: string }, call: CallLimits = {}): Promise<RunResult> {
     const offerId = requireUuid('offer_id', input.offerId);
     const [offer] = await this.d.store.repos.offers.findMany([offerId]);
     if (!offer || !offer.active) throw Errors.notFound('offer', offerId);
     return this.run('offer', offerId, [offer], offer.priceCredits, input, call);
   }
 
-  async runPack(
-    input: { accountId: string; packId: string; versionId: string; variables: Record<string, string> },
-    call: CallLimits = {},
-  ): Promise<RunResult> {
+  async runPack(input: RunInput & { packId: string }, call: CallLimits = {}): Promise<RunResult> {
     const packId = requireUuid('pack_id', input.packId);
     const pack = await this.d.store.repos.packs.find(packId);
     if (!pack || !pack.active) throw Errors.notFound('pack', packId);
@@ -156,7 +158,7 @@ export class OfferService {
     refId: string,
     offers: Offer[],
     price: number,
-    input: { accountId: string; versionId: string; variables: Record<string, string> },
+    input: RunInput,
     call: CallLimits,
   ): Promise<RunResult> {
     const accountId = requireUuid('account_id', input.accountId);
@@ -197,6 +199,15 @@ export class OfferService {
       return { run: first, prompts, duplicate: true, imagesRemaining: 0 };
     }
 
+    // The whole run must fit under the account's cap on prompts running at once (its tier's): a
+    // run is bought as one, so it is refused whole rather than started in part. Concurrent
+    // creates can still take the room meanwhile; a prompt refused then ends the run's share of it.
+    const cap = this.d.prompts.runningCap(input.maxRunning);
+    if ((await this.d.store.repos.prompts.countActiveOf(accountId)) + plan.length > cap) {
+      await this.d.store.repos.runs.delete(runId);
+      throw runningLimit(cap);
+    }
+
     let remaining = 0;
     if (price > 0) {
       try {
@@ -219,7 +230,7 @@ export class OfferService {
     const results = await Promise.allSettled(
       plan.map((params) =>
         this.d.prompts.create(
-          { accountId, versionId, promptId: randomUUID(), params, waitSeconds: 0, runId },
+          { accountId, versionId, promptId: randomUUID(), params, waitSeconds: 0, runId, maxRunning: cap },
           call,
         ),
       ),

@@ -47,7 +47,7 @@ const PARAM_FIELDS = [
 const sameParams = (a: PromptParams, b: PromptParams) =>
   PARAM_FIELDS.every((k) => (a[k] ?? null) === (b[k] ?? null));
 
-const runningLimit = (max: number) =>
+export const runningLimit = (max: number) =>
   new AppError(
     'rate_limited',
     `${max} prompts are already running on this account (the most its tier allows at once); retry when one finishes`,
@@ -106,6 +106,11 @@ export class PromptService {
    * unknown (billing or Replicate did not answer in time) leaves the prompt to the reconciler,
    * which releases whatever was reserved.
    */
+  /** The account's cap on prompts running at once: its tier's, or the configured one. */
+  runningCap(tierCap?: number): number {
+    return tierCap || this.d.settings.maxRunningPerAccount;
+  }
+
   async create(
     input: CreatePromptInput,
     call: CallLimits = {},
@@ -130,7 +135,7 @@ export class PromptService {
     // The id is derived from the client's Idempotency-Key: a retry finds the first attempt's prompt.
     const existing = await prompts.find(promptId);
     if (existing) return this.existing(existing, accountId, versionId, params);
-    const maxRunning = input.maxRunning || this.d.settings.maxRunningPerAccount;
+    const maxRunning = this.runningCap(input.maxRunning);
     let inserted: boolean;
     try {
       inserted = await prompts.insertUnderCap(

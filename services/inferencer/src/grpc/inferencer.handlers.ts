@@ -78,6 +78,7 @@ export function inferencerHandlers(
           offerId: req.offerId,
           versionId: req.versionId,
           variables: req.variables,
+          maxRunning: req.maxRunning,
         },
         { deadline: currentContext()?.deadline, signal: ctx.signal },
       );
@@ -89,7 +90,13 @@ export function inferencerHandlers(
     },
     async runPack(req, ctx) {
       const r = await d.offers.runPack(
-        { accountId: req.accountId, packId: req.packId, versionId: req.versionId, variables: req.variables },
+        {
+          accountId: req.accountId,
+          packId: req.packId,
+          versionId: req.versionId,
+          variables: req.variables,
+          maxRunning: req.maxRunning,
+        },
         { deadline: currentContext()?.deadline, signal: ctx.signal },
       );
       return {

@@ -216,6 +216,8 @@ export interface RunOfferRequest {
   offerId: string;
   versionId: string;
   variables: { [key: string]: string };
+  /** The account's tier cap on prompts running at once; 0: inferencer's configured default. */
+  maxRunning: number;
 }
 
 export interface RunOfferRequest_VariablesEntry {
@@ -237,6 +239,8 @@ export interface RunPackRequest {
   packId: string;
   versionId: string;
   variables: { [key: string]: string };
+  /** The account's tier cap on prompts running at once; 0: inferencer's configured default. */
+  maxRunning: number;
 }
 
 export interface RunPackRequest_VariablesEntry {
@@ -3234,7 +3238,7 @@ export const UpsertPackResponse: MessageFns<UpsertPackResponse> = {
 };
 
 function createBaseRunOfferRequest(): RunOfferRequest {
-  return { accountId: "", offerId: "", versionId: "", variables: {} };
+  return { accountId: "", offerId: "", versionId: "", variables: {}, maxRunning: 0 };
 }
 
 export const RunOfferRequest: MessageFns<RunOfferRequest> = {
@@ -3251,6 +3255,9 @@ export const RunOfferRequest: MessageFns<RunOfferRequest> = {
     globalThis.Object.entries(message.variables).forEach(([key, value]: [string, string]) => {
       RunOfferRequest_VariablesEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
     });
+    if (message.maxRunning !== 0) {
+      writer.uint32(40).uint32(message.maxRunning);
+    }
     return writer;
   },
 
@@ -3302,6 +3309,14 @@ export const RunOfferRequest: MessageFns<RunOfferRequest> = {
             }
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.maxRunning = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3345,6 +3360,11 @@ export const RunOfferRequest: MessageFns<RunOfferRequest> = {
           {},
         )
         : {},
+      maxRunning: isSet(object.maxRunning)
+        ? globalThis.Number(object.maxRunning)
+        : isSet(object.max_running)
+        ? globalThis.Number(object.max_running)
+        : 0,
     };
   },
 
@@ -3368,6 +3388,9 @@ export const RunOfferRequest: MessageFns<RunOfferRequest> = {
         });
       }
     }
+    if (message.maxRunning !== 0) {
+      obj.maxRunning = Math.round(message.maxRunning);
+    }
     return obj;
   },
 
@@ -3388,6 +3411,7 @@ export const RunOfferRequest: MessageFns<RunOfferRequest> = {
       },
       {},
     );
+    message.maxRunning = object.maxRunning ?? 0;
     return message;
   },
 };
@@ -3585,7 +3609,7 @@ export const RunOfferResponse: MessageFns<RunOfferResponse> = {
 };
 
 function createBaseRunPackRequest(): RunPackRequest {
-  return { accountId: "", packId: "", versionId: "", variables: {} };
+  return { accountId: "", packId: "", versionId: "", variables: {}, maxRunning: 0 };
 }
 
 export const RunPackRequest: MessageFns<RunPackRequest> = {
@@ -3602,6 +3626,9 @@ export const RunPackRequest: MessageFns<RunPackRequest> = {
     globalThis.Object.entries(message.variables).forEach(([key, value]: [string, string]) => {
       RunPackRequest_VariablesEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
     });
+    if (message.maxRunning !== 0) {
+      writer.uint32(40).uint32(message.maxRunning);
+    }
     return writer;
   },
 
@@ -3653,6 +3680,14 @@ export const RunPackRequest: MessageFns<RunPackRequest> = {
             }
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.maxRunning = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3696,6 +3731,11 @@ export const RunPackRequest: MessageFns<RunPackRequest> = {
           {},
         )
         : {},
+      maxRunning: isSet(object.maxRunning)
+        ? globalThis.Number(object.maxRunning)
+        : isSet(object.max_running)
+        ? globalThis.Number(object.max_running)
+        : 0,
     };
   },
 
@@ -3719,6 +3759,9 @@ export const RunPackRequest: MessageFns<RunPackRequest> = {
         });
       }
     }
+    if (message.maxRunning !== 0) {
+      obj.maxRunning = Math.round(message.maxRunning);
+    }
     return obj;
   },
 
@@ -3739,6 +3782,7 @@ export const RunPackRequest: MessageFns<RunPackRequest> = {
       },
       {},
     );
+    message.maxRunning = object.maxRunning ?? 0;
     return message;
   },
 };
