@@ -59,9 +59,6 @@ beforeAll(async () => {
   hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/atelier`;
   mesh = await startMesh({
     replicate: { trainingMs: 1500, predictionMs: 200 },
-    // Offer and pack runs do not carry the tier's running-prompt cap yet, so inferencer's default
-    // (2) applies and a pack's third prompt would be refused: lifted as gateway/test/offers.test.ts does.
-    env: { MAX_RUNNING_PROMPTS_PER_ACCOUNT: '32' },
   });
   ({ apiKey: key } = await mesh.createAccount());
   userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-chromium-'));
