@@ -462,6 +462,32 @@ describe('operations', () => {
       });
     });
 
+    it('expires noncurrent bucket versions after BUCKET_NONCURRENT_DAYS, set at bucket setup', () => {
+      const script = path.join(ROOT, 'infra', 'bucket', 'lifecycle.sh');
+      const lifecycle = (days?: string) =>
+        run('sh', [script], { env: cleanEnv(days === undefined ? {} : { BUCKET_NONCURRENT_DAYS: days }) });
+      const rules = (out: string) =>
+        (JSON.parse(out) as { Rules: Array<Record<string, any>> }).Rules.map((r) => ({
+          status: r.Status,
+          prefix: r.Filter?.Prefix,
+          days: r.NoncurrentVersionExpiration?.NoncurrentDays,
+          current: r.Expiration?.Days ?? r.Expiration?.Date,
+        }));
+      expect(rules(lifecycle().stdout)).toEqual([
+        { status: 'Enabled', prefix: '', days: 30, current: undefined },
+      ]);
+      expect(rules(lifecycle('7').stdout)[0]!.days).toBe(7);
+      for (const bad of ['0', 'x', '-1', '1.5'])
+        expect({ bad, status: lifecycle(bad).status }).toEqual({ bad, status: 64 });
+      // minio-init imports it from .env's value and checks the rule is there.
+      const init = compose.services['minio-init']!;
+      expect(JSON.stringify(init.command)).toContain('sh /etc/atelier/bucket/lifecycle.sh | mc ilm import');
+      expect((init.volumes ?? []).map(String)).toContain(`${ROOT}/infra/bucket:/etc/atelier/bucket:ro`);
+      expect(init.environment?.BUCKET_NONCURRENT_DAYS).toBe(
+        envExampleEntries(ENV_EXAMPLE).get('BUCKET_NONCURRENT_DAYS')?.value,
+      );
+    });
+
     it('runs the bundled MinIO only with its profile; without S3_ENDPOINT imager talks to AWS S3', () => {
       for (const name of ['minio', 'minio-init'])
         expect({ name, profiles: compose.services[name]!.profiles }).toEqual({ name, profiles: ['minio'] });
