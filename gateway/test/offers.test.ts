@@ -257,5 +257,23 @@ describe('packs', () => {
     expect(done.settled_credits).toBe(produced);
     expect(await reservation(run.run_id)).toEqual({ amount: 10, status: 'settled', settled: produced });
     expect(await remaining(versionId)).toBe(12 - produced);
+
+    // Usage puts the run's images and predict time on the model, never a line per prompt.
+    type Usage = {
+      versions: Array<{ version_id: string | null; images: number; predict_seconds: number }>;
+      total: { images: number };
+    };
+    const usage = (await (await mesh.api('/api/v1/usage', { key: owner.apiKey })).json()) as Usage;
+    const lines = usage.versions.map((v) => v.version_id);
+    for (const p of run.prompts) expect(lines).not.toContain(p.prompt_id);
+    const line = usage.versions.find((v) => v.version_id === versionId)!;
+    expect(line.images).toBe(produced);
+    expect(line.predict_seconds).toBeGreaterThan(0);
+    // A range without any usage is a page of zeros, not an error.
+    const empty = await mesh.api('/api/v1/usage?from=2001-01-01T00:00:00Z&to=2001-01-02T00:00:00Z', {
+      key: owner.apiKey,
+    });
+    expect(empty.status).toBe(200);
+    expect(((await empty.json()) as Usage).total).toEqual(expect.objectContaining({ images: 0 }));
   });
 });

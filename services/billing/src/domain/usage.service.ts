@@ -13,11 +13,13 @@ export class UsageService {
     accountId: string;
     kind: string;
     refId: string;
+    versionId: string;
     predictSeconds: number;
     costMicros: number;
   }): Promise<boolean> {
     const accountId = requireUuid('account_id', u.accountId);
     const refId = requireUuid('ref_id', u.refId);
+    const versionId = requireUuid('version_id', u.versionId);
     if (!KINDS.has(u.kind as 'training'))
       throw Errors.invalid(`kind must be training or prediction, got ${JSON.stringify(u.kind)}`);
     if (!Number.isFinite(u.predictSeconds) || u.predictSeconds < 0)
@@ -28,6 +30,7 @@ export class UsageService {
       kind: u.kind as 'training' | 'prediction',
       refId,
       accountId,
+      versionId,
       predictSeconds: u.predictSeconds,
       costMicros: u.costMicros,
     });

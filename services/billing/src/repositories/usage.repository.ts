@@ -29,14 +29,16 @@ export class UsageRepository {
     kind: 'training' | 'prediction';
     refId: string;
     accountId: string;
+    versionId: string;
     predictSeconds: number;
     costMicros: number;
   }): Promise<boolean> {
     try {
       const { rowCount } = await this.db.query(
-        `INSERT INTO billing.usage (kind, ref_id, account_id, predict_seconds, cost_micros) VALUES ($1, $2, $3, $4, $5)
+        `INSERT INTO billing.usage (kind, ref_id, account_id, version_id, predict_seconds, cost_micros)
+         VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (kind, ref_id) DO NOTHING`,
-        [u.kind, u.refId, u.accountId, u.predictSeconds, u.costMicros],
+        [u.kind, u.refId, u.accountId, u.versionId, u.predictSeconds, u.costMicros],
       );
       return rowCount === 1;
     } catch (err) {
@@ -52,18 +54,17 @@ export class UsageRepository {
   async perVersion(accountId: string, from: Date | null, to: Date | null): Promise<VersionUsageRow[]> {
     const { rows } = await this.db.query<VersionUsageRow>(
       `SELECT version_id, GROUPING(version_id) = 1 AS is_total,
-              sum(images)::float8 AS images, sum(trainings)::int AS trainings,
-              sum(predict_seconds)::float8 AS predict_seconds, sum(amount)::float8 AS amount_paid,
-              max(currency) AS currency
+              COALESCE(sum(images), 0)::float8 AS images, COALESCE(sum(trainings), 0)::int AS trainings,
+              COALESCE(sum(predict_seconds), 0)::float8 AS predict_seconds,
+              COALESCE(sum(amount), 0)::float8 AS amount_paid, max(currency) AS currency
          FROM (SELECT r.version_id, r.settled AS images, 0 AS trainings, 0::float8 AS predict_seconds,
                       0 AS amount, NULL::text AS currency
                  FROM billing.credit_reservations r JOIN billing.credit_balances b ON b.version_id = r.version_id
                 WHERE b.account_id = $1 AND r.status = 'settled'
                   AND ($2::timestamptz IS NULL OR r.closed_at >= $2) AND ($3::timestamptz IS NULL OR r.closed_at < $3)
                UNION ALL
-               SELECT COALESCE(r.version_id, u.ref_id), 0, (u.kind = 'training')::int, u.predict_seconds, 0, NULL
+               SELECT u.version_id, 0, (u.kind = 'training')::int, u.predict_seconds, 0, NULL
                  FROM billing.usage u
-                 LEFT JOIN billing.credit_reservations r ON u.kind = 'prediction' AND r.id = u.ref_id
                 WHERE u.account_id = $1
                   AND ($2::timestamptz IS NULL OR u.recorded_at >= $2) AND ($3::timestamptz IS NULL OR u.recorded_at < $3)
                UNION ALL

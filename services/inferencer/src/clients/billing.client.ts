@@ -40,11 +40,12 @@ export function createBillingCredits(address: string, opts: { timeoutMs: number;
         throw err;
       }
     },
-    async recordUsage(accountId, promptId, predictSeconds, costMicros) {
+    async recordUsage(accountId, promptId, versionId, predictSeconds, costMicros) {
       await client.recordUsage({
         accountId,
         kind: 'prediction',
         refId: promptId,
+        versionId,
         predictSeconds,
         costMicros,
       });

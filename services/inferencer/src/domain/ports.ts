@@ -36,7 +36,13 @@ export interface Credits {
   /** What remains on the version now. */
   balance(accountId: string, versionId: string): Promise<{ remaining: number }>;
   /** Recorded once per prompt. */
-  recordUsage(accountId: string, promptId: string, predictSeconds: number, costMicros: number): Promise<void>;
+  recordUsage(
+    accountId: string,
+    promptId: string,
+    versionId: string,
+    predictSeconds: number,
+    costMicros: number,
+  ): Promise<void>;
 }
 
 /** imager: copies Replicate's outputs into the bucket (`<keyPrefix>/<n>.<ext>`). */

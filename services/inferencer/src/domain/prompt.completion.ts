@@ -142,7 +142,13 @@ export class PromptCompletion {
         else await this.d.credits.release(prompt.id);
       }
       if (outcome.predictTime !== null && cost !== null) {
-        await this.d.credits.recordUsage(prompt.accountId, prompt.id, outcome.predictTime, cost);
+        await this.d.credits.recordUsage(
+          prompt.accountId,
+          prompt.id,
+          prompt.versionId,
+          outcome.predictTime,
+          cost,
+        );
       }
       await repos.images.insertAll(prompt.id, images);
       const done = await repos.prompts.finish(prompt.id, {

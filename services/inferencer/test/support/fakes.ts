@@ -32,7 +32,10 @@ interface Reservation {
 export class FakeCredits implements Credits {
   readonly balances = new Map<string, { accountId: string; granted: number; used: number }>();
   readonly reservations = new Map<string, Reservation>();
-  readonly usage = new Map<string, { accountId: string; predictSeconds: number; costMicros: number }>();
+  readonly usage = new Map<
+    string,
+    { accountId: string; versionId: string; predictSeconds: number; costMicros: number }
+  >();
   /** Closings that changed something (a second settle of one reservation is not one). */
   readonly closings: Array<{ id: string; status: 'settled' | 'released'; settled: number }> = [];
   /** Lowest `granted - used` ever seen. */
@@ -100,8 +103,15 @@ export class FakeCredits implements Credits {
     this.closings.push({ id, status, settled: keep });
   }
 
-  async recordUsage(accountId: string, promptId: string, predictSeconds: number, costMicros: number) {
-    if (!this.usage.has(promptId)) this.usage.set(promptId, { accountId, predictSeconds, costMicros });
+  async recordUsage(
+    accountId: string,
+    promptId: string,
+    versionId: string,
+    predictSeconds: number,
+    costMicros: number,
+  ) {
+    if (!this.usage.has(promptId))
+      this.usage.set(promptId, { accountId, versionId, predictSeconds, costMicros });
   }
 }
 

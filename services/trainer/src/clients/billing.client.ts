@@ -38,6 +38,7 @@ export function createBillingClient(
         accountId: u.accountId,
         kind: 'training',
         refId: u.versionId,
+        versionId: u.versionId,
         predictSeconds: u.predictSeconds,
         costMicros: Math.max(0, Math.round(u.costMicros)),
       });

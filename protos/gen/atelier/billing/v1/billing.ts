@@ -310,6 +310,8 @@ export interface RecordUsageRequest {
   predictSeconds: number;
   /** Estimated Replicate cost in micro-units of the billing currency. */
   costMicros: number;
+  /** The model the usage belongs to: the training's own version, or the prompt's. */
+  versionId: string;
 }
 
 export interface RecordUsageResponse {
@@ -4219,7 +4221,7 @@ export const GetCreditBalanceResponse: MessageFns<GetCreditBalanceResponse> = {
 };
 
 function createBaseRecordUsageRequest(): RecordUsageRequest {
-  return { accountId: "", kind: "", refId: "", predictSeconds: 0, costMicros: 0 };
+  return { accountId: "", kind: "", refId: "", predictSeconds: 0, costMicros: 0, versionId: "" };
 }
 
 export const RecordUsageRequest: MessageFns<RecordUsageRequest> = {
@@ -4238,6 +4240,9 @@ export const RecordUsageRequest: MessageFns<RecordUsageRequest> = {
     }
     if (message.costMicros !== 0) {
       writer.uint32(40).int64(message.costMicros);
+    }
+    if (message.versionId !== "") {
+      writer.uint32(50).string(message.versionId);
     }
     return writer;
   },
@@ -4295,6 +4300,14 @@ export const RecordUsageRequest: MessageFns<RecordUsageRequest> = {
             message.costMicros = longToNumber(reader.int64());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.versionId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4330,6 +4343,11 @@ export const RecordUsageRequest: MessageFns<RecordUsageRequest> = {
         : isSet(object.cost_micros)
         ? globalThis.Number(object.cost_micros)
         : 0,
+      versionId: isSet(object.versionId)
+        ? globalThis.String(object.versionId)
+        : isSet(object.version_id)
+        ? globalThis.String(object.version_id)
+        : "",
     };
   },
 
@@ -4350,6 +4368,9 @@ export const RecordUsageRequest: MessageFns<RecordUsageRequest> = {
     if (message.costMicros !== 0) {
       obj.costMicros = Math.round(message.costMicros);
     }
+    if (message.versionId !== "") {
+      obj.versionId = message.versionId;
+    }
     return obj;
   },
 
@@ -4363,6 +4384,7 @@ export const RecordUsageRequest: MessageFns<RecordUsageRequest> = {
     message.refId = object.refId ?? "";
     message.predictSeconds = object.predictSeconds ?? 0;
     message.costMicros = object.costMicros ?? 0;
+    message.versionId = object.versionId ?? "";
     return message;
   },
 };
