@@ -23,6 +23,21 @@ export default tseslint.config(
     },
   },
   {
+    // One code and one factory per domain error, all in services/kit/src/errors.ts: a bare AppError
+    // would give clients a code with prose no factory names.
+    ignores: ['services/kit/src/errors.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "NewExpression[callee.name='AppError']",
+          message:
+            'Throw a factory from Errors (services/kit/src/errors.ts); add one there for a new condition.',
+        },
+      ],
+    },
+  },
+  {
     files: ['**/test/**/*.ts', 'infra/**/*.ts', 'bench/**/*.ts'],
     rules: { 'no-console': 'off' },
   },

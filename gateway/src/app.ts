@@ -38,12 +38,9 @@ function bodyError(err: unknown): unknown {
   const type = (err as { type?: string }).type;
   if (type === 'entity.parse.failed') return Errors.invalid(`malformed JSON: ${(err as Error).message}`);
   if (type === 'entity.too.large')
-    return new AppError(
-      'payload_too_large',
-      `the body is larger than ${(err as { limit: number }).limit} bytes`,
-    );
+    return Errors.payloadTooLarge(`the body is larger than ${(err as { limit: number }).limit} bytes`);
   if (type === 'encoding.unsupported' || type === 'charset.unsupported')
-    return new AppError('unsupported_media_type', (err as Error).message);
+    return Errors.unsupportedMediaType((err as Error).message);
   if (type === 'request.aborted') return Errors.invalid('the client closed the request');
   return err;
 }
@@ -128,7 +125,7 @@ export function createGatewayApp(deps: GatewayDeps) {
     const length = Number(req.get('content-length') ?? 0);
     const chunked = req.get('transfer-encoding') !== undefined;
     if ((length > 0 || chunked) && !req.is('application/json')) {
-      return next(new AppError('unsupported_media_type', 'send the body as application/json'));
+      return next(Errors.unsupportedMediaType('send the body as application/json'));
     }
     if (length === 0 && !chunked) {
       req.body = {};
@@ -173,7 +170,11 @@ export function createGatewayApp(deps: GatewayDeps) {
     if (err instanceof LockHeldError || err instanceof IdempotencyInFlightError)
       res.setHeader('Retry-After', String(err.retryAfterS));
     // A cap that frees when something finishes (prompts running at once) has no reset time.
-    else if (err instanceof AppError && err.code === 'rate_limited' && !res.getHeader('Retry-After'))
+    else if (
+      err instanceof AppError &&
+      err.code === 'too_many_running_prompts' &&
+      !res.getHeader('Retry-After')
+    )
       res.setHeader('Retry-After', String(RUNNING_CAP_RETRY_S));
     sendProblem(req, res, bodyError(err));
   });

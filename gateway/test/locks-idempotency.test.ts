@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { AppError, createRedis, type Redis } from '@atelier/kit';
+import { AppError, Errors, createRedis, type Redis } from '@atelier/kit';
 import { waitFor } from '@atelier/infra/testing';
 import { LockHeldError, withLock } from '../src/middleware/lock';
 import { IdempotencyInFlightError, idempotent, resourceId } from '../src/middleware/idempotency';
@@ -127,7 +127,7 @@ describe('idempotent (real Redis)', () => {
     const opts = { accountId, key, fingerprint: 'f', ttlS: 60, inFlightMs: 60_000 };
     const first = idempotent(redis, opts, async () => {
       await opened;
-      throw new AppError('insufficient_credits', 'short');
+      throw Errors.insufficientCredits(0, 1);
     });
     await waitFor(async () => (await redis.keys(`idem:${accountId}:*`)).length === 1, {
       what: 'the in-flight record',
@@ -148,9 +148,7 @@ describe('idempotent (real Redis)', () => {
     const accountId = randomUUID();
     const opts = { accountId, key, fingerprint: 'f', ttlS: 60, inFlightMs: 400 };
     await expect(
-      idempotent(redis, opts, async () =>
-        Promise.reject(new AppError('timeout', 'inferencer did not answer')),
-      ),
+      idempotent(redis, opts, async () => Promise.reject(Errors.timeout('inferencer'))),
     ).rejects.toMatchObject({ code: 'timeout' });
     // The first attempt may still be running somewhere: a retry at once is told to wait.
     const early = await idempotent(redis, opts, async () => response('{}')).catch((e) => e);

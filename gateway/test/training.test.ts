@@ -311,19 +311,19 @@ describe('training a model', () => {
     const unpaid = await createPayment();
     const res402 = await upload(unpaid.payment_id);
     expect(res402.status).toBe(402);
-    await problem(res402);
+    expect((await problem(res402)).type).toMatch(/\/payment-not-paid$/);
 
     const { paymentId: used, versionId } = await train();
     const res409 = await upload(used);
     expect(res409.status).toBe(409);
-    expect((await problem(res409)).detail).toMatch(/already/);
+    expect((await problem(res409)).type).toMatch(/\/payment-already-used$/);
 
     await mesh.replicate.complete(await trainingOf(versionId));
     await waitReady(versionId);
     const addOn = await paidPayment({ plan_id: 'basic_extra_creds', version_id: versionId });
     const resAddOn = await upload(addOn);
     expect(resAddOn.status).toBe(409);
-    expect((await problem(resAddOn)).detail).toMatch(/extra images/);
+    expect((await problem(resAddOn)).type).toMatch(/\/payment-not-for-training$/);
 
     const other = await mesh.createAccount();
     const foreign = await paidPayment({ plan_id: 'basic_init' }, other.apiKey);

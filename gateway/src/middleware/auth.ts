@@ -56,10 +56,8 @@ export function authenticate(mesh: Pick<Mesh, 'billing'>, redis: Redis, opts: Au
     if (Number(count ?? 0) < opts.failuresPerWindow) return undefined;
     const retryS = Math.max(1, Math.ceil((Number(pttl) > 0 ? Number(pttl) : opts.windowMs) / 1000));
     res.setHeader('Retry-After', String(retryS));
-    return new AppError(
-      'rate_limited',
+    return Errors.tooManyFailedKeyChecks(
       `too many failed API key checks from this address (limit: ${opts.failuresPerWindow} per ${opts.windowMs / 1000} s); retry in ${retryS} s`,
-      { limit: 'auth_failures' },
     );
   };
   const countFailure = (req: Request) =>

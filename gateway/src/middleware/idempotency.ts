@@ -71,7 +71,7 @@ export async function idempotent(
       throw new IdempotencyInFlightError('the request with this Idempotency-Key just finished; retry', 1);
     const stored = JSON.parse(raw) as Record_;
     if (stored.fingerprint !== fingerprint) {
-      throw new AppError('idempotency_mismatch', 'this Idempotency-Key was used with a different request');
+      throw Errors.idempotencyMismatch();
     }
     if (stored.state === 'in_flight') {
       throw new IdempotencyInFlightError(

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import { AppError, type Redis } from '@atelier/kit';
+import { Errors, type Redis } from '@atelier/kit';
 
 // Sliding-window log: one sorted set per key; atomic because Redis runs the script alone.
 const SLIDING_WINDOW = `
@@ -90,8 +90,7 @@ export function rateLimiter(redis: Redis, opts: { windowMs: number; override?: n
       if (!allowed) {
         res.setHeader('Retry-After', String(resetS));
         return next(
-          new AppError(
-            'rate_limited',
+          Errors.rateLimited(
             `${check.name}: the ${tier} tier allows ${check.limit} ${check.per}; retry in ${resetS} s`,
             { limit: check.name, tier, max: check.limit },
           ),

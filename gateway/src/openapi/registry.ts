@@ -1,13 +1,24 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31, extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
+import { ERROR_TABLE, type ErrorCode } from '@atelier/kit';
+import { problemType } from '../errors/problem';
 
 extendZodWithOpenApi(z);
 
 export { z };
 
+const PROBLEM_TYPES = Object.keys(ERROR_TABLE).map((code) => problemType(code as ErrorCode));
+
+/** Every code a problem's `type` can name, with its HTTP status and title (the one table in kit). */
+const CODES = Object.entries(ERROR_TABLE)
+  .map(([code, e]) => `- \`${problemType(code as ErrorCode)}\` (${e.http}): ${e.title}`)
+  .join('\n');
+
 export const ProblemSchema = z
   .object({
-    type: z.string(),
+    type: z
+      .enum(PROBLEM_TYPES as [string, ...string[]])
+      .describe(`The error's code as a URI; clients branch on it, never on \`detail\`. One of:\n${CODES}`),
     title: z.string(),
     status: z.number().int(),
     detail: z.string(),

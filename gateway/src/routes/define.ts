@@ -2,7 +2,7 @@ import type { OpenAPIRegistry, RouteConfig } from '@asteasolutions/zod-to-openap
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { ZodType } from 'zod';
-import { AppError, Errors } from '@atelier/kit';
+import { Errors } from '@atelier/kit';
 import { ProblemSchema, z } from '../openapi/registry';
 import { idempotent, resourceId, type StoredResponse } from '../middleware/idempotency';
 import { withLock } from '../middleware/lock';
@@ -97,7 +97,7 @@ function parse<T extends ZodType>(schema: T | undefined, value: unknown, where: 
   }));
   const detail = errors.map((e) => `${e.field}: ${e.message}`).join('; ');
   // A bad id in the path is a "malformed id", everything else a plain invalid request; both 400.
-  if (where === 'path') throw new AppError('malformed_id', detail, { errors });
+  if (where === 'path') throw Errors.malformedPath(detail, { errors });
   throw Errors.invalid(detail, { errors });
 }
 

@@ -94,7 +94,7 @@ describe('creating an add-on payment', () => {
         paymentId: addon.payment_id,
         versionId: randomUUID(),
       }),
-    ).rejects.toMatchObject({ code: 'conflict' });
+    ).rejects.toMatchObject({ code: 'payment_not_for_training' });
   });
 });
 

@@ -38,7 +38,7 @@ describe('ClaimInitPayment', () => {
     const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [versions[i]] : []));
     expect(won).toHaveLength(1);
     for (const r of results)
-      if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'conflict' });
+      if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'payment_already_used' });
 
     const winner = (
       results.find((r) => r.status === 'fulfilled') as PromiseFulfilledResult<proto.ClaimInitPaymentResponse>
@@ -87,7 +87,7 @@ describe('ClaimInitPayment', () => {
         paymentId: pending.payment_id,
         versionId: randomUUID(),
       }),
-    ).rejects.toMatchObject({ code: 'payment_required' });
+    ).rejects.toMatchObject({ code: 'payment_not_paid' });
     const failed = await createPayment(mesh, account.apiKey, { plan_id: 'basic_init' });
     await checkout(failed.checkout_url, 'fail');
     await waitForStatus(mesh, account.apiKey, failed.payment_id, 'failed');
@@ -97,7 +97,7 @@ describe('ClaimInitPayment', () => {
         paymentId: failed.payment_id,
         versionId: randomUUID(),
       }),
-    ).rejects.toMatchObject({ code: 'payment_required' });
+    ).rejects.toMatchObject({ code: 'payment_not_paid' });
   });
 
   it('answers 402 for an unpaid init payment at the train route too (the gateway asks billing first)', async () => {
@@ -122,7 +122,7 @@ describe('ClaimInitPayment', () => {
     });
     await expect(
       billing().claimInitPayment({ accountId: account.accountId, paymentId: second.payment_id, versionId }),
-    ).rejects.toMatchObject({ code: 'conflict' });
+    ).rejects.toMatchObject({ code: 'version_already_trained' });
   });
 });
 

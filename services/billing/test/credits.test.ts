@@ -67,7 +67,7 @@ describe('GrantCredits', () => {
           }),
         )
       ).code,
-    ).toBe('conflict');
+    ).toBe('payment_not_bound');
     expect(await balanceRow(db, versionId)).toBeUndefined();
   });
 });
@@ -146,7 +146,7 @@ describe('ReserveCredits', () => {
           billing().reserveCredits({ accountId: account.accountId, versionId, reservationId, amount: 4 }),
         )
       ).code,
-    ).toBe('conflict');
+    ).toBe('reservation_mismatch');
   });
 
   it("answers 404 for another account's version, and 'none remaining' for a version without credits", async () => {
@@ -263,7 +263,7 @@ describe('SettleCredits and ReleaseCredits', () => {
     const reservationId = randomUUID();
     await billing().reserveCredits({ accountId: account.accountId, versionId, reservationId, amount: 2 });
     expect((await errorOf(billing().settleCredits({ reservationId, used: 3 }))).code).toBe(
-      'invalid_argument',
+      'reservation_exceeded',
     );
     expect((await errorOf(billing().settleCredits({ reservationId: randomUUID(), used: 1 }))).code).toBe(
       'not_found',

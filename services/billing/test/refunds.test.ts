@@ -155,6 +155,6 @@ describe('refunds', () => {
       paymentId: payment.payment_id,
       versionId: randomUUID(),
     });
-    await expect(claim).rejects.toMatchObject({ code: 'payment_required' });
+    await expect(claim).rejects.toMatchObject({ code: 'payment_not_paid' });
   });
 });

@@ -5,7 +5,7 @@
  * exact ordering, deterministically, against the real bucket behind a recording forwarder.
  */
 import { randomUUID } from 'node:crypto';
-import { AppError, createLogger, createMetrics } from '@atelier/kit';
+import { Errors, createLogger, createMetrics } from '@atelier/kit';
 import { BucketClient } from '../src/clients/bucket.client';
 import { createStoredZip } from '../src/clients/zip.client';
 import { DatasetPacker, UrlSigner, type PackPart } from '../src/domain';
@@ -79,7 +79,7 @@ describe('DatasetPacker when the caller cancels after sending everything', () =>
     setImmediate(cancel);
   }
 
-  const cancelled = () => new AppError('timeout', 'caller did not answer in time');
+  const cancelled = () => Errors.timeout('caller');
 
   it('does not commit the zip when the cancellation follows the end of the stream', async () => {
     const accountId = randomUUID();

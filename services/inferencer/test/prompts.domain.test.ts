@@ -226,10 +226,10 @@ describe('CreatePrompt', () => {
     expect(prompt.images).toHaveLength(2);
   });
 
-  it("refuses a version that is not ready (conflict), not the caller's (not_found), or short of credits (insufficient_credits with remaining) and leaves no prompt behind", async () => {
+  it("refuses a version that is not ready (version_not_ready), not the caller's (not_found), or short of credits (insufficient_credits with remaining) and leaves no prompt behind", async () => {
     const notReady = randomUUID();
     versions.versions.set(notReady, { accountId: account, isReady: false, replicateVersion: '' });
-    expect((await rejection(create(notReady))).code).toBe('conflict');
+    expect((await rejection(create(notReady))).code).toBe('version_not_ready');
 
     const foreign = readyVersion(10, randomUUID());
     expect((await rejection(create(foreign))).code).toBe('not_found');
@@ -287,14 +287,14 @@ describe('failures and cancel', () => {
     expect(credits.reservations.get(prompt.id)?.status).toBe('released');
   });
 
-  it('cancel stops a running prediction at Replicate and releases every credit; a finished prompt answers conflict', async () => {
+  it('cancel stops a running prediction at Replicate and releases every credit; a finished prompt answers prompt_finished', async () => {
     const versionId = readyVersion(3);
     const { prompt } = await create(versionId, { numOutputs: 3 });
     const canceled = await domain.prompts.cancel(account, prompt.id);
     expect(canceled.status).toBe('canceled');
     expect(replicate.prediction(prompt.predictionId!)!.object.status).toBe('canceled');
     expect(credits.remaining(versionId)).toBe(3);
-    expect((await rejection(domain.prompts.cancel(account, prompt.id))).code).toBe('conflict');
+    expect((await rejection(domain.prompts.cancel(account, prompt.id))).code).toBe('prompt_finished');
     // Replicate's own "canceled" webhook changes nothing.
     await replicate.webhooksIdle();
     expect((await domain.prompts.get(account, prompt.id)).status).toBe('canceled');
@@ -527,7 +527,7 @@ describe('ListPrompts', () => {
     expect((await rejection(domain.prompts.list(account, foreign, 10, ''))).code).toBe('not_found');
     const own = readyVersion(1);
     expect(await domain.prompts.list(account, own, 10, '')).toEqual({ prompts: [], nextCursor: '' });
-    expect((await rejection(domain.prompts.list(account, own, 10, 'bm9wZQ'))).code).toBe('invalid_argument');
+    expect((await rejection(domain.prompts.list(account, own, 10, 'bm9wZQ'))).code).toBe('invalid_cursor');
   });
 });
 
@@ -544,7 +544,7 @@ describe('offer and pack runs under the tier cap on prompts at once', () => {
     const err = await rejection(
       domain.offers.runPack({ accountId: runner, packId: PACK, versionId, variables, maxRunning: 2 }),
     );
-    expect(err.code).toBe('rate_limited');
+    expect(err.code).toBe('too_many_running_prompts');
     expect(err.extra).toEqual(expect.objectContaining({ limit: 'prompts_running', max: 2 }));
     expect(credits.remaining(versionId)).toBe(20);
     const { rows } = await pool.query(

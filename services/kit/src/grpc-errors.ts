@@ -1,5 +1,5 @@
 import { Metadata, status as GrpcStatus, type ServiceError, type StatusObject } from '@grpc/grpc-js';
-import { AppError, ERROR_TABLE, type ErrorCode, isErrorCode } from './errors';
+import { AppError, ERROR_TABLE, Errors, type ErrorCode, isErrorCode } from './errors';
 import { isDatabaseUnavailable } from './db';
 
 const CODE_KEY = 'x-error-code';
@@ -18,9 +18,9 @@ export function toGrpcStatus(err: unknown): Partial<StatusObject> & { code: Grpc
 /** Anything thrown, as an AppError: ours as is, a lost database as `unavailable`, the rest `internal`. */
 export function asAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
-  if (isDatabaseUnavailable(err)) return new AppError('unavailable', 'postgres is unavailable');
+  if (isDatabaseUnavailable(err)) return Errors.unavailable('postgres');
   if (isServiceError(err)) return fromServiceError(err);
-  return new AppError('internal', err instanceof Error ? err.message : String(err));
+  return Errors.internal(err instanceof Error ? err.message : String(err));
 }
 
 const STATUS_TO_CODE: Partial<Record<GrpcStatus, ErrorCode>> = {
@@ -51,7 +51,7 @@ export function fromServiceError(err: ServiceError): AppError {
       extra = undefined;
     }
   }
-  const error = new AppError(code, err.details || err.message, extra);
+  const error = Errors.fromWire(code, err.details || err.message, extra);
   return Object.assign(error, { grpcCode: err.code });
 }
 

@@ -43,10 +43,9 @@ export function decodeCursor(raw: string): Cursor | undefined {
   try {
     parsed = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
   } catch {
-    throw Errors.invalid('cursor is not one this API returned');
+    throw Errors.invalidCursor();
   }
-  if (!Array.isArray(parsed) || parsed.length !== 2)
-    throw Errors.invalid('cursor is not one this API returned');
+  if (!Array.isArray(parsed) || parsed.length !== 2) throw Errors.invalidCursor();
   const [createdKey, id] = parsed as unknown[];
   if (
     typeof createdKey !== 'string' ||
@@ -55,7 +54,7 @@ export function decodeCursor(raw: string): Cursor | undefined {
     typeof id !== 'string' ||
     !UUID.test(id)
   ) {
-    throw Errors.invalid('cursor is not one this API returned');
+    throw Errors.invalidCursor();
   }
   return { createdKey, id };
 }

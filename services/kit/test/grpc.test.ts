@@ -1,5 +1,6 @@
 import {
   AppError,
+  Errors,
   type AsyncService,
   createGrpcClient,
   createHealthChecker,
@@ -47,7 +48,7 @@ describe('request id and deadline propagation', () => {
           testDouble<typeof trainer.TrainerServiceService>({
             async getVersion() {
               seen = { ctx: currentContext(), deadline: currentContext()?.deadline };
-              throw new AppError('not_found', 'version x not found');
+              throw Errors.notFound('version', 'x');
             },
           }),
           { logger, metrics },

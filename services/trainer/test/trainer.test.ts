@@ -172,12 +172,14 @@ describe('StartTraining', () => {
       })
     ).json();
     expect(await errorOf(start((unpaid as { payment_id: string }).payment_id))).toEqual(
-      expect.objectContaining({ code: 'payment_required' }),
+      expect.objectContaining({ code: 'payment_not_paid' }),
     );
 
     const used = await paidPayment(mesh, account.apiKey);
     await start(used.payment_id);
-    expect(await errorOf(start(used.payment_id))).toEqual(expect.objectContaining({ code: 'conflict' }));
+    expect(await errorOf(start(used.payment_id))).toEqual(
+      expect.objectContaining({ code: 'payment_already_used' }),
+    );
 
     const other = await mesh.createAccount();
     const foreign = await paidPayment(mesh, other.apiKey);
@@ -347,7 +349,7 @@ describe('CancelTraining', () => {
     expect(mesh.replicate.training(trainingId)!.object.status).toBe('canceled');
     expect(
       await errorOf(client.cancelTraining({ accountId: account.accountId, versionId: version.versionId })),
-    ).toEqual(expect.objectContaining({ code: 'conflict' }));
+    ).toEqual(expect.objectContaining({ code: 'training_finished' }));
     // The `completed` webhook of the cancel arrives later and changes nothing.
     await mesh.replicate.webhooksIdle();
     expect((await getVersion(version.versionId)).status).toBe(common.RunStatus.RUN_STATUS_CANCELED);

@@ -5,7 +5,7 @@
  * RPC as `POST /api/v1/prompts/create`, so credits, limits and ownership are the same rules.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { AppError, Errors } from '@atelier/kit';
+import { Errors } from '@atelier/kit';
 import { common, type inferencer, type trainer } from '@atelier/protos';
 import { z } from '../../openapi/registry';
 import { route, type AnyRoute } from '../define';
@@ -78,7 +78,7 @@ async function pickVersion(deps: GatewayDeps, accountId: string, body: Txt2Img):
   const named = body.override_settings.sd_model_checkpoint?.trim();
   if (named) return named.replace(/\s*\[[0-9a-f]+\]$/i, ''); // A1111 titles may end in " [hash]"
   const [newest] = await readyVersions(deps, accountId);
-  if (!newest) throw Errors.conflict('no ready model: train one first');
+  if (!newest) throw Errors.noReadyVersion();
   return newest.versionId;
 }
 
@@ -91,7 +91,7 @@ async function waitFinished(
   let current = prompt;
   while (!FINISHED.has(current.status)) {
     if (Date.now() + POLL_MS > deadline) {
-      throw new AppError('timeout', `the images were not ready within ${TXT2IMG_WAIT_MS / 1000} s`, {
+      throw Errors.timedOut(`the images were not ready within ${TXT2IMG_WAIT_MS / 1000} s`, {
         prompt_id: current.promptId,
       });
     }

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import busboy from 'busboy';
 import type { Request } from 'express';
-import { AppError, Errors, type ClientStream } from '@atelier/kit';
+import { Errors, type ClientStream } from '@atelier/kit';
 import type { imager } from '@atelier/protos';
 import { checkText } from '../../middleware/text';
 
@@ -24,10 +24,7 @@ export async function streamUploadToImager(
 ): Promise<{ fields: Record<string, string>; response: imager.PackTrainingImagesResponse }> {
   const type = req.get('content-type') ?? '';
   if (!/^multipart\/form-data/i.test(type)) {
-    throw new AppError(
-      'unsupported_media_type',
-      'send the photos as multipart/form-data in the field "images"',
-    );
+    throw Errors.unsupportedMediaType('send the photos as multipart/form-data in the field "images"');
   }
   let parser: busboy.Busboy;
   try {
@@ -93,9 +90,7 @@ export async function streamUploadToImager(
       // would take the whole gateway down.
       file.on('error', (err: Error) => fail(Errors.invalid(`malformed multipart request: ${err.message}`)));
       file.on('limit', () =>
-        fail(
-          new AppError('payload_too_large', `${info.filename} is larger than ${limits.maxFileBytes} bytes`),
-        ),
+        fail(Errors.payloadTooLarge(`${info.filename} is larger than ${limits.maxFileBytes} bytes`)),
       );
       // One file after another: every chunk must follow its own file_start, and busboy announces
       // the next file before this one's data has been read. The next file waits (busboy holds it
@@ -115,10 +110,7 @@ export async function streamUploadToImager(
             total += chunk.length;
             if (total > limits.maxTotalBytes) {
               fail(
-                new AppError(
-                  'payload_too_large',
-                  `the upload is larger than ${limits.maxTotalBytes} bytes in total`,
-                ),
+                Errors.payloadTooLarge(`the upload is larger than ${limits.maxTotalBytes} bytes in total`),
               );
               break;
             }
@@ -131,10 +123,8 @@ export async function streamUploadToImager(
           fail(err);
         });
     });
-    parser.on('filesLimit', () =>
-      fail(new AppError('payload_too_large', `more than ${limits.maxFiles} files`)),
-    );
-    parser.on('partsLimit', () => fail(new AppError('payload_too_large', 'too many parts')));
+    parser.on('filesLimit', () => fail(Errors.payloadTooLarge(`more than ${limits.maxFiles} files`)));
+    parser.on('partsLimit', () => fail(Errors.payloadTooLarge('too many parts')));
     parser.on('error', (err: Error) => reject(Errors.invalid(`malformed multipart request: ${err.message}`)));
     parser.on('close', () => resolve());
     // The client may have gone before these listeners exist (the handler awaited RPCs first).

@@ -63,9 +63,9 @@ export const versionRoutes = [
       // Cheap checks first, so a doomed upload is refused before megabytes are read.
       const { payment } = await mesh.billing.getPayment({ accountId, paymentId: params.payment_id });
       if (!payment) throw Errors.notFound('payment', params.payment_id);
-      if (!payment.isInit) throw Errors.conflict('this payment is for extra images, not for training');
+      if (!payment.isInit) throw Errors.paymentNotForTraining(payment.paymentId);
       if (payment.status !== billing.PaymentStatus.PAYMENT_STATUS_PAID)
-        throw Errors.paymentRequired('the payment is not paid');
+        throw Errors.paymentNotPaid(payment.paymentId, 'not paid');
       const versionId = newId('version');
       if (payment.versionId === versionId) {
         // A retry (same Idempotency-Key) of an upload whose first attempt started the training.
@@ -76,8 +76,7 @@ export const versionRoutes = [
             body: { version_id: versionId, status: runStatus(version.status), images: version.imageCount },
           };
       }
-      if (payment.versionId)
-        throw Errors.conflict(`this payment already trained version ${payment.versionId}`);
+      if (payment.versionId) throw Errors.paymentAlreadyUsed(payment.paymentId, payment.versionId);
 
       const plan = (await mesh.billing.listPlans({ includeDeprecated: true })).plans.find(
         (p) => p.id === payment.planId,
@@ -99,7 +98,7 @@ export const versionRoutes = [
         },
       );
       if (response.problems.length) {
-        throw new AppError('photos_rejected', `${response.problems.length} problem(s) with the photos`, {
+        throw Errors.photosRejected(response.problems.length, {
           errors: response.problems.map((p) => ({
             file: p.file,
             index: p.index,

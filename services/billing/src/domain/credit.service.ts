@@ -83,11 +83,9 @@ export class CreditService {
       // Locked, so a refund of this payment is either entirely before this grant or after it.
       const payment = await repos.payments.lock(id);
       if (!payment || payment.account_id !== account) throw Errors.notFound('payment', paymentId);
-      if (payment.version_id !== version)
-        throw Errors.conflict(`payment ${paymentId} is not bound to version ${versionId}`);
-      if (payment.status === 'pending') throw Errors.paymentRequired(`payment ${paymentId} is not paid`);
-      if (payment.status !== 'paid')
-        throw Errors.conflict(`payment ${paymentId} is ${payment.status}: it grants nothing`);
+      if (payment.version_id !== version) throw Errors.paymentNotBound(paymentId, versionId);
+      if (payment.status === 'pending') throw Errors.paymentNotPaid(paymentId, payment.status);
+      if (payment.status !== 'paid') throw Errors.paymentGrantsNothing(paymentId, payment.status);
       await this.grantInTransaction(repos, payment);
       return toBalance(version, await repos.balances.find(version));
     });
@@ -99,7 +97,7 @@ export class CreditService {
    */
   async grantInTransaction(repos: PaymentRepositories, payment: PaymentRow): Promise<boolean> {
     const versionId = payment.version_id;
-    if (!versionId) throw Errors.conflict(`payment ${payment.id} is not bound to a version yet`);
+    if (!versionId) throw Errors.paymentNotBound(payment.id);
     const plan = await this.plans.find(payment.plan_id);
     if (!plan) throw new Error(`plan ${payment.plan_id} of payment ${payment.id} does not exist`);
     await repos.balances.ensure(versionId, payment.account_id);
@@ -108,8 +106,7 @@ export class CreditService {
     if (!(await repos.grants.insert(payment.id, versionId, plan.images))) return false;
     const balance = await repos.balances.addGranted(versionId, plan.images);
     // A version belongs to one account; anything else is a bug we must not turn into free credits.
-    if (balance.account_id !== payment.account_id)
-      throw Errors.conflict(`version ${versionId} belongs to another account`);
+    if (balance.account_id !== payment.account_id) throw Errors.versionOfAnotherAccount(versionId);
     await repos.ledger.append({
       versionId,
       reason: 'grant',
@@ -208,7 +205,7 @@ export class CreditService {
     const existing = await repos.reservations.find(id);
     if (!existing) return undefined;
     if (existing.version_id !== version || existing.amount !== amount) {
-      throw Errors.conflict(`reservation ${id} was made for another version or amount`);
+      throw Errors.reservationMismatch(id);
     }
     const balance = await repos.balances.find(version);
     if (!balance || balance.account_id !== account) throw Errors.notFound('version', version);
@@ -233,8 +230,7 @@ export class CreditService {
       if (!closed) {
         const existing = await repos.reservations.find(id);
         if (!existing) throw Errors.notFound('reservation', reservationId);
-        if (existing.status === 'open')
-          throw Errors.invalid(`used ${keep} exceeds the reservation of ${existing.amount}`);
+        if (existing.status === 'open') throw Errors.reservationExceeded(keep, existing.amount);
         // Closed already (a retry, or the other side of a race won): nothing changes.
         return toBalance(existing.version_id, await repos.balances.find(existing.version_id));
       }

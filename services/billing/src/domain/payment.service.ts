@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import {
-  AppError,
   decodeCursor,
   Errors,
   pageOf,
@@ -78,10 +77,9 @@ export class PaymentService {
       const existing = await this.store.repos.payments.find(paymentId);
       if (existing) {
         if (existing.account_id !== accountId || existing.plan_id !== input.planId)
-          throw Errors.alreadyExists(`payment ${paymentId} exists with other inputs`);
+          throw Errors.idReused('payment', paymentId);
         if (existing.checkout_url) return existing;
-        throw new AppError(
-          'idempotency_in_flight',
+        throw Errors.idempotencyInFlight(
           'the first request with this Idempotency-Key has not finished; retry shortly',
         );
       }
@@ -182,7 +180,7 @@ export class PaymentService {
     const version = await this.versions.getVersion(accountId, id);
     if (!version || version.accountId !== accountId) throw Errors.notFound('version', versionId);
     if (!version.isReady)
-      throw Errors.conflict(`version ${versionId} is not ready: credits can be added once it is trained`);
+      throw Errors.versionNotReady(versionId, ': credits can be added once it is trained');
     return id;
   }
 
@@ -249,19 +247,17 @@ export class PaymentService {
     try {
       claimed = await this.store.repos.payments.claimInit(id, account, version);
     } catch (err) {
-      if (pgCode(err) === PG_UNIQUE_VIOLATION)
-        throw Errors.conflict(`version ${versionId} is already trained by another payment`);
+      if (pgCode(err) === PG_UNIQUE_VIOLATION) throw Errors.versionAlreadyTrained(versionId);
       throw err;
     }
     const payment = claimed ?? (await this.store.repos.payments.find(id));
     if (!payment || payment.account_id !== account) throw Errors.notFound('payment', paymentId);
     if (!claimed) {
-      if (!payment.is_init) throw Errors.conflict('this payment is for extra images, not for training');
+      if (!payment.is_init) throw Errors.paymentNotForTraining(payment.id);
       const sameClaim = payment.version_id === version && payment.status === 'paid';
       if (!sameClaim) {
-        if (payment.version_id)
-          throw Errors.conflict(`this payment already trained version ${payment.version_id}`);
-        throw Errors.paymentRequired(`the payment is ${payment.status}, not paid`);
+        if (payment.version_id) throw Errors.paymentAlreadyUsed(payment.id, payment.version_id);
+        throw Errors.paymentNotPaid(payment.id, payment.status);
       }
     }
     const plan = await this.plans.find(payment.plan_id);

@@ -53,7 +53,7 @@ export class WebhookService {
     if (created) return { endpoint: created, secret };
     // The id is derived from the Idempotency-Key: a replay after the first answer was lost.
     const existing = await repo.find(accountId, id);
-    if (!existing) throw Errors.conflict(`endpoint id ${id} is taken`);
+    if (!existing) throw Errors.idReused('endpoint', id);
     return { endpoint: existing, secret: existing.secret };
   }
 

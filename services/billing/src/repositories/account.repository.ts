@@ -21,7 +21,7 @@ export class AccountRepository {
       );
       return rows[0]!;
     } catch (err) {
-      if (pgCode(err) === PG_UNIQUE_VIOLATION) throw Errors.alreadyExists(`an account for ${email} exists`);
+      if (pgCode(err) === PG_UNIQUE_VIOLATION) throw Errors.accountExists(email);
       throw err;
     }
   }

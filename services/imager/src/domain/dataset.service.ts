@@ -1,5 +1,5 @@
 import { Transform, pipeline } from 'node:stream';
-import { AppError, Errors, type Logger, type Metrics } from '@atelier/kit';
+import { Errors, type Logger, type Metrics } from '@atelier/kit';
 import { sniffImageType, SNIFF_HEAD_BYTES } from './image.rules';
 import { datasetKey } from './object.rules';
 import { type PhotoLimits, type PhotoProblem, photoProblems } from './photo.rules';
@@ -349,9 +349,7 @@ async function* abortable<T>(
   let onAbort: (() => void) | undefined;
   const aborted = new Promise<never>((_, reject) => {
     onAbort = () =>
-      reject(
-        signal.reason instanceof Error ? signal.reason : new AppError('timeout', 'the call was cancelled'),
-      );
+      reject(signal.reason instanceof Error ? signal.reason : Errors.timedOut('the call was cancelled'));
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
   });

@@ -143,7 +143,7 @@ export class OutputTransfer {
         if (!(err instanceof Transient)) throw err;
         if (attempt >= attempts) {
           const what = `output ${index + 1} could not be downloaded after ${attempts} attempts: ${err.message}`;
-          throw new AppError(err.timedOut ? 'timeout' : 'unavailable', what);
+          throw err.timedOut ? Errors.timedOut(what) : Errors.sourceUnavailable(what);
         }
         const backoff = retryBaseMs * 2 ** (attempt - 1) * (0.75 + Math.random() * 0.5);
         const delay = Math.max(backoff, Math.min(err.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS));
@@ -199,10 +199,7 @@ export class OutputTransfer {
       if (declaredLength > maxBytes) throw tooLarge(n, declaredLength, maxBytes);
       const declaredType = mediaType(res.headers.get('content-type'));
       if (!GENERIC_TYPES.has(declaredType) && !Object.values(OUTPUT_CONTENT_TYPES).includes(declaredType)) {
-        throw new AppError(
-          'unsupported_media_type',
-          `output ${n} is ${declaredType}, not a PNG, JPEG or WebP image`,
-        );
+        throw Errors.unsupportedMediaType(`output ${n} is ${declaredType}, not a PNG, JPEG or WebP image`);
       }
 
       // Read until the header gives type and size; these chunks are the start of the upload.
@@ -219,16 +216,10 @@ export class OutputTransfer {
       }
       if (header.state !== 'done') {
         const reason = header.state === 'invalid' ? header.reason : 'no image size in its first bytes';
-        throw new AppError(
-          'unsupported_media_type',
-          `output ${n} is not a usable PNG, JPEG or WebP image: ${reason}`,
-        );
+        throw Errors.unsupportedMediaType(`output ${n} is not a usable PNG, JPEG or WebP image: ${reason}`);
       }
       if (!GENERIC_TYPES.has(declaredType) && declaredType !== OUTPUT_CONTENT_TYPES[header.type]) {
-        throw new AppError(
-          'unsupported_media_type',
-          `output ${n} is sent as ${declaredType} but is a ${header.type}`,
-        );
+        throw Errors.unsupportedMediaType(`output ${n} is sent as ${declaredType} but is a ${header.type}`);
       }
       if (headBytes > maxBytes) throw tooLarge(n, headBytes, maxBytes);
 
@@ -310,7 +301,7 @@ function checkStatus(res: Response, n: number): void {
   if (res.ok) return;
   const status = res.status;
   if (status === 404 || status === 410 || status === 403) {
-    throw new AppError('not_found', `output ${n} is gone at its source (HTTP ${status})`);
+    throw Errors.goneAtSource(`output ${n} is gone at its source (HTTP ${status})`);
   }
   if (status >= 500 || status === 408 || status === 425 || status === 429) {
     throw new Transient(`HTTP ${status}`, retryAfterMs(res.headers.get('retry-after')));
@@ -339,7 +330,7 @@ async function readSource(
 }
 
 function tooLarge(n: number, bytes: number, max: number): AppError {
-  return new AppError('payload_too_large', `output ${n} is larger than ${max} bytes (${bytes} so far)`);
+  return Errors.payloadTooLarge(`output ${n} is larger than ${max} bytes (${bytes} so far)`);
 }
 
 function mediaType(header: string | null): string {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { AppError, Errors, requireUuid, type Logger } from '@atelier/kit';
+import { AppError, Errors, requireUuid, type ErrorCode, type Logger } from '@atelier/kit';
 import type { Repositories, Store } from '../repositories';
 import type { Offer, Pack, Run, RunKind } from './offer.model';
 import { checkVariables, creditsUsed, packPrice, promptsOf, requestHash, variablesOf } from './offer.rules';
@@ -9,12 +9,12 @@ import { runningLimit, type CallLimits, type PromptService } from './prompt.serv
 import type { Credits, VersionDirectory } from './ports';
 
 /** Billing answers that mean it reserved nothing: the run row can simply go. */
-const RESERVE_REFUSALS: ReadonlySet<string> = new Set([
+const RESERVE_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'insufficient_credits',
   'not_found',
   'invalid_argument',
   'malformed_id',
-  'payment_required',
+  'payment_not_paid',
   'permission_denied',
 ]);
 
@@ -132,8 +132,7 @@ export class OfferService {
     if (!pack || !pack.active) throw Errors.notFound('pack', packId);
     const found = new Map((await this.d.store.repos.offers.findMany(pack.offerIds)).map((o) => [o.id, o]));
     const offers = pack.offerIds.map((id) => found.get(id));
-    if (offers.some((o) => !o || !o.active))
-      throw Errors.conflict(`pack ${packId} names an offer that is gone`);
+    if (offers.some((o) => !o || !o.active)) throw Errors.offerGone(packId);
     const list = offers as Offer[];
     return this.run('pack', packId, list, packPrice(pack, list), input, call);
   }
@@ -168,8 +167,7 @@ export class OfferService {
 
     const version = await this.d.versions.getVersion(accountId, versionId);
     if (version.accountId !== accountId) throw Errors.notFound('version', versionId);
-    if (!version.isReady || !version.replicateVersion)
-      throw Errors.conflict(`version ${versionId} is not ready`);
+    if (!version.isReady || !version.replicateVersion) throw Errors.versionNotReady(versionId);
     const values = { ...variables, trigger_word: version.triggerWord, class: version.className };
     const plan = offers.flatMap((o) => promptsOf(o, values));
     const imagesExpected = plan.reduce((s, p) => s + p.numOutputs, 0);

@@ -5,6 +5,7 @@ import {
   pgCode,
   replicateError,
   requireUuid,
+  type ErrorCode,
   type Logger,
   type Metrics,
 } from '@atelier/kit';
@@ -24,13 +25,13 @@ import {
 import type { PromptWaiter } from './prompt.waiter';
 
 /** Billing answers that mean it reserved nothing: the prompt row can simply go. */
-const RESERVE_REFUSALS: ReadonlySet<string> = new Set([
+const RESERVE_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'insufficient_credits',
   'not_found',
-  'conflict',
+  'reservation_mismatch',
   'invalid_argument',
   'malformed_id',
-  'payment_required',
+  'payment_not_paid',
   'permission_denied',
 ]);
 
@@ -47,12 +48,7 @@ const PARAM_FIELDS = [
 const sameParams = (a: PromptParams, b: PromptParams) =>
   PARAM_FIELDS.every((k) => (a[k] ?? null) === (b[k] ?? null));
 
-export const runningLimit = (max: number) =>
-  new AppError(
-    'rate_limited',
-    `${max} prompts are already running on this account (the most its tier allows at once); retry when one finishes`,
-    { limit: 'prompts_running', max },
-  );
+export const runningLimit = (max: number) => Errors.tooManyRunningPrompts(max);
 
 /** Time kept back from the caller's deadline to answer it. */
 const ANSWER_MARGIN_MS = 500;
@@ -128,8 +124,7 @@ export class PromptService {
     const version = await this.d.versions.getVersion(accountId, versionId);
     // trainer answers 404 for a foreign version itself; this guards against a trainer that does not.
     if (version.accountId !== accountId) throw Errors.notFound('version', versionId);
-    if (!version.isReady || !version.replicateVersion)
-      throw Errors.conflict(`version ${versionId} is not ready`);
+    if (!version.isReady || !version.replicateVersion) throw Errors.versionNotReady(versionId);
 
     const { prompts } = this.d.store.repos;
     // The id is derived from the client's Idempotency-Key: a retry finds the first attempt's prompt.
@@ -162,7 +157,7 @@ export class PromptService {
       if (pgCode(err) !== PG_UNIQUE_VIOLATION) throw err;
       // The same retry raced us to the insert.
       const raced = await prompts.find(promptId);
-      if (!raced) throw Errors.alreadyExists(`prompt ${promptId} exists`);
+      if (!raced) throw Errors.idReused('prompt', promptId);
       return this.existing(raced, accountId, versionId, params);
     }
     if (!inserted) throw runningLimit(maxRunning);
@@ -250,7 +245,7 @@ export class PromptService {
       prompt.versionId !== versionId ||
       !sameParams(prompt.params, params)
     )
-      throw Errors.alreadyExists(`prompt ${prompt.id} exists with other inputs`);
+      throw Errors.idReused('prompt', prompt.id);
     const { remaining } = await this.d.credits.balance(accountId, versionId);
     return { prompt, imagesRemaining: remaining };
   }
@@ -287,7 +282,7 @@ export class PromptService {
   /** Cancels a running prompt at Replicate and releases every credit it reserved. */
   async cancel(accountId: string, promptId: string): Promise<Prompt> {
     const prompt = await this.mine(requireUuid('account_id', accountId), requireUuid('prompt_id', promptId));
-    if (!isActive(prompt.status)) throw Errors.conflict(`prompt ${promptId} is already ${prompt.status}`);
+    if (!isActive(prompt.status)) throw Errors.promptFinished(promptId, prompt.status);
     let outcome: Outcome = { status: 'canceled', error: 'canceled', predictTime: null, reason: 'canceled' };
     if (prompt.predictionId) {
       let prediction: Prediction;
@@ -300,13 +295,13 @@ export class PromptService {
       if (ended && ended.status !== 'canceled') {
         // It finished before the cancel reached it: completion (webhook or reconciler) owns it now.
         await this.d.store.repos.prompts.scheduleNow(prompt.id);
-        throw Errors.conflict(`prompt ${promptId} already ${ended.status}`);
+        throw Errors.promptFinished(promptId, ended.status);
       }
       if (ended) outcome = ended;
     }
     await this.d.completion.finish(prompt, outcome);
     const after = await this.mine(prompt.accountId, prompt.id);
-    if (after.status !== 'canceled') throw Errors.conflict(`prompt ${promptId} is already ${after.status}`);
+    if (after.status !== 'canceled') throw Errors.promptFinished(promptId, after.status);
     return after;
   }
 

@@ -1,4 +1,4 @@
-import { AppError, Errors, replicateStatusOf, type ReplicateAdapter } from '@atelier/kit';
+import { Errors, replicateStatusOf, type ReplicateAdapter } from '@atelier/kit';
 import type { ReplicatePort, ReplicateTraining } from '../domain/ports';
 import { parseTraining } from '../domain/version.rules';
 
@@ -10,7 +10,7 @@ import { parseTraining } from '../domain/version.rules';
 function refusedIsOurs(err: unknown): never {
   const status = replicateStatusOf(err);
   if (status !== undefined && status >= 400 && status < 500 && status !== 429) {
-    throw new AppError('internal', `Replicate refused the request (${status}): ${(err as Error).message}`);
+    throw Errors.internal(`Replicate refused the request (${status}): ${(err as Error).message}`);
   }
   throw err;
 }

@@ -126,8 +126,7 @@ export class VersionService {
       });
     } catch (err) {
       await this.giveBack(paymentId, versionId, log);
-      if (pgCode(err) === PG_UNIQUE_VIOLATION)
-        throw Errors.conflict(`payment ${paymentId} already trained a version`);
+      if (pgCode(err) === PG_UNIQUE_VIOLATION) throw Errors.paymentAlreadyUsed(paymentId);
       throw err;
     }
 
@@ -135,8 +134,7 @@ export class VersionService {
     try {
       await replicate.ensureModel(model);
       // Nothing runs at Replicate yet: a caller that went away gets its payment back.
-      if (signal?.aborted)
-        throw new AppError('timeout', 'the caller went away before the training was created');
+      if (signal?.aborted) throw Errors.timedOut('the caller went away before the training was created');
       training = await replicate.createTraining({
         trainer: this.o.trainer,
         destination: model,
@@ -206,9 +204,8 @@ export class VersionService {
   /** Cancels at Replicate, then records `canceled`; a finished training is a 409. */
   async cancel(accountId: string, versionId: string): Promise<VersionRow> {
     const row = await this.get(accountId, versionId);
-    if (isTerminal(row.status)) throw Errors.conflict(`the training already ${row.status}`);
-    if (!row.replicate_training_id)
-      throw Errors.conflict('the training is still being started; try again in a moment');
+    if (isTerminal(row.status)) throw Errors.trainingFinished(row.status);
+    if (!row.replicate_training_id) throw Errors.trainingStarting();
     const reported = await this.d.replicate.cancelTraining(row.replicate_training_id);
     // Replicate answers `canceled`, or the state it had already reached; a non-final answer means
     // the cancel is under way, and we stop waiting for this training now.
@@ -216,7 +213,7 @@ export class VersionService {
     const { row: after = row } = await this.d.transitions.apply(row.id, obs, 'cancel');
     if (after.status !== 'canceled') {
       await this.d.transitions.followUp(after);
-      throw Errors.conflict(`the training ${after.status} before it could be canceled`);
+      throw Errors.trainingFinished(after.status);
     }
     return this.d.transitions.followUp(after);
   }

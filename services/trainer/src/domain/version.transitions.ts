@@ -1,4 +1,4 @@
-import { AppError, newEvent, type Logger, type Metrics } from '@atelier/kit';
+import { AppError, newEvent, type ErrorCode, type Logger, type Metrics } from '@atelier/kit';
 import type { Store, TrainerRepositories, VersionRow } from '../repositories';
 import type { BillingPort, ReplicatePort, ReplicateTraining } from './ports';
 import { isTerminal, planTransition, type TrainingObservation } from './version.rules';
@@ -22,12 +22,14 @@ export interface TransitionDeps {
 }
 
 // Billing answered, and asking again would get the same answer (a refunded payment, an unknown account).
-const FINAL_BILLING_ERRORS = new Set([
+const FINAL_BILLING_ERRORS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'not_found',
-  'conflict',
+  'payment_not_bound',
+  'payment_grants_nothing',
+  'version_of_another_account',
   'invalid_argument',
   'malformed_id',
-  'payment_required',
+  'payment_not_paid',
 ]);
 const isFinal = (err: unknown) => err instanceof AppError && FINAL_BILLING_ERRORS.has(err.code);
 
