@@ -595,6 +595,93 @@ describe('operations', () => {
       });
   });
 
+  describe('backups (infra/backup)', () => {
+    const BACKUP = path.join(ROOT, 'infra', 'backup', 'backup.sh');
+    let work: string;
+    let bin: string;
+    before(() => {
+      // pg_dump and pg_restore stand-ins: this machine's client tools are older than the Postgres
+      // the stack runs, and pg_dump refuses a newer server. They record what they were asked.
+      work = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-backup-'));
+      bin = path.join(work, 'bin');
+      fs.mkdirSync(bin);
+      fs.writeFileSync(
+        path.join(bin, 'pg_dump'),
+        '#!/bin/sh\n[ -n "$FAIL_DUMP" ] && { echo "pg_dump: connection refused" >&2; exit 1; }\n' +
+          'for a in "$@"; do case "$a" in --file=*) printf "PGDMP %s" "$PGDATABASE" > "${a#--file=}";; esac; done\n',
+        { mode: 0o755 },
+      );
+      fs.writeFileSync(
+        path.join(bin, 'pg_restore'),
+        '#!/bin/sh\nlast=; for a in "$@"; do last="$a"; done\ngrep -q "^PGDMP" "$last"\n',
+        { mode: 0o755 },
+      );
+    });
+    const backup = (dir: string, extra: Record<string, string> = {}) =>
+      run('sh', [BACKUP], {
+        env: {
+          ...cleanEnv(extra),
+          PATH: `${bin}:${process.env.PATH}`,
+          PGDATABASE: 'atelier',
+          BACKUP_DIR: dir,
+          BACKUP_TEXTFILE_DIR: work,
+        },
+      });
+
+    it('keeps a checked dump, prunes those past the retention, and records its success for the alert', () => {
+      const dir = path.join(work, 'dumps');
+      fs.mkdirSync(dir);
+      const old = path.join(dir, 'atelier-20200101T000000Z.dump');
+      const recent = path.join(dir, 'atelier-20991231T000000Z.dump');
+      fs.writeFileSync(old, 'PGDMP old');
+      fs.writeFileSync(recent, 'PGDMP recent');
+      const now = Date.now() / 1000;
+      fs.utimesSync(old, now - 15 * 86400, now - 15 * 86400);
+      fs.utimesSync(recent, now - 13 * 86400, now - 13 * 86400);
+      const before = Math.floor(Date.now() / 1000);
+      const result = backup(dir, { BACKUP_RETENTION_DAYS: '14' });
+      expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 0, stderr: '' });
+      const files = fs.readdirSync(dir).sort();
+      expect(files).toEqual([expect.stringMatching(/^atelier-\d{8}T\d{6}Z\.dump$/), path.basename(recent)]);
+      expect(fs.readFileSync(path.join(dir, files[0]!), 'utf8')).toBe('PGDMP atelier');
+      const metrics = fs.readFileSync(path.join(work, 'atelier_backup.prom'), 'utf8');
+      const at = Number(/^atelier_backup_last_success_timestamp_seconds (\d+)$/m.exec(metrics)?.[1]);
+      expect(at).toBeGreaterThanOrEqual(before);
+      expect(at).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000));
+      // The alert reads exactly this series.
+      expect(fs.readFileSync(path.join(PROM_DIR, 'alerts.yml'), 'utf8')).toContain(
+        'atelier_backup_last_success_timestamp_seconds',
+      );
+    });
+
+    it('leaves no partial dump and does not report success when pg_dump fails', () => {
+      const dir = path.join(work, 'failing');
+      const metrics = path.join(work, 'atelier_backup.prom');
+      fs.writeFileSync(metrics, 'atelier_backup_last_success_timestamp_seconds 1\n');
+      const result = backup(dir, { FAIL_DUMP: '1' });
+      expect(result.status).not.toBe(0);
+      expect(result.stderr).toContain('connection refused');
+      expect(fs.readdirSync(dir)).toEqual([]);
+      expect(fs.readFileSync(metrics, 'utf8')).toBe('atelier_backup_last_success_timestamp_seconds 1\n');
+      expect(backup(dir, { BACKUP_RETENTION_DAYS: 'x' }).status).toBe(64);
+    });
+
+    it('runs in compose on a schedule, into a host folder, its metric where node-exporter reads it', () => {
+      const service = compose.services.backup!;
+      expect(service.restart).toBe('unless-stopped');
+      const mounts = (service.volumes ?? []).map(String);
+      expect(mounts).toEqual(
+        expect.arrayContaining([`${ROOT}/infra/backup:/opt/atelier:ro`, 'node-textfile:/textfile:rw']),
+      );
+      expect(service.environment).toMatchObject({ BACKUP_TEXTFILE_DIR: '/textfile', BACKUP_DIR: '/backups' });
+      expect((compose.services['node-exporter']!.volumes ?? []).map(String)).toContain(
+        'node-textfile:/textfile:ro',
+      );
+      const restore = fs.readFileSync(path.join(ROOT, 'infra', 'backup', 'restore.sh'), 'utf8');
+      expect(restore).toContain('--single-transaction');
+    });
+  });
+
   describe('image', () => {
     const dockerfile = () => fs.readFileSync(path.join(DOCKER_DIR, 'Dockerfile'), 'utf8');
 
