@@ -214,6 +214,7 @@ describe('CreatePrompt', () => {
     expect(credits.remaining(versionId)).toBe(6);
     expect(credits.usage.get(prompt.id)).toEqual({
       accountId: account,
+      versionId,
       predictSeconds: done.predictTime,
       costMicros: done.costMicros,
     });
