@@ -18,7 +18,7 @@ import {
 import { billing } from '@atelier/protos';
 import type { BillingConfig } from './config';
 import { StripeClient } from './clients/stripe.client';
-import { createTrainerVersions } from './clients/trainer.client';
+import { createTrainerDeletion } from './clients/trainer.client';
 import { paymentRepositories } from './repositories';
 import { PlanRepository } from './repositories/plan.repository';
 import { AccountService } from './domain/account.service';
@@ -66,21 +66,21 @@ export async function startBilling(config: BillingConfig, seams: BillingSeams = 
     }),
     measured,
   );
-  const versions = createTrainerVersions(config.TRAINER_ADDR, {
+  const deletion = createTrainerDeletion(config.TRAINER_ADDR, {
     timeoutMs: config.TRAINER_TIMEOUT_MS,
     metrics,
   });
 
   const store = observeStore(createStore(db, paymentRepositories), measured);
   watchReservations(store, measured);
-  const accounts = new AccountService(store, versions);
+  const accounts = new AccountService(store, deletion);
   const plans = new PlanService(new PlanRepository(db));
-  const credits = new CreditService(store, plans);
+  const credits = new CreditService(store);
   const payments = new PaymentService(
     store,
     plans,
     stripe,
-    versions,
+    credits,
     { success: config.CHECKOUT_SUCCESS_URL, cancel: config.CHECKOUT_CANCEL_URL },
     logger,
   );
@@ -160,7 +160,7 @@ export async function startBilling(config: BillingConfig, seams: BillingSeams = 
       () => deliveries.stop(),
       () => sweep.stop(),
       () => webhookClient.close(),
-      () => versions.close(),
+      () => deletion.close(),
       () => db.end(),
     ],
   });

@@ -15,7 +15,7 @@ export const billingConfigSchema = serviceEnv.extend({
   STRIPE_WEBHOOK_TOLERANCE_S: z.coerce.number().int().positive().default(300),
   /** Per attempt; the client retries twice more (same idempotency key): 3 × 2.5 s + backoff stays under the gateway's 10 s deadline. */
   STRIPE_TIMEOUT_MS: env.ms(2_500),
-  /** Deadline of billing's calls to trainer (GetVersion for add-on payments). */
+  /** Deadline of billing's calls to trainer (DeleteAccountData). */
   TRAINER_TIMEOUT_MS: env.ms(5_000),
 
   /** Callbacks: http and loopback/private/link-local destinations allowed (development and tests only). */

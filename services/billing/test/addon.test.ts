@@ -1,11 +1,12 @@
 /**
- * Add-on payments: bound at creation to a ready version of the caller (billing asks trainer's
- * GetVersion), and granting their images the moment they are paid — exactly once however the
- * webhooks arrive. The version is a row in trainer.versions, standing in for a finished training.
+ * Add-on payments: bound at creation to a ready version of the caller (billing knows which
+ * versions are ready from trainer's reports), and granting their images the moment they are paid
+ * — exactly once however the webhooks arrive. The test reports the version ready, as trainer would.
  */
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import type { Mesh } from '@atelier/infra/testing';
+import { billing as billingProto } from '@atelier/protos';
 import {
   balanceRow,
   checkout,
@@ -24,6 +25,7 @@ let mesh: Mesh;
 let db: Client;
 let account: { accountId: string; apiKey: string };
 const billing = () => mesh.gateway.deps.mesh.billing;
+const { TrainingOutcome } = billingProto;
 
 beforeAll(async () => {
   ({ mesh, db, account } = await startBillingSuite());
@@ -67,16 +69,16 @@ describe('creating an add-on payment', () => {
     );
     expect((await create({ plan_id: 'basic_extra_creds', version_id: randomUUID() })).status).toBe(404);
 
-    const training = await readyVersion(mesh, db, account, { grant: false });
-    await db.query(
-      "UPDATE trainer.versions SET status = 'processing', pushed_at = NULL, completed_at = NULL WHERE id = $1",
-      [training.versionId],
-    );
+    // Claimed and still training: not ready.
+    const training = await readyVersion(mesh, db, account, { ready: false });
     expect((await create({ plan_id: 'basic_extra_creds', version_id: training.versionId })).status).toBe(409);
-    // Succeeded but its weights not pushed yet: still not ready.
-    await db.query("UPDATE trainer.versions SET status = 'succeeded', completed_at = now() WHERE id = $1", [
-      training.versionId,
-    ]);
+    // Failed: still the caller's, never ready.
+    await billing().reportTrainingOutcome({
+      accountId: account.accountId,
+      paymentId: training.initPaymentId,
+      versionId: training.versionId,
+      outcome: TrainingOutcome.TRAINING_OUTCOME_FAILED,
+    });
     expect((await create({ plan_id: 'basic_extra_creds', version_id: training.versionId })).status).toBe(409);
   });
 

@@ -37,7 +37,7 @@ const errorOf = async (p: Promise<unknown>): Promise<AppError> => {
 
 describe('GrantCredits', () => {
   it("grants the plan's images to the version the payment trained, once per payment", async () => {
-    const { versionId, initPaymentId } = await readyVersion(mesh, db, account, { grant: false });
+    const { versionId, initPaymentId } = await readyVersion(mesh, db, account, { ready: false });
     const grant = () =>
       billing().grantCredits({ accountId: account.accountId, versionId, paymentId: initPaymentId });
     const results = await Promise.all([grant(), grant(), grant()]);
@@ -48,7 +48,7 @@ describe('GrantCredits', () => {
   });
 
   it('refuses a payment of another account (404) or one not bound to that version (409)', async () => {
-    const { versionId, initPaymentId } = await readyVersion(mesh, db, account, { grant: false });
+    const { versionId, initPaymentId } = await readyVersion(mesh, db, account, { ready: false });
     const other = await mesh.createAccount();
     expect(
       (

@@ -1,7 +1,10 @@
 /** Shared steps of billing's integration tests: real payments through the gateway and the Stripe sandbox. */
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
+import { billing as billingProto } from '@atelier/protos';
 import { startMesh, waitFor, type Mesh } from '@atelier/infra/testing';
+
+const { TrainingOutcome } = billingProto;
 
 export interface PaymentJson {
   payment_id: string;
@@ -58,27 +61,27 @@ export async function paidPayment(
 }
 
 /**
- * A trained, ready version of the account: a paid init payment claimed for it, and (standing in
- * for trainer's training run) its row in trainer.versions with status succeeded and pushed_at set.
+ * A version of the account trained with a paid init payment: claimed for it and, standing in for
+ * trainer, reported ready (billing then grants the payment's credits). `ready: false` leaves it
+ * claimed and running.
  */
 export async function readyVersion(
   mesh: Mesh,
-  db: Client,
+  _db: Client,
   account: { accountId: string; apiKey: string },
-  opts: { grant?: boolean } = {},
+  opts: { ready?: boolean } = {},
 ) {
   const payment = await paidPayment(mesh, account.apiKey);
   const versionId = randomUUID();
   const billing = mesh.gateway.deps.mesh.billing;
   await billing.claimInitPayment({ accountId: account.accountId, paymentId: payment.payment_id, versionId });
-  await db.query(
-    `INSERT INTO trainer.versions (id, account_id, payment_id, status, class_name, trigger_word, model, dataset_key, image_count,
-                                   started_at, completed_at, pushed_at, deadline_at)
-     VALUES ($1, $2, $3, 'succeeded', 'dog', 'TOK', 'atelier/test-model', 'datasets/test.zip', 5, now(), now(), now(), now() + interval '1 hour')`,
-    [versionId, account.accountId, payment.payment_id],
-  );
-  if (opts.grant !== false)
-    await billing.grantCredits({ accountId: account.accountId, versionId, paymentId: payment.payment_id });
+  if (opts.ready !== false)
+    await billing.reportTrainingOutcome({
+      accountId: account.accountId,
+      paymentId: payment.payment_id,
+      versionId,
+      outcome: TrainingOutcome.TRAINING_OUTCOME_READY,
+    });
   return { versionId, initPaymentId: payment.payment_id, initCheckoutUrl: payment.checkout_url };
 }
 

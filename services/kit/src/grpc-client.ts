@@ -22,6 +22,8 @@ export interface ClientStream<Req, Res> {
   write(request: Req): Promise<void>;
   end(): Promise<Res>;
   cancel(): void;
+  /** The server's answer; it can come (as an error) before end(), e.g. a refusal after the first message. */
+  readonly response: Promise<Res>;
 }
 
 type ClientMethod<D> =
@@ -121,6 +123,7 @@ export function createGrpcClient<S extends Record<string, MethodDef<any, any>>>(
             return response;
           },
           cancel: () => stream.cancel(),
+          response,
         } satisfies ClientStream<unknown, unknown>;
       };
     } else {

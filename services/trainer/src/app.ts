@@ -16,7 +16,7 @@ import {
 } from '@atelier/kit';
 import { trainer } from '@atelier/protos';
 import { createBillingClient } from './clients/billing.client';
-import { createImagerClient } from './clients/imager.client';
+import { createImagerClient, createImagerDatasets } from './clients/imager.client';
 import { createInferencerClient } from './clients/inferencer.client';
 import { createReplicateTrainings } from './clients/replicate.client';
 import type { TrainerConfig } from './config';
@@ -24,6 +24,7 @@ import { AccountDeletionJob } from './domain/account-deletion.job';
 import { DatasetRetentionJob } from './domain/dataset-retention.job';
 import { DeletionService } from './domain/deletion.service';
 import { ReplicateEventService } from './domain/replicate-event.service';
+import { TrainingService } from './domain/training.service';
 import { createVersionReconciler } from './domain/version.job';
 import { VersionDeletionJob } from './domain/version-deletion.job';
 import { VersionService } from './domain/version.service';
@@ -55,6 +56,11 @@ export async function startTrainer(
   const metrics = createMetrics('trainer');
   const db = createPool(config.DATABASE_URL);
   const billing = createBillingClient(config.BILLING_ADDR, { timeoutMs: config.BILLING_TIMEOUT_MS, metrics });
+  const datasets = createImagerDatasets(config.IMAGER_ADDR, {
+    timeoutMs: config.IMAGER_TIMEOUT_MS,
+    packTimeoutMs: config.UPLOAD_TIMEOUT_MS,
+    metrics,
+  });
   const replicateAdapter = createReplicate({
     token: config.REPLICATE_API_TOKEN,
     baseUrl: config.REPLICATE_BASE_URL,
@@ -82,7 +88,7 @@ export async function startTrainer(
     view: (row) => toVersionJson(toVersion(row), undefined),
   });
   const versions = new VersionService(
-    { store, billing, replicate, transitions, metrics: business, logger },
+    { store, billing, replicate, datasets, transitions, metrics: business, logger },
     {
       owner: config.REPLICATE_OWNER,
       trainer: { model: config.REPLICATE_TRAINER_MODEL, version: config.REPLICATE_TRAINER_VERSION },
@@ -94,6 +100,7 @@ export async function startTrainer(
       firstCheckMs: config.RECONCILE_INTERVAL_MS,
     },
   );
+  const training = new TrainingService({ versions, datasets });
   const events = new ReplicateEventService({
     inbox: replicateAdapter.inbox(parseTraining, logger),
     transitions,
@@ -188,7 +195,7 @@ export async function startTrainer(
     metrics,
     serviceNames: [TRAINER_SERVICE_NAME],
     services: [
-      implement(trainer.TrainerServiceService, trainerHandlers({ versions, events, deletions }), {
+      implement(trainer.TrainerServiceService, trainerHandlers({ versions, training, events, deletions }), {
         logger,
         metrics,
       }),
@@ -203,6 +210,7 @@ export async function startTrainer(
       () => billing.close(),
       () => inferencer.close(),
       () => imager.close(),
+      () => datasets.close(),
       () => db.end(),
     ],
   });

@@ -25,6 +25,10 @@ export const trainerConfigSchema = serviceEnv.extend({
   DELETION_RETRY_MAX_MS: env.ms(3600_000),
   /** Deadline of trainer's own calls to billing (the reconciler's, and cleanups that outlive their caller). */
   BILLING_TIMEOUT_MS: env.ms(5_000),
+  /** Deadline of trainer's own calls to imager (deleting the dataset of a failed start). */
+  IMAGER_TIMEOUT_MS: env.ms(5_000),
+  /** The longest a TrainVersion upload may stream photos to imager; the caller's deadline is usually sooner. */
+  UPLOAD_TIMEOUT_MS: env.ms(10 * 60_000),
   REPLICATE_API_TOKEN: z.string().min(1),
   /** Points the official client at the Replicate sandbox (must end in /v1); unset in production. */
   REPLICATE_BASE_URL: z.url().optional(),

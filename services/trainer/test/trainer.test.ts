@@ -64,7 +64,7 @@ const errorOf = (p: Promise<unknown>) =>
   );
 
 describe('StartTraining', () => {
-  it('starts the configured trainer with webhook and filter, grants the credits, and webhooks make the version ready', async () => {
+  it('starts the configured trainer with webhook and filter; webhooks make the version ready and billing grants its credits then', async () => {
     const payment = await paidPayment(mesh, account.apiKey);
     const version = await start(payment.payment_id);
     // The sandbox may report the run as processing before this answer is read back (a busy machine).
@@ -97,11 +97,10 @@ describe('StartTraining', () => {
       1,
     );
 
-    // Credits are granted at start; is_ready gates their use.
-    expect(
-      (await billing().getCreditBalance({ accountId: account.accountId, versionId: version.versionId }))
-        .balance,
-    ).toEqual(expect.objectContaining({ granted: 100, used: 0, remaining: 100 }));
+    // No credits while it trains: billing grants them when trainer reports the version ready.
+    const balance = () =>
+      billing().getCreditBalance({ accountId: account.accountId, versionId: version.versionId });
+    expect((await balance()).balance).toEqual(expect.objectContaining({ granted: 0, used: 0, remaining: 0 }));
     expect((await getPayment(mesh, account.apiKey, payment.payment_id)).version_id).toBe(version.versionId);
 
     // Only the webhooks may move this version: the reconciler is told to look much later.
@@ -129,6 +128,8 @@ describe('StartTraining', () => {
       }),
     );
     expect(ready.pushedAt).toBeInstanceOf(Date);
+    // Reported before pushed_at made it ready: a ready version never shows 0 credits.
+    expect((await balance()).balance).toEqual(expect.objectContaining({ granted: 100, remaining: 100 }));
     expect(ready.completedAt).toBeInstanceOf(Date);
     expect(ready.trainingSeconds).toBeGreaterThan(0);
 
@@ -421,5 +422,76 @@ describe('reconciler', () => {
     });
     expect((await getPayment(mesh, account.apiKey, payment.payment_id)).version_id).toBeNull();
     expect((await start(payment.payment_id)).status).toBe(common.RunStatus.RUN_STATUS_STARTING);
+  });
+});
+
+/**
+ * PRODUCT.md: an init payment whose training fails, times out or is canceled is given back and
+ * can train again; a refund of a payment whose training still runs cancels that training.
+ */
+describe('the payment of a training that never becomes ready', () => {
+  const paymentVersion = async (paymentId: string) =>
+    (await getPayment(mesh, account.apiKey, paymentId)).version_id;
+  const waitGivenBack = (paymentId: string) =>
+    waitFor(async () => (await paymentVersion(paymentId)) === null, {
+      what: `payment ${paymentId} to be given back`,
+    });
+  const granted = async (versionId: string) =>
+    (await billing().getCreditBalance({ accountId: account.accountId, versionId })).balance!.granted;
+
+  it('is given back when Replicate fails the training, and trains again', async () => {
+    const payment = await paidPayment(mesh, account.apiKey);
+    const version = await start(payment.payment_id);
+    await mesh.replicate.complete(await trainingIdOf(version.versionId), {
+      status: 'failed',
+      error: 'CUDA out of memory',
+    });
+    await waitGivenBack(payment.payment_id);
+    expect((await getVersion(version.versionId)).status).toBe(common.RunStatus.RUN_STATUS_FAILED);
+    expect(await granted(version.versionId)).toBe(0);
+    const again = await start(payment.payment_id);
+    expect(await paymentVersion(payment.payment_id)).toBe(again.versionId);
+  });
+
+  it('is given back when the training times out or the customer cancels it', async () => {
+    const timedOut = await paidPayment(mesh, account.apiKey);
+    const slow = await start(timedOut.payment_id);
+    await db.query(`UPDATE trainer.versions SET deadline_at = now(), next_check_at = now() WHERE id = $1`, [
+      slow.versionId,
+    ]);
+    await waitGivenBack(timedOut.payment_id);
+    expect((await getVersion(slow.versionId)).status).toBe(common.RunStatus.RUN_STATUS_FAILED);
+
+    const canceled = await paidPayment(mesh, account.apiKey);
+    const version = await start(canceled.payment_id);
+    await client.cancelTraining({ accountId: account.accountId, versionId: version.versionId });
+    await waitGivenBack(canceled.payment_id);
+    expect(await granted(version.versionId)).toBe(0);
+    expect((await start(canceled.payment_id)).status).toBe(common.RunStatus.RUN_STATUS_STARTING);
+  });
+
+  it('a refund of the payment cancels its running training, which grants nothing', async () => {
+    const payment = await paidPayment(mesh, account.apiKey);
+    const version = await start(payment.payment_id);
+    const trainingId = await trainingIdOf(version.versionId);
+    const sessionId = new URL(payment.checkout_url).pathname.split('/').pop()!;
+    await mesh.stripe.refund(mesh.stripe.session(sessionId)!.payment_intent as string);
+    await waitFor(
+      async () => (await getPayment(mesh, account.apiKey, payment.payment_id)).status === 'refunded',
+      {
+        what: 'the refund',
+      },
+    );
+    await db.query(`UPDATE trainer.versions SET next_check_at = now() WHERE id = $1`, [version.versionId]);
+    await waitFor(() => mesh.replicate.training(trainingId)!.object.status === 'canceled', {
+      what: 'the training to be canceled at Replicate',
+    });
+    await waitFor(
+      async () => (await getVersion(version.versionId)).status === common.RunStatus.RUN_STATUS_CANCELED,
+      { what: 'the version to be canceled' },
+    );
+    expect(await granted(version.versionId)).toBe(0);
+    // A refunded payment is not given back: it stays refunded and bound to what it paid for.
+    expect(await paymentVersion(payment.payment_id)).toBe(version.versionId);
   });
 });

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import busboy from 'busboy';
 import type { Request } from 'express';
 import { Errors, type ClientStream } from '@atelier/kit';
-import type { imager } from '@atelier/protos';
+import type { trainer } from '@atelier/protos';
 import { checkText } from '../../middleware/text';
 
 export interface UploadLimits {
@@ -11,19 +11,28 @@ export interface UploadLimits {
   maxTotalBytes: number;
 }
 
+/** What the upload's text fields make of the stream's first and last messages. */
+export interface UploadFraming {
+  /** Sent before the first photo (or at the end when there is none), with the fields seen so far. */
+  header(fields: Record<string, string>): trainer.TrainVersionHeader;
+  end(fields: Record<string, string>, files: number): trainer.TrainVersionEnd;
+}
+
 /**
- * Streams a multipart upload straight into the imager's PackTrainingImages stream: each file
- * is a file_start followed by its chunks, written with backpressure, so the gateway holds at
- * most a chunk or two of any photo. Text fields are collected and returned.
+ * Adapts a multipart upload to trainer's TrainVersion stream, nothing more: each file is a
+ * file_start followed by its chunks, written with backpressure, so the gateway holds at most a
+ * chunk or two of any photo. Trainer may answer before the end (a payment it refuses): the rest
+ * of the body is then drained unread and that answer returned.
  */
-export async function streamUploadToImager(
+export async function streamUploadToTrainer(
   req: Request,
-  stream: ClientStream<imager.PackTrainingImagesRequest, imager.PackTrainingImagesResponse>,
-  header: imager.PackHeader,
+  stream: ClientStream<trainer.TrainVersionRequest, trainer.TrainVersionResponse>,
+  framing: UploadFraming,
   limits: UploadLimits,
-): Promise<{ fields: Record<string, string>; response: imager.PackTrainingImagesResponse }> {
+): Promise<trainer.TrainVersionResponse> {
   const type = req.get('content-type') ?? '';
   if (!/^multipart\/form-data/i.test(type)) {
+    stream.cancel();
     throw Errors.unsupportedMediaType('send the photos as multipart/form-data in the field "images"');
   }
   let parser: busboy.Busboy;
@@ -41,25 +50,32 @@ export async function streamUploadToImager(
       },
     });
   } catch (err) {
+    stream.cancel();
     throw Errors.invalid(`malformed multipart request: ${(err as Error).message}`);
   }
   const fields: Record<string, string> = {};
   let total = 0;
   let index = 0;
   let failure: unknown;
-  let chain: Promise<void> = stream.write({ header });
+  let headerSent: Promise<void> | undefined;
+  const sendHeader = () => (headerSent ??= stream.write({ header: framing.header(fields) }));
+  let chain: Promise<void> = Promise.resolve();
   const open = new Set<Readable>();
   let stopParsing: () => void = () => undefined;
   // The first failure wins. The rest of the body is drained unread, the file being written is
   // destroyed (its loop ends) and parsing stops, so the answer does not wait for the body's end.
+  // The trainer stream is then closed without its end marker: trainer undoes what it did (the
+  // payment given back) and answers, and only then does the client hear of the failure.
   const fail = (err: unknown) => {
     failure ??= err;
     req.unpipe(parser);
     req.resume();
     for (const file of open) file.destroy();
-    stream.cancel();
     stopParsing();
   };
+
+  // A refusal (402/404/409 for the payment) arrives while the photos are still coming.
+  stream.response.catch((err: unknown) => fail(err));
 
   const done = new Promise<void>((resolve, reject) => {
     stopParsing = resolve;
@@ -98,6 +114,7 @@ export async function streamUploadToImager(
       chain = chain
         .then(async () => {
           if (failure) return void file.resume();
+          await sendHeader();
           await stream.write({
             fileStart: {
               index: fileIndex,
@@ -142,7 +159,16 @@ export async function streamUploadToImager(
   } catch (err) {
     fail(err);
   }
-  if (failure) throw failure;
-  await stream.write({ end: { files: index } });
-  return { fields, response: await stream.end() };
+  if (failure) {
+    await stream.end().catch(() => undefined);
+    throw failure;
+  }
+  try {
+    await sendHeader();
+    await stream.write({ end: framing.end(fields, index) });
+    return await stream.end();
+  } catch (err) {
+    stream.cancel();
+    throw err;
+  }
 }

@@ -1,5 +1,5 @@
-import { AppError, Errors } from '@atelier/kit';
-import { billing, common } from '@atelier/protos';
+import { Errors } from '@atelier/kit';
+import { common } from '@atelier/protos';
 import { z } from '../../openapi/registry';
 import { route } from '../define';
 import {
@@ -14,16 +14,7 @@ import {
   uuid,
 } from './schemas';
 import { runStatus, toVersionJson } from './mappers';
-import { streamUploadToImager } from './upload';
-
-const ClassName = z
-  .string()
-  .trim()
-  .regex(/^[a-z][a-z -]{0,30}$/i, 'class must be a word such as man, woman or dog');
-const TriggerWord = z
-  .string()
-  .trim()
-  .regex(/^[A-Za-z0-9_]{2,32}$/, 'trigger_word must be 2–32 letters, digits or _');
+import { streamUploadToTrainer } from './upload';
 
 export const versionRoutes = [
   route({
@@ -60,36 +51,30 @@ export const versionRoutes = [
       422: { description: 'Photos rejected: every problem of every file in `errors`' },
     },
     handler: async ({ req, accountId, params, query, newId }, { mesh, config }) => {
-      // Cheap checks first, so a doomed upload is refused before megabytes are read.
-      const { payment } = await mesh.billing.getPayment({ accountId, paymentId: params.payment_id });
-      if (!payment) throw Errors.notFound('payment', params.payment_id);
-      if (!payment.isInit) throw Errors.paymentNotForTraining(payment.paymentId);
-      if (payment.status !== billing.PaymentStatus.PAYMENT_STATUS_PAID)
-        throw Errors.paymentNotPaid(payment.paymentId, 'not paid');
-      const versionId = newId('version');
-      if (payment.versionId === versionId) {
-        // A retry (same Idempotency-Key) of an upload whose first attempt started the training.
-        const { version } = await mesh.trainer.getVersion({ accountId, versionId });
-        if (version)
-          return {
-            status: 202,
-            body: { version_id: versionId, status: runStatus(version.status), images: version.imageCount },
-          };
-      }
-      if (payment.versionId) throw Errors.paymentAlreadyUsed(payment.paymentId, payment.versionId);
-
-      const plan = (await mesh.billing.listPlans({ includeDeprecated: true })).plans.find(
-        (p) => p.id === payment.planId,
-      );
-      const stream = mesh.imager.packTrainingImages({ timeoutMs: config.UPLOAD_TIMEOUT_MS });
-      const { fields, response } = await streamUploadToImager(
+      // Trainer runs the whole use case (claim, photos, training, compensation); this only frames
+      // the multipart body as its stream. Fields win over the query, as form fields should.
+      const labels = (fields: Record<string, string>) => {
+        const callbackUrl = CallbackUrl.optional().safeParse(fields.callback_url ?? query.callback_url);
+        if (!callbackUrl.success)
+          throw Errors.invalid(callbackUrl.error.issues[0]?.message ?? 'bad callback_url');
+        return {
+          className: fields.class ?? query.class,
+          triggerWord: fields.trigger_word ?? query.trigger_word,
+          callbackUrl: callbackUrl.data,
+        };
+      };
+      const response = await streamUploadToTrainer(
         req,
-        stream,
+        mesh.trainer.trainVersion({ timeoutMs: config.UPLOAD_TIMEOUT_MS }),
         {
-          accountId,
-          datasetId: versionId,
-          minImages: plan?.minImages ?? 5,
-          maxImages: plan?.maxImages ?? 30,
+          header: (fields) => ({
+            accountId,
+            paymentId: params.payment_id,
+            // Derived from the Idempotency-Key: a retry names the version its first attempt started.
+            versionId: newId('version'),
+            ...labels(fields),
+          }),
+          end: (fields, files) => ({ files, ...labels(fields) }),
         },
         {
           maxFileBytes: config.UPLOAD_MAX_FILE_BYTES,
@@ -97,7 +82,7 @@ export const versionRoutes = [
           maxTotalBytes: config.UPLOAD_MAX_TOTAL_BYTES,
         },
       );
-      if (response.problems.length) {
+      if (!response.version) {
         throw Errors.photosRejected(response.problems.length, {
           errors: response.problems.map((p) => ({
             file: p.file,
@@ -107,53 +92,14 @@ export const versionRoutes = [
           })),
         });
       }
-      const dropDataset = () =>
-        mesh.imager.deleteDataset({ datasetKey: response.datasetKey }).catch(() => undefined);
-      const className = ClassName.safeParse(fields.class ?? query.class ?? '');
-      const triggerWord = TriggerWord.safeParse(fields.trigger_word ?? query.trigger_word ?? 'TOK');
-      const callbackUrl = CallbackUrl.optional().safeParse(fields.callback_url ?? query.callback_url);
-      if (!className.success || !triggerWord.success || !callbackUrl.success) {
-        await dropDataset();
-        throw Errors.invalid(
-          [
-            className.error?.issues[0]?.message,
-            triggerWord.error?.issues[0]?.message,
-            callbackUrl.error?.issues[0]?.message,
-          ]
-            .filter(Boolean)
-            .join('; '),
-        );
-      }
-      try {
-        const { version } = await mesh.trainer.startTraining(
-          {
-            accountId,
-            paymentId: params.payment_id,
-            versionId,
-            datasetKey: response.datasetKey,
-            datasetUrl: response.datasetUrl,
-            imageCount: response.images,
-            className: className.data,
-            triggerWord: triggerWord.data,
-            callbackUrl: callbackUrl.data,
-          },
-          // Part of the upload request, and it talks to Replicate (which may ask it to wait out a Retry-After).
-          { timeoutMs: config.UPLOAD_TIMEOUT_MS },
-        );
-        return {
-          status: 202,
-          body: {
-            version_id: versionId,
-            status: version ? runStatus(version.status) : 'starting',
-            images: response.images,
-          },
-        };
-      } catch (err) {
-        // Any answer but a timeout means trainer gave the payment back and no training reads the zip.
-        // After a timeout the training may have started (and will download the zip): keep it.
-        if (!(err instanceof AppError && err.code === 'timeout')) await dropDataset();
-        throw err;
-      }
+      return {
+        status: 202,
+        body: {
+          version_id: response.version.versionId,
+          status: runStatus(response.version.status),
+          images: response.images,
+        },
+      };
     },
   }),
   route({

@@ -3,7 +3,6 @@ import type { PaymentRepositories, Store } from '../repositories';
 import type { BalanceRow } from '../repositories/credit-balance.repository';
 import type { GrantRow } from '../repositories/credit-grant.repository';
 import type { PaymentRow } from '../repositories/payment.repository';
-import type { PlanService } from './plan.service';
 
 export interface Balance {
   versionId: string;
@@ -32,10 +31,12 @@ function requireCount(what: string, value: number, min: number): number {
  * releasing close a reservation once, so a webhook and a reconciler racing cannot double-count.
  */
 export class CreditService {
-  constructor(
-    private readonly store: Store,
-    private readonly plans: PlanService,
-  ) {}
+  constructor(private readonly store: Store) {}
+
+  /** The balance as the caller's transaction sees it. */
+  async balanceIn(repos: PaymentRepositories, versionId: string): Promise<Balance> {
+    return toBalance(versionId, await repos.balances.find(versionId));
+  }
 
   async balance(accountId: string, versionId: string): Promise<Balance> {
     const account = requireUuid('account_id', accountId);
@@ -92,25 +93,25 @@ export class CreditService {
   }
 
   /**
-   * Grants a paid payment's images to its version inside the caller's transaction (which holds
-   * the payment's lock). False when this payment granted before.
+   * Grants a paid payment's images — as bought, from its snapshot, not the plan's current row —
+   * to its version inside the caller's transaction (which holds the payment's lock). False when
+   * this payment granted before.
    */
   async grantInTransaction(repos: PaymentRepositories, payment: PaymentRow): Promise<boolean> {
     const versionId = payment.version_id;
     if (!versionId) throw Errors.paymentNotBound(payment.id);
-    const plan = await this.plans.find(payment.plan_id);
-    if (!plan) throw new Error(`plan ${payment.plan_id} of payment ${payment.id} does not exist`);
+    const images = payment.plan_images;
     await repos.balances.ensure(versionId, payment.account_id);
     // A deleted version's credits were forfeited: an add-on paid afterwards grants nothing to it.
     if ((await repos.balances.lock(versionId))?.forfeited_at) return false;
-    if (!(await repos.grants.insert(payment.id, versionId, plan.images))) return false;
-    const balance = await repos.balances.addGranted(versionId, plan.images);
+    if (!(await repos.grants.insert(payment.id, versionId, images))) return false;
+    const balance = await repos.balances.addGranted(versionId, images);
     // A version belongs to one account; anything else is a bug we must not turn into free credits.
     if (balance.account_id !== payment.account_id) throw Errors.versionOfAnotherAccount(versionId);
     await repos.ledger.append({
       versionId,
       reason: 'grant',
-      grantedDelta: plan.images,
+      grantedDelta: images,
       paymentId: payment.id,
     });
     return true;

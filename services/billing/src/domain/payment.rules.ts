@@ -44,3 +44,33 @@ export function transitionsFor(current: PaymentStatus, eventType: string, state:
   if (status === 'paid' && state.charge?.refunded) out.push('refunded');
   return out;
 }
+
+/** What trainer reports about the training an init payment paid for. */
+export type TrainingOutcome = 'running' | 'ready' | 'failed';
+
+export interface TrainingDecision {
+  /** The payment's credits (as bought) go to the version. */
+  grant: boolean;
+  /** The payment is unbound from the version and can train again. */
+  giveBack: boolean;
+  /** The training may go on: false once the payment no longer pays for it (refunded). */
+  keepTraining: boolean;
+}
+
+/**
+ * The one rule of what a training's outcome means for its payment: credits only for a ready
+ * version (so no credit of a version that never became ready is ever usable), the payment back
+ * for one that will never be ready, and no training without a payment that still pays for it.
+ * `bound` says whether the payment still pays for the reported version.
+ */
+export function decideTrainingOutcome(
+  payment: { status: PaymentStatus; bound: boolean },
+  outcome: TrainingOutcome,
+): TrainingDecision {
+  const paid = payment.status === 'paid' && payment.bound;
+  return {
+    grant: paid && outcome === 'ready',
+    giveBack: paid && outcome === 'failed',
+    keepTraining: paid,
+  };
+}

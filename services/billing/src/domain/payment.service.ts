@@ -17,8 +17,10 @@ import type {
   VerifiedEvent,
 } from '../clients/stripe.client';
 import type { Store } from '../repositories';
-import type { PaymentRow } from '../repositories/payment.repository';
+import type { PaymentRow, PaymentStatus } from '../repositories/payment.repository';
 import type { PlanRow } from '../repositories/plan.repository';
+import type { Balance, CreditService } from './credit.service';
+import { decideTrainingOutcome, type TrainingOutcome } from './payment.rules';
 import type { PlanService } from './plan.service';
 
 /** What billing needs from Stripe (the official client behind it, or the sandbox). */
@@ -31,14 +33,6 @@ export interface PaymentProvider {
   retrieveSession(id: string): Promise<SessionFacts | undefined>;
   retrieveCharge(id: string): Promise<ChargeFacts | undefined>;
   verifyEvent(payload: Buffer, signature: string): VerifiedEvent;
-}
-
-/** Trainer's answer about a version: undefined or a NOT_FOUND error when it is not the caller's. */
-export interface VersionDirectory {
-  getVersion(
-    accountId: string,
-    versionId: string,
-  ): Promise<{ versionId: string; accountId: string; isReady: boolean } | undefined>;
 }
 
 export interface CheckoutUrls {
@@ -61,7 +55,7 @@ export class PaymentService {
     private readonly store: Store,
     private readonly plans: PlanService,
     private readonly stripe: PaymentProvider,
-    private readonly versions: VersionDirectory,
+    private readonly credits: CreditService,
     private readonly urls: CheckoutUrls,
     private readonly logger: Logger,
   ) {}
@@ -103,6 +97,13 @@ export class PaymentService {
       promocodeId: promoInput ?? null,
       promocodeApplied: false,
       versionId,
+      // Snapshot: what this payment grants and trains with, whatever happens to the plan later.
+      plan: {
+        price: plan.price,
+        images: plan.images,
+        minImages: plan.min_images,
+        maxImages: plan.max_images,
+      },
     });
 
     let session: SessionFacts;
@@ -177,9 +178,10 @@ export class PaymentService {
     if (!versionId)
       throw Errors.invalid(`version_id is required for ${plan.id}: an add-on tops up an existing model`);
     const id = requireUuid('version_id', versionId);
-    const version = await this.versions.getVersion(accountId, id);
-    if (!version || version.accountId !== accountId) throw Errors.notFound('version', versionId);
-    if (!version.isReady)
+    // Trainer reports each version's outcome here, so billing answers from its own rows.
+    const version = await this.store.repos.trainedVersions.find(id);
+    if (!version || version.account_id !== accountId) throw Errors.notFound('version', versionId);
+    if (!version.ready_at)
       throw Errors.versionNotReady(versionId, ': credits can be added once it is trained');
     return id;
   }
@@ -231,9 +233,10 @@ export class PaymentService {
   }
 
   /**
-   * ClaimInitPayment: one atomic UPDATE binds a paid, unused init payment to the version it trains.
-   * When it matches nothing, the row says why. Claiming again for the same version is a success,
-   * so a caller retrying after a lost answer is not told its own claim is "already used".
+   * ClaimInitPayment: one atomic UPDATE binds a paid, unused init payment to the version it trains,
+   * and the version is recorded as billing's. When the UPDATE matches nothing, the row says why.
+   * Claiming again for the same version is a success, so a caller retrying after a lost answer is
+   * not told its own claim is "already used". The plan comes back as it was bought.
    */
   async claimInit(
     accountId: string,
@@ -245,7 +248,11 @@ export class PaymentService {
     const version = requireUuid('version_id', versionId);
     let claimed: PaymentRow | undefined;
     try {
-      claimed = await this.store.repos.payments.claimInit(id, account, version);
+      claimed = await this.store.transaction(async (repos) => {
+        const row = await repos.payments.claimInit(id, account, version);
+        if (row) await repos.trainedVersions.insert(version, account, id);
+        return row;
+      });
     } catch (err) {
       if (pgCode(err) === PG_UNIQUE_VIOLATION) throw Errors.versionAlreadyTrained(versionId);
       throw err;
@@ -260,15 +267,68 @@ export class PaymentService {
         throw Errors.paymentNotPaid(payment.id, payment.status);
       }
     }
-    const plan = await this.plans.find(payment.plan_id);
-    if (!plan) throw new Error(`plan ${payment.plan_id} of payment ${payment.id} does not exist`);
-    return { payment, plan };
+    return { payment, plan: await this.planAsBought(payment) };
   }
 
-  /** ReleaseInitPayment: gives the payment back when starting the training failed; only its own claim. */
+  /** The payment's plan with the price, images and photo limits it was bought with. */
+  private async planAsBought(payment: PaymentRow): Promise<PlanRow> {
+    const plan = await this.plans.find(payment.plan_id);
+    if (!plan) throw new Error(`plan ${payment.plan_id} of payment ${payment.id} does not exist`);
+    return {
+      ...plan,
+      price: payment.plan_price,
+      images: payment.plan_images,
+      min_images: payment.plan_min_images,
+      max_images: payment.plan_max_images,
+    };
+  }
+
+  /**
+   * ReleaseInitPayment: gives the payment back when starting the training failed (the training
+   * never existed); only its own claim, and never once credits were granted.
+   */
   async releaseInit(paymentId: string, versionId: string): Promise<boolean> {
     const id = requireUuid('payment_id', paymentId);
     const version = requireUuid('version_id', versionId);
-    return this.store.repos.payments.releaseInit(id, version);
+    return this.store.transaction(async (repos) => {
+      const released = await repos.payments.releaseInit(id, version);
+      if (released) await repos.trainedVersions.deleteUnstarted(version, id);
+      return released;
+    });
+  }
+
+  /**
+   * ReportTrainingOutcome: trainer says what happened; what it means for the payment is decided
+   * here (payment.rules decideTrainingOutcome), in one transaction holding the payment's lock, so
+   * a refund is entirely before or after it. Repeating a report changes nothing.
+   */
+  async reportTraining(
+    accountId: string,
+    paymentId: string,
+    versionId: string,
+    outcome: TrainingOutcome,
+  ): Promise<{ status: PaymentStatus; keepTraining: boolean; balance: Balance }> {
+    const account = requireUuid('account_id', accountId);
+    const id = requireUuid('payment_id', paymentId);
+    const version = requireUuid('version_id', versionId);
+    return this.store.transaction(async (repos) => {
+      const payment = await repos.payments.lock(id);
+      if (!payment || payment.account_id !== account) throw Errors.notFound('payment', paymentId);
+      if (!payment.is_init) throw Errors.paymentNotForTraining(payment.id);
+      const decision = decideTrainingOutcome(
+        { status: payment.status, bound: payment.version_id === version },
+        outcome,
+      );
+      if (outcome === 'ready') await repos.trainedVersions.markReady(version);
+      if (outcome === 'failed') await repos.trainedVersions.markFailed(version);
+      if (decision.grant) await this.credits.grantInTransaction(repos, payment);
+      if (decision.giveBack && (await repos.payments.releaseInit(id, version)))
+        this.logger.info({ payment_id: id, version_id: version }, 'training never ready: payment given back');
+      return {
+        status: payment.status,
+        keepTraining: decision.keepTraining,
+        balance: await this.credits.balanceIn(repos, version),
+      };
+    });
   }
 }

@@ -20,6 +20,8 @@ import {
   toWebhookEndpoint,
   toTierLimits,
   toVersionUsage,
+  fromTrainingOutcome,
+  toPaymentStatus,
 } from './billing.mappers';
 
 export interface BillingDomain {
@@ -106,6 +108,19 @@ export function billingHandlers(d: BillingDomain): AsyncService<typeof billing.B
     },
     async releaseInitPayment(req) {
       return { released: await d.payments.releaseInit(req.paymentId, req.versionId) };
+    },
+    async reportTrainingOutcome(req) {
+      const r = await d.payments.reportTraining(
+        req.accountId,
+        req.paymentId,
+        req.versionId,
+        fromTrainingOutcome(req.outcome),
+      );
+      return {
+        paymentStatus: toPaymentStatus(r.status),
+        keepTraining: r.keepTraining,
+        balance: toBalance(r.balance),
+      };
     },
 
     async grantCredits(req) {

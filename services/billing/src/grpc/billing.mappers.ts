@@ -9,6 +9,7 @@ import type { PaymentRow, PaymentStatus } from '../repositories/payment.reposito
 import type { PlanRow } from '../repositories/plan.repository';
 import type { UsageReportRow } from '../repositories/usage.repository';
 import type { Balance } from '../domain/credit.service';
+import type { TrainingOutcome } from '../domain/payment.rules';
 
 export const toPlan = (p: PlanRow): billing.Plan => ({
   id: p.id,
@@ -147,3 +148,16 @@ export const fromOutboundEvent = (e: billing.OutboundEvent): OutboxEvent => {
     callbackUrl: e.callbackUrl || null,
   };
 };
+export const toPaymentStatus = (s: PaymentStatus): billing.PaymentStatus => PAYMENT_STATUS[s];
+
+const TRAINING_OUTCOME: Partial<Record<billing.TrainingOutcome, TrainingOutcome>> = {
+  [billing.TrainingOutcome.TRAINING_OUTCOME_RUNNING]: 'running',
+  [billing.TrainingOutcome.TRAINING_OUTCOME_READY]: 'ready',
+  [billing.TrainingOutcome.TRAINING_OUTCOME_FAILED]: 'failed',
+};
+
+export function fromTrainingOutcome(o: billing.TrainingOutcome): TrainingOutcome {
+  const outcome = TRAINING_OUTCOME[o];
+  if (!outcome) throw Errors.invalid('outcome must be RUNNING, READY or FAILED');
+  return outcome;
+}

@@ -7,6 +7,7 @@ import { CreditLedgerRepository } from './credit-ledger.repository';
 import { CreditReservationRepository } from './credit-reservation.repository';
 import { PaymentRepository } from './payment.repository';
 import { StripeEventRepository } from './stripe-event.repository';
+import { TrainedVersionRepository } from './trained-version.repository';
 import { UsageRepository } from './usage.repository';
 import { WebhookDeliveryRepository } from './webhook-delivery.repository';
 import { WebhookEndpointRepository } from './webhook-endpoint.repository';
@@ -27,6 +28,7 @@ export function paymentRepositories(db: Queryable) {
     webhookEndpoints: new WebhookEndpointRepository(db),
     webhookEvents: new WebhookEventRepository(db),
     webhookDeliveries: new WebhookDeliveryRepository(db),
+    trainedVersions: new TrainedVersionRepository(db),
   };
 }
 export type PaymentRepositories = ReturnType<typeof paymentRepositories>;

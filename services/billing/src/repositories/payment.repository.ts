@@ -21,11 +21,16 @@ export interface PaymentRow {
   created_at: Date;
   paid_at: Date | null;
   refunded_at: Date | null;
+  /** The plan as it was bought: what the payment grants and the photos its training takes. */
+  plan_price: number;
+  plan_images: number;
+  plan_min_images: number;
+  plan_max_images: number;
 }
 
 const COLUMNS = `id, account_id, plan_id, is_init, status, amount, currency, promocode_id, promocode_applied,
   stripe_session_id, stripe_payment_intent, checkout_url, expires_at, version_id, claimed_at, created_at,
-  paid_at, refunded_at`;
+  paid_at, refunded_at, plan_price, plan_images, plan_min_images, plan_max_images`;
 
 /** billing.payments. Every status change is a guarded UPDATE: it only moves from the state it expects. */
 export class PaymentRepository {
@@ -58,10 +63,12 @@ export class PaymentRepository {
     promocodeId: string | null;
     promocodeApplied: boolean;
     versionId: string | null;
+    plan: { price: number; images: number; minImages: number; maxImages: number };
   }): Promise<PaymentRow> {
     const { rows } = await this.db.query<PaymentRow>(
-      `INSERT INTO billing.payments (id, account_id, plan_id, is_init, amount, currency, promocode_id, promocode_applied, version_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${COLUMNS}`,
+      `INSERT INTO billing.payments (id, account_id, plan_id, is_init, amount, currency, promocode_id, promocode_applied, version_id,
+         plan_price, plan_images, plan_min_images, plan_max_images)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING ${COLUMNS}`,
       [
         p.id,
         p.accountId,
@@ -72,6 +79,10 @@ export class PaymentRepository {
         p.promocodeId,
         p.promocodeApplied,
         p.versionId,
+        p.plan.price,
+        p.plan.images,
+        p.plan.minImages,
+        p.plan.maxImages,
       ],
     );
     return rows[0]!;

@@ -6,7 +6,13 @@ import {
   type PublishEvents,
 } from '@atelier/kit';
 import { billing } from '@atelier/protos';
-import type { BillingPort } from '../domain/ports';
+import type { BillingPort, TrainingOutcome } from '../domain/ports';
+
+const OUTCOME: Record<TrainingOutcome, billing.TrainingOutcome> = {
+  running: billing.TrainingOutcome.TRAINING_OUTCOME_RUNNING,
+  ready: billing.TrainingOutcome.TRAINING_OUTCOME_READY,
+  failed: billing.TrainingOutcome.TRAINING_OUTCOME_FAILED,
+};
 
 /**
  * Trainer's calls to billing. Errors arrive as AppError (billing's 404/402/409 stay what they
@@ -19,13 +25,21 @@ export function createBillingClient(
   const client = createGrpcClient(billing.BillingServiceService, address, opts);
   return {
     async claimInitPayment(accountId, paymentId, versionId) {
-      await client.claimInitPayment({ accountId, paymentId, versionId });
+      const { plan } = await client.claimInitPayment({ accountId, paymentId, versionId });
+      if (!plan) throw new Error(`billing claimed payment ${paymentId} without its plan`);
+      return { minImages: plan.minImages, maxImages: plan.maxImages };
     },
     async releaseInitPayment(paymentId, versionId) {
       return (await client.releaseInitPayment({ paymentId, versionId })).released;
     },
-    async grantCredits(accountId, versionId, paymentId) {
-      await client.grantCredits({ accountId, versionId, paymentId });
+    async reportOutcome(v, outcome) {
+      const { keepTraining } = await client.reportTrainingOutcome({
+        accountId: v.accountId,
+        paymentId: v.paymentId,
+        versionId: v.versionId,
+        outcome: OUTCOME[outcome],
+      });
+      return { keepTraining };
     },
     async forfeitCredits(accountId, versionId) {
       await client.forfeitCredits({ accountId, versionId });

@@ -1,13 +1,31 @@
 import type { TrainingObservation } from './version.rules';
 
+/** The photo limits of the plan as it was bought. */
+export interface PlanAsBought {
+  minImages: number;
+  maxImages: number;
+}
+
+/** What trainer tells billing about a training; billing decides what it means for the payment. */
+export type TrainingOutcome = 'running' | 'ready' | 'failed';
+
 /** What the domain needs from billing. Errors arrive as AppError (404/402/409 stay what billing said). */
 export interface BillingPort {
-  /** Binds a paid, unused init payment of the account to the version; answers 404/402/409 itself. */
-  claimInitPayment(accountId: string, paymentId: string, versionId: string): Promise<void>;
-  /** Gives the payment back, only if this version still holds it. */
+  /**
+   * Binds a paid, unused init payment of the account to the version and answers the plan as it
+   * was bought; answers 404/402/409 itself.
+   */
+  claimInitPayment(accountId: string, paymentId: string, versionId: string): Promise<PlanAsBought>;
+  /** Gives the payment back, only if this version still holds it (its training never existed). */
   releaseInitPayment(paymentId: string, versionId: string): Promise<boolean>;
-  /** The payment's plan credits go to the version; a second call for one payment is a no-op. */
-  grantCredits(accountId: string, versionId: string, paymentId: string): Promise<void>;
+  /**
+   * Reports what happened to the training; billing grants (ready), gives the payment back
+   * (failed) or neither, and says whether the training may go on. Repeating a report is a no-op.
+   */
+  reportOutcome(
+    v: { accountId: string; paymentId: string; versionId: string },
+    outcome: TrainingOutcome,
+  ): Promise<{ keepTraining: boolean }>;
   /** Replicate time and estimated cost of the training; recorded once per version. */
   /** A deleted version's remaining credits are gone; later grants add nothing. Idempotent. */
   forfeitCredits(accountId: string, versionId: string): Promise<void>;
@@ -63,4 +81,37 @@ export interface ObjectsPort {
   deleteDataset(datasetKey: string): Promise<void>;
   /** Everything under `outputs/<account>/<version>/`; how many object versions were removed. */
   deleteOutputs(keyPrefix: string): Promise<number>;
+}
+
+/** One photo's problem, as imager found it. */
+export interface PhotoProblem {
+  file: string;
+  index: number;
+  code: string;
+  detail: string;
+}
+
+/** A part of the photo stream after its header: a photo's start, its bytes, or the end marker. */
+export type PhotoPart =
+  | { fileStart: { index: number; filename: string; contentType: string } }
+  | { chunk: Uint8Array }
+  | { end: { files: number } };
+
+export type PackedDataset =
+  | { ok: false; problems: PhotoProblem[] }
+  | { ok: true; datasetKey: string; datasetUrl: string; images: number };
+
+/** One dataset being packed by imager; nothing is stored unless `finish` answers ok. */
+export interface DatasetUpload {
+  write(part: PhotoPart): Promise<void>;
+  /** After the end marker was written: every problem of every photo, or the stored dataset. */
+  finish(): Promise<PackedDataset>;
+  /** Stops the upload; imager stores nothing. */
+  cancel(): void;
+}
+
+/** What the domain needs from imager. Failures are AppErrors (503 bucket trouble, 504 silence). */
+export interface DatasetPort {
+  open(header: { accountId: string; datasetId: string; minImages: number; maxImages: number }): DatasetUpload;
+  delete(datasetKey: string): Promise<void>;
 }

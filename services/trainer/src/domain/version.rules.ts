@@ -158,3 +158,31 @@ function date(v: unknown): Date | null {
 function isFiniteNonNegative(v: number | null | undefined): v is number {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0;
 }
+
+/**
+ * The subject's class (`man`, `woman`, `dog`) and the trigger word the prompts use: the one
+ * definition of both. The gateway forwards them and maps trainer's answer.
+ */
+export const CLASS_NAME_RULE = {
+  pattern: /^[a-z][a-z -]{0,30}$/i,
+  message: 'class must be a word such as man, woman or dog (a letter, then up to 30 letters, spaces or -)',
+} as const;
+export const TRIGGER_WORD_RULE = {
+  pattern: /^[A-Za-z0-9_]{2,32}$/,
+  message: 'trigger_word must be 2–32 letters, digits or _',
+} as const;
+/** Replicate's LoRA trainers' own default token. */
+export const DEFAULT_TRIGGER_WORD = 'TOK';
+
+/** Both labels checked at once: every problem, or the trimmed values. */
+export function checkLabels(
+  className: string,
+  triggerWord: string,
+): { ok: true; className: string; triggerWord: string } | { ok: false; problems: string[] } {
+  const c = className.trim();
+  const t = triggerWord.trim();
+  const problems: string[] = [];
+  if (!CLASS_NAME_RULE.pattern.test(c)) problems.push(CLASS_NAME_RULE.message);
+  if (!TRIGGER_WORD_RULE.pattern.test(t)) problems.push(TRIGGER_WORD_RULE.message);
+  return problems.length ? { ok: false, problems } : { ok: true, className: c, triggerWord: t };
+}

@@ -6,17 +6,15 @@ import {
   Errors,
   pageOf,
   pageSize,
-  PG_UNIQUE_VIOLATION,
-  pgCode,
   requireUuid,
   runWithContext,
   type Logger,
   type Metrics,
 } from '@atelier/kit';
 import type { Store, VersionRow } from '../repositories';
-import type { BillingPort, ReplicatePort, ReplicateTraining } from './ports';
+import type { BillingPort, DatasetPort, PlanAsBought, ReplicatePort, ReplicateTraining } from './ports';
 import type { VersionTransitions } from './version.transitions';
-import { destinationModel, isTerminal, type VersionStatus } from './version.rules';
+import { checkLabels, destinationModel, isTerminal, type VersionStatus } from './version.rules';
 
 export interface StartTrainingInput {
   accountId: string;
@@ -45,10 +43,36 @@ export interface VersionServiceOptions {
   firstCheckMs: number;
 }
 
+/** What a start has done so far: exactly what compensate undoes. */
+export interface StartProgress {
+  accountId: string;
+  paymentId: string;
+  versionId: string;
+  claimed: boolean;
+  rowInserted: boolean;
+  /** A training created but not recorded: canceled when the start fails. */
+  trainingId?: string;
+  /** The packed dataset this start stored (TrainVersion); StartTraining's belongs to its caller. */
+  datasetKey?: string;
+  /** A training may read the dataset: it is not deleted. */
+  datasetInUse: boolean;
+}
+
+export const newProgress = (accountId: string, paymentId: string, versionId: string): StartProgress => ({
+  accountId,
+  paymentId,
+  versionId,
+  claimed: false,
+  rowInserted: false,
+  datasetInUse: false,
+});
+
 export interface VersionServiceDeps {
   store: Store;
   billing: BillingPort;
   replicate: ReplicatePort;
+  /** Deletes datasets of failed starts (TrainVersion). */
+  datasets?: Pick<DatasetPort, 'delete'>;
   transitions: VersionTransitions;
   metrics: Metrics['business'];
   logger: Logger;
@@ -70,10 +94,9 @@ export class VersionService {
   ) {}
 
   /**
-   * Claims the payment, records the version, makes sure its destination model exists and starts
-   * the training. Until the training exists every failure gives the payment back and removes the
-   * row, so the customer can simply retry; once it exists, the version stands and what is left
-   * (the credits) is a follow-up the reconciler retries.
+   * StartTraining on a dataset the caller packed: claims the payment, then launches. Every
+   * failure before the training exists gives the payment back (compensate), so the customer can
+   * simply retry. The dataset stays the caller's.
    */
   async start(input: StartTrainingInput, signal?: AbortSignal): Promise<VersionRow> {
     const accountId = requireUuid('account_id', input.accountId);
@@ -81,86 +104,108 @@ export class VersionService {
     const versionId = requireUuid('version_id', input.versionId);
     if (!/^https?:\/\//.test(input.datasetUrl)) throw Errors.invalid('dataset_url must be an http(s) URL');
     if (!input.datasetKey) throw Errors.invalid('dataset_key is required');
-    if (!(input.imageCount > 0)) throw Errors.invalid('image_count must be positive');
-    const className = input.className.trim();
-    const triggerWord = input.triggerWord.trim();
-    if (!className || className.length > 64) throw Errors.invalid('class_name must be 1–64 characters');
-    if (!triggerWord || triggerWord.length > 64) throw Errors.invalid('trigger_word must be 1–64 characters');
-    if (input.callbackUrl && !/^https?:\/\/\S{1,2000}$/.test(input.callbackUrl))
-      throw Errors.invalid('callback_url must be an http(s) URL');
-    const { store, billing, replicate, transitions, logger } = this.d;
-    const log = logger.child({ version_id: versionId, payment_id: paymentId });
-    const model = destinationModel(this.o.owner, versionId);
-    // An account being deleted trains nothing new (its deletion would have to chase it).
-    if (await store.repos.accountDeletions.find(accountId)) throw Errors.accountDeleted(accountId);
-
-    // Billing answers 404 (not the caller's), 402 (not paid) and 409 (add-on, or used) itself.
+    const labels = checkLabels(input.className, input.triggerWord);
+    if (!labels.ok) throw Errors.invalid(labels.problems.join('; '), { errors: labels.problems });
+    const progress = newProgress(accountId, paymentId, versionId);
+    await this.claim(progress);
     try {
-      await billing.claimInitPayment(accountId, paymentId, versionId);
+      return await this.launch(progress, { ...input, ...labels }, signal);
+    } catch (err) {
+      await this.compensate(progress, err);
+      throw err;
+    }
+  }
+
+  /**
+   * Binds the payment to the version; answers the plan as bought. Billing answers 404 (not the
+   * caller's), 402 (not paid) and 409 (add-on, or used) itself.
+   */
+  async claim(progress: StartProgress): Promise<PlanAsBought> {
+    const { accountId, paymentId, versionId } = progress;
+    // An account being deleted trains nothing new (its deletion would have to chase it).
+    if (await this.d.store.repos.accountDeletions.find(accountId)) throw Errors.accountDeleted(accountId);
+    try {
+      const plan = await this.d.billing.claimInitPayment(accountId, paymentId, versionId);
+      progress.claimed = true;
+      return plan;
     } catch (err) {
       // No answer is not "no": the claim may have been made. Releasing is safe either way, since
       // billing only releases a claim this version holds.
       if (err instanceof AppError && AMBIGUOUS.has(err.code)) {
-        await this.release(paymentId, versionId).catch((releaseErr: unknown) =>
-          log.error(
-            { err: (releaseErr as Error).message },
-            'the claim may have been made and could not be released: the payment may stay claimed',
-          ),
-        );
+        progress.claimed = true;
+        await this.compensate(progress, err);
       }
       throw err;
     }
-    try {
-      await store.repos.versions.insert({
-        id: versionId,
-        accountId,
-        paymentId,
-        className,
-        triggerWord,
-        model,
-        datasetKey: input.datasetKey,
-        imageCount: input.imageCount,
-        timeoutMs: this.o.timeoutMs,
-        startGraceMs: this.o.startGraceMs,
-        callbackUrl: input.callbackUrl || null,
-      });
-    } catch (err) {
-      await this.giveBack(paymentId, versionId, log);
-      if (pgCode(err) === PG_UNIQUE_VIOLATION) throw Errors.paymentAlreadyUsed(paymentId);
-      throw err;
-    }
+  }
 
+  /**
+   * Records the version, makes sure its destination model exists and starts the training. Throws
+   * with `progress` telling compensate what to undo; once the training exists the version stands
+   * and what is left (billing's part) is a follow-up the reconciler retries.
+   */
+  async launch(
+    progress: StartProgress,
+    input: {
+      datasetKey: string;
+      datasetUrl: string;
+      imageCount: number;
+      className: string;
+      triggerWord: string;
+      callbackUrl?: string;
+    },
+    signal?: AbortSignal,
+  ): Promise<VersionRow> {
+    const { accountId, paymentId, versionId } = progress;
+    if (!(input.imageCount > 0)) throw Errors.invalid('image_count must be positive');
+    if (input.callbackUrl && !/^https?:\/\/\S{1,2000}$/.test(input.callbackUrl))
+      throw Errors.invalid('callback_url must be an http(s) URL');
+    const { store, replicate, transitions, logger } = this.d;
+    const log = logger.child({ version_id: versionId, payment_id: paymentId });
+    const model = destinationModel(this.o.owner, versionId);
+    await store.repos.versions.insert({
+      id: versionId,
+      accountId,
+      paymentId,
+      className: input.className,
+      triggerWord: input.triggerWord,
+      model,
+      datasetKey: input.datasetKey,
+      imageCount: input.imageCount,
+      timeoutMs: this.o.timeoutMs,
+      startGraceMs: this.o.startGraceMs,
+      callbackUrl: input.callbackUrl || null,
+    });
+    progress.rowInserted = true;
+
+    await replicate.ensureModel(model);
+    // Nothing runs at Replicate yet: a caller that went away gets its payment back.
+    if (signal?.aborted) throw Errors.timedOut('the caller went away before the training was created');
     let training: ReplicateTraining;
     try {
-      await replicate.ensureModel(model);
-      // Nothing runs at Replicate yet: a caller that went away gets its payment back.
-      if (signal?.aborted) throw Errors.timedOut('the caller went away before the training was created');
       training = await replicate.createTraining({
         trainer: this.o.trainer,
         destination: model,
-        input: this.trainingInput(input.datasetUrl, triggerWord, className),
+        input: this.trainingInput(input.datasetUrl, input.triggerWord, input.className),
         webhook: withKind(this.o.webhookUrl),
         webhookEventsFilter: ['start', 'completed'],
       });
     } catch (err) {
-      log.warn({ err: (err as Error).message }, 'could not start the training; payment released');
-      await this.giveBack(paymentId, versionId, log);
+      // No answer: the training may exist and will download the dataset, so the dataset stays.
+      if (err instanceof AppError && err.code === 'timeout') progress.datasetInUse = true;
       throw err;
     }
+    progress.trainingId = training.id;
 
-    let stored: VersionRow | undefined;
-    try {
-      stored = await store.repos.versions.setTraining(versionId, training.id, this.o.firstCheckMs);
-    } catch (err) {
-      await this.abandon(training.id, log);
-      await this.giveBack(paymentId, versionId, log);
-      throw err;
-    }
+    const stored = await store.repos.versions.setTraining(versionId, training.id, this.o.firstCheckMs);
     if (!stored) {
       // The reconciler took this start for dead (past the start grace) and released the payment.
-      await this.abandon(training.id, log);
+      progress.claimed = false;
+      progress.rowInserted = false;
       throw Errors.unavailable('trainer (the start took too long)');
     }
+    progress.trainingId = undefined;
+    progress.datasetInUse = true;
     this.d.metrics.trainings.inc({ status: 'starting' });
     log.info({ training_id: training.id, model }, 'training started');
     // The create answer rarely says more than `starting`, but when it does it counts.
@@ -168,8 +213,71 @@ export class VersionService {
       training.status === 'starting'
         ? stored
         : ((await transitions.apply(versionId, training, 'replicate')).row ?? stored);
-    // Grants the credits now; if billing does not answer, the reconciler grants them later.
     return transitions.followUp(current);
+  }
+
+  /**
+   * The one place a failed start is undone, from what `progress` says was done: a training we
+   * cannot keep is canceled, the payment given back, the unstarted row removed, and the dataset
+   * deleted unless a training may read it. The payment is released before the row goes, so a
+   * billing outage leaves the row for the reconciler (which releases and removes it) instead of a
+   * claim on a version nobody knows.
+   */
+  async compensate(progress: StartProgress, cause: unknown): Promise<void> {
+    const log = this.d.logger.child({ version_id: progress.versionId, payment_id: progress.paymentId });
+    log.warn({ err: (cause as Error).message }, 'could not start the training; undoing what was done');
+    await detached(async () => {
+      if (progress.trainingId) {
+        const trainingId = progress.trainingId;
+        await this.d.replicate.cancelTraining(trainingId).catch((err: unknown) => {
+          log.error(
+            { err: (err as Error).message, training_id: trainingId },
+            'could not cancel an abandoned training',
+          );
+        });
+      }
+      let released = !progress.claimed;
+      if (progress.claimed) {
+        try {
+          await this.d.billing.releaseInitPayment(progress.paymentId, progress.versionId);
+          released = true;
+        } catch (err) {
+          log.error(
+            { err: (err as Error).message },
+            'could not release the payment; the reconciler will once the start grace passed',
+          );
+        }
+      }
+      if (released && progress.rowInserted) {
+        await this.d.store.repos.versions.deleteUnstarted(progress.versionId).catch((err: unknown) => {
+          log.error(
+            { err: (err as Error).message },
+            'could not remove the unstarted version; the reconciler will',
+          );
+        });
+      }
+      if (progress.datasetKey && !progress.datasetInUse && this.d.datasets) {
+        await this.d.datasets.delete(progress.datasetKey).catch((err: unknown) => {
+          log.error(
+            { err: (err as Error).message, dataset_key: progress.datasetKey },
+            'could not delete the dataset',
+          );
+        });
+      }
+    });
+  }
+
+  /** The version this payment already started under this id, if any (a retried upload). */
+  async startedWith(
+    accountId: string,
+    paymentId: string,
+    versionId: string,
+  ): Promise<VersionRow | undefined> {
+    const row = await this.d.store.repos.versions.find(versionId);
+    if (!row) return undefined;
+    if (row.account_id !== accountId || row.payment_id !== paymentId)
+      throw Errors.idReused('version', versionId);
+    return row;
   }
 
   async get(accountId: string, versionId: string): Promise<VersionRow> {
@@ -224,43 +332,6 @@ export class VersionService {
     if (names.steps) input[names.steps] = this.o.steps;
     if (names.class) input[names.class] = className;
     return input;
-  }
-
-  /**
-   * Before the training exists: the payment is released first and the row removed only then, so
-   * a billing outage leaves the row for the reconciler (which releases and removes it) instead of
-   * a claim on a version nobody knows.
-   */
-  private async giveBack(paymentId: string, versionId: string, log: Logger): Promise<void> {
-    try {
-      await this.release(paymentId, versionId);
-    } catch (err) {
-      log.error(
-        { err: (err as Error).message },
-        'could not release the payment; the reconciler will once the start grace passed',
-      );
-      return;
-    }
-    await this.d.store.repos.versions.deleteUnstarted(versionId).catch((err: unknown) => {
-      log.error(
-        { err: (err as Error).message },
-        'could not remove the unstarted version; the reconciler will',
-      );
-    });
-  }
-
-  private release(paymentId: string, versionId: string): Promise<boolean> {
-    return detached(() => this.d.billing.releaseInitPayment(paymentId, versionId));
-  }
-
-  /** A training we cannot keep: stop it so it neither bills nor pushes. */
-  private async abandon(trainingId: string, log: Logger): Promise<void> {
-    await detached(() => this.d.replicate.cancelTraining(trainingId)).catch((err: unknown) => {
-      log.error(
-        { err: (err as Error).message, training_id: trainingId },
-        'could not cancel an abandoned training',
-      );
-    });
   }
 }
 

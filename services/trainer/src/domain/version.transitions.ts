@@ -1,10 +1,10 @@
 import { AppError, newEvent, type ErrorCode, type Logger, type Metrics } from '@atelier/kit';
 import type { Store, TrainerRepositories, VersionRow } from '../repositories';
-import type { BillingPort, ReplicatePort, ReplicateTraining } from './ports';
+import type { BillingPort, ReplicatePort, ReplicateTraining, TrainingOutcome } from './ports';
 import { isTerminal, planTransition, type TrainingObservation } from './version.rules';
 
-/** Who decided a change: Replicate (webhook, poll, cancel answer), our timeout, or the customer. */
-export type TransitionCause = 'replicate' | 'timeout' | 'cancel';
+/** Who decided a change: Replicate (webhook, poll, cancel answer), our timeout, the customer, or a refund. */
+export type TransitionCause = 'replicate' | 'timeout' | 'cancel' | 'refund';
 
 export type WebhookOutcome = 'applied' | 'duplicate' | 'unknown' | 'unchanged';
 
@@ -76,23 +76,43 @@ export class VersionTransitions {
 
   /**
    * What a version still needs once it exists at Replicate, each step idempotent and retried by
-   * the reconciler until done: pushed_at once the trained weights exist; the payment's credits
-   * granted; the usage recorded once finished; then off the reconciler's queue.
+   * the reconciler until done. Trainer only reports what happened; billing decides what it means
+   * (payment.rules decideTrainingOutcome):
+   * - while it runs: is the payment still paying for it? A refunded payment's training is canceled;
+   * - succeeded and its weights exist: `ready` is reported (billing grants the credits as bought)
+   *   before pushed_at makes the version ready, so a ready version never shows 0 credits;
+   * - failed, canceled, or succeeded without weights past its patience: `failed` is reported
+   *   (billing gives the payment back, so it can train again);
+   * - the usage is recorded once finished; then off the reconciler's queue.
+   * grant_settled_at records that billing heard the final outcome.
    */
   async followUp(row: VersionRow): Promise<VersionRow> {
-    const { store, billing, replicate, logger, metrics } = this.d;
+    const { store, replicate, logger, metrics } = this.d;
     const versions = store.repos.versions;
     let v = row;
     const log = logger.child({ version_id: v.id });
 
+    if (!isTerminal(v.status) && v.replicate_training_id) {
+      try {
+        const { keepTraining } = await this.report(v, 'running');
+        if (!keepTraining) v = await this.stopUnpaid(v, log);
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'could not ask billing about the payment; retried');
+      }
+    }
+
     if (v.status === 'succeeded' && !v.pushed_at) {
       try {
         const latest = await replicate.latestVersion(v.model);
-        const pushed = latest ? await versions.markPushed(v.id, latest) : undefined;
-        if (pushed?.pushed_at) {
-          v = pushed;
-          metrics.timeToReady.observe((pushed.pushed_at.getTime() - pushed.created_at.getTime()) / 1000);
-          log.info({ replicate_version: pushed.replicate_version }, 'trained version pushed: ready');
+        if (latest) {
+          if (!v.grant_settled_at) v = await this.settleWithBilling(v, 'ready', log);
+          // Billing did not hear it (it is down): not ready yet, the reconciler tries both again.
+          const pushed = v.grant_settled_at ? await versions.markPushed(v.id, latest) : undefined;
+          if (pushed?.pushed_at) {
+            v = pushed;
+            metrics.timeToReady.observe((pushed.pushed_at.getTime() - pushed.created_at.getTime()) / 1000);
+            log.info({ replicate_version: pushed.replicate_version }, 'trained version pushed: ready');
+          }
         }
       } catch (err) {
         log.warn(
@@ -102,26 +122,19 @@ export class VersionTransitions {
       }
     }
 
+    const givingUpOnPush =
+      v.status === 'succeeded' &&
+      !v.pushed_at &&
+      Date.now() > (v.completed_at ?? v.created_at).getTime() + this.d.pushPatienceMs;
     if (!v.grant_settled_at) {
-      try {
-        await billing.grantCredits(v.account_id, v.id, v.payment_id);
-        v = (await versions.markGrantSettled(v.id)) ?? v;
-      } catch (err) {
-        if (isFinal(err)) {
-          log.error(
-            { err: (err as Error).message, payment_id: v.payment_id },
-            'billing refused to grant the credits; not asking again',
-          );
-          v = (await versions.markGrantSettled(v.id)) ?? v;
-        } else {
-          log.warn({ err: (err as Error).message }, 'could not grant the credits; the reconciler retries');
-        }
-      }
+      if (v.status === 'succeeded' && v.pushed_at) v = await this.settleWithBilling(v, 'ready', log);
+      else if (v.status === 'failed' || v.status === 'canceled' || givingUpOnPush)
+        v = await this.settleWithBilling(v, 'failed', log);
     }
 
     if (isTerminal(v.status) && !v.usage_recorded_at) {
       try {
-        await billing.recordUsage({
+        await this.d.billing.recordUsage({
           accountId: v.account_id,
           versionId: v.id,
           predictSeconds: v.predict_time ?? 0,
@@ -143,10 +156,6 @@ export class VersionTransitions {
     }
 
     if (isTerminal(v.status) && v.grant_settled_at && v.usage_recorded_at && !v.settled_at) {
-      const givingUpOnPush =
-        v.status === 'succeeded' &&
-        !v.pushed_at &&
-        Date.now() > (v.completed_at ?? v.created_at).getTime() + this.d.pushPatienceMs;
       if (givingUpOnPush)
         log.error(
           { model: v.model },
@@ -155,6 +164,44 @@ export class VersionTransitions {
       v = (await versions.markSettled(v.id, givingUpOnPush)) ?? v;
     }
     return v;
+  }
+
+  private report(v: VersionRow, outcome: TrainingOutcome) {
+    return this.d.billing.reportOutcome(
+      { accountId: v.account_id, paymentId: v.payment_id, versionId: v.id },
+      outcome,
+    );
+  }
+
+  /** Tells billing the final outcome; the version remembers it was heard (or refused for good). */
+  private async settleWithBilling(
+    v: VersionRow,
+    outcome: 'ready' | 'failed',
+    log: Logger,
+  ): Promise<VersionRow> {
+    try {
+      await this.report(v, outcome);
+    } catch (err) {
+      if (!isFinal(err)) {
+        log.warn({ err: (err as Error).message, outcome }, 'billing did not hear the outcome; retried');
+        return v;
+      }
+      log.error(
+        { err: (err as Error).message, payment_id: v.payment_id, outcome },
+        'billing refused the outcome; not asking again',
+      );
+    }
+    if (outcome === 'failed') log.info({ payment_id: v.payment_id }, 'training never ready: billing told');
+    return (await this.d.store.repos.versions.markGrantSettled(v.id)) ?? v;
+  }
+
+  /** The payment stopped paying for this training (refunded): cancel it so it neither bills nor pushes. */
+  private async stopUnpaid(v: VersionRow, log: Logger): Promise<VersionRow> {
+    const reported = await this.d.replicate.cancelTraining(v.replicate_training_id!);
+    const obs = isTerminal(reported.status) ? reported : { status: 'canceled' as const };
+    const { row = v } = await this.apply(v.id, obs, 'refund');
+    log.warn({ payment_id: v.payment_id, status: row.status }, 'payment refunded: training canceled');
+    return row;
   }
 
   private async transitionLocked(repos: TrainerRepositories, row: VersionRow, obs: TrainingObservation) {

@@ -2,11 +2,13 @@ import type { AsyncService } from '@atelier/kit';
 import type { trainer } from '@atelier/protos';
 import type { DeletionService } from '../domain/deletion.service';
 import type { ReplicateEventService } from '../domain/replicate-event.service';
+import type { TrainingService } from '../domain/training.service';
 import type { VersionService } from '../domain/version.service';
 import { fromRunStatus, toVersion } from './trainer.mappers';
 
 export interface TrainerDomain {
   versions: VersionService;
+  training: TrainingService;
   events: ReplicateEventService;
   deletions: DeletionService;
 }
@@ -14,6 +16,12 @@ export interface TrainerDomain {
 /** Thin: proto in, domain call, proto out. Errors are mapped by the kit. */
 export function trainerHandlers(d: TrainerDomain): AsyncService<typeof trainer.TrainerServiceService> {
   return {
+    async trainVersion(requests, ctx) {
+      const r = await d.training.train(requests, ctx.signal);
+      return r.ok
+        ? { version: toVersion(r.version), problems: [], images: r.images }
+        : { version: undefined, problems: r.problems, images: 0 };
+    },
     async startTraining(req, ctx) {
       return { version: toVersion(await d.versions.start(req, ctx.signal)) };
     },

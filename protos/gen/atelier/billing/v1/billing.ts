@@ -77,6 +77,50 @@ export function paymentStatusToJSON(object: PaymentStatus): string {
   }
 }
 
+export enum TrainingOutcome {
+  TRAINING_OUTCOME_UNSPECIFIED = 0,
+  /** TRAINING_OUTCOME_RUNNING - Still running: the answer says whether it may go on. */
+  TRAINING_OUTCOME_RUNNING = 1,
+  /** TRAINING_OUTCOME_READY - Succeeded and its weights are a runnable version. */
+  TRAINING_OUTCOME_READY = 2,
+  /** TRAINING_OUTCOME_FAILED - Failed, timed out, canceled, or succeeded without weights: it will never be ready. */
+  TRAINING_OUTCOME_FAILED = 3,
+}
+
+export function trainingOutcomeFromJSON(object: any): TrainingOutcome {
+  switch (object) {
+    case 0:
+    case "TRAINING_OUTCOME_UNSPECIFIED":
+      return TrainingOutcome.TRAINING_OUTCOME_UNSPECIFIED;
+    case 1:
+    case "TRAINING_OUTCOME_RUNNING":
+      return TrainingOutcome.TRAINING_OUTCOME_RUNNING;
+    case 2:
+    case "TRAINING_OUTCOME_READY":
+      return TrainingOutcome.TRAINING_OUTCOME_READY;
+    case 3:
+    case "TRAINING_OUTCOME_FAILED":
+      return TrainingOutcome.TRAINING_OUTCOME_FAILED;
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum TrainingOutcome");
+  }
+}
+
+export function trainingOutcomeToJSON(object: TrainingOutcome): string {
+  switch (object) {
+    case TrainingOutcome.TRAINING_OUTCOME_UNSPECIFIED:
+      return "TRAINING_OUTCOME_UNSPECIFIED";
+    case TrainingOutcome.TRAINING_OUTCOME_RUNNING:
+      return "TRAINING_OUTCOME_RUNNING";
+    case TrainingOutcome.TRAINING_OUTCOME_READY:
+      return "TRAINING_OUTCOME_READY";
+    case TrainingOutcome.TRAINING_OUTCOME_FAILED:
+      return "TRAINING_OUTCOME_FAILED";
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum TrainingOutcome");
+  }
+}
+
 export interface Account {
   accountId: string;
   email: string;
@@ -231,7 +275,10 @@ export interface ClaimInitPaymentRequest {
 }
 
 export interface ClaimInitPaymentResponse {
-  payment?: Payment | undefined;
+  payment?:
+    | Payment
+    | undefined;
+  /** The plan as it was bought (price, images and photo limits from the payment's snapshot). */
   plan?: Plan | undefined;
 }
 
@@ -242,6 +289,20 @@ export interface ReleaseInitPaymentRequest {
 
 export interface ReleaseInitPaymentResponse {
   released: boolean;
+}
+
+export interface ReportTrainingOutcomeRequest {
+  accountId: string;
+  paymentId: string;
+  versionId: string;
+  outcome: TrainingOutcome;
+}
+
+export interface ReportTrainingOutcomeResponse {
+  paymentStatus: PaymentStatus;
+  /** False when the payment no longer pays for this training (refunded): stop it. */
+  keepTraining: boolean;
+  balance?: CreditBalance | undefined;
 }
 
 export interface CreditBalance {
@@ -3253,6 +3314,248 @@ export const ReleaseInitPaymentResponse: MessageFns<ReleaseInitPaymentResponse> 
   fromPartial<I extends Exact<DeepPartial<ReleaseInitPaymentResponse>, I>>(object: I): ReleaseInitPaymentResponse {
     const message = createBaseReleaseInitPaymentResponse();
     message.released = object.released ?? false;
+    return message;
+  },
+};
+
+function createBaseReportTrainingOutcomeRequest(): ReportTrainingOutcomeRequest {
+  return { accountId: "", paymentId: "", versionId: "", outcome: 0 };
+}
+
+export const ReportTrainingOutcomeRequest: MessageFns<ReportTrainingOutcomeRequest> = {
+  encode(message: ReportTrainingOutcomeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.accountId !== "") {
+      writer.uint32(10).string(message.accountId);
+    }
+    if (message.paymentId !== "") {
+      writer.uint32(18).string(message.paymentId);
+    }
+    if (message.versionId !== "") {
+      writer.uint32(26).string(message.versionId);
+    }
+    if (message.outcome !== 0) {
+      writer.uint32(32).int32(message.outcome);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportTrainingOutcomeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReportTrainingOutcomeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.accountId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.paymentId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.versionId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.outcome = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReportTrainingOutcomeRequest {
+    return {
+      accountId: isSet(object.accountId)
+        ? globalThis.String(object.accountId)
+        : isSet(object.account_id)
+        ? globalThis.String(object.account_id)
+        : "",
+      paymentId: isSet(object.paymentId)
+        ? globalThis.String(object.paymentId)
+        : isSet(object.payment_id)
+        ? globalThis.String(object.payment_id)
+        : "",
+      versionId: isSet(object.versionId)
+        ? globalThis.String(object.versionId)
+        : isSet(object.version_id)
+        ? globalThis.String(object.version_id)
+        : "",
+      outcome: isSet(object.outcome) ? trainingOutcomeFromJSON(object.outcome) : 0,
+    };
+  },
+
+  toJSON(message: ReportTrainingOutcomeRequest): unknown {
+    const obj: any = {};
+    if (message.accountId !== "") {
+      obj.accountId = message.accountId;
+    }
+    if (message.paymentId !== "") {
+      obj.paymentId = message.paymentId;
+    }
+    if (message.versionId !== "") {
+      obj.versionId = message.versionId;
+    }
+    if (message.outcome !== 0) {
+      obj.outcome = trainingOutcomeToJSON(message.outcome);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReportTrainingOutcomeRequest>, I>>(base?: I): ReportTrainingOutcomeRequest {
+    return ReportTrainingOutcomeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReportTrainingOutcomeRequest>, I>>(object: I): ReportTrainingOutcomeRequest {
+    const message = createBaseReportTrainingOutcomeRequest();
+    message.accountId = object.accountId ?? "";
+    message.paymentId = object.paymentId ?? "";
+    message.versionId = object.versionId ?? "";
+    message.outcome = object.outcome ?? 0;
+    return message;
+  },
+};
+
+function createBaseReportTrainingOutcomeResponse(): ReportTrainingOutcomeResponse {
+  return { paymentStatus: 0, keepTraining: false, balance: undefined };
+}
+
+export const ReportTrainingOutcomeResponse: MessageFns<ReportTrainingOutcomeResponse> = {
+  encode(message: ReportTrainingOutcomeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.paymentStatus !== 0) {
+      writer.uint32(8).int32(message.paymentStatus);
+    }
+    if (message.keepTraining !== false) {
+      writer.uint32(16).bool(message.keepTraining);
+    }
+    if (message.balance !== undefined) {
+      CreditBalance.encode(message.balance, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportTrainingOutcomeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReportTrainingOutcomeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.paymentStatus = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.keepTraining = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.balance = CreditBalance.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReportTrainingOutcomeResponse {
+    return {
+      paymentStatus: isSet(object.paymentStatus)
+        ? paymentStatusFromJSON(object.paymentStatus)
+        : isSet(object.payment_status)
+        ? paymentStatusFromJSON(object.payment_status)
+        : 0,
+      keepTraining: isSet(object.keepTraining)
+        ? globalThis.Boolean(object.keepTraining)
+        : isSet(object.keep_training)
+        ? globalThis.Boolean(object.keep_training)
+        : false,
+      balance: isSet(object.balance) ? CreditBalance.fromJSON(object.balance) : undefined,
+    };
+  },
+
+  toJSON(message: ReportTrainingOutcomeResponse): unknown {
+    const obj: any = {};
+    if (message.paymentStatus !== 0) {
+      obj.paymentStatus = paymentStatusToJSON(message.paymentStatus);
+    }
+    if (message.keepTraining !== false) {
+      obj.keepTraining = message.keepTraining;
+    }
+    if (message.balance !== undefined) {
+      obj.balance = CreditBalance.toJSON(message.balance);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReportTrainingOutcomeResponse>, I>>(base?: I): ReportTrainingOutcomeResponse {
+    return ReportTrainingOutcomeResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReportTrainingOutcomeResponse>, I>>(
+    object: I,
+  ): ReportTrainingOutcomeResponse {
+    const message = createBaseReportTrainingOutcomeResponse();
+    message.paymentStatus = object.paymentStatus ?? 0;
+    message.keepTraining = object.keepTraining ?? false;
+    message.balance = (object.balance !== undefined && object.balance !== null)
+      ? CreditBalance.fromPartial(object.balance)
+      : undefined;
     return message;
   },
 };
@@ -8787,7 +9090,26 @@ export const BillingServiceService = {
       Buffer.from(ReleaseInitPaymentResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReleaseInitPaymentResponse => ReleaseInitPaymentResponse.decode(value),
   },
-  /** Credits, per version. */
+  /**
+   * Trainer reports what happened to the training an init payment paid for; billing alone decides
+   * what that means: READY grants the credits, FAILED gives the payment back, and the answer says
+   * whether the training may go on (a refunded payment's training is canceled).
+   */
+  reportTrainingOutcome: {
+    path: "/atelier.billing.v1.BillingService/ReportTrainingOutcome" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReportTrainingOutcomeRequest): Buffer =>
+      Buffer.from(ReportTrainingOutcomeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReportTrainingOutcomeRequest => ReportTrainingOutcomeRequest.decode(value),
+    responseSerialize: (value: ReportTrainingOutcomeResponse): Buffer =>
+      Buffer.from(ReportTrainingOutcomeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReportTrainingOutcomeResponse => ReportTrainingOutcomeResponse.decode(value),
+  },
+  /**
+   * Credits, per version.
+   * Deprecated for trainer (it reports with ReportTrainingOutcome); kept for operators and tests.
+   */
   grantCredits: {
     path: "/atelier.billing.v1.BillingService/GrantCredits" as const,
     requestStream: false as const,
@@ -9021,7 +9343,16 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
   /** An init payment is claimed by exactly one training; the claim is released when starting fails. */
   claimInitPayment: handleUnaryCall<ClaimInitPaymentRequest, ClaimInitPaymentResponse>;
   releaseInitPayment: handleUnaryCall<ReleaseInitPaymentRequest, ReleaseInitPaymentResponse>;
-  /** Credits, per version. */
+  /**
+   * Trainer reports what happened to the training an init payment paid for; billing alone decides
+   * what that means: READY grants the credits, FAILED gives the payment back, and the answer says
+   * whether the training may go on (a refunded payment's training is canceled).
+   */
+  reportTrainingOutcome: handleUnaryCall<ReportTrainingOutcomeRequest, ReportTrainingOutcomeResponse>;
+  /**
+   * Credits, per version.
+   * Deprecated for trainer (it reports with ReportTrainingOutcome); kept for operators and tests.
+   */
   grantCredits: handleUnaryCall<GrantCreditsRequest, GrantCreditsResponse>;
   reserveCredits: handleUnaryCall<ReserveCreditsRequest, ReserveCreditsResponse>;
   settleCredits: handleUnaryCall<SettleCreditsRequest, SettleCreditsResponse>;
@@ -9297,7 +9628,30 @@ export interface BillingServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReleaseInitPaymentResponse) => void,
   ): ClientUnaryCall;
-  /** Credits, per version. */
+  /**
+   * Trainer reports what happened to the training an init payment paid for; billing alone decides
+   * what that means: READY grants the credits, FAILED gives the payment back, and the answer says
+   * whether the training may go on (a refunded payment's training is canceled).
+   */
+  reportTrainingOutcome(
+    request: ReportTrainingOutcomeRequest,
+    callback: (error: ServiceError | null, response: ReportTrainingOutcomeResponse) => void,
+  ): ClientUnaryCall;
+  reportTrainingOutcome(
+    request: ReportTrainingOutcomeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReportTrainingOutcomeResponse) => void,
+  ): ClientUnaryCall;
+  reportTrainingOutcome(
+    request: ReportTrainingOutcomeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReportTrainingOutcomeResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Credits, per version.
+   * Deprecated for trainer (it reports with ReportTrainingOutcome); kept for operators and tests.
+   */
   grantCredits(
     request: GrantCreditsRequest,
     callback: (error: ServiceError | null, response: GrantCreditsResponse) => void,

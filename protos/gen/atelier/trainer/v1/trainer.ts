@@ -12,6 +12,8 @@ import {
   Client,
   type ClientOptions,
   type ClientUnaryCall,
+  type ClientWritableStream,
+  type handleClientStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -67,6 +69,59 @@ export interface StartTrainingRequest {
 
 export interface StartTrainingResponse {
   version?: Version | undefined;
+}
+
+export interface TrainVersionRequest {
+  header?: TrainVersionHeader | undefined;
+  fileStart?: TrainingPhotoStart | undefined;
+  chunk?: Buffer | undefined;
+  end?: TrainVersionEnd | undefined;
+}
+
+export interface TrainVersionHeader {
+  accountId: string;
+  paymentId: string;
+  /** The new version's id (and its dataset's name); trainer makes one when empty. */
+  versionId: string;
+  /**
+   * When already known (a query parameter, a form field before the first photo): checked before
+   * the payment is claimed. TrainVersionEnd may still set them.
+   */
+  className?: string | undefined;
+  triggerWord?:
+    | string
+    | undefined;
+  /** Gets this version's events too (see StartTrainingRequest.callback_url). */
+  callbackUrl?: string | undefined;
+}
+
+export interface TrainingPhotoStart {
+  index: number;
+  filename: string;
+  contentType: string;
+}
+
+/** The caller sent every photo (a cancelled caller's stream also ends; only this marker is "done"). */
+export interface TrainVersionEnd {
+  files: number;
+  /** Form fields that came after the photos; they win over the header's. */
+  className?: string | undefined;
+  triggerWord?: string | undefined;
+  callbackUrl?: string | undefined;
+}
+
+export interface TrainingPhotoProblem {
+  file: string;
+  index: number;
+  code: string;
+  detail: string;
+}
+
+export interface TrainVersionResponse {
+  /** Unset when the photos were rejected; problems then lists every problem of every file. */
+  version?: Version | undefined;
+  problems: TrainingPhotoProblem[];
+  images: number;
 }
 
 export interface GetVersionRequest {
@@ -805,6 +860,769 @@ export const StartTrainingResponse: MessageFns<StartTrainingResponse> = {
     message.version = (object.version !== undefined && object.version !== null)
       ? Version.fromPartial(object.version)
       : undefined;
+    return message;
+  },
+};
+
+function createBaseTrainVersionRequest(): TrainVersionRequest {
+  return { header: undefined, fileStart: undefined, chunk: undefined, end: undefined };
+}
+
+export const TrainVersionRequest: MessageFns<TrainVersionRequest> = {
+  encode(message: TrainVersionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      TrainVersionHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    if (message.fileStart !== undefined) {
+      TrainingPhotoStart.encode(message.fileStart, writer.uint32(18).fork()).join();
+    }
+    if (message.chunk !== undefined) {
+      writer.uint32(26).bytes(message.chunk);
+    }
+    if (message.end !== undefined) {
+      TrainVersionEnd.encode(message.end, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TrainVersionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTrainVersionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = TrainVersionHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.fileStart = TrainingPhotoStart.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.chunk = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.end = TrainVersionEnd.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TrainVersionRequest {
+    return {
+      header: isSet(object.header) ? TrainVersionHeader.fromJSON(object.header) : undefined,
+      fileStart: isSet(object.fileStart)
+        ? TrainingPhotoStart.fromJSON(object.fileStart)
+        : isSet(object.file_start)
+        ? TrainingPhotoStart.fromJSON(object.file_start)
+        : undefined,
+      chunk: isSet(object.chunk) ? Buffer.from(bytesFromBase64(object.chunk)) : undefined,
+      end: isSet(object.end) ? TrainVersionEnd.fromJSON(object.end) : undefined,
+    };
+  },
+
+  toJSON(message: TrainVersionRequest): unknown {
+    const obj: any = {};
+    if (message.header !== undefined) {
+      obj.header = TrainVersionHeader.toJSON(message.header);
+    }
+    if (message.fileStart !== undefined) {
+      obj.fileStart = TrainingPhotoStart.toJSON(message.fileStart);
+    }
+    if (message.chunk !== undefined) {
+      obj.chunk = base64FromBytes(message.chunk);
+    }
+    if (message.end !== undefined) {
+      obj.end = TrainVersionEnd.toJSON(message.end);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TrainVersionRequest>, I>>(base?: I): TrainVersionRequest {
+    return TrainVersionRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TrainVersionRequest>, I>>(object: I): TrainVersionRequest {
+    const message = createBaseTrainVersionRequest();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? TrainVersionHeader.fromPartial(object.header)
+      : undefined;
+    message.fileStart = (object.fileStart !== undefined && object.fileStart !== null)
+      ? TrainingPhotoStart.fromPartial(object.fileStart)
+      : undefined;
+    message.chunk = object.chunk ?? undefined;
+    message.end = (object.end !== undefined && object.end !== null)
+      ? TrainVersionEnd.fromPartial(object.end)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseTrainVersionHeader(): TrainVersionHeader {
+  return {
+    accountId: "",
+    paymentId: "",
+    versionId: "",
+    className: undefined,
+    triggerWord: undefined,
+    callbackUrl: undefined,
+  };
+}
+
+export const TrainVersionHeader: MessageFns<TrainVersionHeader> = {
+  encode(message: TrainVersionHeader, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.accountId !== "") {
+      writer.uint32(10).string(message.accountId);
+    }
+    if (message.paymentId !== "") {
+      writer.uint32(18).string(message.paymentId);
+    }
+    if (message.versionId !== "") {
+      writer.uint32(26).string(message.versionId);
+    }
+    if (message.className !== undefined) {
+      writer.uint32(34).string(message.className);
+    }
+    if (message.triggerWord !== undefined) {
+      writer.uint32(42).string(message.triggerWord);
+    }
+    if (message.callbackUrl !== undefined) {
+      writer.uint32(50).string(message.callbackUrl);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TrainVersionHeader {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTrainVersionHeader();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.accountId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.paymentId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.versionId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.className = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.triggerWord = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.callbackUrl = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TrainVersionHeader {
+    return {
+      accountId: isSet(object.accountId)
+        ? globalThis.String(object.accountId)
+        : isSet(object.account_id)
+        ? globalThis.String(object.account_id)
+        : "",
+      paymentId: isSet(object.paymentId)
+        ? globalThis.String(object.paymentId)
+        : isSet(object.payment_id)
+        ? globalThis.String(object.payment_id)
+        : "",
+      versionId: isSet(object.versionId)
+        ? globalThis.String(object.versionId)
+        : isSet(object.version_id)
+        ? globalThis.String(object.version_id)
+        : "",
+      className: isSet(object.className)
+        ? globalThis.String(object.className)
+        : isSet(object.class_name)
+        ? globalThis.String(object.class_name)
+        : undefined,
+      triggerWord: isSet(object.triggerWord)
+        ? globalThis.String(object.triggerWord)
+        : isSet(object.trigger_word)
+        ? globalThis.String(object.trigger_word)
+        : undefined,
+      callbackUrl: isSet(object.callbackUrl)
+        ? globalThis.String(object.callbackUrl)
+        : isSet(object.callback_url)
+        ? globalThis.String(object.callback_url)
+        : undefined,
+    };
+  },
+
+  toJSON(message: TrainVersionHeader): unknown {
+    const obj: any = {};
+    if (message.accountId !== "") {
+      obj.accountId = message.accountId;
+    }
+    if (message.paymentId !== "") {
+      obj.paymentId = message.paymentId;
+    }
+    if (message.versionId !== "") {
+      obj.versionId = message.versionId;
+    }
+    if (message.className !== undefined) {
+      obj.className = message.className;
+    }
+    if (message.triggerWord !== undefined) {
+      obj.triggerWord = message.triggerWord;
+    }
+    if (message.callbackUrl !== undefined) {
+      obj.callbackUrl = message.callbackUrl;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TrainVersionHeader>, I>>(base?: I): TrainVersionHeader {
+    return TrainVersionHeader.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TrainVersionHeader>, I>>(object: I): TrainVersionHeader {
+    const message = createBaseTrainVersionHeader();
+    message.accountId = object.accountId ?? "";
+    message.paymentId = object.paymentId ?? "";
+    message.versionId = object.versionId ?? "";
+    message.className = object.className ?? undefined;
+    message.triggerWord = object.triggerWord ?? undefined;
+    message.callbackUrl = object.callbackUrl ?? undefined;
+    return message;
+  },
+};
+
+function createBaseTrainingPhotoStart(): TrainingPhotoStart {
+  return { index: 0, filename: "", contentType: "" };
+}
+
+export const TrainingPhotoStart: MessageFns<TrainingPhotoStart> = {
+  encode(message: TrainingPhotoStart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.index !== 0) {
+      writer.uint32(8).uint32(message.index);
+    }
+    if (message.filename !== "") {
+      writer.uint32(18).string(message.filename);
+    }
+    if (message.contentType !== "") {
+      writer.uint32(26).string(message.contentType);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TrainingPhotoStart {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTrainingPhotoStart();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.index = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.filename = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.contentType = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TrainingPhotoStart {
+    return {
+      index: isSet(object.index) ? globalThis.Number(object.index) : 0,
+      filename: isSet(object.filename) ? globalThis.String(object.filename) : "",
+      contentType: isSet(object.contentType)
+        ? globalThis.String(object.contentType)
+        : isSet(object.content_type)
+        ? globalThis.String(object.content_type)
+        : "",
+    };
+  },
+
+  toJSON(message: TrainingPhotoStart): unknown {
+    const obj: any = {};
+    if (message.index !== 0) {
+      obj.index = Math.round(message.index);
+    }
+    if (message.filename !== "") {
+      obj.filename = message.filename;
+    }
+    if (message.contentType !== "") {
+      obj.contentType = message.contentType;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TrainingPhotoStart>, I>>(base?: I): TrainingPhotoStart {
+    return TrainingPhotoStart.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TrainingPhotoStart>, I>>(object: I): TrainingPhotoStart {
+    const message = createBaseTrainingPhotoStart();
+    message.index = object.index ?? 0;
+    message.filename = object.filename ?? "";
+    message.contentType = object.contentType ?? "";
+    return message;
+  },
+};
+
+function createBaseTrainVersionEnd(): TrainVersionEnd {
+  return { files: 0, className: undefined, triggerWord: undefined, callbackUrl: undefined };
+}
+
+export const TrainVersionEnd: MessageFns<TrainVersionEnd> = {
+  encode(message: TrainVersionEnd, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.files !== 0) {
+      writer.uint32(8).uint32(message.files);
+    }
+    if (message.className !== undefined) {
+      writer.uint32(18).string(message.className);
+    }
+    if (message.triggerWord !== undefined) {
+      writer.uint32(26).string(message.triggerWord);
+    }
+    if (message.callbackUrl !== undefined) {
+      writer.uint32(34).string(message.callbackUrl);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TrainVersionEnd {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTrainVersionEnd();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.files = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.className = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.triggerWord = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.callbackUrl = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TrainVersionEnd {
+    return {
+      files: isSet(object.files) ? globalThis.Number(object.files) : 0,
+      className: isSet(object.className)
+        ? globalThis.String(object.className)
+        : isSet(object.class_name)
+        ? globalThis.String(object.class_name)
+        : undefined,
+      triggerWord: isSet(object.triggerWord)
+        ? globalThis.String(object.triggerWord)
+        : isSet(object.trigger_word)
+        ? globalThis.String(object.trigger_word)
+        : undefined,
+      callbackUrl: isSet(object.callbackUrl)
+        ? globalThis.String(object.callbackUrl)
+        : isSet(object.callback_url)
+        ? globalThis.String(object.callback_url)
+        : undefined,
+    };
+  },
+
+  toJSON(message: TrainVersionEnd): unknown {
+    const obj: any = {};
+    if (message.files !== 0) {
+      obj.files = Math.round(message.files);
+    }
+    if (message.className !== undefined) {
+      obj.className = message.className;
+    }
+    if (message.triggerWord !== undefined) {
+      obj.triggerWord = message.triggerWord;
+    }
+    if (message.callbackUrl !== undefined) {
+      obj.callbackUrl = message.callbackUrl;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TrainVersionEnd>, I>>(base?: I): TrainVersionEnd {
+    return TrainVersionEnd.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TrainVersionEnd>, I>>(object: I): TrainVersionEnd {
+    const message = createBaseTrainVersionEnd();
+    message.files = object.files ?? 0;
+    message.className = object.className ?? undefined;
+    message.triggerWord = object.triggerWord ?? undefined;
+    message.callbackUrl = object.callbackUrl ?? undefined;
+    return message;
+  },
+};
+
+function createBaseTrainingPhotoProblem(): TrainingPhotoProblem {
+  return { file: "", index: 0, code: "", detail: "" };
+}
+
+export const TrainingPhotoProblem: MessageFns<TrainingPhotoProblem> = {
+  encode(message: TrainingPhotoProblem, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.file !== "") {
+      writer.uint32(10).string(message.file);
+    }
+    if (message.index !== 0) {
+      writer.uint32(16).uint32(message.index);
+    }
+    if (message.code !== "") {
+      writer.uint32(26).string(message.code);
+    }
+    if (message.detail !== "") {
+      writer.uint32(34).string(message.detail);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TrainingPhotoProblem {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTrainingPhotoProblem();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.file = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.index = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.code = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.detail = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TrainingPhotoProblem {
+    return {
+      file: isSet(object.file) ? globalThis.String(object.file) : "",
+      index: isSet(object.index) ? globalThis.Number(object.index) : 0,
+      code: isSet(object.code) ? globalThis.String(object.code) : "",
+      detail: isSet(object.detail) ? globalThis.String(object.detail) : "",
+    };
+  },
+
+  toJSON(message: TrainingPhotoProblem): unknown {
+    const obj: any = {};
+    if (message.file !== "") {
+      obj.file = message.file;
+    }
+    if (message.index !== 0) {
+      obj.index = Math.round(message.index);
+    }
+    if (message.code !== "") {
+      obj.code = message.code;
+    }
+    if (message.detail !== "") {
+      obj.detail = message.detail;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TrainingPhotoProblem>, I>>(base?: I): TrainingPhotoProblem {
+    return TrainingPhotoProblem.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TrainingPhotoProblem>, I>>(object: I): TrainingPhotoProblem {
+    const message = createBaseTrainingPhotoProblem();
+    message.file = object.file ?? "";
+    message.index = object.index ?? 0;
+    message.code = object.code ?? "";
+    message.detail = object.detail ?? "";
+    return message;
+  },
+};
+
+function createBaseTrainVersionResponse(): TrainVersionResponse {
+  return { version: undefined, problems: [], images: 0 };
+}
+
+export const TrainVersionResponse: MessageFns<TrainVersionResponse> = {
+  encode(message: TrainVersionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== undefined) {
+      Version.encode(message.version, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.problems) {
+      TrainingPhotoProblem.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.images !== 0) {
+      writer.uint32(24).uint32(message.images);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TrainVersionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTrainVersionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.version = Version.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.problems.push(TrainingPhotoProblem.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.images = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TrainVersionResponse {
+    return {
+      version: isSet(object.version) ? Version.fromJSON(object.version) : undefined,
+      problems: globalThis.Array.isArray(object?.problems)
+        ? object.problems.map((e: any) => TrainingPhotoProblem.fromJSON(e))
+        : [],
+      images: isSet(object.images) ? globalThis.Number(object.images) : 0,
+    };
+  },
+
+  toJSON(message: TrainVersionResponse): unknown {
+    const obj: any = {};
+    if (message.version !== undefined) {
+      obj.version = Version.toJSON(message.version);
+    }
+    if (message.problems?.length) {
+      obj.problems = message.problems.map((e) => TrainingPhotoProblem.toJSON(e));
+    }
+    if (message.images !== 0) {
+      obj.images = Math.round(message.images);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TrainVersionResponse>, I>>(base?: I): TrainVersionResponse {
+    return TrainVersionResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TrainVersionResponse>, I>>(object: I): TrainVersionResponse {
+    const message = createBaseTrainVersionResponse();
+    message.version = (object.version !== undefined && object.version !== null)
+      ? Version.fromPartial(object.version)
+      : undefined;
+    message.problems = object.problems?.map((e) => TrainingPhotoProblem.fromPartial(e)) || [];
+    message.images = object.images ?? 0;
     return message;
   },
 };
@@ -1672,6 +2490,24 @@ export const DeleteAccountDataResponse: MessageFns<DeleteAccountDataResponse> = 
 /** Versions: Replicate trainings of a customer's model, their status and the reconciler. */
 export type TrainerServiceService = typeof TrainerServiceService;
 export const TrainerServiceService = {
+  /**
+   * The whole training upload, one use case. Client-streaming: one header, then for each photo a
+   * file_start followed by its chunks, then end. Trainer claims the payment (billing answers
+   * 404/402/409 before a photo is read), streams the photos to imager, starts the Replicate
+   * training and, when a later step fails, gives the payment back and deletes the dataset. A
+   * stream that stops without end (the client went away) gives the payment back too.
+   */
+  trainVersion: {
+    path: "/atelier.trainer.v1.TrainerService/TrainVersion" as const,
+    requestStream: true as const,
+    responseStream: false as const,
+    requestSerialize: (value: TrainVersionRequest): Buffer => Buffer.from(TrainVersionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): TrainVersionRequest => TrainVersionRequest.decode(value),
+    responseSerialize: (value: TrainVersionResponse): Buffer =>
+      Buffer.from(TrainVersionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): TrainVersionResponse => TrainVersionResponse.decode(value),
+  },
+  /** Starts a training on a dataset already packed; TrainVersion does this as its last step. */
   startTraining: {
     path: "/atelier.trainer.v1.TrainerService/StartTraining" as const,
     requestStream: false as const,
@@ -1754,6 +2590,15 @@ export const TrainerServiceService = {
 } as const;
 
 export interface TrainerServiceServer extends UntypedServiceImplementation {
+  /**
+   * The whole training upload, one use case. Client-streaming: one header, then for each photo a
+   * file_start followed by its chunks, then end. Trainer claims the payment (billing answers
+   * 404/402/409 before a photo is read), streams the photos to imager, starts the Replicate
+   * training and, when a later step fails, gives the payment back and deletes the dataset. A
+   * stream that stops without end (the client went away) gives the payment back too.
+   */
+  trainVersion: handleClientStreamingCall<TrainVersionRequest, TrainVersionResponse>;
+  /** Starts a training on a dataset already packed; TrainVersion does this as its last step. */
   startTraining: handleUnaryCall<StartTrainingRequest, StartTrainingResponse>;
   getVersion: handleUnaryCall<GetVersionRequest, GetVersionResponse>;
   cancelTraining: handleUnaryCall<CancelTrainingRequest, CancelTrainingResponse>;
@@ -1772,6 +2617,30 @@ export interface TrainerServiceServer extends UntypedServiceImplementation {
 }
 
 export interface TrainerServiceClient extends Client {
+  /**
+   * The whole training upload, one use case. Client-streaming: one header, then for each photo a
+   * file_start followed by its chunks, then end. Trainer claims the payment (billing answers
+   * 404/402/409 before a photo is read), streams the photos to imager, starts the Replicate
+   * training and, when a later step fails, gives the payment back and deletes the dataset. A
+   * stream that stops without end (the client went away) gives the payment back too.
+   */
+  trainVersion(
+    callback: (error: ServiceError | null, response: TrainVersionResponse) => void,
+  ): ClientWritableStream<TrainVersionRequest>;
+  trainVersion(
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: TrainVersionResponse) => void,
+  ): ClientWritableStream<TrainVersionRequest>;
+  trainVersion(
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: TrainVersionResponse) => void,
+  ): ClientWritableStream<TrainVersionRequest>;
+  trainVersion(
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: TrainVersionResponse) => void,
+  ): ClientWritableStream<TrainVersionRequest>;
+  /** Starts a training on a dataset already packed; TrainVersion does this as its last step. */
   startTraining(
     request: StartTrainingRequest,
     callback: (error: ServiceError | null, response: StartTrainingResponse) => void,
@@ -1895,6 +2764,14 @@ export const TrainerServiceClient = makeGenericClientConstructor(
   service: typeof TrainerServiceService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {
   return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
