@@ -108,8 +108,9 @@ async function run(argv: string[]): Promise<unknown> {
               currency: p.currency,
               images: p.images,
               isInit: p.is_init,
-              minImages: p.min_images ?? 5,
-              maxImages: p.max_images ?? 30,
+              // 0: billing's default (plan.rules PHOTO_LIMIT_DEFAULTS).
+              minImages: p.min_images ?? 0,
+              maxImages: p.max_images ?? 0,
               deprecated: p.deprecated ?? false,
               tier: p.tier ?? 'standard',
             },

@@ -10,6 +10,7 @@ import type { PlanRow } from '../repositories/plan.repository';
 import type { UsageReportRow } from '../repositories/usage.repository';
 import type { Balance } from '../domain/credit.service';
 import type { TrainingOutcome } from '../domain/payment.rules';
+import { PHOTO_LIMIT_DEFAULTS } from '../domain/plan.rules';
 
 export const toPlan = (p: PlanRow): billing.Plan => ({
   id: p.id,
@@ -33,8 +34,8 @@ export const fromPlan = (p: billing.Plan): PlanRow => ({
   currency: p.currency,
   images: p.images,
   is_init: p.isInit,
-  min_images: p.minImages || 5,
-  max_images: p.maxImages || 30,
+  min_images: p.minImages || PHOTO_LIMIT_DEFAULTS.minImages,
+  max_images: p.maxImages || PHOTO_LIMIT_DEFAULTS.maxImages,
   deprecated: p.deprecated,
   tier: p.tier || 'standard',
 });
