@@ -115,6 +115,7 @@ describe('a payment keeps the plan as it was bought', () => {
       currency: 'usd',
       images: 40,
       isInit: true,
+      tier: 'standard',
       minImages: 6,
       maxImages: 12,
       deprecated: false,

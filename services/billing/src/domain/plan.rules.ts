@@ -1,10 +1,10 @@
+import { isTier } from './tier.rules';
+
 /**
  * The rules of a plan, free of I/O: the one definition of the training-photo defaults (also the
  * column defaults of billing.plans) and of what a valid plan is. A payment snapshots these values
  * when it is created; trainer and imager receive them through the claim, never a default of their own.
  */
-import { isTier } from './tier.rules';
-
 export const PHOTO_LIMIT_DEFAULTS = { minImages: 5, maxImages: 30 } as const;
 
 export interface PlanFields {
