@@ -14,9 +14,7 @@ import {
 } from '@atelier/kit';
 import { createTestDatabase, type TestDatabase } from '@atelier/infra/testing';
 import { paymentRepositories } from '../src/repositories';
-import { PlanRepository } from '../src/repositories/plan.repository';
 import { CreditService } from '../src/domain/credit.service';
-import { PlanService } from '../src/domain/plan.service';
 import { reservationSweepJob } from '../src/domain/reservation-sweep.job';
 
 let db: TestDatabase;
@@ -28,10 +26,7 @@ const HOUR = 3600_000;
 beforeAll(async () => {
   db = await createTestDatabase();
   pool = createPool(db.url);
-  credits = new CreditService(
-    createStore(pool, paymentRepositories),
-    new PlanService(new PlanRepository(pool)),
-  );
+  credits = new CreditService(createStore(pool, paymentRepositories));
 });
 afterAll(async () => {
   await pool?.end();
