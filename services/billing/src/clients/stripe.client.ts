@@ -1,5 +1,13 @@
 import Stripe from 'stripe';
 import { AppError, Errors } from '@atelier/kit';
+import type {
+  ChargeFacts,
+  CheckoutSessionInput,
+  PaymentProvider,
+  PromotionCodeFacts,
+  SessionFacts,
+  VerifiedEvent,
+} from '../domain/ports';
 
 /**
  * The part of Stripe billing uses, behind the official client. Callers get plain facts, never
@@ -15,60 +23,6 @@ export interface StripeClientConfig {
   /** Per attempt; the client retries twice more on connection errors, 409 and 5xx. */
   timeoutMs: number;
   webhookToleranceS: number;
-}
-
-export interface CheckoutSessionInput {
-  paymentId: string;
-  accountId: string;
-  planId: string;
-  productName: string;
-  productDescription: string;
-  amount: number;
-  currency: string;
-  promotionCodeId?: string;
-  successUrl: string;
-  cancelUrl: string;
-  idempotencyKey: string;
-}
-
-/** A Checkout Session as billing needs to know it. */
-export interface SessionFacts {
-  id: string;
-  /** `open`, `complete` or `expired` (a string: Stripe may add values). */
-  status: string | null;
-  /** `paid` or `no_payment_required` once the money is ours; `unpaid` while it is not. */
-  paymentStatus: string;
-  paymentIntentId: string | null;
-  url: string | null;
-  expiresAt: Date;
-  amountTotal: number;
-  /** `metadata.payment_id`, which CreatePayment sets to our payment id. */
-  paymentId: string | null;
-}
-
-export interface ChargeFacts {
-  id: string;
-  /** True only once the whole charge is refunded. */
-  refunded: boolean;
-  amountRefunded: number;
-  paymentIntentId: string | null;
-  /** `metadata.payment_id` of the charge's payment intent (CreatePayment sets it). */
-  paymentId: string | null;
-}
-
-export interface PromotionCodeFacts {
-  id: string;
-  /** Active, not expired, not used up, its coupon valid and in the right currency. */
-  usable: boolean;
-  /** Why not, for logs. */
-  reason?: string;
-}
-
-/** A verified webhook event: id, type and the id of the object it is about. */
-export interface VerifiedEvent {
-  id: string;
-  type: string;
-  objectId: string | null;
 }
 
 const isTimeout = (err: Stripe.errors.StripeError) => {
@@ -94,7 +48,7 @@ const isMissing = (err: unknown) =>
 const idOf = (ref: string | { id: string } | null | undefined): string | null =>
   ref == null ? null : typeof ref === 'string' ? ref : ref.id;
 
-export class StripeClient {
+export class StripeClient implements PaymentProvider {
   private readonly stripe: Stripe;
 
   constructor(private readonly config: StripeClientConfig) {

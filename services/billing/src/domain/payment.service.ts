@@ -9,31 +9,13 @@ import {
   requireUuid,
   type Logger,
 } from '@atelier/kit';
-import type {
-  ChargeFacts,
-  CheckoutSessionInput,
-  PromotionCodeFacts,
-  SessionFacts,
-  VerifiedEvent,
-} from '../clients/stripe.client';
+import type { PaymentProvider, SessionFacts } from './ports';
 import type { Store } from '../repositories';
 import type { PaymentRow, PaymentStatus } from '../repositories/payment.repository';
 import type { PlanRow } from '../repositories/plan.repository';
 import type { Balance, CreditService } from './credit.service';
 import { decideTrainingOutcome, type TrainingOutcome } from './payment.rules';
 import type { PlanService } from './plan.service';
-
-/** What billing needs from Stripe (the official client behind it, or the sandbox). */
-export interface PaymentProvider {
-  checkPromotionCode(idOrCode: string, currency: string): Promise<PromotionCodeFacts>;
-  createCheckoutSession(input: CheckoutSessionInput): Promise<SessionFacts>;
-  /** Stripe refused the session because of its discount. */
-  isDiscountRefusal(err: unknown): boolean;
-  expireSession(id: string): Promise<void>;
-  retrieveSession(id: string): Promise<SessionFacts | undefined>;
-  retrieveCharge(id: string): Promise<ChargeFacts | undefined>;
-  verifyEvent(payload: Buffer, signature: string): VerifiedEvent;
-}
 
 export interface CheckoutUrls {
   /** May contain `{PAYMENT_ID}` (ours) and `{CHECKOUT_SESSION_ID}` (Stripe fills it in). */

@@ -1,9 +1,8 @@
 import type { Logger } from '@atelier/kit';
-import type { ChargeFacts, SessionFacts } from '../clients/stripe.client';
 import type { PaymentRepositories, Store } from '../repositories';
 import type { PaymentRow } from '../repositories/payment.repository';
 import type { CreditService } from './credit.service';
-import type { PaymentProvider } from './payment.service';
+import type { ChargeFacts, PaymentProvider, SessionFacts } from './ports';
 import {
   REFUND_EVENTS,
   SESSION_EVENTS,
