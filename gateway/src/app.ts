@@ -169,10 +169,10 @@ export function createGatewayApp(deps: GatewayDeps) {
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof LockHeldError || err instanceof IdempotencyInFlightError)
       res.setHeader('Retry-After', String(err.retryAfterS));
-    // A cap that frees when something finishes (prompts running at once) has no reset time.
+    // A cap that frees when something finishes (prompts or trainings running at once) has no reset time.
     else if (
       err instanceof AppError &&
-      err.code === 'too_many_running_prompts' &&
+      (err.code === 'too_many_running_prompts' || err.code === 'too_many_running_trainings') &&
       !res.getHeader('Retry-After')
     )
       res.setHeader('Retry-After', String(RUNNING_CAP_RETRY_S));

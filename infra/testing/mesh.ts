@@ -105,6 +105,14 @@ async function startMeshOnce(options: MeshOptions): Promise<Mesh> {
     // Failed key checks are counted per client address in the shared Redis, and every test file
     // is 127.0.0.1: one file's 401 tests must not lock out another's. Tests of the limit set it.
     AUTH_FAILURES_PER_WINDOW: '1000000',
+    // Test files share one account across many trainings left running; the cap on trainings at
+    // once is tested where it is set (gateway/test/training-cap.test.ts).
+    TIER_LIMITS: JSON.stringify({
+      free: { trainingsRunning: 1000 },
+      standard: { trainingsRunning: 1000 },
+      pro: { trainingsRunning: 1000 },
+    }),
+    MAX_RUNNING_TRAININGS_PER_ACCOUNT: '1000',
     ...options.env,
   };
   const started: Array<{ stop(): Promise<void> }> = [];

@@ -110,6 +110,11 @@ export const ERROR_TABLE = {
     http: 429,
     title: 'Too many prompts running',
   },
+  too_many_running_trainings: {
+    grpc: GrpcStatus.RESOURCE_EXHAUSTED,
+    http: 429,
+    title: 'Too many trainings running',
+  },
   too_many_failed_key_checks: {
     grpc: GrpcStatus.RESOURCE_EXHAUSTED,
     http: 429,
@@ -229,6 +234,12 @@ export const Errors = {
       'too_many_running_prompts',
       `${max} prompts are already running on this account (the most its tier allows at once); retry when one finishes`,
       { limit: 'prompts_running', max },
+    ),
+  tooManyRunningTrainings: (max: number) =>
+    new AppError(
+      'too_many_running_trainings',
+      `${max} trainings are already running on this account (the most its tier allows at once); retry when one finishes`,
+      { limit: 'trainings_running', max },
     ),
   tooManyFailedKeyChecks: (detail: string) =>
     new AppError('too_many_failed_key_checks', detail, { limit: 'auth_failures' }),

@@ -95,6 +95,7 @@ export async function startTrainer(
       inputs: config.REPLICATE_TRAINER_INPUTS,
       steps: config.TRAINING_STEPS,
       webhookUrl: config.PUBLIC_WEBHOOK_URL,
+      maxRunningPerAccount: config.MAX_RUNNING_TRAININGS_PER_ACCOUNT,
       timeoutMs: config.TRAINING_TIMEOUT_MS,
       startGraceMs: config.START_GRACE_MS,
       firstCheckMs: config.RECONCILE_INTERVAL_MS,

@@ -85,6 +85,8 @@ export const trainerConfigSchema = serviceEnv.extend({
    * longer than any StartTraining can take.
    */
   START_GRACE_MS: env.ms(15 * 60 * 1000),
+  /** Trainings an account may have running at once when the gateway passes no tier limit (the standard tier's). */
+  MAX_RUNNING_TRAININGS_PER_ACCOUNT: z.coerce.number().int().positive().default(2),
   /** Replicate's price of the trainer's hardware per second of predict_time, in micro-units of the billing currency (for cost estimates). */
   TRAINING_PRICE_PER_SECOND_MICROS: z.coerce.number().int().nonnegative().default(1_220),
 });

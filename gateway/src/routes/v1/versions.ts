@@ -49,6 +49,7 @@ export const versionRoutes = [
       409: { description: 'Not an init payment, or already used' },
       413: { description: 'A photo or the whole upload is too large' },
       422: { description: 'Photos rejected: every problem of every file in `errors`' },
+      429: { description: 'The account already has as many trainings running as its tier allows at once' },
     },
     handler: async ({ req, accountId, params, query, newId }, { mesh, config }) => {
       // Trainer runs the whole use case (claim, photos, training, compensation); this only frames
@@ -72,6 +73,7 @@ export const versionRoutes = [
             paymentId: params.payment_id,
             // Derived from the Idempotency-Key: a retry names the version its first attempt started.
             versionId: newId('version'),
+            maxRunning: req.limits?.trainingsRunning ?? 0,
             ...labels(fields),
           }),
           end: (fields, files) => ({ files, ...labels(fields) }),

@@ -14,7 +14,8 @@ interface Labels {
 
 /** One message of the TrainVersion stream (the generated proto type fits this shape). */
 export interface TrainPart {
-  header?: ({ accountId: string; paymentId: string; versionId: string } & Labels) | undefined;
+  header?:
+    ({ accountId: string; paymentId: string; versionId: string; maxRunning?: number } & Labels) | undefined;
   fileStart?: { index: number; filename: string; contentType: string } | undefined;
   chunk?: Uint8Array | undefined;
   end?: ({ files: number } & Labels) | undefined;
@@ -58,6 +59,7 @@ export class TrainingService {
       return { ok: true, version: started, images: started.image_count };
     }
 
+    await this.d.versions.refuseAtCap(accountId, header.maxRunning);
     const progress = newProgress(accountId, paymentId, versionId);
     const plan = await this.d.versions.claim(progress);
     const upload = this.d.datasets.open({
@@ -95,6 +97,7 @@ export class TrainingService {
           imageCount: packed.images,
           ...labels,
           callbackUrl: end.callbackUrl ?? header.callbackUrl,
+          maxRunning: header.maxRunning,
         },
         signal,
       );

@@ -26,6 +26,8 @@ export interface StartTrainingInput {
   className: string;
   triggerWord: string;
   callbackUrl?: string;
+  /** Trainings the account may have running at once (its tier's); 0 or unset = the default. */
+  maxRunning?: number;
 }
 
 export interface VersionServiceOptions {
@@ -37,6 +39,8 @@ export interface VersionServiceOptions {
   steps: number;
   /** PUBLIC_WEBHOOK_URL; `?kind=training` routes the events to trainer. */
   webhookUrl: string;
+  /** Trainings an account may have running at once when the caller names no tier limit. */
+  maxRunningPerAccount: number;
   timeoutMs: number;
   startGraceMs: number;
   /** When the reconciler first polls a new training (webhooks are the fast path). */
@@ -106,6 +110,7 @@ export class VersionService {
     if (!input.datasetKey) throw Errors.invalid('dataset_key is required');
     const labels = checkLabels(input.className, input.triggerWord);
     if (!labels.ok) throw Errors.invalid(labels.problems.join('; '), { errors: labels.problems });
+    await this.refuseAtCap(accountId, input.maxRunning);
     const progress = newProgress(accountId, paymentId, versionId);
     await this.claim(progress);
     try {
@@ -114,6 +119,16 @@ export class VersionService {
       await this.compensate(progress, err);
       throw err;
     }
+  }
+
+  /**
+   * Refuses early (before a payment is claimed or a photo read) when the account already has as
+   * many trainings running as it may; `launch` enforces the cap again, atomically.
+   */
+  async refuseAtCap(accountId: string, maxRunning: number | undefined): Promise<void> {
+    const max = maxRunning || this.o.maxRunningPerAccount;
+    if ((await this.d.store.repos.versions.countRunningOf(accountId)) >= max)
+      throw Errors.tooManyRunningTrainings(max);
   }
 
   /**
@@ -153,6 +168,7 @@ export class VersionService {
       className: string;
       triggerWord: string;
       callbackUrl?: string;
+      maxRunning?: number;
     },
     signal?: AbortSignal,
   ): Promise<VersionRow> {
@@ -163,19 +179,33 @@ export class VersionService {
     const { store, replicate, transitions, logger } = this.d;
     const log = logger.child({ version_id: versionId, payment_id: paymentId });
     const model = destinationModel(this.o.owner, versionId);
-    await store.repos.versions.insert({
-      id: versionId,
-      accountId,
-      paymentId,
-      className: input.className,
-      triggerWord: input.triggerWord,
-      model,
-      datasetKey: input.datasetKey,
-      imageCount: input.imageCount,
-      timeoutMs: this.o.timeoutMs,
-      startGraceMs: this.o.startGraceMs,
-      callbackUrl: input.callbackUrl || null,
-    });
+    const maxRunning = input.maxRunning || this.o.maxRunningPerAccount;
+    const versions = store.repos.versions;
+    let row = await versions.insertUnderCap(
+      {
+        id: versionId,
+        accountId,
+        paymentId,
+        className: input.className,
+        triggerWord: input.triggerWord,
+        model,
+        datasetKey: input.datasetKey,
+        imageCount: input.imageCount,
+        timeoutMs: this.o.timeoutMs,
+        startGraceMs: this.o.startGraceMs,
+        callbackUrl: input.callbackUrl || null,
+      },
+      maxRunning,
+    );
+    // As inferencer's prompts: no lock (uploads take minutes); racers for the last slot count
+    // again once their rows are committed, and whoever sees the cap passed steps back. The last
+    // to commit sees every row, so the cap is never passed (at worst both step back).
+    if (row && (await versions.countRunningOf(accountId)) > maxRunning) {
+      await versions.deleteUnstarted(versionId);
+      row = undefined;
+    }
+    // Refused: compensate gives the payment back and deletes the dataset.
+    if (!row) throw Errors.tooManyRunningTrainings(maxRunning);
     progress.rowInserted = true;
 
     await replicate.ensureModel(model);

@@ -65,6 +65,8 @@ const columns = (alias = '') =>
     n === 'cost_micros' ? `${alias}cost_micros::float8 AS cost_micros` : `${alias}${n}`,
   ).join(', ');
 const COLUMNS = columns();
+/** The statuses a training counts against the account's cap in. */
+const RUNNING = `('starting', 'processing')`;
 // The reconciler's gap before the next check of row v: a tenth of its age, between $2 and $3 ms.
 const GAP = `LEAST($3::float8, GREATEST($2::float8, extract(epoch FROM now() - v.created_at)::float8 * 100)) * interval '1 millisecond'`;
 
@@ -106,6 +108,47 @@ export class VersionRepository {
       ],
     );
     return rows[0]!;
+  }
+
+  /**
+   * `insert`, only while the account has fewer than `maxRunning` trainings starting or running
+   * (one statement, so no lock is held while racers queue); undefined when it has that many.
+   */
+  async insertUnderCap(
+    v: Parameters<VersionRepository['insert']>[0],
+    maxRunning: number,
+  ): Promise<VersionRow | undefined> {
+    const { rows } = await this.db.query<VersionRow>(
+      `INSERT INTO trainer.versions (id, account_id, payment_id, class_name, trigger_word, model, dataset_key, image_count,
+                                     deadline_at, next_check_at, callback_url)
+       SELECT $1, $2, $3, $4, $5, $6, $7, $8, now() + $9::float8 * interval '1 millisecond', now() + $10::float8 * interval '1 millisecond', $11
+        WHERE (SELECT count(*) FROM trainer.versions WHERE account_id = $2 AND status IN ${RUNNING}) < $12
+       RETURNING ${COLUMNS}`,
+      [
+        v.id,
+        v.accountId,
+        v.paymentId,
+        v.className,
+        v.triggerWord,
+        v.model,
+        v.datasetKey,
+        v.imageCount,
+        v.timeoutMs,
+        v.startGraceMs,
+        v.callbackUrl ?? null,
+        maxRunning,
+      ],
+    );
+    return rows[0];
+  }
+
+  /** The account's trainings starting or running. */
+  async countRunningOf(accountId: string): Promise<number> {
+    const { rows } = await this.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM trainer.versions WHERE account_id = $1 AND status IN ${RUNNING}`,
+      [accountId],
+    );
+    return rows[0]?.n ?? 0;
   }
 
   /** A page of the account's versions, newest first, after the cursor's (created_at, id): one statement. */

@@ -92,7 +92,11 @@ export interface TrainVersionHeader {
     | string
     | undefined;
   /** Gets this version's events too (see StartTrainingRequest.callback_url). */
-  callbackUrl?: string | undefined;
+  callbackUrl?:
+    | string
+    | undefined;
+  /** Trainings the account may have running at once (its tier's); 0 = trainer's configured default. */
+  maxRunning: number;
 }
 
 export interface TrainingPhotoStart {
@@ -999,6 +1003,7 @@ function createBaseTrainVersionHeader(): TrainVersionHeader {
     className: undefined,
     triggerWord: undefined,
     callbackUrl: undefined,
+    maxRunning: 0,
   };
 }
 
@@ -1021,6 +1026,9 @@ export const TrainVersionHeader: MessageFns<TrainVersionHeader> = {
     }
     if (message.callbackUrl !== undefined) {
       writer.uint32(50).string(message.callbackUrl);
+    }
+    if (message.maxRunning !== 0) {
+      writer.uint32(56).uint32(message.maxRunning);
     }
     return writer;
   },
@@ -1086,6 +1094,14 @@ export const TrainVersionHeader: MessageFns<TrainVersionHeader> = {
             message.callbackUrl = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.maxRunning = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1130,6 +1146,11 @@ export const TrainVersionHeader: MessageFns<TrainVersionHeader> = {
         : isSet(object.callback_url)
         ? globalThis.String(object.callback_url)
         : undefined,
+      maxRunning: isSet(object.maxRunning)
+        ? globalThis.Number(object.maxRunning)
+        : isSet(object.max_running)
+        ? globalThis.Number(object.max_running)
+        : 0,
     };
   },
 
@@ -1153,6 +1174,9 @@ export const TrainVersionHeader: MessageFns<TrainVersionHeader> = {
     if (message.callbackUrl !== undefined) {
       obj.callbackUrl = message.callbackUrl;
     }
+    if (message.maxRunning !== 0) {
+      obj.maxRunning = Math.round(message.maxRunning);
+    }
     return obj;
   },
 
@@ -1167,6 +1191,7 @@ export const TrainVersionHeader: MessageFns<TrainVersionHeader> = {
     message.className = object.className ?? undefined;
     message.triggerWord = object.triggerWord ?? undefined;
     message.callbackUrl = object.callbackUrl ?? undefined;
+    message.maxRunning = object.maxRunning ?? 0;
     return message;
   },
 };
