@@ -1,6 +1,66 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+// The layers of CONVENTIONS.md ("Layers checked by lint"). One `no-restricted-imports` per file
+// set: ESLint replaces a rule's options per matching block, so each block lists all that apply.
+const SERVICES = ['billing', 'imager', 'trainer', 'inferencer'];
+const VENDOR = {
+  group: [
+    'pg',
+    'pg-*',
+    '@grpc/*',
+    'express',
+    'express-*',
+    'stripe',
+    'replicate',
+    '@aws-sdk/*',
+    'ioredis',
+    'redis',
+    'busboy',
+  ],
+  message:
+    'Domain code imports no pg, gRPC, Express or vendor SDK: reach them through a port (domain/ports.ts) an adapter implements.',
+};
+const CLIENTS = {
+  group: ['**/clients', '**/clients/*', '**/grpc', '**/grpc/*', '@atelier/protos'],
+  message: 'Domain code imports no clients/ or gRPC code: declare what it needs in domain/ports.ts.',
+};
+const otherServices = (self) => ({
+  group: SERVICES.filter((s) => s !== self).flatMap((s) => [
+    `@atelier/${s}`,
+    `**/${s}/src`,
+    `**/${s}/src/**`,
+  ]),
+  message: 'A service imports no other service: ask it over gRPC (each service owns its code and schema).',
+});
+const serviceLayers = SERVICES.flatMap((s) => [
+  {
+    files: [`services/${s}/src/**/*.ts`],
+    rules: { 'no-restricted-imports': ['error', { patterns: [otherServices(s)] }] },
+  },
+  {
+    files: [`services/${s}/src/domain/**/*.ts`],
+    rules: { 'no-restricted-imports': ['error', { patterns: [otherServices(s), VENDOR, CLIENTS] }] },
+  },
+]);
+const gatewayLayer = {
+  files: ['gateway/src/**/*.ts'],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: [
+          {
+            group: [...SERVICES.map((s) => `@atelier/${s}`), '**/services/*/src', '**/services/*/src/**'],
+            message:
+              'The gateway is a protocol adapter: it reaches services over gRPC (@atelier/protos), never their code.',
+          },
+        ],
+      },
+    ],
+  },
+};
+
 export default tseslint.config(
   {
     ignores: [
@@ -37,6 +97,8 @@ export default tseslint.config(
       ],
     },
   },
+  ...serviceLayers,
+  gatewayLayer,
   {
     files: ['**/test/**/*.ts', 'infra/**/*.ts', 'bench/**/*.ts'],
     rules: { 'no-console': 'off' },
