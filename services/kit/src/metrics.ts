@@ -159,13 +159,16 @@ export async function startMetricsServer(
   port: number,
   host = '127.0.0.1',
 ): Promise<{ port: number; close(): Promise<void> }> {
-  const server = http.createServer(async (req, res) => {
+  const server = http.createServer((req, res) => {
     if (req.url !== '/metrics') {
       res.writeHead(404).end();
       return;
     }
-    res.writeHead(200, { 'content-type': registry.contentType });
-    res.end(await registry.metrics());
+    // A collector that throws must answer 500, not leave an unhandled rejection behind.
+    registry.metrics().then(
+      (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
+      () => res.writeHead(500).end(),
+    );
   });
   await new Promise<void>((resolve) => server.listen(port, host, resolve));
   return {
