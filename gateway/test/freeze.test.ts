@@ -134,6 +134,9 @@ describe('Postgres frozen mid-request', () => {
     const versionId = await readyVersion(mesh, owner, 4, model);
     const key = randomUUID();
     const idemKey = idempotencyKeyOf(key);
+    // The key is checked now, while Postgres answers, and cached (the payment just made it drop
+    // the account's cached keys): frozen, the first attempt still gets as far as its key.
+    expect((await mesh.api(`/api/v1/versions/info/${versionId}`, { key: owner.apiKey })).status).toBe(200);
     const thaw = freeze(await backendPids());
     const first = createPrompt(versionId, key);
     // While the first attempt hangs on the frozen database, its key is held, and not for long.
