@@ -1,12 +1,11 @@
 /**
  * Offers and packs end to end: HTTP through the gateway, the whole in-process mesh, the Replicate
- * and Stripe sandboxes, real Postgres, Redis and bucket. Versions are made ready the way
- * prompts.test.ts makes them (a paid init payment granting the credits, trainer's row written
- * directly pointing at a model version the Replicate sandbox really has).
+ * and Stripe sandboxes, real Postgres, Redis and bucket. Versions are made ready by the harness's
+ * readyVersion (a paid init payment granting the credits, trainer's row written directly pointing
+ * at a model version the Replicate sandbox really has).
  */
-import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import { startMesh, waitFor, type Mesh } from '@atelier/infra/testing';
+import { readyVersion as readyVersionOf, startMesh, waitFor, type Mesh } from '@atelier/infra/testing';
 import { sandboxModelVersion } from '../../services/inferencer/test/support/sandbox-version';
 
 let mesh: Mesh;
@@ -54,61 +53,13 @@ afterAll(async () => {
 });
 afterEach(() => mesh.replicate.faults.clear());
 
-/** A ready version of `account` holding `credits` image credits. */
-async function readyVersion(
-  account: { accountId: string; apiKey: string },
-  credits: number,
-): Promise<string> {
-  const billing = mesh.gateway.deps.mesh.billing;
-  const planId = `offer_test_${credits}`;
-  await billing.upsertPlan({
-    plan: {
-      id: planId,
-      name: `Test ${credits}`,
-      description: '',
-      price: 100,
-      currency: 'usd',
-      images: credits,
-      isInit: true,
-      minImages: 5,
-      maxImages: 30,
-      deprecated: false,
-      // Prompts of earlier runs of this account may still run: the cap is not what this file tests.
-      tier: 'pro',
-    },
-  });
-  const created = await mesh.api('/api/v1/payments/create', {
-    key: account.apiKey,
-    method: 'POST',
-    json: { plan_id: planId },
-  });
-  expect(created.status).toBe(201);
-  const payment = (await created.json()) as { payment_id: string; checkout_url: string };
-  expect(
-    (await fetch(payment.checkout_url, { method: 'POST', headers: { accept: 'application/json' } })).status,
-  ).toBe(200);
-  await waitFor(
-    async () =>
-      (
-        (await (
-          await mesh.api(`/api/v1/payments/${payment.payment_id}`, { key: account.apiKey })
-        ).json()) as { status: string }
-      ).status === 'paid',
-    { what: 'the payment to be paid' },
-  );
-  const versionId = randomUUID();
-  await billing.claimInitPayment({ accountId: account.accountId, paymentId: payment.payment_id, versionId });
-  await db.query(
-    `INSERT INTO trainer.versions (id, account_id, payment_id, status, class_name, trigger_word, model, replicate_training_id,
-                                   replicate_version, dataset_key, image_count, started_at, completed_at, pushed_at,
-                                   next_check_at, deadline_at)
-     VALUES ($1, $2, $3, 'succeeded', 'woman', 'TOK', $4, $5, $6, 'datasets/test.zip', 5, now(), now(), now(),
-             now() + interval '1 day', now() + interval '1 day')`,
-    [versionId, account.accountId, payment.payment_id, model.model, `sandbox_${randomUUID()}`, model.version],
-  );
-  await billing.grantCredits({ accountId: account.accountId, versionId, paymentId: payment.payment_id });
-  return versionId;
-}
+/**
+ * A ready version of `account` holding `credits` image credits, of class woman (the templates'
+ * expected texts say so). On a pro plan: prompts of this account's earlier runs may still run,
+ * and the cap is not what this file tests.
+ */
+const readyVersion = (account: { accountId: string; apiKey: string }, credits: number) =>
+  readyVersionOf(mesh, account, credits, model, { className: 'woman', tier: 'pro' });
 
 const remaining = async (versionId: string): Promise<number> => {
   const res = await mesh.api(`/api/v1/versions/info/${versionId}`, { key: owner.apiKey });

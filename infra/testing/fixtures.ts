@@ -9,12 +9,17 @@ type Account = { accountId: string; apiKey: string };
 /**
  * An init payment paid the way a customer pays: created through the gateway, then the Stripe
  * sandbox's checkout page POSTed, then the signed webhook applied. `credits` > 0 makes (or
- * reuses) a plan granting that many images.
+ * reuses) a plan granting that many images and selling `tier`.
  */
-export async function paidInitPayment(mesh: Mesh, account: Account, credits?: number): Promise<string> {
+export async function paidInitPayment(
+  mesh: Mesh,
+  account: Account,
+  credits?: number,
+  tier: 'standard' | 'pro' = 'standard',
+): Promise<string> {
   let planId = 'basic_init';
   if (credits) {
-    planId = `test_init_${credits}`;
+    planId = tier === 'standard' ? `test_init_${credits}` : `test_init_${credits}_${tier}`;
     await mesh.gateway.deps.mesh.billing.upsertPlan({
       plan: {
         id: planId,
@@ -27,7 +32,7 @@ export async function paidInitPayment(mesh: Mesh, account: Account, credits?: nu
         minImages: 5,
         maxImages: 30,
         deprecated: false,
-        tier: 'standard',
+        tier,
       },
     });
   }
@@ -101,8 +106,9 @@ export async function readyVersion(
   account: Account,
   credits: number,
   model: { model: string; version: string },
+  opts: { className?: string; tier?: 'standard' | 'pro' } = {},
 ): Promise<string> {
-  const paymentId = await paidInitPayment(mesh, account, credits);
+  const paymentId = await paidInitPayment(mesh, account, credits, opts.tier);
   const versionId = randomUUID();
   const billing = mesh.gateway.deps.mesh.billing;
   await billing.claimInitPayment({ accountId: account.accountId, paymentId, versionId });
@@ -114,9 +120,17 @@ export async function readyVersion(
       `INSERT INTO trainer.versions (id, account_id, payment_id, status, class_name, trigger_word, model, replicate_training_id,
                                      replicate_version, dataset_key, image_count, started_at, completed_at, pushed_at,
                                      next_check_at, deadline_at)
-       VALUES ($1, $2, $3, 'succeeded', 'dog', 'TOK', $4, $5, $6, 'datasets/test.zip', 5, now(), now(), now(),
+       VALUES ($1, $2, $3, 'succeeded', $7, 'TOK', $4, $5, $6, 'datasets/test.zip', 5, now(), now(), now(),
                now() + interval '1 day', now() + interval '1 day')`,
-      [versionId, account.accountId, paymentId, model.model, `sandbox_${randomUUID()}`, model.version],
+      [
+        versionId,
+        account.accountId,
+        paymentId,
+        model.model,
+        `sandbox_${randomUUID()}`,
+        model.version,
+        opts.className ?? 'dog',
+      ],
     );
   } finally {
     await db.end();
