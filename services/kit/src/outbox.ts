@@ -1,13 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { QueryResult, QueryResultRow } from 'pg';
 import { z } from 'zod';
 import type { billing } from '@atelier/protos';
 import { env } from './config';
-
-/** A pool or an open transaction's client. */
-interface Db {
-  query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>>;
-}
+import type { Queryable } from './store';
 
 /** The events Atelier announces to its customers' servers (PRODUCT.md, "Callbacks"). */
 export const EVENT_TYPES = [
@@ -62,7 +57,7 @@ export class OutboxRepository {
   private readonly table: string;
 
   constructor(
-    private readonly db: Db,
+    private readonly db: Queryable,
     schema: 'trainer' | 'inferencer',
   ) {
     this.table = `${schema}.outbox`;

@@ -1,3 +1,4 @@
+import { EVENT_TYPES } from '@atelier/kit';
 import { z } from '../../openapi/registry';
 
 /** Path ids are UUIDs; anything else is a 400 before any service is asked. */
@@ -166,18 +167,7 @@ export const Account = z
   })
   .openapi('Account');
 
-export const EventType = z.enum([
-  'payment.paid',
-  'payment.refunded',
-  'version.processing',
-  'version.succeeded',
-  'version.failed',
-  'version.canceled',
-  'prompt.succeeded',
-  'prompt.failed',
-  'prompt.canceled',
-  'webhook_endpoint.disabled',
-]);
+export const EventType = z.enum(EVENT_TYPES);
 
 export const CreateWebhookEndpointBody = z
   .object({
