@@ -1,9 +1,9 @@
 import { currentContext, type AsyncService } from '@atelier/kit';
 import type { inferencer } from '@atelier/protos';
-import type { OfferService } from '../domain/offer.service';
+import type { OfferService, RunResult } from '../domain/offer.service';
 import type { PredictionEventService } from '../domain/prediction-event.service';
 import type { PromptErasureService } from '../domain/prompt-erasure.service';
-import type { PromptService } from '../domain/prompt.service';
+import type { CallLimits, PromptService } from '../domain/prompt.service';
 import {
   fromParams,
   fromProtoOffer,
@@ -21,6 +21,18 @@ export interface InferencerDomain {
   erasure: PromptErasureService;
 }
 
+/** The call's deadline and cancellation, for the use cases that wait on Replicate. */
+const callLimits = (ctx: { signal: AbortSignal }): CallLimits => ({
+  deadline: currentContext()?.deadline,
+  signal: ctx.signal,
+});
+
+const toRunResponse = (r: RunResult) => ({
+  run: toProtoRun(r.run, r.prompts),
+  duplicate: r.duplicate,
+  imagesRemaining: r.imagesRemaining,
+});
+
 /** Thin: proto in, domain call, proto out. Errors are mapped to gRPC statuses by the kit. */
 export function inferencerHandlers(
   d: InferencerDomain,
@@ -37,7 +49,7 @@ export function inferencerHandlers(
           callbackUrl: req.callbackUrl,
           maxRunning: req.maxRunning,
         },
-        { deadline: currentContext()?.deadline, signal: ctx.signal },
+        callLimits(ctx),
       );
       return { prompt: toProtoPrompt(prompt), imagesRemaining };
     },
@@ -71,39 +83,12 @@ export function inferencerHandlers(
       const pack = await d.offers.upsertPack(fromProtoPack(req.pack));
       return { pack: toProtoPack(pack, await d.offers.listOffers(true)) };
     },
+    // The requests carry exactly the use case's input (ids, variables, the tier's cap).
     async runOffer(req, ctx) {
-      const r = await d.offers.runOffer(
-        {
-          accountId: req.accountId,
-          offerId: req.offerId,
-          versionId: req.versionId,
-          variables: req.variables,
-          maxRunning: req.maxRunning,
-        },
-        { deadline: currentContext()?.deadline, signal: ctx.signal },
-      );
-      return {
-        run: toProtoRun(r.run, r.prompts),
-        duplicate: r.duplicate,
-        imagesRemaining: r.imagesRemaining,
-      };
+      return toRunResponse(await d.offers.runOffer(req, callLimits(ctx)));
     },
     async runPack(req, ctx) {
-      const r = await d.offers.runPack(
-        {
-          accountId: req.accountId,
-          packId: req.packId,
-          versionId: req.versionId,
-          variables: req.variables,
-          maxRunning: req.maxRunning,
-        },
-        { deadline: currentContext()?.deadline, signal: ctx.signal },
-      );
-      return {
-        run: toProtoRun(r.run, r.prompts),
-        duplicate: r.duplicate,
-        imagesRemaining: r.imagesRemaining,
-      };
+      return toRunResponse(await d.offers.runPack(req, callLimits(ctx)));
     },
     async getRun(req) {
       const { run, prompts } = await d.offers.getRun(req.accountId, req.runId);
