@@ -41,6 +41,7 @@ typecheck: build
 	npx tsc -p tsconfig.test.json
 
 lint: install
+	node infra/scripts/check-roles.mjs
 	npx eslint . --max-warnings 0
 	npx prettier --check . --log-level warn
 

@@ -13,7 +13,7 @@ const { PromptRepository } = require('./services/inferencer/dist/repositories/pr
 const { VersionRepository } = require('./services/trainer/dist/repositories/version.repository.js');
 const { trainerRepositories } = require('./services/trainer/dist/repositories/index.js');
 const { createVersionReconciler } = require('./services/trainer/dist/domain/version.job.js');
-const { VersionTransitions } = require('./services/trainer/dist/domain/version.transitions.js');
+const { VersionTransitions } = require('./services/trainer/dist/domain/version-transition.service.js');
 const { trainerConfigSchema } = require('./services/trainer/dist/config.js');
 const { createLogger, createMetrics, createPool, createStore } = require('@atelier/kit');
 

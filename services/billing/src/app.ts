@@ -40,7 +40,7 @@ import {
   observeStripe,
   observeStripeEvents,
   watchReservations,
-} from './billing.metrics';
+} from './metrics';
 
 export const BILLING_SERVICE_NAME = 'atelier.billing.v1.BillingService';
 

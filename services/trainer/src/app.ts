@@ -29,7 +29,7 @@ import { createVersionReconciler } from './domain/version.job';
 import { VersionDeletionJob } from './domain/version-deletion.job';
 import { VersionService } from './domain/version.service';
 import { parseTraining } from './domain/version.rules';
-import { VersionTransitions } from './domain/version.transitions';
+import { VersionTransitions } from './domain/version-transition.service';
 import { trainerHandlers } from './grpc/trainer.handlers';
 import { toVersion } from './grpc/trainer.mappers';
 import { trainerRepositories } from './repositories';

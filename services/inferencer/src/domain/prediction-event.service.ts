@@ -1,5 +1,5 @@
 import type { SignedWebhook, WebhookInbox } from '@atelier/kit';
-import type { PromptCompletion } from './prompt.completion';
+import type { PromptCompletion } from './prompt-completion.service';
 import type { Prediction } from './prompt.model';
 
 /**

@@ -1,6 +1,6 @@
 import { requireUuid, type Logger } from '@atelier/kit';
 import type { Store } from '../repositories';
-import type { PromptCompletion } from './prompt.completion';
+import type { PromptCompletion } from './prompt-completion.service';
 import type { OutputStore, Predictions } from './ports';
 import { versionOutputPrefix } from './prompt.rules';
 

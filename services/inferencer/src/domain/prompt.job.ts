@@ -1,7 +1,7 @@
 import { createClaimLoop, type ClaimLoop, type Logger, type Metrics } from '@atelier/kit';
 import type { Store } from '../repositories';
 import type { Predictions } from './ports';
-import type { PromptCompletion } from './prompt.completion';
+import type { PromptCompletion } from './prompt-completion.service';
 import type { Prediction, Prompt } from './prompt.model';
 import { outcomeOf } from './prompt.rules';
 

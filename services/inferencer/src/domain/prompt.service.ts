@@ -10,7 +10,7 @@ import {
   type Metrics,
 } from '@atelier/kit';
 import type { Store } from '../repositories';
-import type { PromptCompletion } from './prompt.completion';
+import type { PromptCompletion } from './prompt-completion.service';
 import { isActive, type Outcome, type Prediction, type Prompt, type PromptParams } from './prompt.model';
 import type { Credits, Predictions, VersionDirectory } from './ports';
 import {
@@ -22,7 +22,7 @@ import {
   validateParams,
   versionIdOf,
 } from './prompt.rules';
-import type { PromptWaiter } from './prompt.waiter';
+import type { PromptWaiter } from './prompt-waiter.service';
 
 /** Billing answers that mean it reserved nothing: the prompt row can simply go. */
 const RESERVE_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([

@@ -1,6 +1,6 @@
 import type { Logger, SignedWebhook, WebhookInbox } from '@atelier/kit';
 import type { ReplicateTraining } from './ports';
-import type { VersionTransitions } from './version.transitions';
+import type { VersionTransitions } from './version-transition.service';
 
 /** Replicate's training webhooks: the kit's inbox verifies and parses; the transition records the webhook-id. */
 export class ReplicateEventService {

@@ -2,7 +2,7 @@ import { AppError, type Logger, type Metrics } from '@atelier/kit';
 import type { DeletionRow, Store, VersionRow } from '../repositories';
 import { retryDelayMs, type DeletionSchedule } from './deletion.rules';
 import type { BillingPort, ObjectsPort, PromptsPort, ReplicatePort } from './ports';
-import type { VersionTransitions } from './version.transitions';
+import type { VersionTransitions } from './version-transition.service';
 import { isTerminal } from './version.rules';
 
 export interface DeletionJobDeps {

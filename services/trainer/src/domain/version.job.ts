@@ -1,7 +1,7 @@
 import { AppError, createClaimLoop, type ClaimLoop, type Logger, type Metrics } from '@atelier/kit';
 import type { Store, VersionRow } from '../repositories';
 import type { BillingPort, ReplicatePort } from './ports';
-import type { VersionTransitions } from './version.transitions';
+import type { VersionTransitions } from './version-transition.service';
 import { isTerminal } from './version.rules';
 
 export interface ReconcilerOptions {

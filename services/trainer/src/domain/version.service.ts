@@ -13,7 +13,7 @@ import {
 } from '@atelier/kit';
 import type { Store, VersionRow } from '../repositories';
 import type { BillingPort, DatasetPort, PlanAsBought, ReplicatePort, ReplicateTraining } from './ports';
-import type { VersionTransitions } from './version.transitions';
+import type { VersionTransitions } from './version-transition.service';
 import { checkLabels, destinationModel, isTerminal, type VersionStatus } from './version.rules';
 
 export interface StartTrainingInput {

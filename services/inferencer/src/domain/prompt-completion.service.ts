@@ -3,7 +3,7 @@ import type { Repositories, Store } from '../repositories';
 import { isActive, type Outcome, type Prediction, type Prompt, type PromptImage } from './prompt.model';
 import type { Credits, OutputStore } from './ports';
 import { costMicros, outcomeOf, outputKeyPrefix } from './prompt.rules';
-import type { PromptWaiter } from './prompt.waiter';
+import type { PromptWaiter } from './prompt-waiter.service';
 import { settleRunIfDone } from './offer.service';
 
 /** imager answers that mean "these outputs will never copy": retrying would not help. */
