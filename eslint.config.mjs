@@ -25,6 +25,24 @@ const CLIENTS = {
   group: ['**/clients', '**/clients/*', '**/grpc', '**/grpc/*', '@atelier/protos'],
   message: 'Domain code imports no clients/ or gRPC code: declare what it needs in domain/ports.ts.',
 };
+// Repositories translate Postgres errors into domain errors or typed results (CONVENTIONS.md):
+// a domain file names no SQLSTATE, neither through the kit's helpers nor as a literal.
+const PG_ERRORS = {
+  name: '@atelier/kit',
+  importNames: ['pgCode', 'PG_UNIQUE_VIOLATION', 'PG_FOREIGN_KEY_VIOLATION'],
+  message:
+    'Domain code never sees a Postgres error: the repository translates it into a domain error (Errors.*) or a typed result.',
+};
+const APP_ERROR = {
+  selector: "NewExpression[callee.name='AppError']",
+  message: 'Throw a factory from Errors (services/kit/src/errors.ts); add one there for a new condition.',
+};
+const SQLSTATE_MESSAGE =
+  'A SQLSTATE in domain code: translate the Postgres error in the repository (a domain error or a typed result).';
+const SQLSTATE = [
+  { selector: 'Literal[value=/^(?=.*[0-9])[0-9A-Z]{5}$/]', message: SQLSTATE_MESSAGE },
+  { selector: 'TemplateElement[value.raw=/^(?=.*[0-9])[0-9A-Z]{5}$/]', message: SQLSTATE_MESSAGE },
+];
 const otherServices = (self) => ({
   group: SERVICES.filter((s) => s !== self).flatMap((s) => [
     `@atelier/${s}`,
@@ -40,7 +58,13 @@ const serviceLayers = SERVICES.flatMap((s) => [
   },
   {
     files: [`services/${s}/src/domain/**/*.ts`],
-    rules: { 'no-restricted-imports': ['error', { patterns: [otherServices(s), VENDOR, CLIENTS] }] },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { paths: [PG_ERRORS], patterns: [otherServices(s), VENDOR, CLIENTS] },
+      ],
+      'no-restricted-syntax': ['error', APP_ERROR, ...SQLSTATE],
+    },
   },
 ]);
 const gatewayLayer = {
@@ -86,16 +110,7 @@ export default tseslint.config(
     // One code and one factory per domain error, all in services/kit/src/errors.ts: a bare AppError
     // would give clients a code with prose no factory names.
     ignores: ['services/kit/src/errors.ts'],
-    rules: {
-      'no-restricted-syntax': [
-        'error',
-        {
-          selector: "NewExpression[callee.name='AppError']",
-          message:
-            'Throw a factory from Errors (services/kit/src/errors.ts); add one there for a new condition.',
-        },
-      ],
-    },
+    rules: { 'no-restricted-syntax': ['error', APP_ERROR] },
   },
   ...serviceLayers,
   gatewayLayer,

@@ -1,4 +1,4 @@
-import { Errors, PG_UNIQUE_VIOLATION, pgCode, requireUuid } from '@atelier/kit';
+import { Errors, requireUuid } from '@atelier/kit';
 import type { PaymentRepositories, Store } from '../repositories';
 import type { BalanceRow } from '../repositories/credit-balance.repository';
 import type { GrantRow } from '../repositories/credit-grant.repository';
@@ -10,6 +10,9 @@ export interface Balance {
   used: number;
   remaining: number;
 }
+
+/** The same reservation committed by a concurrent call first: roll this one back, answer that one. */
+class ReservationRaced extends Error {}
 
 const toBalance = (versionId: string, row: BalanceRow | undefined): Balance => ({
   versionId,
@@ -177,7 +180,7 @@ export class CreditService {
           if (current && current.account_id !== account) throw Errors.notFound('version', versionId);
           throw Errors.insufficientCredits(current ? current.granted - current.used : 0, amount);
         }
-        await repos.reservations.insert(id, version, amount);
+        if (!(await repos.reservations.insert(id, version, amount))) throw new ReservationRaced();
         await repos.ledger.append({
           versionId: version,
           reason: 'reserve',
@@ -187,12 +190,11 @@ export class CreditService {
         return toBalance(version, row);
       });
     } catch (err) {
-      // The same reservation made concurrently: this transaction rolled back, the other one stands.
-      if (pgCode(err) === PG_UNIQUE_VIOLATION) {
-        const winner = await this.replay(this.store.repos, account, version, id, amount);
-        if (winner) return winner;
-      }
-      throw err;
+      if (!(err instanceof ReservationRaced)) throw err;
+      // This transaction rolled back; the other one stands (gone only if erased since).
+      const winner = await this.replay(this.store.repos, account, version, id, amount);
+      if (winner) return winner;
+      throw Errors.internal(`reservation ${id} was made concurrently and is gone`);
     }
   }
 

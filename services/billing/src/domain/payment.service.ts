@@ -1,14 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  decodeCursor,
-  Errors,
-  pageOf,
-  pageSize,
-  PG_UNIQUE_VIOLATION,
-  pgCode,
-  requireUuid,
-  type Logger,
-} from '@atelier/kit';
+import { decodeCursor, Errors, pageOf, pageSize, requireUuid, type Logger } from '@atelier/kit';
 import type { PaymentProvider, SessionFacts } from './ports';
 import type { Store } from '../repositories';
 import type { PaymentRow, PaymentStatus } from '../repositories/payment.repository';
@@ -228,17 +219,12 @@ export class PaymentService {
     const account = requireUuid('account_id', accountId);
     const id = requireUuid('payment_id', paymentId);
     const version = requireUuid('version_id', versionId);
-    let claimed: PaymentRow | undefined;
-    try {
-      claimed = await this.store.transaction(async (repos) => {
-        const row = await repos.payments.claimInit(id, account, version);
-        if (row) await repos.trainedVersions.insert(version, account, id);
-        return row;
-      });
-    } catch (err) {
-      if (pgCode(err) === PG_UNIQUE_VIOLATION) throw Errors.versionAlreadyTrained(versionId);
-      throw err;
-    }
+    // version_already_trained (from the repository) when another payment is bound to the version.
+    const claimed = await this.store.transaction(async (repos) => {
+      const row = await repos.payments.claimInit(id, account, version);
+      if (row) await repos.trainedVersions.insert(version, account, id);
+      return row;
+    });
     const payment = claimed ?? (await this.store.repos.payments.find(id));
     if (!payment || payment.account_id !== account) throw Errors.notFound('payment', paymentId);
     if (!claimed) {

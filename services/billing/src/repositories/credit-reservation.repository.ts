@@ -22,12 +22,17 @@ export class CreditReservationRepository {
     return rows[0];
   }
 
-  /** Throws a unique violation when the id exists (a concurrent duplicate of the same reservation). */
-  async insert(id: string, versionId: string, amount: number): Promise<void> {
-    await this.db.query(
-      'INSERT INTO billing.credit_reservations (id, version_id, amount) VALUES ($1, $2, $3)',
+  /**
+   * False when the id exists: a concurrent duplicate of the same reservation committed first (the
+   * insert waits for it, so false means it is there to be read).
+   */
+  async insert(id: string, versionId: string, amount: number): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `INSERT INTO billing.credit_reservations (id, version_id, amount) VALUES ($1, $2, $3)
+       ON CONFLICT (id) DO NOTHING`,
       [id, versionId, amount],
     );
+    return rowCount === 1;
   }
 
   /**

@@ -1,4 +1,11 @@
-import { createdKeySql, type Cursor, type Queryable } from '@atelier/kit';
+import {
+  createdKeySql,
+  Errors,
+  PG_UNIQUE_VIOLATION,
+  pgCode,
+  type Cursor,
+  type Queryable,
+} from '@atelier/kit';
 
 export type PaymentStatus = 'pending' | 'paid' | 'failed' | 'expired' | 'refunded';
 
@@ -177,15 +184,23 @@ export class PaymentRepository {
     return rows[0];
   }
 
-  /** The one statement that lets a paid, unused init payment of this account train this version. */
+  /**
+   * The one statement that lets a paid, unused init payment of this account train this version;
+   * version_already_trained when another init payment is bound to the version (its unique index).
+   */
   async claimInit(id: string, accountId: string, versionId: string): Promise<PaymentRow | undefined> {
-    const { rows } = await this.db.query<PaymentRow>(
-      `UPDATE billing.payments SET version_id = $3, claimed_at = now(), updated_at = now()
-        WHERE id = $1 AND account_id = $2 AND status = 'paid' AND is_init AND version_id IS NULL
-        RETURNING ${COLUMNS}`,
-      [id, accountId, versionId],
-    );
-    return rows[0];
+    try {
+      const { rows } = await this.db.query<PaymentRow>(
+        `UPDATE billing.payments SET version_id = $3, claimed_at = now(), updated_at = now()
+          WHERE id = $1 AND account_id = $2 AND status = 'paid' AND is_init AND version_id IS NULL
+          RETURNING ${COLUMNS}`,
+        [id, accountId, versionId],
+      );
+      return rows[0];
+    } catch (err) {
+      if (pgCode(err) === PG_UNIQUE_VIOLATION) throw Errors.versionAlreadyTrained(versionId);
+      throw err;
+    }
   }
 
   /** Undoes a claim, only while this version still holds it and has not been granted credits by it. */

@@ -1,8 +1,6 @@
 import {
   AppError,
   Errors,
-  PG_UNIQUE_VIOLATION,
-  pgCode,
   replicateError,
   requireUuid,
   type ErrorCode,
@@ -131,36 +129,33 @@ export class PromptService {
     const existing = await prompts.find(promptId);
     if (existing) return this.existing(existing, accountId, versionId, params);
     const maxRunning = this.runningCap(input.maxRunning);
-    let inserted: boolean;
-    try {
-      inserted = await prompts.insertUnderCap(
-        {
-          id: promptId,
-          accountId,
-          versionId,
-          params,
-          timeoutMs: this.d.settings.timeoutMs,
-          graceMs: this.d.settings.createGraceMs,
-          callbackUrl: input.callbackUrl || null,
-          runId: input.runId,
-        },
-        maxRunning,
-      );
-      // No lock (a queue of creates would hold a connection each): racers for the last slot
-      // count again once their rows are committed; whoever sees the cap passed steps back. The
-      // last to commit sees every row, so the cap is never passed (at worst both step back).
-      if (inserted && (await prompts.countActiveOf(accountId)) > maxRunning) {
-        await prompts.deleteUnstarted(promptId);
-        inserted = false;
-      }
-    } catch (err) {
-      if (pgCode(err) !== PG_UNIQUE_VIOLATION) throw err;
+    const inserted = await prompts.insertUnderCap(
+      {
+        id: promptId,
+        accountId,
+        versionId,
+        params,
+        timeoutMs: this.d.settings.timeoutMs,
+        graceMs: this.d.settings.createGraceMs,
+        callbackUrl: input.callbackUrl || null,
+        runId: input.runId,
+      },
+      maxRunning,
+    );
+    if (inserted === 'id_taken') {
       // The same retry raced us to the insert.
       const raced = await prompts.find(promptId);
       if (!raced) throw Errors.idReused('prompt', promptId);
       return this.existing(raced, accountId, versionId, params);
     }
-    if (!inserted) throw runningLimit(maxRunning);
+    if (inserted === 'at_cap') throw runningLimit(maxRunning);
+    // No lock (a queue of creates would hold a connection each): racers for the last slot
+    // count again once their rows are committed; whoever sees the cap passed steps back. The
+    // last to commit sees every row, so the cap is never passed (at worst both step back).
+    if ((await prompts.countActiveOf(accountId)) > maxRunning) {
+      await prompts.deleteUnstarted(promptId);
+      throw runningLimit(maxRunning);
+    }
 
     let remaining = 0;
     try {

@@ -1,5 +1,5 @@
 import type { Prompt, PromptImage, PromptParams, PromptStatus } from '../domain/prompt.model';
-import type { Queryable } from '@atelier/kit';
+import { PG_UNIQUE_VIOLATION, pgCode, type Queryable } from '@atelier/kit';
 
 interface PromptRow {
   id: string;
@@ -109,10 +109,11 @@ export class PromptRepository {
   constructor(private readonly db: Queryable) {}
 
   /**
-   * Inserts the prompt unless the account already has `maxRunning` unfinished prompts; false
-   * then. Two creates racing for the last slot can both get in: the caller counts again after.
+   * Inserts the prompt unless the account already has `maxRunning` unfinished prompts (`at_cap`)
+   * or the id exists (`id_taken`: a retry of the same create raced this one). Two creates racing
+   * for the last slot can both get in: the caller counts again after.
    */
-  async insertUnderCap(p: NewPrompt, maxRunning: number): Promise<boolean> {
+  async insertUnderCap(p: NewPrompt, maxRunning: number): Promise<'inserted' | 'at_cap' | 'id_taken'> {
     const stored: StoredParams = {
       num_outputs: p.params.numOutputs,
       width: p.params.width,
@@ -121,26 +122,31 @@ export class PromptRepository {
       guidance_scale: p.params.guidanceScale,
       seed: p.params.seed,
     };
-    const { rowCount } = await this.db.query(
-      `INSERT INTO inferencer.prompts (id, account_id, version_id, prompt, negative_prompt, params, num_outputs, deadline_at, next_check_at, callback_url, run_id)
-       SELECT $1, $2, $3, $4, $5, $6, $7, now() + $8 * interval '1 millisecond', now() + $9 * interval '1 millisecond', $11, $12
-        WHERE (SELECT count(*) FROM inferencer.prompts WHERE account_id = $2 AND status IN ${ACTIVE}) < $10`,
-      [
-        p.id,
-        p.accountId,
-        p.versionId,
-        p.params.prompt,
-        p.params.negativePrompt,
-        JSON.stringify(stored),
-        p.params.numOutputs,
-        p.timeoutMs,
-        p.graceMs,
-        maxRunning,
-        p.callbackUrl ?? null,
-        p.runId ?? null,
-      ],
-    );
-    return rowCount === 1;
+    try {
+      const { rowCount } = await this.db.query(
+        `INSERT INTO inferencer.prompts (id, account_id, version_id, prompt, negative_prompt, params, num_outputs, deadline_at, next_check_at, callback_url, run_id)
+         SELECT $1, $2, $3, $4, $5, $6, $7, now() + $8 * interval '1 millisecond', now() + $9 * interval '1 millisecond', $11, $12
+          WHERE (SELECT count(*) FROM inferencer.prompts WHERE account_id = $2 AND status IN ${ACTIVE}) < $10`,
+        [
+          p.id,
+          p.accountId,
+          p.versionId,
+          p.params.prompt,
+          p.params.negativePrompt,
+          JSON.stringify(stored),
+          p.params.numOutputs,
+          p.timeoutMs,
+          p.graceMs,
+          maxRunning,
+          p.callbackUrl ?? null,
+          p.runId ?? null,
+        ],
+      );
+      return rowCount === 1 ? 'inserted' : 'at_cap';
+    } catch (err) {
+      if (pgCode(err) === PG_UNIQUE_VIOLATION) return 'id_taken';
+      throw err;
+    }
   }
 
   /** The account's unfinished prompts. */
