@@ -12,7 +12,7 @@ import JSZip from 'jszip';
 import { Client } from 'pg';
 import sharp from 'sharp';
 import { signWebhook } from '@atelier/infra/sandbox/replicate';
-import { startMesh, waitFor, type Mesh } from '@atelier/infra/testing';
+import { distinctPhotos, startMesh, waitFor, type Mesh } from '@atelier/infra/testing';
 
 let mesh: Mesh;
 let db: Client;
@@ -345,6 +345,45 @@ describe('training a model', () => {
       paymentId,
     ]);
     expect(rows[0].n).toBe(1);
+  });
+
+  it('an Idempotency-Key replays the upload for the same photos and answers 422 for other photos, starting nothing more', async () => {
+    const paymentId = await paidPayment();
+    const idempotencyKey = randomUUID();
+    const send = (files: Photo[], fields?: Record<string, string>) =>
+      mesh.api(`/api/v1/versions/train/${paymentId}`, {
+        key,
+        method: 'POST',
+        headers: { 'idempotency-key': idempotencyKey },
+        body: form(files, fields),
+      });
+    const trainingsBefore = mesh.replicate.trainings().length;
+    const first = await send(photos);
+    expect(first.status).toBe(202);
+    const accepted = await first.text();
+
+    // The same photos again (a new multipart boundary, renamed files): the first answer, replayed.
+    const again = await send(photos.map((p, i) => ({ ...p, name: `again-${i}.jpg` })));
+    expect(again.status).toBe(202);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(await again.text()).toBe(accepted);
+
+    // Other photos under the same key: one photo swapped, one byte of one photo changed, another class.
+    const swapped = [...photos.slice(0, -1), (await distinctPhotos(1, 700))[0]!];
+    const flipped = photos.map((p, i) =>
+      i === 2 ? { ...p, data: Buffer.from(p.data.map((b, j) => (j === p.data.length - 3 ? b ^ 1 : b))) } : p,
+    );
+    for (const res of [await send(swapped), await send(flipped), await send(photos, { class: 'woman' })]) {
+      expect(res.status).toBe(422);
+      expect((await problem(res)).type).toBe('https://atelier.dev/problems/idempotency-mismatch');
+    }
+
+    // One training, one version, the payment used once by it.
+    expect(mesh.replicate.trainings().length).toBe(trainingsBefore + 1);
+    const { rows } = await db.query('SELECT id FROM trainer.versions WHERE payment_id = $1', [paymentId]);
+    const { version_id } = JSON.parse(accepted) as { version_id: string };
+    expect(rows).toEqual([{ id: version_id }]);
+    expect(await payment(paymentId)).toEqual(expect.objectContaining({ status: 'paid', version_id }));
   });
 
   it('answers 503 when Replicate fails the create; the payment stays unused and a retry succeeds', async () => {

@@ -7,6 +7,11 @@ export interface StoredResponse {
   contentType: string;
   body: string;
   headers?: Record<string, string>;
+  /**
+   * The digest of a body the route read itself as it streamed (a multipart upload), known only
+   * once the body was read: stored with the response and compared on a replay. Never sent.
+   */
+  bodyDigest?: string;
 }
 
 type Record_ =
@@ -38,10 +43,25 @@ export const isValidIdempotencyKey = (key: string) => /^[\x21-\x7e]{1,255}$/.tes
  * key: nothing was created and the client may fix the request. A 5xx or a timeout keeps the
  * marker until it expires, so a retry waits until the first attempt has ended; the retry then runs
  * again with the same derived resource ids and finds what the first one created.
+ *
+ * A streamed body (the training upload's photos) cannot be in `fingerprint`: it is only known
+ * once read, and reading it first would mean holding the photos. So the key is claimed on the
+ * request line alone (a concurrent duplicate still gets 409 and starts nothing), the first
+ * attempt's run hashes the body as it streams through and returns the digest with its response,
+ * and a repeat of a completed key reads its own body through `bodyDigest` and is replayed only
+ * when the digests match (422 otherwise).
  */
 export async function idempotent(
   redis: Redis,
-  opts: { accountId: string; key: string | undefined; fingerprint: string; ttlS: number; inFlightMs: number },
+  opts: {
+    accountId: string;
+    key: string | undefined;
+    fingerprint: string;
+    ttlS: number;
+    inFlightMs: number;
+    /** Reads this request's streamed body into the digest its first attempt returned. */
+    bodyDigest?: () => Promise<string>;
+  },
   run: () => Promise<StoredResponse>,
 ): Promise<StoredResponse & { replayed?: boolean }> {
   if (opts.key === undefined) return run();
@@ -78,6 +98,10 @@ export async function idempotent(
         'a request with this Idempotency-Key is still in progress',
         Math.max(1, Math.ceil((pttl > 0 ? pttl : 1000) / 1000)),
       );
+    }
+    if (stored.bodyDigest !== undefined) {
+      const digest = opts.bodyDigest ? await opts.bodyDigest() : undefined;
+      if (digest !== stored.bodyDigest) throw Errors.idempotencyMismatch();
     }
     return {
       status: stored.status,

@@ -18,6 +18,8 @@ export interface Reply {
   status: number;
   body: unknown;
   headers?: Record<string, string>;
+  /** The digest of a body the handler streamed itself, for its Idempotency-Key (see `bodyDigest`). */
+  bodyDigest?: string;
 }
 
 export interface RouteContext<P, Q, B> {
@@ -51,6 +53,12 @@ export interface RouteSpec<P extends ZodType, Q extends ZodType, B extends ZodTy
   /** A zod schema for JSON bodies; 'multipart' and 'raw' bodies are read by the handler. */
   body?: B | 'multipart' | 'raw';
   idempotent?: boolean;
+  /**
+   * For an idempotent route whose handler streams the body itself (multipart): reads a repeat's
+   * body into the digest the first attempt's reply carried, so the same key with another body
+   * is 422 there too.
+   */
+  bodyDigest?: (req: Request, config: GatewayConfig) => Promise<string>;
   /**
    * How long the request may take (its calls' deadline); locks and Idempotency-Key markers live
    * no longer than this plus a margin. Default GRPC_TIMEOUT_MS.
@@ -151,8 +159,10 @@ export function mountRoutes(
             contentType: 'application/json',
             body: JSON.stringify(reply.body),
             headers: reply.headers,
+            bodyDigest: reply.bodyDigest,
           };
         };
+        const bodyDigest = spec.bodyDigest;
         const lock = spec.lock;
         const locked = async () => {
           if (!lock) return run();
@@ -169,6 +179,7 @@ export function mountRoutes(
                 fingerprint: `${req.method} ${req.originalUrl} ${JSON.stringify(req.body ?? null)}`,
                 ttlS: deps.config.IDEMPOTENCY_TTL_S,
                 inFlightMs: deadlineMs,
+                bodyDigest: bodyDigest && (() => bodyDigest(req, deps.config)),
               },
               locked,
             )

@@ -1,3 +1,4 @@
+import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import busboy from 'busboy';
 import type { Request } from 'express';
@@ -19,25 +20,38 @@ export interface UploadFraming {
 }
 
 /**
- * Adapts a multipart upload to trainer's TrainVersion stream, nothing more: each file is a
- * file_start followed by its chunks, written with backpressure, so the gateway holds at most a
- * chunk or two of any photo. Trainer may answer before the end (a payment it refuses): the rest
- * of the body is then drained unread and that answer returned.
+ * What an upload's Idempotency-Key compares: sha256 over each file's bytes (in order, with its
+ * field name) and the text fields. Not the raw body: its multipart boundary is random, so two
+ * sends of the same photos differ there. File names are left out: the same photos renamed are
+ * the same training.
  */
-export async function streamUploadToTrainer(
-  req: Request,
-  stream: ClientStream<trainer.TrainVersionRequest, trainer.TrainVersionResponse>,
-  framing: UploadFraming,
-  limits: UploadLimits,
-): Promise<trainer.TrainVersionResponse> {
-  const type = req.get('content-type') ?? '';
-  if (!/^multipart\/form-data/i.test(type)) {
-    stream.cancel();
-    throw Errors.unsupportedMediaType('send the photos as multipart/form-data in the field "images"');
+class UploadDigest {
+  private readonly files: Array<{ field: string; hash: Hash }> = [];
+
+  /** The next file's hash, fed its bytes as they come (busboy may announce a file before the last one ended). */
+  file(field: string): Hash {
+    const hash = createHash('sha256');
+    this.files.push({ field, hash });
+    return hash;
   }
-  let parser: busboy.Busboy;
+
+  digest(fields: Record<string, string>): string {
+    const sorted = Object.keys(fields)
+      .sort()
+      .map((name) => [name, fields[name]]);
+    const files = this.files.map((f) => `${f.field}:${f.hash.digest('hex')}`);
+    return createHash('sha256')
+      .update(JSON.stringify({ files, fields: sorted }))
+      .digest('hex');
+  }
+}
+
+function multipartParser(req: Request, limits: UploadLimits): busboy.Busboy {
+  const type = req.get('content-type') ?? '';
+  if (!/^multipart\/form-data/i.test(type))
+    throw Errors.unsupportedMediaType('send the photos as multipart/form-data in the field "images"');
   try {
-    parser = busboy({
+    return busboy({
       headers: req.headers,
       // File names are UTF-8 in every browser's multipart; latin1 (the default) would hide bad bytes.
       defParamCharset: 'utf8',
@@ -50,9 +64,72 @@ export async function streamUploadToTrainer(
       },
     });
   } catch (err) {
-    stream.cancel();
     throw Errors.invalid(`malformed multipart request: ${(err as Error).message}`);
   }
+}
+
+/**
+ * Reads a repeated upload (an Idempotency-Key already answered) into its UploadDigest, sending
+ * nothing anywhere, so it can be compared with the first attempt's.
+ */
+export async function digestUpload(req: Request, limits: UploadLimits): Promise<string> {
+  const parser = multipartParser(req, limits);
+  const digest = new UploadDigest();
+  const fields: Record<string, string> = {};
+  let total = 0;
+  await new Promise<void>((resolve, reject) => {
+    const fail = (err: unknown) => {
+      req.unpipe(parser);
+      req.resume();
+      reject(err);
+    };
+    parser.on('field', (name, value) => {
+      fields[name] = value;
+    });
+    parser.on('file', (name, file) => {
+      const hash = digest.file(name);
+      file.on('data', (chunk: Buffer) => {
+        total += chunk.length;
+        if (total > limits.maxTotalBytes)
+          fail(Errors.payloadTooLarge(`the upload is larger than ${limits.maxTotalBytes} bytes in total`));
+        hash.update(chunk);
+      });
+      file.on('limit', () =>
+        fail(Errors.payloadTooLarge(`a photo is larger than ${limits.maxFileBytes} bytes`)),
+      );
+      file.on('error', (err: Error) => fail(Errors.invalid(`malformed multipart request: ${err.message}`)));
+    });
+    parser.on('filesLimit', () => fail(Errors.payloadTooLarge(`more than ${limits.maxFiles} files`)));
+    parser.on('partsLimit', () => fail(Errors.payloadTooLarge('too many parts')));
+    parser.on('error', (err: Error) => fail(Errors.invalid(`malformed multipart request: ${err.message}`)));
+    parser.on('close', () => resolve());
+    req.on('aborted', () => fail(Errors.invalid('the client closed the upload')));
+    req.pipe(parser);
+  });
+  return digest.digest(fields);
+}
+
+/**
+ * Adapts a multipart upload to trainer's TrainVersion stream, nothing more: each file is a
+ * file_start followed by its chunks, written with backpressure, so the gateway holds at most a
+ * chunk or two of any photo. Trainer may answer before the end (a payment it refuses): the rest
+ * of the body is then drained unread and that answer returned. The body's UploadDigest is
+ * computed on the way through, for the Idempotency-Key.
+ */
+export async function streamUploadToTrainer(
+  req: Request,
+  stream: ClientStream<trainer.TrainVersionRequest, trainer.TrainVersionResponse>,
+  framing: UploadFraming,
+  limits: UploadLimits,
+): Promise<{ response: trainer.TrainVersionResponse; digest: string }> {
+  let parser: busboy.Busboy;
+  try {
+    parser = multipartParser(req, limits);
+  } catch (err) {
+    stream.cancel();
+    throw err;
+  }
+  const digest = new UploadDigest();
   const fields: Record<string, string> = {};
   let total = 0;
   let index = 0;
@@ -115,6 +192,7 @@ export async function streamUploadToTrainer(
         .then(async () => {
           if (failure) return void file.resume();
           await sendHeader();
+          const hash = digest.file(name);
           await stream.write({
             fileStart: {
               index: fileIndex,
@@ -131,6 +209,7 @@ export async function streamUploadToTrainer(
               );
               break;
             }
+            hash.update(chunk);
             await stream.write({ chunk });
           }
           file.resume();
@@ -166,7 +245,7 @@ export async function streamUploadToTrainer(
   try {
     await sendHeader();
     await stream.write({ end: framing.end(fields, index) });
-    return await stream.end();
+    return { response: await stream.end(), digest: digest.digest(fields) };
   } catch (err) {
     stream.cancel();
     throw err;

@@ -14,7 +14,14 @@ import {
   uuid,
 } from './schemas';
 import { runStatus, toVersionJson } from './mappers';
-import { streamUploadToTrainer } from './upload';
+import { digestUpload, streamUploadToTrainer, type UploadLimits } from './upload';
+import type { GatewayConfig } from '../../config';
+
+const uploadLimits = (config: GatewayConfig): UploadLimits => ({
+  maxFileBytes: config.UPLOAD_MAX_FILE_BYTES,
+  maxFiles: config.UPLOAD_MAX_FILES,
+  maxTotalBytes: config.UPLOAD_MAX_TOTAL_BYTES,
+});
 
 export const versionRoutes = [
   route({
@@ -30,9 +37,11 @@ export const versionRoutes = [
       callback_url: z.string().optional(),
     }),
     body: 'multipart',
-    // The photos stream through unbuffered, so the key's fingerprint is the path alone: a payment
-    // trains once, so its path names the request.
+    // The photos stream through unbuffered: the key is claimed on the path, the photos' digest is
+    // taken as they stream to trainer, and a repeat of an answered key is read into its own
+    // digest and compared (middleware/idempotency.ts): other photos under the same key are 422.
     idempotent: true,
+    bodyDigest: (req, config) => digestUpload(req, uploadLimits(config)),
     deadlineMs: (_req, config) => config.UPLOAD_TIMEOUT_MS,
     lock: {
       resource: (p) => `payment:${p.payment_id}`,
@@ -64,7 +73,7 @@ export const versionRoutes = [
           callbackUrl: callbackUrl.data,
         };
       };
-      const response = await streamUploadToTrainer(
+      const { response, digest } = await streamUploadToTrainer(
         req,
         mesh.trainer.trainVersion({ timeoutMs: config.UPLOAD_TIMEOUT_MS }),
         {
@@ -78,11 +87,7 @@ export const versionRoutes = [
           }),
           end: (fields, files) => ({ files, ...labels(fields) }),
         },
-        {
-          maxFileBytes: config.UPLOAD_MAX_FILE_BYTES,
-          maxFiles: config.UPLOAD_MAX_FILES,
-          maxTotalBytes: config.UPLOAD_MAX_TOTAL_BYTES,
-        },
+        uploadLimits(config),
       );
       if (!response.version) {
         throw Errors.photosRejected(response.problems.length, {
@@ -101,6 +106,7 @@ export const versionRoutes = [
           status: runStatus(response.version.status),
           images: response.images,
         },
+        bodyDigest: digest,
       };
     },
   }),
