@@ -2,16 +2,18 @@
  * Money past 32 bits, end to end: micro-unit costs and minor-unit revenue travel between the
  * services as int64. A prediction priced at 10¹³ micros a second (so its cost passes 10¹² micros)
  * runs through the gateway; inferencer records its cost with billing over gRPC, and billing's usage
- * report gives back exactly that cost, and revenue of three payments of 2·10⁹ minor units each.
+ * report gives back exactly that cost, and revenue of three payments of 10¹⁰ minor units each.
  * With uint32 on the wire inferencer could not even answer for such a prompt ("Request message
  * serialization failure: invalid uint32: 3840000000000", the prompt's GET a 500) and trainer
- * clamped a training's cost at 2³² − 1.
+ * clamped a training's cost at 2³² − 1. The plan's price and the payments' amounts are bigint
+ * columns (V62): with integer ones the plan's upsert failed ("value "10000000000" is out of
+ * range for type integer") and the same test topped out at 2·10⁹.
  */
 import { startMesh, waitFor, readyVersion, type Mesh } from '@atelier/infra/testing';
 import { sandboxModelVersion } from '../../services/inferencer/test/support/sandbox-version';
 
 const PRICE_PER_SECOND_MICROS = 10 ** 13;
-const BIG_PRICE = 2_000_000_000; // minor units; billing.plans.price is a Postgres integer
+const BIG_PRICE = 10_000_000_000; // minor units, beyond 2³¹ (billing.plans.price and payments.amount are bigint)
 let mesh: Mesh;
 
 beforeAll(async () => {
@@ -74,6 +76,12 @@ describe('int64 money on the wire', () => {
     };
     expect(plans.plans.find((p) => p.id === 'test_big_price')?.price).toBe(BIG_PRICE);
     for (let i = 0; i < 3; i++) await payBigPlan(account.apiKey);
+    const listed = (await (await mesh.api('/api/v1/payments', { key: account.apiKey })).json()) as {
+      payments: Array<{ plan_id: string; amount: number; status: string }>;
+    };
+    expect(listed.payments.filter((p) => p.plan_id === 'test_big_price')).toEqual(
+      Array.from({ length: 3 }, () => expect.objectContaining({ amount: BIG_PRICE, status: 'paid' })),
+    );
 
     const created = await mesh.api(`/api/v1/prompts/create/${versionId}`, {
       key: account.apiKey,

@@ -1,11 +1,32 @@
-import { Pool, type PoolClient, type PoolConfig } from 'pg';
+import { Pool, types, type PoolClient, type PoolConfig } from 'pg';
 import { Errors } from './errors';
 
 export type { Pool, PoolClient };
 
+const INT8_OID = 20;
+
+/** int8 (bigint, count(*), sum of integers) as a JS number. node-postgres returns it as a string
+ * because not every int8 fits a double; ours do (money in minor units, micros), and a value that
+ * would not is refused here rather than rounded silently into a wrong amount. */
+export function parseInt8(text: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n))
+    throw new RangeError(`int8 value ${text} is beyond JavaScript's safe integers`);
+  return n;
+}
+
+/** Per pool, not pg's global registry, so a process's other clients (tests' fixtures) keep theirs. */
+const PG_TYPES = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID && format !== 'binary'
+      ? parseInt8
+      : types.getTypeParser(oid, format as 'text')) as typeof types.getTypeParser,
+};
+
 export function createPool(connectionString: string, overrides: PoolConfig = {}): Pool {
   const pool = new Pool({
     connectionString,
+    types: PG_TYPES,
     max: 10,
     connectionTimeoutMillis: 3_000,
     idleTimeoutMillis: 30_000,
