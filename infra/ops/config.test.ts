@@ -379,6 +379,34 @@ describe('operations', () => {
       expect(compose.services.gateway!.ports).toHaveLength(1);
     });
 
+    it('runs every image at a pinned tag, never latest; the Atelier image at ATELIER_VERSION', () => {
+      const tagOf = (image: string) =>
+        /^(?:[^/]+\/)*[^/:@]+(?::([^/:@]+))?(?:@sha256:[0-9a-f]{64})?$/.exec(image)?.[1];
+      for (const [name, s] of Object.entries(compose.services)) {
+        const tag = s.image ? tagOf(s.image) : undefined;
+        expect({ name, image: s.image, pinned: Boolean(tag) && tag !== 'latest' }).toEqual({
+          name,
+          image: s.image,
+          pinned: true,
+        });
+      }
+      // A release sets the version; compose then runs (and builds) exactly that tag.
+      const release = run(dockerCompose, ['--env-file', ENV_EXAMPLE, '-f', COMPOSE_FILE, 'config'], {
+        env: cleanEnv({
+          ...exampleSecrets(),
+          ATELIER_IMAGE: 'registry.example.com/atelier',
+          ATELIER_VERSION: '1.4.0',
+        }),
+      });
+      expect(release.status).toBe(0);
+      const services = (parseYaml(release.stdout) as typeof compose).services;
+      for (const name of PROCESS_NAMES)
+        expect({ name, image: services[name]!.image }).toEqual({
+          name,
+          image: 'registry.example.com/atelier:1.4.0',
+        });
+    });
+
     it('lets .env set every setting a process reads, except the addresses and ports it fixes', () => {
       // Set every variable to the value its infra/env example shows (or suggests, when commented
       // out) and check each arrives, unchanged, in the environment of every process that reads it.
@@ -1087,6 +1115,23 @@ describe('operations', () => {
       expect({ status: result.status, output: `${result.stdout}${result.stderr}`.trim() }).toMatchObject({
         status: 0,
       });
+    });
+
+    it('runs every container at a pinned tag (kustomize images:), never latest', () => {
+      for (const [overlay, objects] of rendered) {
+        for (const o of objects) {
+          const pod = o.kind === 'Job' || o.kind === 'Deployment' ? o.spec.template.spec : undefined;
+          for (const c of [...(pod?.initContainers ?? []), ...(pod?.containers ?? [])]) {
+            const tag = /^(?:[^/]+\/)*[^/:@]+(?::([^/:@]+))?/.exec(c.image as string)?.[1];
+            const where = `${overlay} ${o.kind}/${o.metadata.name} ${c.name}`;
+            expect({ where, image: c.image, pinned: Boolean(tag) && tag !== 'latest' }).toEqual({
+              where,
+              image: c.image,
+              pinned: true,
+            });
+          }
+        }
+      }
     });
 
     it('runs every process with probes, limits and its secret by reference; gRPC services behind headless Services', () => {
