@@ -44,6 +44,7 @@ lint: install
 	node infra/scripts/check-roles.mjs
 	npx eslint . --max-warnings 0
 	npx prettier --check . --log-level warn
+	npx knip --no-progress
 
 # The console's typed client is generated from gateway/openapi.json, then type-checked and bundled.
 console: install

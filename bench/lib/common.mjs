@@ -48,7 +48,6 @@ export function percentile(values, p) {
 }
 
 export const median = (values) => percentile(values, 50);
-export const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length;
 export const round = (x, digits = 1) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : x);
 export const mib = (bytes) => bytes / (1024 * 1024);
 

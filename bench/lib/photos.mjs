@@ -7,7 +7,7 @@ import { CACHE_DIR, log, require } from './common.mjs';
 
 const sharp = require('sharp');
 
-export const PHOTO_SPEC = { count: 20, width: 4000, height: 3000, sigma: 15, quality: 85, version: 2 };
+const PHOTO_SPEC = { count: 20, width: 4000, height: 3000, sigma: 15, quality: 85, version: 2 };
 const DIR = path.join(CACHE_DIR, 'photos');
 const MANIFEST = path.join(DIR, 'manifest.json');
 

@@ -277,7 +277,7 @@ export interface Version {
   key: string;
 }
 
-export function parseVersion(raw: string): Version {
+function parseVersion(raw: string): Version {
   const text = raw.replaceAll('_', '.');
   if (!/^\d+(\.\d+)*$/.test(text)) throw new Error(`invalid migration version "${raw}"`);
   const parts = text.split('.').map((p) => BigInt(p));
@@ -285,7 +285,7 @@ export function parseVersion(raw: string): Version {
   return { text, parts, key: parts.join('.') };
 }
 
-export function compareVersions(a: Version, b: Version): number {
+function compareVersions(a: Version, b: Version): number {
   for (let i = 0; i < Math.max(a.parts.length, b.parts.length); i++) {
     const x = a.parts[i] ?? 0n;
     const y = b.parts[i] ?? 0n;

@@ -8,8 +8,8 @@ import { parse as parseYaml } from 'yaml';
 import { repoRoot } from '../stack/repo-root';
 
 export const ROOT = repoRoot(__dirname);
-export const PROM_DIR = path.join(ROOT, 'infra', 'prometheus');
-export const DASHBOARD_DIR = path.join(ROOT, 'infra', 'grafana', 'dashboards');
+const PROM_DIR = path.join(ROOT, 'infra', 'prometheus');
+const DASHBOARD_DIR = path.join(ROOT, 'infra', 'grafana', 'dashboards');
 
 export interface AlertRule {
   alert?: string;

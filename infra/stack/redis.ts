@@ -64,7 +64,7 @@ export async function startRedis(opts: RedisOptions): Promise<RedisServer> {
 
 /** Returns the path of redis-server, installing the Debian package when it is not on PATH (a
  * fresh machine does not have it; the package does not start a service by itself). */
-export async function ensureRedisInstalled(log: Log = () => {}): Promise<string> {
+async function ensureRedisInstalled(log: Log = () => {}): Promise<string> {
   const found = findOnPath('redis-server');
   if (found) return found;
   if (process.getuid?.() !== 0) {

@@ -92,8 +92,6 @@ export function photoForm(
   return body;
 }
 
-export const newId = () => randomUUID();
-
 /**
  * A ready version of `account` holding `credits` image credits, without running a training: a
  * paid init payment of a plan granting `credits`, claimed for a new version id, trainer's row

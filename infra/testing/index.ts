@@ -1,5 +1,5 @@
 export { createTestDatabase, type TestDatabase } from './db';
-export { waitFor, type WaitOptions } from './wait';
+export { waitFor } from './wait';
 export * from './mesh';
 export * from './proxy';
 export * from './fixtures';

@@ -10,7 +10,6 @@ export type WebhookEndpoint = Schemas['WebhookEndpoint'];
 export type WebhookDelivery = Schemas['WebhookDelivery'];
 export type Offer = Schemas['Offer'];
 export type Pack = Schemas['Pack'];
-export type Run = Schemas['Run'];
 export type UsageLine = Schemas['UsageLine'];
 
 /** A problem+json body (RFC 9457) as the gateway sends it. */

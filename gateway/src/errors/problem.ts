@@ -14,7 +14,7 @@ export interface Problem {
 
 export const problemType = (code: ErrorCode) => `https://atelier.dev/problems/${code.replace(/_/g, '-')}`;
 
-export function toProblem(err: unknown, requestId: string): Problem {
+function toProblem(err: unknown, requestId: string): Problem {
   const appError = asAppError(err);
   const entry = ERROR_TABLE[appError.code];
   // 5xx details may name hosts, SQL or stack frames: the client gets the title only.
@@ -41,5 +41,3 @@ export function sendProblem(req: Request, res: Response, err: unknown): void {
   }
   res.status(problem.status).type('application/problem+json').send(JSON.stringify(problem));
 }
-
-export { AppError };

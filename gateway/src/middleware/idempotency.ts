@@ -33,7 +33,7 @@ if raw and string.find(raw, ARGV[1], 1, true) then return redis.call('DEL', KEYS
 return 0
 `;
 
-export const isValidIdempotencyKey = (key: string) => /^[\x21-\x7e]{1,255}$/.test(key);
+const isValidIdempotencyKey = (key: string) => /^[\x21-\x7e]{1,255}$/.test(key);
 
 /**
  * Idempotency-Key for creating POSTs: the first response (2xx) is kept for the TTL and replayed

@@ -8,7 +8,7 @@ import { createHmac } from 'node:crypto';
 // Fixed bytes so a sandbox restarted by the dev launcher keeps the secret services were given.
 export const DEFAULT_WEBHOOK_SECRET = `whsec_${Buffer.from('atelier-replicate-sandbox-secret!').toString('base64')}`;
 
-export function secretKey(secret: string): Buffer {
+function secretKey(secret: string): Buffer {
   return Buffer.from(secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret, 'base64');
 }
 

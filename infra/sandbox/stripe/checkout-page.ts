@@ -23,7 +23,7 @@ const OUTCOMES: Record<string, PayOutcome> = {
   async_pending: 'async_pending',
 };
 
-export function parseOutcome(raw: string | null | undefined): PayOutcome | undefined {
+function parseOutcome(raw: string | null | undefined): PayOutcome | undefined {
   return OUTCOMES[raw ?? 'succeed'];
 }
 
@@ -123,7 +123,7 @@ const ZERO_DECIMAL = new Set([
   'xpf',
 ]);
 
-export function formatMoney(minor: number, currency: string): string {
+function formatMoney(minor: number, currency: string): string {
   const major = ZERO_DECIMAL.has(currency) ? minor : minor / 100;
   try {
     return new Intl.NumberFormat('en-US', { style: 'currency', currency: currency.toUpperCase() }).format(

@@ -9,7 +9,7 @@ import { Account, DeletionAccepted } from './schemas';
  * cache is dropped the moment a payment of the account changes). RATE_LIMIT_PER_WINDOW, when set,
  * replaces the per-minute budgets, as the limiter does.
  */
-export function tierOf(req: Request, config: GatewayConfig) {
+function tierOf(req: Request, config: GatewayConfig) {
   const override =
     config.RATE_LIMIT_PER_WINDOW === undefined
       ? undefined

@@ -29,7 +29,7 @@ export const Plan = z
   })
   .openapi('Plan');
 
-export const PaymentStatus = z.enum(['pending', 'paid', 'failed', 'expired', 'refunded']);
+const PaymentStatus = z.enum(['pending', 'paid', 'failed', 'expired', 'refunded']);
 
 export const Payment = z
   .object({
@@ -106,7 +106,7 @@ export const CreatePromptBody = z
   .strict()
   .openapi('CreatePrompt');
 
-export const PromptImage = z
+const PromptImage = z
   .object({ url: z.string(), width: z.number().int(), height: z.number().int(), content_type: z.string() })
   .openapi('PromptImage');
 
@@ -167,7 +167,7 @@ export const Account = z
   })
   .openapi('Account');
 
-export const EventType = z.enum(EVENT_TYPES);
+const EventType = z.enum(EVENT_TYPES);
 
 export const CreateWebhookEndpointBody = z
   .object({
@@ -178,7 +178,7 @@ export const CreateWebhookEndpointBody = z
   .strict()
   .openapi('CreateWebhookEndpoint');
 
-export const WebhookEndpoint = z
+const WebhookEndpoint = z
   .object({
     endpoint_id: z.string().uuid(),
     url: z.string(),

@@ -31,7 +31,7 @@ const isTimeout = (err: Stripe.errors.StripeError) => {
 };
 
 /** A Stripe failure as the error our callers should see. 4xx stay Stripe errors: they are bugs. */
-export function stripeFailure(err: unknown): unknown {
+function stripeFailure(err: unknown): unknown {
   if (err instanceof AppError) return err;
   if (err instanceof Stripe.errors.StripeConnectionError)
     return isTimeout(err) ? Errors.timeout('stripe') : Errors.unavailable('stripe', err);

@@ -17,12 +17,12 @@ function base62(length: number): string {
   return out;
 }
 
-export function hashApiKey(key: string): Buffer {
+function hashApiKey(key: string): Buffer {
   return createHash('sha256').update(key).digest();
 }
 
 /** A key is `atl_<8-char prefix>_<32 chars>`: the prefix identifies it in lists and logs. */
-export function generateApiKey(): { key: string; prefix: string } {
+function generateApiKey(): { key: string; prefix: string } {
   const prefix = `atl_${base62(8)}`;
   return { key: `${prefix}_${base62(32)}`, prefix };
 }

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { Errors, EVENT_TYPES } from '@atelier/kit';
 
@@ -14,7 +14,7 @@ export const newSecret = () => `whsec_${randomBytes(24).toString('base64')}`;
  * `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` keyed with the secret's decoded bytes
  * (https://www.standardwebhooks.com). The timestamp is in seconds.
  */
-export function sign(secret: string, id: string, timestampS: number, body: string): string {
+function sign(secret: string, id: string, timestampS: number, body: string): string {
   const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
   return `v1,${createHmac('sha256', key).update(`${id}.${timestampS}.${body}`).digest('base64')}`;
 }
@@ -22,13 +22,6 @@ export function sign(secret: string, id: string, timestampS: number, body: strin
 /** The webhook-signature header: one signature per live secret, space-separated. */
 export function signatureHeader(secrets: string[], id: string, timestampS: number, body: string): string {
   return secrets.map((s) => sign(s, id, timestampS, body)).join(' ');
-}
-
-/** For our own tests' forged/replayed checks: constant-time comparison of one v1 signature. */
-export function sameSignature(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** The secrets that sign now: the current one, and the rotated-out one until it expires. */

@@ -38,7 +38,7 @@ export interface ObjectHead {
   contentType: string | undefined;
 }
 
-export const MIN_PART_BYTES = 5 * 1024 * 1024;
+const MIN_PART_BYTES = 5 * 1024 * 1024;
 
 /**
  * The bucket, and nothing else: every read and write of objects goes through here. Errors leave as

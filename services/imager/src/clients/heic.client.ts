@@ -78,7 +78,7 @@ parentPort.on('message', (request) => {
 /** A worker costs ~0.5 s to start (mostly compiling libheif), more than a third of a 12 MP
  * decode, so one outlives its decode for a while; an idle one is ended to give back its
  * WebAssembly heap, which never shrinks. */
-export const HEIC_WORKER_IDLE_MS = 15_000;
+const HEIC_WORKER_IDLE_MS = 15_000;
 
 interface Slot {
   readonly worker: Worker;

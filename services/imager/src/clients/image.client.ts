@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { DecodeError, type EncodedPhoto, type ImageType, type PhotoCodec, type PhotoHeader } from '../domain';
 import { decodeHeic } from './heic.client';
 
-export const JPEG_QUALITY = 92;
+const JPEG_QUALITY = 92;
 
 /**
  * 'error' rejects truncated or corrupt pixel data (a half-grey training photo is worse than a
@@ -224,7 +224,7 @@ function isPlainJpeg(jpeg: Buffer): boolean {
  * v4): "sRGB IEC61966-2.1", "sRGB built-in", "sRGB v4 ICC preference"… Anything else is treated as
  * another colour space and converted.
  */
-export function iccDescribesSrgb(icc: Buffer): boolean {
+function iccDescribesSrgb(icc: Buffer): boolean {
   try {
     const count = icc.readUInt32BE(128);
     for (let i = 0; i < count; i += 1) {

@@ -21,7 +21,7 @@ export interface StoredZip {
 // Without ZIP64 the counts are 16-bit and sizes and offsets 32-bit; the all-ones values mean
 // "look in the ZIP64 record", so they are excluded too.
 export const ZIP_MAX_ENTRIES = 0xfffe;
-export const ZIP_MAX_BYTES = 0xfffffffe;
+const ZIP_MAX_BYTES = 0xfffffffe;
 
 const LOCAL_HEADER_SIZE = 30;
 const CENTRAL_HEADER_SIZE = 46;

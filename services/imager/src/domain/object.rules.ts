@@ -6,8 +6,8 @@ import { Errors, requireUuid } from '@atelier/kit';
  *   outputs/<…>/<n>.<ext>                    generated images (public base URL when configured)
  * Nothing outside these two prefixes is ever written, deleted or signed.
  */
-export const DATASET_PREFIX = 'datasets/';
-export const OUTPUT_PREFIX = 'outputs/';
+const DATASET_PREFIX = 'datasets/';
+const OUTPUT_PREFIX = 'outputs/';
 
 const MAX_KEY_LENGTH = 512;
 const SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;

@@ -139,7 +139,7 @@ export function compareProblems(a: PhotoProblem, b: PhotoProblem): number {
   return a.index - b.index || PHOTO_PROBLEM_CODES.indexOf(a.code) - PHOTO_PROBLEM_CODES.indexOf(b.code);
 }
 
-export function formatBytes(bytes: number): string {
+function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
   if (bytes < MiB) return `${trim(bytes / 1024)} KiB`;
   return `${trim(bytes / MiB)} MiB`;
@@ -201,7 +201,7 @@ export function canPassThrough(type: string, h: HeaderFacts, limits: Pick<PhotoL
 
 /** libjpeg's DCT scaling: the largest of 8, 4, 2 that still leaves at least the target size
  * (sharp's own choice, including its step down when the factor is exactly a power of two). */
-export function jpegShrinkOnLoad(width: number, height: number, maxSide: number): number {
+function jpegShrinkOnLoad(width: number, height: number, maxSide: number): number {
   const shrink = Math.max(width, height) / maxSide;
   for (const factor of [8, 4, 2]) {
     if (shrink >= factor) return Math.floor(shrink) === factor ? factor / 2 : factor;

@@ -106,7 +106,7 @@ export async function inspectPhoto(
   };
 }
 
-export function sha256Hex(bytes: Buffer): string {
+function sha256Hex(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
@@ -142,7 +142,10 @@ export interface PhotoCheckResult {
   readonly photos: NormalisedPhoto[];
 }
 
-/** Decoding is CPU- and memory-heavy and libvips already uses several threads per image. */
+/**
+ * Decoding is CPU- and memory-heavy and libvips already uses several threads per image.
+ * @public bench/lib/normalise-only.mjs loads it from dist/ (knip does not follow that require).
+ */
 export const DEFAULT_CHECK_CONCURRENCY = 2;
 
 /**

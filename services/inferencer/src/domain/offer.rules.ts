@@ -5,7 +5,7 @@ import { LIMITS } from './prompt.rules';
 import type { PromptParams } from './prompt.model';
 
 /** Filled from the version, never by the caller. */
-export const VERSION_VARIABLES: ReadonlySet<string> = new Set(['trigger_word', 'class']);
+const VERSION_VARIABLES: ReadonlySet<string> = new Set(['trigger_word', 'class']);
 
 const VARIABLE_RE = /\{([a-z_][a-z0-9_]*)\}/g;
 
@@ -30,7 +30,7 @@ export function checkVariables(expected: string[], given: Record<string, string>
   if (problems.length) throw Errors.invalid(problems.join('; '));
 }
 
-export function render(template: string, values: Record<string, string>): string {
+function render(template: string, values: Record<string, string>): string {
   return template.replace(VARIABLE_RE, (whole, name: string) => values[name] ?? whole);
 }
 

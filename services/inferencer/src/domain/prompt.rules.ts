@@ -51,7 +51,7 @@ export function validateParams(p: PromptParams): PromptParams {
 }
 
 /** The side used when only the other one is given: the model's default size. */
-export const DEFAULT_SIDE = 1024;
+const DEFAULT_SIDE = 1024;
 
 /**
  * The trained model's input (a Flux LoRA, as the trainer's default ostris/flux-dev-lora-trainer
@@ -148,4 +148,4 @@ function errorText(error: unknown): string {
 }
 
 // Paging lives in the kit (one home for every listing); re-exported for existing callers.
-export { decodeCursor, encodeCursor, pageSize, MAX_PAGE, DEFAULT_PAGE, type Cursor } from '@atelier/kit';
+export { decodeCursor, encodeCursor, pageSize } from '@atelier/kit';

@@ -19,7 +19,7 @@ export function retryDelayMs(
   return Math.round(exp * (0.75 + random() * 0.5));
 }
 
-export const DAY_MS = 24 * 3600 * 1000;
+const DAY_MS = 24 * 3600 * 1000;
 
 /** The moment before which a finished training's zip has outlived its retention. */
 export function retentionCutoff(now: Date, retentionDays: number): Date {

@@ -81,7 +81,7 @@ export function planTransition(
   };
 }
 
-export function estimateCostMicros(seconds: number, pricePerSecondMicros: number): number {
+function estimateCostMicros(seconds: number, pricePerSecondMicros: number): number {
   return Math.max(0, Math.round(seconds * pricePerSecondMicros));
 }
 
@@ -163,11 +163,11 @@ function isFiniteNonNegative(v: number | null | undefined): v is number {
  * The subject's class (`man`, `woman`, `dog`) and the trigger word the prompts use: the one
  * definition of both. The gateway forwards them and maps trainer's answer.
  */
-export const CLASS_NAME_RULE = {
+const CLASS_NAME_RULE = {
   pattern: /^[a-z][a-z -]{0,30}$/i,
   message: 'class must be a word such as man, woman or dog (a letter, then up to 30 letters, spaces or -)',
 } as const;
-export const TRIGGER_WORD_RULE = {
+const TRIGGER_WORD_RULE = {
   pattern: /^[A-Za-z0-9_]{2,32}$/,
   message: 'trigger_word must be 2–32 letters, digits or _',
 } as const;
