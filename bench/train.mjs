@@ -141,7 +141,9 @@ export async function run() {
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
   try {
-    const { apiKey } = await createAccount(stack);
+    // A paid account per upload: an account's tier caps its trainings running at once, and the
+    // sandbox's trainings never finish during the run.
+    const freshKey = async () => (await createAccount(stack)).apiKey;
     const pids = await stack.pids();
     const logs = stack.info.logDir;
     const body = multipart(photos, { class: 'man', trigger_word: 'TOK' });
@@ -179,6 +181,7 @@ export async function run() {
     let first;
     for (let i = 0; i <= TRIALS; i++) {
       const warmup = i === 0;
+      const apiKey = await freshKey();
       const paymentId = await paidPayment(stack, apiKey);
       await sleep(300);
       const idle = { gateway: rss(pids.gateway), imager: rss(pids.imager) };
@@ -207,9 +210,11 @@ export async function run() {
         (j) => j.msg === 'rpc' && j.method === 'PackTrainingImages',
       );
       const stored = lastLog(path.join(logs, 'imager.log'), (j) => j.msg === 'dataset stored');
-      const startTraining = lastLog(
+      // TrainVersion: the gateway streams the upload to trainer, which streams it on to imager's
+      // PackTrainingImages and then starts the training.
+      const trainVersion = lastLog(
         path.join(logs, 'trainer.log'),
-        (j) => j.msg === 'rpc' && j.method === 'StartTraining',
+        (j) => j.msg === 'rpc' && j.method === 'TrainVersion',
       );
       const rel = (at) => at - wall0; // ms since the client started sending (log times have ms resolution)
       const packStart = rel(pack.at - pack.duration_ms);
@@ -220,15 +225,16 @@ export async function run() {
         'after the last byte: last photos normalised, zip finished, bucket upload completed':
           rel(stored.at) - res.sentMs,
         'dataset URL signed, PackTrainingImages answered': rel(pack.at) - rel(stored.at),
-        'trainer StartTraining (claim payment, Replicate model + training create)': startTraining.duration_ms,
-        'gateway response (rest)': res.responseMs - rel(pack.at) - startTraining.duration_ms,
+        'trainer after PackTrainingImages (claim payment, Replicate model + training create)':
+          trainVersion.at - pack.at,
+        'gateway response (rest)': res.responseMs - rel(trainVersion.at),
       };
       const trial = {
         ms: round(res.responseMs, 0),
         upload_sent_ms: round(res.sentMs, 0),
         gateway_logged_ms: gw?.duration_ms,
         pack_rpc_ms: pack.duration_ms,
-        start_training_rpc_ms: startTraining.duration_ms,
+        train_version_rpc_ms: trainVersion.duration_ms,
         zip_bytes: stored.zip_bytes,
         stages: Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, round(v, 0)])),
         cpu_seconds: cpu,
@@ -252,13 +258,14 @@ export async function run() {
       if (!warmup) baselineMs.push(await put(i));
     }
 
-    const concurrent = await concurrentUploads(stack, apiKey, body, pids, db, totalBytes);
-    const hostile = await hostileUploads(stack, apiKey, pids);
+    const concurrent = await concurrentUploads(stack, freshKey, body, pids, db, totalBytes);
+    const hostile = await hostileUploads(stack, freshKey, pids);
     const normaliseOnly = await isolatedNormalise();
     const timeMet = median(trials.map((t) => t.ms)) / median(baselineMs) <= target.time_ratio_max;
     const PROFILE = process.env.BENCH_PROFILE;
     let profiles;
-    if (PROFILE === '1' || (PROFILE !== '0' && !timeMet)) profiles = await profileUpload(stack, apiKey, body);
+    if (PROFILE === '1' || (PROFILE !== '0' && !timeMet))
+      profiles = await profileUpload(stack, freshKey, body);
     const ms = median(trials.map((t) => t.ms));
     const base = median(baselineMs);
     const uploadMib = round(mib(totalBytes), 1);
@@ -412,16 +419,19 @@ export async function run() {
 }
 
 /** CONCURRENT uploads of the same photos at once: throughput in, and the peak memory of the imager. */
-async function concurrentUploads(stack, apiKey, body, pids, db, totalBytes) {
+async function concurrentUploads(stack, freshKey, body, pids, db, totalBytes) {
   const payments = [];
-  for (let i = 0; i < CONCURRENT; i++) payments.push(await paidPayment(stack, apiKey));
+  for (let i = 0; i < CONCURRENT; i++) {
+    const key = await freshKey();
+    payments.push({ key, id: await paidPayment(stack, key) });
+  }
   await sleep(300);
   const idle = { gateway: rss(pids.gateway), imager: rss(pids.imager) };
   resetPeakRss(pids.gateway);
   resetPeakRss(pids.imager);
   const t0 = now();
   const results = await Promise.all(
-    payments.map((id) => upload(`${stack.info.gatewayUrl}/api/v1/versions/train/${id}`, apiKey, body)),
+    payments.map(({ key, id }) => upload(`${stack.info.gatewayUrl}/api/v1/versions/train/${id}`, key, body)),
   );
   const wall = now() - t0;
   const peak = { gateway: peakRss(pids.gateway), imager: peakRss(pids.imager) };
@@ -477,7 +487,7 @@ async function pngDeclaring(width, height) {
  * under the ceiling, which compress to nothing but decode whole — the most decode memory a small
  * upload can ask for. The imager must stay within its budget.
  */
-async function hostileUploads(stack, apiKey, pids) {
+async function hostileUploads(stack, freshKey, pids) {
   const sharp = require('sharp');
   const heavyPerUpload = 3;
   const side = 6000; // 36 MP, under the 40 MP ceiling
@@ -502,13 +512,16 @@ async function hostileUploads(stack, apiKey, pids) {
     bodies.push(multipart(files, { class: 'man', trigger_word: 'TOK' }));
   }
   const payments = [];
-  for (let i = 0; i < CONCURRENT; i++) payments.push(await paidPayment(stack, apiKey));
+  for (let i = 0; i < CONCURRENT; i++) {
+    const key = await freshKey();
+    payments.push({ key, id: await paidPayment(stack, key) });
+  }
   await sleep(300);
   const idle = rss(pids.imager);
   resetPeakRss(pids.imager);
   const results = await Promise.all(
-    payments.map((id, i) =>
-      upload(`${stack.info.gatewayUrl}/api/v1/versions/train/${id}`, apiKey, bodies[i]),
+    payments.map(({ key, id }, i) =>
+      upload(`${stack.info.gatewayUrl}/api/v1/versions/train/${id}`, key, bodies[i]),
     ),
   );
   const peak = peakRss(pids.imager);
@@ -539,7 +552,7 @@ async function hostileUploads(stack, apiKey, pids) {
 }
 
 /** One more upload with the gateway and the imager under node --cpu-prof: where their CPU goes. */
-async function profileUpload(stack, apiKey, body) {
+async function profileUpload(stack, freshKey, body) {
   const dir = path.join(CACHE_DIR, 'profiles', 'train');
   fs.rmSync(dir, { recursive: true, force: true });
   log('train: profiling one upload (node --cpu-prof on gateway and imager)');
@@ -548,6 +561,7 @@ async function profileUpload(stack, apiKey, body) {
     await stack.call('restart', { name, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${path.join(dir, name)}`] });
   }
   await stack.call('waitReady', { gatewayUrl: stack.info.gatewayUrl });
+  const apiKey = await freshKey();
   const paymentId = await paidPayment(stack, apiKey);
   const hr = () => Number(process.hrtime.bigint() / 1000n);
   const window = { fromUs: hr() };
