@@ -13,6 +13,20 @@ case "${SERVICE:-}" in
     exec node /app/gateway/dist/main.js
     ;;
   billing | imager | trainer | inferencer)
+    # A process's runtime environment (the imager's allocator settings): each NAME=value of its
+    # file is exported unless the container's environment sets NAME already.
+    env_file="/app/services/${SERVICE}/malloc.env"
+    if [ -f "$env_file" ]; then
+      while IFS= read -r line; do
+        case "$line" in
+          [A-Za-z_]*=*)
+            name="${line%%=*}"
+            case "$name" in *[!A-Za-z0-9_]*) continue ;; esac
+            eval "[ -n \"\${${name}+set}\" ]" || export "$line"
+            ;;
+        esac
+      done <"$env_file"
+    fi
     exec node "/app/services/${SERVICE}/dist/main.js"
     ;;
   *)

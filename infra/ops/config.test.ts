@@ -28,6 +28,7 @@ import { inferencerConfigSchema } from '@atelier/inferencer';
 import { trainerConfigSchema } from '@atelier/trainer';
 import { gatewayConfigSchema } from '@atelier/gateway';
 import { resolveMigrations } from '../migrate/runner';
+import { processEnv, readEnvFile } from '../stack/mesh-env';
 import { repoRoot } from '../stack/repo-root';
 import {
   allPanels,
@@ -894,6 +895,44 @@ describe('operations', () => {
         expect(await runCheck(env)).toEqual({ code: 0, output: expect.stringContaining('200') });
       } finally {
         await new Promise((resolve) => server.close(resolve));
+      }
+    });
+
+    it("gives the imager its allocator settings from one file, in the image and in the dev stack, the environment's own winning", () => {
+      const file = path.join(ROOT, 'services', 'imager', 'malloc.env');
+      const settings = readEnvFile(file);
+      expect(settings).toMatchObject({ MALLOC_ARENA_MAX: expect.stringMatching(/^\d+$/) });
+      expect(fs.readFileSync(path.join(DOCKER_DIR, 'Dockerfile'), 'utf8')).toContain(
+        'COPY services/imager/malloc.env services/imager/',
+      );
+      const ports = Object.fromEntries(PROCESS_NAMES.map((p, i) => [p, 50_000 + i])) as never;
+      expect(processEnv('imager', ports)).toMatchObject(settings);
+      expect(Object.keys(processEnv('gateway', ports))).not.toContain('MALLOC_ARENA_MAX');
+
+      // The entrypoint, with /app standing for a directory holding the file and a main.js that
+      // prints what it was given.
+      const app = fs.mkdtempSync(path.join(os.tmpdir(), 'atelier-start-'));
+      try {
+        fs.mkdirSync(path.join(app, 'services', 'imager', 'dist'), { recursive: true });
+        fs.copyFileSync(file, path.join(app, 'services', 'imager', 'malloc.env'));
+        fs.writeFileSync(
+          path.join(app, 'services', 'imager', 'dist', 'main.js'),
+          'process.stdout.write(JSON.stringify(Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("MALLOC_")))))',
+        );
+        const script = path.join(app, 'start.sh');
+        fs.writeFileSync(
+          script,
+          fs.readFileSync(path.join(DOCKER_DIR, 'start.sh'), 'utf8').replaceAll('/app/', `${app}/`),
+        );
+        const start = (env: NodeJS.ProcessEnv) =>
+          JSON.parse(run('sh', [script], { env: { PATH: process.env.PATH, ...env } }).stdout || 'null');
+        expect(start({ SERVICE: 'imager' })).toEqual(settings);
+        expect(start({ SERVICE: 'imager', MALLOC_ARENA_MAX: '8' })).toEqual({
+          ...settings,
+          MALLOC_ARENA_MAX: '8',
+        });
+      } finally {
+        fs.rmSync(app, { recursive: true, force: true });
       }
     });
 

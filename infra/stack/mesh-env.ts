@@ -1,3 +1,7 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { repoRoot } from './repo-root';
+
 /**
  * The environment of the whole mesh, written once for every launcher: `make dev`, the test mesh
  * (infra/testing/mesh.ts) and the benchmark stack. Each launcher starts the servers its own way
@@ -56,13 +60,37 @@ export function meshEnv(i: MeshEnvInput): Record<string, string> {
 export const stripeWebhookUrl = (gatewayPort: number) =>
   `http://127.0.0.1:${gatewayPort}/api/v1/payments/webhook`;
 
-/** One process's own additions: its gRPC port (and metrics port, when given). */
+/**
+ * `NAME=value` lines of a dotenv-style file (no quoting or expansion); `#` starts a comment line.
+ * The imager's allocator settings live in services/imager/malloc.env, which the container's
+ * entrypoint reads too: one home for them.
+ */
+export function readEnvFile(file: string): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line.trim());
+    if (m) vars[m[1]!] = m[2]!;
+  }
+  return vars;
+}
+
+/** Environment a process needs before it starts (the C library reads it at exec), by process. */
+const RUNTIME_ENV_FILES: Partial<Record<MeshProcess, string>> = {
+  imager: 'services/imager/malloc.env',
+};
+
+/** One process's own additions: its gRPC port (and metrics port, when given) and its runtime
+ * environment (see RUNTIME_ENV_FILES; a value already in this process's environment wins). */
 export function processEnv(
   name: MeshProcess,
   ports: Record<MeshProcess, number>,
   metricsPort?: number,
 ): Record<string, string> {
+  const file = RUNTIME_ENV_FILES[name];
+  const runtime = file ? readEnvFile(path.join(repoRoot(), file)) : {};
+  for (const key of Object.keys(runtime)) if (process.env[key] !== undefined) delete runtime[key];
   return {
+    ...runtime,
     ...(name === 'gateway' ? {} : { GRPC_PORT: String(ports[name]) }),
     ...(metricsPort === undefined ? {} : { METRICS_PORT: String(metricsPort) }),
   };

@@ -4,6 +4,10 @@ import { decodeHeic } from './heic.client';
 
 const JPEG_QUALITY = 92;
 
+// Every photo is decoded once: libvips' operation cache (up to 50 MiB and 100 operations by
+// default) would only hold on to memory the next upload needs.
+sharp.cache(false);
+
 /**
  * 'error' rejects truncated or corrupt pixel data (a half-grey training photo is worse than a
  * refusal) but, unlike sharp's default 'warning', accepts files whose decoder only warned, as
