@@ -21,7 +21,9 @@ export function requestContext(
     res.on('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       // The route template, never the raw path: ids in labels would make series unbounded.
-      const route = (req.route?.path as string | undefined) ? `${req.baseUrl}${req.route.path}` : 'unmatched';
+      // Express types req.route as any: read only its template.
+      const template = (req.route as { path?: string } | undefined)?.path;
+      const route = template ? `${req.baseUrl}${template}` : 'unmatched';
       metrics.requests.inc({ route, method: req.method, status: String(res.statusCode) });
       metrics.duration.observe({ route, method: req.method }, seconds);
       logger.info(

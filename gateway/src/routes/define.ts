@@ -34,7 +34,7 @@ export interface RouteContext<P, Q, B> {
    * The id of the resource this request creates: derived from the account and its
    * Idempotency-Key when there is one (a retry names the same resource), random otherwise.
    */
-  newId(kind: string): string;
+  newId: (kind: string) => string;
 }
 
 /**
@@ -90,7 +90,7 @@ export type AnyRoute = RouteSpec<ZodType, ZodType, ZodType>;
 export function route<P extends ZodType = ZodType, Q extends ZodType = ZodType, B extends ZodType = ZodType>(
   spec: RouteSpec<P, Q, B>,
 ): AnyRoute {
-  return spec as unknown as AnyRoute;
+  return spec;
 }
 
 const toExpressPath = (path: string) => path.replace(/\{([a-z_]+)\}/g, ':$1');
@@ -250,7 +250,7 @@ export function registerRoutes(registry: OpenAPIRegistry, routes: AnyRoute[]) {
       request: {
         params: spec.params as never,
         query: spec.query as never,
-        headers: Object.keys(headerShape).length ? (z.object(headerShape) as never) : undefined,
+        headers: Object.keys(headerShape).length ? z.object(headerShape) : undefined,
         body,
       },
       responses,

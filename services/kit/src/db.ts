@@ -20,7 +20,7 @@ const PG_TYPES = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
     oid === INT8_OID && format !== 'binary'
       ? parseInt8
-      : types.getTypeParser(oid, format as 'text')) as typeof types.getTypeParser,
+      : (types.getTypeParser(oid, format) as unknown)) as typeof types.getTypeParser,
 };
 
 export function createPool(connectionString: string, overrides: PoolConfig = {}): Pool {

@@ -26,7 +26,7 @@ function isRealInstant(key: string): boolean {
   const [y, mo, d, h, mi, sec] = [0, 5, 8, 11, 14, 17].map((at, i) =>
     Number(key.slice(at, at + (i ? 2 : 4))),
   );
-  const t = new Date(Date.UTC(y!, mo! - 1, d!, h!, mi!, sec!));
+  const t = new Date(Date.UTC(y!, mo! - 1, d, h, mi, sec));
   return (
     t.getUTCFullYear() === y &&
     t.getUTCMonth() === mo! - 1 &&

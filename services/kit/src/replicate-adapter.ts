@@ -113,7 +113,7 @@ export interface ReplicateAdapter {
   /** The official client, behind the kit's fetch (Retry-After, timeouts, metrics, creates sent once). */
   client: Replicate;
   /** Runs one client call under the retry policy; `idempotent` marks the POSTs safe to repeat. */
-  call<T>(op: (client: Replicate) => Promise<T>, opts?: { idempotent?: boolean }): Promise<T>;
+  call: <T>(op: (client: Replicate) => Promise<T>, opts?: { idempotent?: boolean }) => Promise<T>;
   /** Where Replicate should send a run's webhooks; the gateway routes them by `kind`. */
   webhookUrl(kind: 'training' | 'prediction'): string;
   /** The inbox for webhooks about one kind of run, `parse` reading its run object. */

@@ -23,7 +23,7 @@ export async function serve(opts: {
   services: ServiceBinding[];
   /** Throws while a dependency does not answer; health reports NOT_SERVING meanwhile. */
   readiness: () => Promise<void>;
-  close: Array<() => Promise<unknown> | unknown>;
+  close: Array<() => unknown>;
 }): Promise<RunningService> {
   const { config } = opts;
   const grpcServer = await startGrpcServer({

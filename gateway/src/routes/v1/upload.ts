@@ -240,6 +240,7 @@ export async function streamUploadToTrainer(
   }
   if (failure) {
     await stream.end().catch(() => undefined);
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- the upload's own failure, passed on as caught (narrowed to {} by the check, not a new non-Error)
     throw failure;
   }
   try {

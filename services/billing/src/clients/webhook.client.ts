@@ -25,7 +25,7 @@ export function createWebhookClient(o: WebhookClientOptions): WebhookSender & { 
   };
 
   const guardedLookup: LookupFunction = (hostname, options, callback) => {
-    dns.lookup(hostname, { all: true, family: options.family as number | undefined }, (err, addresses) => {
+    dns.lookup(hostname, { all: true, family: options.family }, (err, addresses) => {
       if (err) return callback(err, '', 0);
       const refused = o.allowPrivate ? undefined : addresses.find((a) => !isPublicAddress(a.address));
       const chosen = addresses[0];

@@ -219,6 +219,7 @@ export class DatasetPacker {
         () => undefined,
         (err: unknown) => err,
       );
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- the upload's own failure, passed on as caught (narrowed to {} by the check, not a new non-Error)
       throw uploadFailure ?? reason ?? abandoned;
     }
 
@@ -287,6 +288,7 @@ async function* receiveFiles(
   for (;;) {
     const next = await messages.next();
     const failure = hooks.uploadFailure();
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- the upload's own failure, passed on as caught (narrowed to {} by the check, not a new non-Error)
     if (failure) throw failure;
     if (next.done) break;
     const part = next.value;

@@ -1,5 +1,4 @@
 import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError, Errors, type Logger, type Metrics } from '@atelier/kit';
 import { OUTPUT_CONTENT_TYPES, OUTPUT_EXTENSIONS, readImageHeader } from './image.rules';
@@ -115,7 +114,7 @@ export class OutputTransfer {
     if (failure || signal.aborted) {
       // Every upload has settled: nothing can still appear after these deletes.
       await Promise.all([...written].map((key) => this.d.bucket.deleteQuietly(key)));
-      const error = failure?.error ?? signal.reason;
+      const error: unknown = failure?.error ?? signal.reason;
       this.d.logger.warn(
         { key_prefix: prefix, err: (error as Error).message, removed: written.size },
         'outputs not transferred',
@@ -183,9 +182,7 @@ export class OutputTransfer {
       );
     }
 
-    const source = res.body
-      ? Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>)
-      : Readable.from([]);
+    const source = res.body ? Readable.fromWeb(res.body) : Readable.from([]);
     let handedOver = false;
     try {
       checkStatus(res, n);
