@@ -80,6 +80,8 @@ export function buildInferencerDomain(deps: {
     logger,
     pricePerSecondMicros: config.PREDICTION_PRICE_PER_SECOND_MICROS,
     completionLeaseMs: config.TRANSFER_TIMEOUT_MS + 30_000,
+    // The reconciler is made below (it needs the completion); a webhook only comes once it exists.
+    wake: () => reconciler.wake(),
     view: (prompt, urls) => toPromptJson(toProtoPrompt(prompt), urls),
   });
   const prompts = new PromptService({

@@ -2,7 +2,8 @@
  * The inferencer domain against a real Postgres (a fresh clone of the migrated template), the
  * Replicate sandbox over HTTP with signed webhooks, and contract-keeping stand-ins for trainer,
  * billing and imager (test/support/fakes.ts). Races are driven explicitly: webhook deliveries and
- * reconciler passes are started together, not left to timers.
+ * reconciler passes are started together, not left to timers. The reconciler's loop is not
+ * started: a webhook's wake-up of it runs one pass (kept in `woken`, awaited by `wakesIdle`).
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -88,6 +89,13 @@ function signedWebhook(predictionId: string) {
   };
 }
 
+/** Passes the webhooks' wake-ups started; a webhook's success is copied and settled by them. */
+const woken = new Set<Promise<unknown>>();
+let wakeUps = 0;
+async function wakesIdle(): Promise<void> {
+  while (woken.size) await Promise.allSettled([...woken]);
+}
+
 const makeDue = (promptId: string) =>
   pool.query('UPDATE inferencer.prompts SET next_check_at = now() WHERE id = $1', [promptId]);
 
@@ -146,9 +154,18 @@ beforeAll(async () => {
       PREDICTION_PRICE_PER_SECOND_MICROS: 1_400,
     },
   });
+  jest.spyOn(domain.reconciler, 'wake').mockImplementation(() => {
+    wakeUps++;
+    const pass: Promise<unknown> = domain.reconciler
+      .runOnce()
+      .catch(() => undefined)
+      .finally(() => woken.delete(pass));
+    woken.add(pass);
+  });
 });
 
 afterAll(async () => {
+  await wakesIdle();
   await domain?.reconciler.stop();
   await replicate?.stop();
   await new Promise((resolve) => hooks?.close(resolve));
@@ -157,6 +174,8 @@ afterAll(async () => {
 });
 
 afterEach(() => {
+  outputs.hold = undefined;
+  outputs.failNext = 0;
   replicate.faults.clear();
   credits.latencyMs = 0;
   credits.failNext = undefined;
@@ -316,6 +335,7 @@ describe('webhooks and the reconciler', () => {
     );
     expect(await domain.events.handle(hook)).toEqual({ applied: true, runId: prompt.predictionId });
     expect(await domain.events.handle(hook)).toEqual({ applied: false, runId: prompt.predictionId });
+    await wakesIdle();
     expect((await domain.prompts.get(account, prompt.id)).status).toBe('succeeded');
   });
 
@@ -347,6 +367,7 @@ describe('webhooks and the reconciler', () => {
       domain.reconciler.runOnce(),
       domain.events.handle(signedWebhook(prompt.predictionId!)),
     ]);
+    await wakesIdle();
     // One racer holds the completion lease and copies; the others step aside.
     expect(outputs.transfers - transfersBefore).toBe(1);
     const webhookApplied = [results[0], results[2], results[4]].filter(
@@ -376,9 +397,11 @@ describe('webhooks and the reconciler', () => {
       [prompt.id],
     );
     const transfersBefore = outputs.transfers;
+    // The webhook records the success; the pass it wakes finds the lease held and steps aside.
     expect(await domain.events.handle(signedWebhook(prompt.predictionId!))).toEqual(
-      expect.objectContaining({ applied: false }),
+      expect.objectContaining({ applied: true }),
     );
+    await wakesIdle();
     expect(outputs.transfers).toBe(transfersBefore);
     expect((await domain.prompts.get(account, prompt.id)).status).not.toBe('succeeded');
     // That replica died: its lease lapses and the reconciler completes the prompt.
@@ -391,6 +414,55 @@ describe('webhooks and the reconciler', () => {
     const done = await domain.prompts.get(account, prompt.id);
     expect(done.status).toBe('succeeded');
     expect(done.images).toHaveLength(2);
+  });
+
+  it("answers a success's webhook before its outputs are copied: the woken claim loop copies, retries a failed copy, and settles once", async () => {
+    const versionId = readyVersion(3);
+    replicate.faults.dropWebhooks(1);
+    const { prompt } = await create(versionId, { numOutputs: 3 });
+    await replicate.settled(prompt.predictionId!);
+    // A bucket that hangs, then fails once it answers.
+    let release!: () => void;
+    outputs.hold = new Promise<void>((resolve) => (release = resolve));
+    outputs.failNext = 1;
+    const transfersBefore = outputs.transfers;
+    const wakeUpsBefore = wakeUps;
+
+    // Answered while the copy it started still hangs: the webhook never waits for the bucket.
+    expect(await domain.events.handle(signedWebhook(prompt.predictionId!))).toEqual({
+      applied: true,
+      runId: prompt.predictionId,
+    });
+    expect(wakeUps).toBe(wakeUpsBefore + 1);
+    await waitFor(() => outputs.transfers === transfersBefore + 1, { what: 'the woken pass to start the copy' });
+    expect((await domain.prompts.get(account, prompt.id)).status).not.toBe('succeeded');
+    expect(credits.reservations.get(prompt.id)?.status).toBe('open');
+
+    // The copy fails: the prompt stays unfinished with its credits reserved, due again after its lease.
+    release();
+    await wakesIdle();
+    expect(outputs.transfers).toBe(transfersBefore + 1);
+    expect((await domain.prompts.get(account, prompt.id)).status).not.toBe('succeeded');
+    expect(credits.reservations.get(prompt.id)?.status).toBe('open');
+    // A redelivered webhook changes nothing: the success is already recorded.
+    expect(await domain.events.handle(signedWebhook(prompt.predictionId!))).toEqual(
+      expect.objectContaining({ applied: false }),
+    );
+
+    await makeDue(prompt.id);
+    await domain.reconciler.runOnce();
+    const done = await domain.prompts.get(account, prompt.id);
+    expect(done.status).toBe('succeeded');
+    expect(done.images).toHaveLength(3);
+    expect(outputs.transfers).toBe(transfersBefore + 2);
+    expect(credits.closings.filter((c) => c.id === prompt.id)).toEqual([
+      { id: prompt.id, status: 'settled', settled: 3 },
+    ]);
+    expect(credits.remaining(versionId)).toBe(0);
+    // Nothing is left due: a later pass changes nothing.
+    await makeDue(prompt.id);
+    await domain.reconciler.runOnce();
+    expect(credits.closings.filter((c) => c.id === prompt.id)).toHaveLength(1);
   });
 
   it('fails an overdue prediction, cancels it at Replicate and releases its credits', async () => {

@@ -50,6 +50,12 @@ export interface ClaimLoop {
   stop(): Promise<void>;
   /** One pass (claim, work every claimed row, afterPass); the number of rows claimed. For tests. */
   runOnce(): Promise<number>;
+  /**
+   * Something just came due (a webhook recorded work for the loop): run a pass now instead of at
+   * the next interval, or right after the pass under way (which may have claimed before the row
+   * was due). Wake-ups while one is pending coalesce. Does nothing unless the loop is started.
+   */
+  wake(): void;
 }
 
 /**
@@ -78,6 +84,11 @@ export function createClaimLoop<T>(o: ClaimLoopOptions<T>): ClaimLoop {
   // Every pass under way, whether the timer or a caller started it: stop() waits for them all.
   const passes = new Set<Promise<unknown>>();
   let stopping = false;
+  let started = false;
+  // A scheduled pass is under way (not one a caller started with runOnce), and whether a wake-up
+  // came in meanwhile.
+  let inPass = false;
+  let wokenDuringPass = false;
 
   const work = async (item: T): Promise<void> => {
     const end = m.duration.startTimer({ loop: o.name });
@@ -124,9 +135,15 @@ export function createClaimLoop<T>(o: ClaimLoopOptions<T>): ClaimLoop {
   const schedule = (ms: number): void => {
     if (stopping) return;
     timer = setTimeout(() => {
+      inPass = true;
       void runOnce()
         .catch((err: unknown) => log.warn({ err }, 'pass failed; retried at the next interval'))
-        .finally(() => schedule(o.intervalMs));
+        .finally(() => {
+          inPass = false;
+          const again = wokenDuringPass;
+          wokenDuringPass = false;
+          schedule(again ? 0 : o.intervalMs);
+        });
     }, ms);
     // The server keeps the process alive, not this timer.
     timer.unref();
@@ -135,14 +152,25 @@ export function createClaimLoop<T>(o: ClaimLoopOptions<T>): ClaimLoop {
   return {
     start() {
       stopping = false;
+      started = true;
       schedule(0);
     },
     async stop() {
       stopping = true;
+      started = false;
       clearTimeout(timer);
       await Promise.allSettled(passes);
     },
     runOnce,
+    wake() {
+      if (!started || stopping) return;
+      if (inPass) {
+        wokenDuringPass = true;
+        return;
+      }
+      clearTimeout(timer);
+      schedule(0);
+    },
   };
 }
 

@@ -45,6 +45,40 @@ describe('scheduling (fake clock)', () => {
     await loop.stop();
   });
 
+  it('wake() runs a pass now instead of at the next interval, or right after the pass under way', async () => {
+    const { loop, claim, finishPass } = setup();
+    loop.wake(); // not started: nothing
+    await jest.advanceTimersByTimeAsync(0);
+    expect(claim).toHaveBeenCalledTimes(0);
+    loop.start();
+    await jest.advanceTimersByTimeAsync(0);
+    expect(claim).toHaveBeenCalledTimes(1);
+    finishPass();
+    await jest.advanceTimersByTimeAsync(10);
+    // Idle until the interval: a wake-up starts the next pass at once.
+    loop.wake();
+    await jest.advanceTimersByTimeAsync(0);
+    expect(claim).toHaveBeenCalledTimes(2);
+    // During a pass, wake-ups coalesce into one pass right after it.
+    loop.wake();
+    loop.wake();
+    await jest.advanceTimersByTimeAsync(0);
+    expect(claim).toHaveBeenCalledTimes(2);
+    finishPass();
+    await jest.advanceTimersByTimeAsync(0);
+    expect(claim).toHaveBeenCalledTimes(3);
+    finishPass();
+    await jest.advanceTimersByTimeAsync(999);
+    expect(claim).toHaveBeenCalledTimes(3);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(claim).toHaveBeenCalledTimes(4);
+    finishPass();
+    await loop.stop();
+    loop.wake(); // stopped: nothing
+    await jest.advanceTimersByTimeAsync(60_000);
+    expect(claim).toHaveBeenCalledTimes(4);
+  });
+
   it('stop() waits for the pass in flight and schedules no other', async () => {
     const { loop, claim, finishPass } = setup();
     loop.start();

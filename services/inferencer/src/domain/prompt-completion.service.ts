@@ -41,13 +41,21 @@ export interface CompletionDeps {
   pricePerSecondMicros: number;
   /** How long a completer may take to copy outputs before another may try; beyond the transfer deadline. */
   completionLeaseMs: number;
+  /**
+   * Wakes the claim loop (the prompt reconciler), which copies the outputs of a success a webhook
+   * recorded: the copy begins at once, not at the loop's next interval.
+   */
+  wake: () => void;
   /** The prompt as GET returns it, for the data of the event announcing how it finished. */
   view: (prompt: Prompt, urls: string[]) => unknown;
 }
 
 /**
  * The one way a prompt finishes, shared by the webhook, the reconciler, CancelPrompt and
- * CreatePrompt's failure paths, so a race between any two of them settles once:
+ * CreatePrompt's failure paths, so a race between any two of them settles once. A webhook's
+ * success is only recorded (outputs and predict time, with its webhook-id) and the reconciler
+ * woken: copying outputs takes seconds, longer than the gateway's deadline allows the webhook,
+ * so the claim loop copies and settles, and a copy that fails is retried there.
  *
  * 1. Outputs are copied into the bucket first, outside the row lock (it takes seconds), under a
  *    completion lease: only one racer copies to the prompt's keys, so a loser that fails can
@@ -78,8 +86,27 @@ export class PromptCompletion {
       throw Errors.notFound('prompt for prediction', prediction.id);
     }
     const delivery: Delivery = { webhookId, runId: prediction.id, duplicate: false };
-    const changed = await this.applyTo(prompt, prediction, delivery);
+    const outcome = outcomeOf(prediction);
+    const changed =
+      outcome?.status === 'succeeded' && outcome.outputs.length > 0 && isActive(prompt.status)
+        ? await this.recordSuccess(prompt, outcome, delivery)
+        : await this.applyTo(prompt, prediction, delivery);
     return delivery.duplicate ? 'duplicate' : changed ? 'applied' : 'ignored';
+  }
+
+  /** A webhook's success, kept for the claim loop (which it wakes); false when nothing changed. */
+  private async recordSuccess(
+    prompt: Prompt,
+    outcome: Extract<Outcome, { status: 'succeeded' }>,
+    delivery: Delivery,
+  ): Promise<boolean> {
+    const recorded = await this.d.store.transaction(
+      async (repos) =>
+        (await firstDelivery(repos, delivery)) &&
+        repos.prompts.recordSuccess(prompt.id, outcome.outputs, outcome.predictTime),
+    );
+    if (recorded) this.d.wake();
+    return recorded;
   }
 
   /** Applies a prediction's current state to the prompt; true when the prompt changed. */

@@ -23,7 +23,8 @@ export interface ReconcilerDeps {
 /**
  * The safety net under the webhooks, on the kit's claim loop: due unfinished prompts are claimed
  * (their next check pushed out by the check interval, which is the lease), Replicate is asked about
- * each and what it says goes through the same completion as the webhook. A prompt past its
+ * each and what it says goes through the same completion as the webhook. A success a webhook
+ * recorded is copied and settled here (the webhook wakes the loop), retried until the deadline. A prompt past its
  * deadline is canceled at Replicate and failed; a prompt that never got a prediction (its
  * CreatePrompt died) is failed. Both release every reserved credit.
  */
@@ -60,14 +61,17 @@ async function reconcile(d: ReconcilerDeps, prompt: Prompt): Promise<void> {
     });
     return;
   }
+  // A success the webhook recorded needs no question to Replicate: only its outputs copied.
   let prediction: Prediction | undefined;
-  try {
-    prediction = await predictions.get(prompt.predictionId);
-  } catch (err) {
-    if (!overdue) throw err;
-    d.logger.warn({ err, prompt_id: prompt.id }, 'Replicate unreachable for an overdue prompt');
+  if (!prompt.reportedSuccess) {
+    try {
+      prediction = await predictions.get(prompt.predictionId);
+    } catch (err) {
+      if (!overdue) throw err;
+      d.logger.warn({ err, prompt_id: prompt.id }, 'Replicate unreachable for an overdue prompt');
+    }
   }
-  const outcome = prediction && outcomeOf(prediction);
+  const outcome = prompt.reportedSuccess ?? (prediction && outcomeOf(prediction));
   if (outcome) {
     try {
       await completion.finish(prompt, outcome);

@@ -45,6 +45,11 @@ export interface Prompt {
   /** Set when its version was deleted: the texts are gone and the prompt answers 410. */
   erasedAt: Date | null;
   images: PromptImage[];
+  /**
+   * The success Replicate's webhook reported, recorded for the claim loop, which copies the
+   * outputs and settles (the webhook does neither: it must answer within the gateway's deadline).
+   */
+  reportedSuccess: Extract<Outcome, { status: 'succeeded' }> | null;
   /** Receives this prompt's events (besides the account's endpoints). */
   callbackUrl: string | null;
 }

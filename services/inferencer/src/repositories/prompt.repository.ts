@@ -21,6 +21,7 @@ interface PromptRow {
   callback_url: string | null;
   run_id: string | null;
   erased_at: Date | null;
+  reported_success: { outputs: string[]; predict_time: number | null } | null;
   images?: Array<{ key: string; width: number; height: number; content_type: string; bytes: number }>;
 }
 
@@ -38,7 +39,8 @@ interface StoredParams {
 const COLUMNS = `p.id, p.account_id, p.version_id, p.status, p.prompt, p.negative_prompt, p.params, p.num_outputs,
   p.replicate_prediction_id, p.error, p.created_at,
   to_char(p.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_key,
-  p.completed_at, p.predict_time, p.cost_micros, p.deadline_at, p.callback_url, p.run_id, p.erased_at`;
+  p.completed_at, p.predict_time, p.cost_micros, p.deadline_at, p.callback_url, p.run_id, p.erased_at,
+  p.reported_success`;
 
 // The prompt's images aggregated into the same row, so a prompt (or a page of them) is one statement.
 const WITH_IMAGES = `${COLUMNS},
@@ -80,6 +82,11 @@ function toPrompt(row: PromptRow): Prompt {
     callbackUrl: row.callback_url,
     runId: row.run_id,
     erasedAt: row.erased_at,
+    reportedSuccess: row.reported_success && {
+      status: 'succeeded',
+      outputs: row.reported_success.outputs,
+      predictTime: row.reported_success.predict_time,
+    },
     images: (row.images ?? []).map((i): PromptImage => ({
       key: i.key,
       width: i.width,
@@ -212,6 +219,19 @@ export class PromptRepository {
         WHERE id = $1 AND status = 'starting'`,
       [id],
     );
+  }
+
+  /**
+   * Records a success Replicate's webhook reported and makes the prompt due at once, for the claim
+   * loop to copy its outputs; false when the prompt has finished or a success was recorded already.
+   */
+  async recordSuccess(id: string, outputs: string[], predictTime: number | null): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `UPDATE inferencer.prompts SET reported_success = $2, next_check_at = now()
+        WHERE id = $1 AND status IN ${ACTIVE} AND reported_success IS NULL`,
+      [id, JSON.stringify({ outputs, predict_time: predictTime })],
+    );
+    return rowCount === 1;
   }
 
   /** Takes the right to copy an unfinished prompt's outputs for `ms`; false while another holds it. */

@@ -119,9 +119,18 @@ export class FakeCredits implements Credits {
 export class FakeOutputs implements OutputStore {
   readonly objects = new Map<string, Buffer>();
   transfers = 0;
+  /** While set, every transfer waits for it: a slow bucket. */
+  hold: Promise<void> | undefined;
+  /** This many transfers fail as they do while the bucket is down. */
+  failNext = 0;
 
   async transfer(keyPrefix: string, urls: string[]): Promise<PromptImage[]> {
     this.transfers++;
+    if (this.hold) await this.hold;
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw Errors.unavailable('bucket');
+    }
     return Promise.all(
       urls.map(async (url, n) => {
         const res = await fetch(url);
