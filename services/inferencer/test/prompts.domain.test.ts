@@ -434,7 +434,9 @@ describe('webhooks and the reconciler', () => {
       runId: prompt.predictionId,
     });
     expect(wakeUps).toBe(wakeUpsBefore + 1);
-    await waitFor(() => outputs.transfers === transfersBefore + 1, { what: 'the woken pass to start the copy' });
+    await waitFor(() => outputs.transfers === transfersBefore + 1, {
+      what: 'the woken pass to start the copy',
+    });
     expect((await domain.prompts.get(account, prompt.id)).status).not.toBe('succeeded');
     expect(credits.reservations.get(prompt.id)?.status).toBe('open');
 
