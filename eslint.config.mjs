@@ -43,6 +43,22 @@ const SQLSTATE = [
   { selector: 'Literal[value=/^(?=.*[0-9])[0-9A-Z]{5}$/]', message: SQLSTATE_MESSAGE },
   { selector: 'TemplateElement[value.raw=/^(?=.*[0-9])[0-9A-Z]{5}$/]', message: SQLSTATE_MESSAGE },
 ];
+// Each schema has one owner (CONVENTIONS.md), and a service's tests arrange state in its own
+// schema only: another service's rows are that service's to write, through its API.
+const SCHEMAS = ['billing', 'trainer', 'inferencer'];
+const otherSchemaWrites = (self) => {
+  const others = SCHEMAS.filter((s) => s !== self).join('|');
+  const write = `/(INSERT\\s+INTO|UPDATE|DELETE\\s+FROM|TRUNCATE(\\s+TABLE)?)\\s+(${others})[.]/i`;
+  const message = `A test of ${self} writes another service's schema (${others}): ask that service (a fake at the port, or its API), or move the test where it belongs.`;
+  return [
+    { selector: `Literal[value=${write}]`, message },
+    { selector: `TemplateElement[value.raw=${write}]`, message },
+  ];
+};
+const testSchemaWrites = ['kit', ...SERVICES].map((s) => ({
+  files: [`services/${s}/test/**/*.ts`],
+  rules: { 'no-restricted-syntax': ['error', APP_ERROR, ...otherSchemaWrites(s)] },
+}));
 const otherServices = (self) => ({
   group: SERVICES.filter((s) => s !== self).flatMap((s) => [
     `@atelier/${s}`,
@@ -122,6 +138,7 @@ export default tseslint.config(
   },
   ...serviceLayers,
   gatewayLayer,
+  ...testSchemaWrites,
   {
     // typescript-eslint's recommendedTypeChecked on the product code: its type-aware rules (a
     // promise nobody awaits, an any flowing into typed code, a template of an object…).
