@@ -9,6 +9,7 @@ import { startReplicateSandbox } from '../sandbox/replicate';
 import { startStripeSandbox } from '../sandbox/stripe';
 import { isAlive, killAndWait } from '../stack/processes';
 import {
+  ensureLoginRoles,
   meshEnv,
   processEnv,
   repoRoot,
@@ -60,6 +61,13 @@ async function main() {
   const databaseUrl = await ensureDatabase(pg.url, 'atelier');
   const { applied } = await migrate({ databaseUrl, location: path.join(ROOT, 'flyway', 'sql') });
   log(applied.length ? `migrated: ${applied.join(', ')}` : 'schema up to date');
+  // Each service logs in as its own role, as in compose, so a grant it lacks shows here first.
+  // Dev passwords: this Postgres listens on 127.0.0.1 only.
+  const serviceDatabaseUrls = await ensureLoginRoles(databaseUrl, {
+    billing: 'atelier-dev-billing',
+    trainer: 'atelier-dev-trainer',
+    inferencer: 'atelier-dev-inferencer',
+  });
 
   const gatewayUrl = `http://127.0.0.1:${PORTS.gateway}`;
   const stripe = await startStripeSandbox({
@@ -95,7 +103,13 @@ async function main() {
     ['gateway', 'gateway/dist/main.js', undefined],
   ] as const;
   const children = services.map(([name, script, metricsPort]) =>
-    spawnChild(name, script, { ...env, ...processEnv(name, PORTS, metricsPort) }),
+    spawnChild(name, script, {
+      ...env,
+      ...processEnv(name, PORTS, metricsPort),
+      ...(name === 'billing' || name === 'trainer' || name === 'inferencer'
+        ? { DATABASE_URL: serviceDatabaseUrls[name] }
+        : {}),
+    }),
   );
   // The console was built by `make dev`; this rebuilds it on every change while dev runs.
   children.push(spawnConsoleWatch());

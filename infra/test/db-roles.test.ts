@@ -10,14 +10,13 @@ import path from 'node:path';
 import { Client } from 'pg';
 
 import { repoRoot } from '../stack/repo-root';
-import { createTestDatabase, type TestDatabase } from '../testing';
+import { createTestDatabase, startMesh, TEST_ROLE_PASSWORDS, waitFor, type TestDatabase } from '../testing';
 
 const SERVICES = ['billing', 'trainer', 'inferencer'] as const;
 const LOGIN_ROLES = fs.readFileSync(
   path.join(repoRoot(__dirname), 'infra', 'postgres', 'login-roles.sql'),
   'utf8',
 );
-const password = (service: string) => `pw-${service}-${process.pid}`;
 
 let db: TestDatabase;
 let admin: Client;
@@ -28,11 +27,8 @@ async function createLoginRoles(client: Client, passwords: Record<string, string
   await client.query(LOGIN_ROLES);
 }
 
-async function connectAs(service: string): Promise<Client> {
-  const url = new URL(db.url);
-  url.username = service;
-  url.password = password(service);
-  const client = new Client({ connectionString: url.toString() });
+async function connectAs(service: (typeof SERVICES)[number]): Promise<Client> {
+  const client = new Client({ connectionString: db.serviceUrls[service] });
   await client.connect();
   return client;
 }
@@ -51,10 +47,10 @@ beforeAll(async () => {
   db = await createTestDatabase();
   admin = new Client({ connectionString: db.url });
   await admin.connect();
-  // Twice: re-running it (a redeploy, a password rotation) must work.
-  const passwords = Object.fromEntries(SERVICES.map((s) => [s, password(s)]));
-  await createLoginRoles(admin, { billing: 'old', trainer: 'old', inferencer: 'old' });
-  await createLoginRoles(admin, passwords);
+  // Again: the global setup ran it already, and re-running it (every `docker compose up`, a
+  // password rotation) must work. With the test cluster's passwords: the roles are the cluster's,
+  // and every mesh of this run logs in with them meanwhile.
+  await createLoginRoles(admin, TEST_ROLE_PASSWORDS);
 });
 
 afterAll(async () => {
@@ -136,5 +132,29 @@ it('refuses to create a login role without its password', async () => {
     await expect(client.query(LOGIN_ROLES)).rejects.toThrow(/no password for the trainer role/);
   } finally {
     await client.end();
+  }
+});
+
+it('runs the mesh with each service logged in as its own role, the owner only for fixtures', async () => {
+  const mesh = await startMesh();
+  try {
+    // Every pool has connected by the time the services report healthy (they ping Postgres).
+    const users = await waitFor(
+      async () => {
+        const { rows } = await admin.query<{ usename: string }>(
+          'SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = $1 ORDER BY 1',
+          [mesh.db.name],
+        );
+        const names = rows.map((r) => r.usename);
+        return SERVICES.every((s) => names.includes(s)) ? names : undefined;
+      },
+      { what: 'billing, trainer and inferencer to connect as their roles' },
+    );
+    const owner = new URL(mesh.db.url).username;
+    // The owner connects only from this test's side (fixtures); no service pool uses it.
+    expect(users.filter((u) => u !== owner).sort()).toEqual([...SERVICES].sort());
+    expect(new URL(mesh.env.DATABASE_URL!).username).toBe(owner);
+  } finally {
+    await mesh.stop();
   }
 });

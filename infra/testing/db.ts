@@ -2,10 +2,22 @@ import crypto from 'node:crypto';
 
 import { Client } from 'pg';
 
+import { serviceDatabaseUrls, type DbService } from '../stack/db-roles';
 import { waitFor } from './wait';
 
+/** The test cluster's login roles (the global setup creates them; the cluster listens on
+ * 127.0.0.1 only). Known to every test so a test may connect as a service does. */
+export const TEST_ROLE_PASSWORDS: Record<DbService, string> = {
+  billing: 'atelier-test-billing',
+  trainer: 'atelier-test-trainer',
+  inferencer: 'atelier-test-inferencer',
+};
+
 export interface TestDatabase {
+  /** As the owner of every schema (Flyway's role): for fixtures that write any service's tables. */
   url: string;
+  /** As each service's own login role, which reads and writes its own schema only. */
+  serviceUrls: Record<DbService, string>;
   name: string;
   drop(): Promise<void>;
 }
@@ -39,6 +51,7 @@ export async function createTestDatabase(opts: { empty?: boolean } = {}): Promis
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
+    serviceUrls: serviceDatabaseUrls(url.toString(), TEST_ROLE_PASSWORDS),
     name,
     drop: () =>
       withAdmin(adminUrl, (admin) => admin.query(`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`)).then(

@@ -10,8 +10,10 @@ import {
   startPostgres,
   startRedis,
   startS3,
+  ensureLoginRoles,
   type PostgresServer,
 } from '../stack';
+import { TEST_ROLE_PASSWORDS } from './db';
 import { claimRunDir } from './run-dir';
 
 export const TEMPLATE_DB = 'atelier_template';
@@ -55,6 +57,7 @@ export default async function globalSetup(): Promise<void> {
     if (external) {
       // The servers are someone else's: only the template is ours to rebuild, never others' databases.
       await buildTemplate(external, migrations, { dropLeftoverClones: false, log });
+      await ensureLoginRoles(external, TEST_ROLE_PASSWORDS);
       return;
     }
     const started = <T extends { stop(): Promise<void> }>(server: T): T => (
@@ -70,6 +73,9 @@ export default async function globalSetup(): Promise<void> {
     await Promise.allSettled(starting);
     const [pg, redis, s3] = await Promise.all(starting);
     await buildTemplate(pg.url, migrations, { dropLeftoverClones: true, log });
+    // The mesh's services log in as these (infra/testing/mesh.ts), as in compose: a grant a
+    // service lacks fails the tests instead of production.
+    await ensureLoginRoles(pg.url, TEST_ROLE_PASSWORDS);
     publish({
       ATELIER_TEST_PG_ADMIN_URL: pg.url,
       REDIS_URL: redis.url,

@@ -7,6 +7,7 @@ import { gatewayConfigSchema, startGateway, type RunningGateway } from '@atelier
 import type { RunningService } from '@atelier/kit';
 import { startReplicateSandbox, type ReplicateSandbox } from '../sandbox/replicate';
 import { startStripeSandbox, type StripeSandbox } from '../sandbox/stripe';
+import type { DbService } from '../stack/db-roles';
 import { meshEnv, processEnv, stripeWebhookUrl } from '../stack/mesh-env';
 import { freePort } from '../stack/ports';
 import { checkedResponse, checkerFor } from './contract';
@@ -122,8 +123,14 @@ async function startMeshOnce(options: MeshOptions): Promise<Mesh> {
     return s;
   };
   try {
+    // Each service connects as its own login role, as in production; env.DATABASE_URL (what tests
+    // pass to extra replicas they start) stays the owner's.
+    const own = (service: DbService) => ({
+      ...processEnv(service, ports),
+      DATABASE_URL: db.serviceUrls[service],
+    });
     const billing = await start(() =>
-      startBilling(loadConfig(billingConfigSchema, { ...env, ...processEnv('billing', ports) }), {
+      startBilling(loadConfig(billingConfigSchema, { ...env, ...own('billing') }), {
         clock: options.clock,
       }),
     );
@@ -131,10 +138,10 @@ async function startMeshOnce(options: MeshOptions): Promise<Mesh> {
       startImager(loadConfig(imagerConfigSchema, { ...env, ...processEnv('imager', ports) })),
     );
     const trainer = await start(() =>
-      startTrainer(loadConfig(trainerConfigSchema, { ...env, ...processEnv('trainer', ports) })),
+      startTrainer(loadConfig(trainerConfigSchema, { ...env, ...own('trainer') })),
     );
     const inferencer = await start(() =>
-      startInferencer(loadConfig(inferencerConfigSchema, { ...env, ...processEnv('inferencer', ports) })),
+      startInferencer(loadConfig(inferencerConfigSchema, { ...env, ...own('inferencer') })),
     );
     const gateway = await start(() => startGateway(loadConfig(gatewayConfigSchema, env)));
     const contract = checkerFor(await (await fetch(`${gateway.url}/api/v1/openapi.json`)).text());
