@@ -66,6 +66,7 @@ export async function readyVersion(stack, db, account, credits) {
         minImages: 5,
         maxImages: 30,
         deprecated: false,
+        tier: 'standard',
       },
     });
     const paymentId = await paidPayment(stack, account.apiKey, planId);
