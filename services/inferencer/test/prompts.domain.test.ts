@@ -339,6 +339,46 @@ describe('webhooks and the reconciler', () => {
     expect((await domain.prompts.get(account, prompt.id)).status).toBe('succeeded');
   });
 
+  it('a settle billing refuses commits nothing of the completion; the next attempt settles it once', async () => {
+    const versionId = readyVersion(2);
+    replicate.faults.dropWebhooks(1);
+    const { prompt } = await create(versionId, { numOutputs: 2 });
+    await replicate.settled(prompt.predictionId!);
+    // Billing answers slowly, then refuses: the transaction's own statements have run meanwhile.
+    credits.latencyMs = 100;
+    credits.failNext = { method: 'settle', error: Errors.unavailable('billing'), count: 1 };
+    try {
+      expect((await rejection(domain.events.handle(signedWebhook(prompt.predictionId!)))).code).toBe(
+        'unavailable',
+      );
+    } finally {
+      credits.latencyMs = 0;
+      credits.failNext = undefined;
+    }
+    const stored = () =>
+      pool
+        .query('SELECT count(*)::int AS n FROM inferencer.prompt_images WHERE prompt_id = $1', [prompt.id])
+        .then((r) => (r.rows[0] as { n: number }).n);
+    expect(await stored()).toBe(0);
+    expect(['starting', 'processing']).toContain((await domain.prompts.get(account, prompt.id)).status);
+    expect(credits.closings.filter((c) => c.id === prompt.id)).toEqual([]);
+
+    // The completer's lease runs out; the reconciler's pass then completes the prompt.
+    await pool.query('UPDATE inferencer.prompts SET completing_until = NULL WHERE id = $1', [prompt.id]);
+    await makeDue(prompt.id);
+    await domain.reconciler.runOnce();
+    const done = await domain.prompts.get(account, prompt.id);
+    expect({ status: done.status, images: done.images.length, stored: await stored() }).toEqual({
+      status: 'succeeded',
+      images: 2,
+      stored: 2,
+    });
+    expect(credits.closings.filter((c) => c.id === prompt.id)).toEqual([
+      { id: prompt.id, status: 'settled', settled: 2 },
+    ]);
+    expect(credits.usage.has(prompt.id)).toBe(true);
+  });
+
   it('completes a prompt whose webhook never came', async () => {
     const versionId = readyVersion(2);
     replicate.faults.dropWebhooks(1);

@@ -15,6 +15,21 @@ const PERMANENT_TRANSFER_ERRORS: ReadonlySet<string> = new Set([
   'unsupported_media_type',
 ]);
 
+/**
+ * Promise.all that waits for every promise before it rejects (with the first failure): a
+ * transaction must not roll back while one of its statements is still on the way, or that
+ * statement would run after the rollback, outside any transaction.
+ */
+async function allSettled<T extends readonly unknown[]>(
+  promises: T,
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const results = await Promise.allSettled(promises);
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as {
+    -readonly [K in keyof T]: Awaited<T[K]>;
+  };
+}
+
 /** The webhook delivery a change comes from, when it comes from one. */
 interface Delivery {
   webhookId: string;
@@ -159,37 +174,54 @@ export class PromptCompletion {
       }
     }
     const cost = costMicros(outcome.predictTime, this.d.pricePerSecondMicros);
-    const urls = await this.imageUrls(prompt.id, images);
+    // Signed while the transaction below settles (imageUrls never rejects).
+    const signing = this.imageUrls(prompt.id, images);
     const finished = await this.d.store.transaction(async (repos) => {
       if (!(await firstDelivery(repos, delivery))) return false;
       if (!(await repos.prompts.lockActive(prompt.id))) return false;
-      // A run's prompts share the run's one reservation: it is settled once the last of them ends.
-      if (!prompt.runId) {
-        if (outcome.status === 'succeeded') await this.d.credits.settle(prompt.id, images.length);
-        else await this.d.credits.release(prompt.id);
-      }
-      if (outcome.predictTime !== null && cost !== null) {
-        await this.d.credits.recordUsage(
-          prompt.accountId,
-          prompt.id,
-          prompt.versionId,
-          outcome.predictTime,
-          cost,
-        );
-      }
-      await repos.images.insertAll(prompt.id, images);
-      const done = await repos.prompts.finish(prompt.id, {
-        status: outcome.status,
-        error: outcome.status === 'succeeded' ? null : outcome.error,
-        predictTime: outcome.predictTime,
-        costMicros: cost,
-      });
-      const after = done ? await repos.prompts.find(prompt.id) : undefined;
-      // Announced in the same transaction as the change: both commit, or neither.
-      if (after)
-        await repos.outbox.insert(
-          newEvent(after.accountId, `prompt.${outcome.status}`, this.d.view(after, urls), after.callbackUrl),
-        );
+      // Billing's two calls and this transaction's own statements do not depend on one another,
+      // so they run at once; the commit still comes only after billing has answered both.
+      const billing = async (): Promise<void> => {
+        await allSettled([
+          // A run's prompts share the run's one reservation: it is settled once the last of them ends.
+          prompt.runId
+            ? undefined
+            : outcome.status === 'succeeded'
+              ? this.d.credits.settle(prompt.id, images.length)
+              : this.d.credits.release(prompt.id),
+          outcome.predictTime !== null && cost !== null
+            ? this.d.credits.recordUsage(
+                prompt.accountId,
+                prompt.id,
+                prompt.versionId,
+                outcome.predictTime,
+                cost,
+              )
+            : undefined,
+        ]);
+      };
+      const rows = async (): Promise<boolean> => {
+        await repos.images.insertAll(prompt.id, images);
+        const done = await repos.prompts.finish(prompt.id, {
+          status: outcome.status,
+          error: outcome.status === 'succeeded' ? null : outcome.error,
+          predictTime: outcome.predictTime,
+          costMicros: cost,
+        });
+        const after = done ? await repos.prompts.find(prompt.id) : undefined;
+        // Announced in the same transaction as the change: both commit, or neither.
+        if (after)
+          await repos.outbox.insert(
+            newEvent(
+              after.accountId,
+              `prompt.${outcome.status}`,
+              this.d.view(after, await signing),
+              after.callbackUrl,
+            ),
+          );
+        return done;
+      };
+      const [, done] = await allSettled([billing(), rows()]);
       if (done && prompt.runId) await settleRunIfDone(repos, this.d.credits, prompt.runId);
       return done;
     });
