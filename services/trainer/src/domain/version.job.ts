@@ -69,9 +69,17 @@ export function createVersionReconciler(d: ReconcilerDeps, o: ReconcilerOptions)
     await transitions.followUp(v);
   };
 
-  /** A StartTraining that died between inserting the row and creating the training: give the payment back. */
+  /**
+   * A StartTraining that died between inserting the row and creating the training: give the
+   * payment back. Fenced first: the row turns `failed` (committed under its row lock) before
+   * billing hears of it, so a start whose Replicate create answers late cannot record a training
+   * on a payment already given back. A fenced row whose release failed comes back `failed`.
+   */
   const dropUnstarted = async (row: VersionRow, log: Logger): Promise<void> => {
-    if (row.status !== 'starting' || Date.now() - row.created_at.getTime() < o.startGraceMs) return;
+    if (row.status === 'starting') {
+      if (Date.now() - row.created_at.getTime() < o.startGraceMs) return;
+      if (!(await versions.abandonUnstarted(row.id, 'the training was never created'))) return;
+    } else if (row.status !== 'failed') return;
     await d.billing.releaseInitPayment(row.payment_id, row.id);
     if (await versions.deleteUnstarted(row.id)) {
       log.warn(

@@ -229,7 +229,8 @@ export class VersionService {
 
     const stored = await store.repos.versions.setTraining(versionId, training.id, this.o.firstCheckMs);
     if (!stored) {
-      // The reconciler took this start for dead (past the start grace) and released the payment.
+      // The reconciler took this start for dead (past the start grace) and fenced the row; it gives
+      // the payment back and removes the row. This training is canceled (compensate).
       progress.claimed = false;
       progress.rowInserted = false;
       throw Errors.unavailable('trainer (the start took too long)');

@@ -194,15 +194,33 @@ export class VersionRepository {
     return rows[0];
   }
 
-  /** Records the Replicate training; undefined when the row is gone (the reconciler gave up on it). */
+  /**
+   * Records the Replicate training; undefined when the row is gone or fenced (the reconciler gave
+   * up on it: abandonUnstarted).
+   */
   async setTraining(id: string, trainingId: string, firstCheckInMs: number): Promise<VersionRow | undefined> {
     const { rows } = await this.db.query<VersionRow>(
       `UPDATE trainer.versions SET replicate_training_id = $2, next_check_at = now() + $3::float8 * interval '1 millisecond'
-        WHERE id = $1 AND replicate_training_id IS NULL
+        WHERE id = $1 AND replicate_training_id IS NULL AND status = 'starting'
         RETURNING ${COLUMNS}`,
       [id, trainingId, firstCheckInMs],
     );
     return rows[0];
+  }
+
+  /**
+   * The fence before a dead start's payment is given back: a version still `starting` without a
+   * training becomes `failed`, committed under the row lock this statement takes, so a StartTraining
+   * whose Replicate create answers late can no longer record its training (setTraining refuses).
+   * False when the training was recorded first (or the row is gone): nothing to give back then.
+   */
+  async abandonUnstarted(id: string, error: string): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `UPDATE trainer.versions SET status = 'failed', error = $2, completed_at = now()
+        WHERE id = $1 AND status = 'starting' AND replicate_training_id IS NULL`,
+      [id, error],
+    );
+    return rowCount === 1;
   }
 
   /** Removes a version whose training was never created, so its payment can train another. */
@@ -294,9 +312,10 @@ export class VersionRepository {
       `WITH due AS (
          SELECT id FROM trainer.versions
           WHERE settled_at IS NULL AND next_check_at <= now()
-            -- A row without a training that is past 'starting' was not made by StartTraining (a
-            -- test fixture, a manual insert): there is nothing to ask Replicate about.
-            AND (replicate_training_id IS NOT NULL OR status = 'starting')
+            -- A row without a training is a start in progress or dead ('starting'), or a dead one
+            -- fenced whose payment is still to be given back ('failed'); past those it was not
+            -- made by StartTraining (a test fixture, a manual insert): nothing to ask Replicate about.
+            AND (replicate_training_id IS NOT NULL OR status IN ('starting', 'failed'))
           ORDER BY next_check_at
           LIMIT $1
           FOR UPDATE SKIP LOCKED
