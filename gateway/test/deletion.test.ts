@@ -174,6 +174,12 @@ it("deleting a version erases it everywhere and never touches another account's 
   const bobPrompt = await promptWithImages(bob, bobVersion, 'a portrait of TOK in the rain');
   const aliceModel = await modelOf(aliceVersion);
   const bobModel = await modelOf(bobVersion);
+  // Counted before the offer run: its outputs may or may not be copied yet, whatever the load.
+  const aliceKeys = [
+    ...(await keys(`datasets/${alice.accountId}/`)),
+    ...(await keys(`outputs/${alice.accountId}/`)),
+  ];
+  expect(aliceKeys).toHaveLength(3); // the zip and two images
   // An offer run: what the customer typed into its variables is erased with the prompts.
   const offers = (await (await mesh.api('/api/v1/offers', { key: alice.apiKey })).json()) as {
     offers: Array<{ offer_id: string; create_qty: number; variables: string[] }>;
@@ -187,11 +193,6 @@ it("deleting a version erases it everywhere and never touches another account's 
   expect(run.status).toBe(201);
   const runId = ((await run.json()) as { run_id: string }).run_id;
 
-  const aliceKeys = [
-    ...(await keys(`datasets/${alice.accountId}/`)),
-    ...(await keys(`outputs/${alice.accountId}/`)),
-  ];
-  expect(aliceKeys).toHaveLength(3); // the zip and two images
   const bobBefore = [
     ...(await keys(`datasets/${bob.accountId}/`)),
     ...(await keys(`outputs/${bob.accountId}/`)),
