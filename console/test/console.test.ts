@@ -89,22 +89,22 @@ const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}
 /** axe-core in the page; a critical violation fails the test and is named. */
 async function expectAccessible(screen: string) {
   await page.addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
-  const result = (await page.evaluate(
+  const result = await page.evaluate<Array<{ id: string; impact: string; nodes: number }>>(
     'axe.run(document, { resultTypes: ["violations"] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length })))',
-  )) as Array<{ id: string; impact: string; nodes: number }>;
+  );
   const critical = result.filter((v) => v.impact === 'critical');
   expect({ screen, critical }).toEqual({ screen, critical: [] });
 }
 
 /** Names the screen and the widest elements past the right edge, so a failure says where to look. */
 async function expectNoHorizontalScroll(screen: string) {
-  const wide = (await page.evaluate(`[...document.querySelectorAll('body *')]
+  const wide = await page.evaluate<string[]>(`[...document.querySelectorAll('body *')]
     .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
     .slice(0, 3)
-    .map((e) => e.tagName.toLowerCase() + (e.className ? '.' + e.className : ''))`)) as string[];
-  const overflow = (await page.evaluate(
+    .map((e) => e.tagName.toLowerCase() + (e.className ? '.' + e.className : ''))`);
+  const overflow = await page.evaluate<number>(
     'document.documentElement.scrollWidth - document.documentElement.clientWidth',
-  )) as number;
+  );
   expect({ screen, overflow: overflow > 0 ? wide : [] }).toEqual({ screen, overflow: [] });
 }
 

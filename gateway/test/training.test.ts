@@ -267,7 +267,7 @@ describe('training a model', () => {
     const portraits = await Promise.all(
       images.map(async (i) => ({ i, meta: await sharp(i.data).metadata() })),
     );
-    const portrait = portraits.filter((p) => p.meta.height! > p.meta.width!);
+    const portrait = portraits.filter((p) => p.meta.height > p.meta.width);
     expect(portrait.map((p) => [p.meta.width, p.meta.height])).toEqual([[600, 800]]);
     const { data, info: px } = await sharp(portrait[0]!.i.data).raw().toBuffer({ resolveWithObject: true });
     const at = (x: number, y: number) =>

@@ -122,7 +122,7 @@ it('releases the payment lock and keeps the payment unused when the client disco
     body,
     signal: controller.signal,
     duplex: 'half',
-  } as RequestInit);
+  });
   await firstPartSent;
   const lockKey = `lock:payment:${paymentId}`;
   await waitFor(async () => (await mesh.gateway.deps.redis.exists(lockKey)) === 1, {

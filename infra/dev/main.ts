@@ -56,7 +56,11 @@ async function main() {
     startRedis({ dir: path.join(DEV, 'redis'), port: PORTS.redis }),
     startS3({ dir: path.join(DEV, 's3'), port: PORTS.s3, bucket: 'atelier' }),
   ]);
-  stops.push(pg.stop, redis.stop, s3.stop);
+  stops.push(
+    () => pg.stop(),
+    () => redis.stop(),
+    () => s3.stop(),
+  );
 
   const databaseUrl = await ensureDatabase(pg.url, 'atelier');
   const { applied } = await migrate({ databaseUrl, location: path.join(ROOT, 'flyway', 'sql') });
@@ -79,7 +83,10 @@ async function main() {
     trainingMs: Number(process.env.SANDBOX_REPLICATE_TRAINING_MS ?? 5000),
     predictionMs: Number(process.env.SANDBOX_REPLICATE_PREDICTION_MS ?? 1500),
   });
-  stops.push(stripe.stop, replicate.stop);
+  stops.push(
+    () => stripe.stop(),
+    () => replicate.stop(),
+  );
   log(`Stripe sandbox ${stripe.url}, Replicate sandbox ${replicate.url}`);
 
   const env = meshEnv({

@@ -196,7 +196,7 @@ function declaredMetrics(): Map<string, { type: MetricType; help: string; file: 
 }
 
 /** Series names a metric of each type exposes. */
-function seriesNames(name: string, type: MetricType | string): string[] {
+function seriesNames(name: string, type: string): string[] {
   if (type === 'histogram') return [`${name}_bucket`, `${name}_sum`, `${name}_count`];
   if (type === 'summary') return [name, `${name}_sum`, `${name}_count`];
   return [name];
@@ -484,7 +484,7 @@ describe('operations', () => {
         return Number(m[1]) * ({ K: 1 / 1024, M: 1, G: 1024 }[(m[2] ?? 'M').toUpperCase()] ?? 1);
       };
       const limit = mib(compose.services.imager!.deploy?.resources?.limits?.memory);
-      const budget = imagerConfigSchema.shape.IMAGER_DECODE_BUDGET_MIB.parse(undefined) as number;
+      const budget = imagerConfigSchema.shape.IMAGER_DECODE_BUDGET_MIB.parse(undefined);
       expect({ limit, enough: limit >= bench.figures.rss_mib.peak.imager + budget }).toEqual({
         limit,
         enough: true,

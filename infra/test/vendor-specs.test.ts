@@ -73,7 +73,7 @@ function check(
   ajv: Ajv,
   specId: string,
   log: Recorded[],
-  { prefix = '', objects = {} as Record<string, string> } = {},
+  { prefix = '', objects = {} }: { prefix?: string; objects?: Record<string, string> } = {},
 ): string[] {
   const templates = [...Object.keys(spec.paths), ...Object.keys(objects)].map((template) => ({
     template,
@@ -261,9 +261,9 @@ describe('Replicate sandbox against Replicate’s published OpenAPI document', (
     const spec = readSpec('replicate-openapi.json');
     const ajv = new Ajv2020({ strict: false, allErrors: true });
     addFormats(ajv);
-    ajv.addSchema(spec as object, 'replicate');
+    ajv.addSchema(spec, 'replicate');
     expect(log.length).toBeGreaterThanOrEqual(10);
-    expect(check(spec, ajv as unknown as Ajv, 'replicate', log, { prefix: '/v1' })).toEqual([]);
+    expect(check(spec, ajv, 'replicate', log, { prefix: '/v1' })).toEqual([]);
   });
 });
 
@@ -314,7 +314,7 @@ describe('Stripe sandbox against Stripe’s published OpenAPI document', () => {
 
     const spec = nullableToUnion(readSpec('stripe-slice-2023-08-16.json')) as OpenApi;
     const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
-    ajv.addSchema(spec as object, 'stripe');
+    ajv.addSchema(spec, 'stripe');
     expect(log.length).toBeGreaterThanOrEqual(9);
     expect(check(spec, ajv, 'stripe', log, { objects: STRIPE_OBJECTS })).toEqual([]);
   });

@@ -38,7 +38,7 @@ export function createContractChecker(document: OpenApiDocument): ContractChecke
   // (openapi, info, paths, example) sit beside the schemas Ajv reads.
   const ajv = new Ajv2020({ strict: false, allErrors: true });
   addFormats(ajv);
-  ajv.addSchema(document as object, DOC_ID);
+  ajv.addSchema(document, DOC_ID);
   const validators = new Map<string, ValidateFunction>();
   const validator = (ref: string) => {
     let v = validators.get(ref);

@@ -48,7 +48,7 @@ export class WebhookSender {
     if (this.deliveries.length > MAX_RECORDS) this.deliveries.splice(0, this.deliveries.length - MAX_RECORDS);
     if (this.o.faults.takeDrop()) {
       d.status = 'dropped';
-      this.o.log(`webhook ${d.webhookId} for ${m.kind} ${m.runId} [${m.events}] dropped (fault)`);
+      this.o.log(`webhook ${d.webhookId} for ${m.kind} ${m.runId} [${m.events.join(',')}] dropped (fault)`);
       return;
     }
     const queued = (this.queues.get(m.runId) ?? Promise.resolve()).then(() => this.deliver(d));

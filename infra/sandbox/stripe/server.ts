@@ -229,10 +229,10 @@ export async function startStripeSandbox(opts: StripeSandboxOptions = {}): Promi
     async sendEvent(input, sendOpts) {
       let event: EventObject;
       if (input.object === 'event') {
-        event = input as EventObject;
+        event = input;
         events.adopt(event);
       } else {
-        const { type, object } = input as EventInput;
+        const { type, object } = input;
         event = events.create(type, object, null, 1);
       }
       return dispatcher.sendOnce(event, sendOpts);

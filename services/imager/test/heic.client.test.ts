@@ -29,7 +29,7 @@ describe('decodeHeic', () => {
       decodeHeic(fixture, limits),
     ]);
     expect(results.map((decoded) => decoded.width)).toEqual([768, 768, 768]);
-    expect(results[1]!.rgba.equals(results[0]!.rgba)).toBe(true);
+    expect(results[1].rgba.equals(results[0].rgba)).toBe(true);
   });
 
   it("rejects a broken file with libheif's reason and keeps working afterwards", async () => {

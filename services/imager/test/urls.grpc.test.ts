@@ -27,7 +27,7 @@ describe('SignUrls', () => {
     for (const n of [0, 1, 2]) {
       const key = `${prefix}/${n}.jpg`;
       objects[key] = await jpeg(64, 64, n + 1);
-      await bucket.put(key, objects[key]!, 'image/jpeg');
+      await bucket.put(key, objects[key], 'image/jpeg');
     }
   });
 

@@ -600,6 +600,8 @@ describe('ListPrompts', () => {
     const ids = await seed(versionId, 11);
     const statements: string[] = [];
     const query = pool.query.bind(pool);
+    // pool.query's overloads include the callback form, typed void; the promise form is the one used.
+    // eslint-disable-next-line @typescript-eslint/no-misused-promises
     const spy = jest.spyOn(pool, 'query').mockImplementation(((text: string, values?: unknown[]) => {
       statements.push(text);
       return query(text, values);

@@ -143,8 +143,8 @@ export class FakeOutputs implements OutputStore {
         this.objects.set(key, body);
         return {
           key,
-          width: meta.width!,
-          height: meta.height!,
+          width: meta.width,
+          height: meta.height,
           contentType: `image/${meta.format}`,
           bytes: body.length,
         };
