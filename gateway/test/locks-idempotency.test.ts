@@ -120,6 +120,44 @@ describe('idempotent (real Redis)', () => {
     expect(runs).toBe(2);
   });
 
+  it("a streamed body's digest, known only after the first run: a repeat is read and compared once answered, never while in flight", async () => {
+    const key = randomUUID();
+    const accountId = randomUUID();
+    const opts = { accountId, key, fingerprint: 'POST /train/p', ttlS: 60, inFlightMs: 60_000 };
+    let runs = 0;
+    let release!: () => void;
+    const first = idempotent(redis, opts, async () => {
+      runs++;
+      await new Promise<void>((resolve) => (release = resolve));
+      return { ...response('{"version_id":"v"}'), bodyDigest: 'photos-a' };
+    });
+    await waitFor(() => runs === 1);
+    // A concurrent duplicate: 409 without its body read and without a second run.
+    let reads = 0;
+    const read = (digest: string) => async () => {
+      reads++;
+      return digest;
+    };
+    const concurrent = await idempotent(redis, { ...opts, bodyDigest: read('photos-b') }, async () =>
+      response('{}'),
+    ).catch((e) => e);
+    expect((concurrent as AppError).code).toBe('idempotency_in_flight');
+    expect(reads).toBe(0);
+    release();
+    await first;
+    // Answered: the same photos replay the answer, other photos are 422; neither runs again.
+    const same = await idempotent(redis, { ...opts, bodyDigest: read('photos-a') }, async () =>
+      response('{}'),
+    );
+    expect(same).toMatchObject({ body: '{"version_id":"v"}', replayed: true });
+    const other = await idempotent(redis, { ...opts, bodyDigest: read('photos-b') }, async () =>
+      response('{}'),
+    ).catch((e) => e);
+    expect((other as AppError).code).toBe('idempotency_mismatch');
+    expect(reads).toBe(2);
+    expect(runs).toBe(1);
+  });
+
   it('answers 409 while the first request with the key is still running, and forgets a refused one', async () => {
     const key = randomUUID();
     const accountId = randomUUID();

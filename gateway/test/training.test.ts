@@ -386,6 +386,30 @@ describe('training a model', () => {
     expect(await payment(paymentId)).toEqual(expect.objectContaining({ status: 'paid', version_id }));
   });
 
+  it('two uploads at once under one Idempotency-Key start one training (the other is 409 in flight, or its replay)', async () => {
+    const paymentId = await paidPayment();
+    const idempotencyKey = randomUUID();
+    const trainingsBefore = mesh.replicate.trainings().length;
+    const send = () =>
+      mesh.api(`/api/v1/versions/train/${paymentId}`, {
+        key,
+        method: 'POST',
+        headers: { 'idempotency-key': idempotencyKey },
+        body: form(photos),
+      });
+    const responses = await Promise.all([send(), send()]);
+    const statuses = responses.map((r) => r.status).sort();
+    expect([
+      [202, 409],
+      [202, 202],
+    ]).toContainEqual(statuses);
+    expect(mesh.replicate.trainings().length).toBe(trainingsBefore + 1);
+    const { rows } = await db.query('SELECT count(*)::int AS n FROM trainer.versions WHERE payment_id = $1', [
+      paymentId,
+    ]);
+    expect(rows[0].n).toBe(1);
+  });
+
   it('answers 503 when Replicate fails the create; the payment stays unused and a retry succeeds', async () => {
     const paymentId = await paidPayment();
     mesh.replicate.faults.failNextApiCalls({ status: 502, method: 'POST', path: /\/trainings$/ });
