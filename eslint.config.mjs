@@ -59,6 +59,22 @@ const testSchemaWrites = ['kit', ...SERVICES].map((s) => ({
   files: [`services/${s}/test/**/*.ts`],
   rules: { 'no-restricted-syntax': ['error', APP_ERROR, ...otherSchemaWrites(s)] },
 }));
+// End-to-end tests drive the mesh through its API; a state no API reaches in test time is
+// written by infra/testing/fixtures.ts, one place to fix when a schema changes.
+const e2eSchemaWrites = {
+  files: ['gateway/test/**/*.ts', 'console/test/**/*.ts'],
+  rules: {
+    'no-restricted-syntax': [
+      'error',
+      APP_ERROR,
+      ...otherSchemaWrites('an end-to-end test').map((r) => ({
+        ...r,
+        message:
+          'An end-to-end test writes a schema directly: arrange the state through infra/testing/fixtures.ts (insertVersionRow, scheduleCheck, …).',
+      })),
+    ],
+  },
+};
 const otherServices = (self) => ({
   group: SERVICES.filter((s) => s !== self).flatMap((s) => [
     `@atelier/${s}`,
@@ -152,6 +168,7 @@ export default tseslint.config(
   ...serviceLayers,
   gatewayLayer,
   ...testSchemaWrites,
+  e2eSchemaWrites,
   {
     // typescript-eslint's recommendedTypeChecked on the product code: its type-aware rules (a
     // promise nobody awaits, an any flowing into typed code, a template of an object…).

@@ -321,6 +321,7 @@ it('a replica that dies mid-attempt leaves a lease; the event is attempted again
     const eventId = randomUUID();
     const now = clock.now();
     await db.query(
+      // eslint-disable-next-line no-restricted-syntax -- this test's own scenario: the rows a replica's claim leaves when it dies before sending
       `INSERT INTO billing.webhook_events (id, account_id, type, payload, created_at) VALUES ($1, $2, 'payment.paid', $3, $4)`,
       [
         eventId,
@@ -330,6 +331,7 @@ it('a replica that dies mid-attempt leaves a lease; the event is attempted again
       ],
     );
     await db.query(
+      // eslint-disable-next-line no-restricted-syntax -- this test's own scenario: the rows a replica's claim leaves when it dies before sending
       `INSERT INTO billing.webhook_deliveries (id, event_id, endpoint_id, account_id, url, attempts, next_attempt_at)
        VALUES ($1, $2, $3, $4, $5, 1, $6)`,
       [

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import { paidInitPayment, startMesh, type Mesh } from '@atelier/infra/testing';
+import { insertVersionRow, paidInitPayment, startMesh, type Mesh } from '@atelier/infra/testing';
 
 let mesh: Mesh;
 let db: Client;
@@ -22,12 +22,16 @@ afterAll(async () => {
 /** Trainer's row written directly (a whole training per row would only slow this file down). */
 async function insertVersion(accountId: string, status: string, createdAt: string): Promise<string> {
   const id = randomUUID();
-  await db.query(
-    `INSERT INTO trainer.versions (id, account_id, payment_id, status, class_name, trigger_word, model,
-       dataset_key, image_count, created_at, next_check_at, deadline_at, settled_at)
-     VALUES ($1, $2, $3, $4, 'man', 'TOK', 'atelier/x', 'k', 5, $5, now() + interval '1 day', now() + interval '1 day', now())`,
-    [id, accountId, randomUUID(), status, createdAt],
-  );
+  await insertVersionRow(db, {
+    id,
+    account_id: accountId,
+    payment_id: randomUUID(),
+    status,
+    class_name: 'man',
+    dataset_key: 'k',
+    created_at: createdAt,
+    settled_at: new Date(),
+  });
   return id;
 }
 

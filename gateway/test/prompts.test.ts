@@ -15,7 +15,7 @@ import { Client } from 'pg';
 import sharp from 'sharp';
 import { currentContext } from '@atelier/kit';
 import { signWebhook } from '@atelier/infra/sandbox/replicate';
-import { startMesh, waitFor, type Mesh } from '@atelier/infra/testing';
+import { insertVersionRow, scheduleCheck, startMesh, waitFor, type Mesh } from '@atelier/infra/testing';
 import { sandboxModelVersion } from '../../services/inferencer/test/support/sandbox-version';
 
 let mesh: Mesh;
@@ -115,22 +115,19 @@ async function insertVersion(
   paymentId: string,
   ready: boolean,
 ): Promise<void> {
-  await db.query(
-    `INSERT INTO trainer.versions (id, account_id, payment_id, status, class_name, trigger_word, model, replicate_training_id,
-                                   replicate_version, dataset_key, image_count, started_at, completed_at, pushed_at,
-                                   next_check_at, deadline_at)
-     VALUES ($1, $2, $3, $4, 'dog', 'TOK', $5, $6, $7, 'datasets/test.zip', 5, now(), now(), $8, now() + interval '1 day', now() + interval '1 day')`,
-    [
-      versionId,
-      accountId,
-      paymentId,
-      ready ? 'succeeded' : 'processing',
-      model.model,
-      `sandbox_${randomUUID()}`,
-      ready ? model.version : null,
-      ready ? new Date() : null,
-    ],
-  );
+  const now = new Date();
+  await insertVersionRow(db, {
+    id: versionId,
+    account_id: accountId,
+    payment_id: paymentId,
+    status: ready ? 'succeeded' : 'processing',
+    model: model.model,
+    replicate_training_id: `sandbox_${randomUUID()}`,
+    replicate_version: ready ? model.version : null,
+    started_at: now,
+    completed_at: now,
+    pushed_at: ready ? now : null,
+  });
 }
 
 const createPrompt = (
@@ -439,7 +436,7 @@ describe('concurrency', () => {
       });
     };
     // Due for the reconciler (it passes every 500 ms) while deliveries keep arriving until one of them finishes it.
-    await db.query('UPDATE inferencer.prompts SET next_check_at = now() WHERE id = $1', [prompt_id]);
+    await scheduleCheck(db, 'inferencer.prompts', prompt_id, 0);
     await waitFor(
       async () => {
         await Promise.all([deliver(), deliver(), deliver()]);

@@ -7,6 +7,7 @@ import { loadConfig, type RunningService } from '@atelier/kit';
 import { gatewayConfigSchema, startGateway, type RunningGateway } from '@atelier/gateway';
 import { inferencerConfigSchema, startInferencer } from '@atelier/inferencer';
 import {
+  insertVersionRow,
   distinctPhotos,
   paidInitPayment,
   photoForm,
@@ -86,12 +87,20 @@ it('two inferencers complete every prompt whose webhook never came, each exactly
   const versionId = crypto.randomUUID();
   const billing = mesh.gateway.deps.mesh.billing;
   await billing.claimInitPayment({ accountId: account.accountId, paymentId, versionId });
-  await db.query(
-    `INSERT INTO trainer.versions (id, account_id, payment_id, status, class_name, trigger_word, model, replicate_training_id,
-                                   replicate_version, dataset_key, image_count, started_at, completed_at, pushed_at, next_check_at, deadline_at)
-     VALUES ($1, $2, $3, 'succeeded', 'dog', 'TOK', $4, $5, $6, 'datasets/x.zip', 5, now(), now(), now(), now() + interval '1 day', now() + interval '1 day')`,
-    [versionId, account.accountId, paymentId, model.model, `sandbox_${versionId}`, model.version],
-  );
+  const now = new Date();
+  await insertVersionRow(db, {
+    id: versionId,
+    account_id: account.accountId,
+    payment_id: paymentId,
+    status: 'succeeded',
+    model: model.model,
+    replicate_training_id: `sandbox_${versionId}`,
+    replicate_version: model.version,
+    dataset_key: 'datasets/x.zip',
+    started_at: now,
+    completed_at: now,
+    pushed_at: now,
+  });
   await billing.grantCredits({ accountId: account.accountId, versionId, paymentId });
 
   mesh.replicate.faults.dropWebhooks();

@@ -12,7 +12,7 @@ import JSZip from 'jszip';
 import { Client } from 'pg';
 import sharp from 'sharp';
 import { signWebhook } from '@atelier/infra/sandbox/replicate';
-import { distinctPhotos, startMesh, waitFor, type Mesh } from '@atelier/infra/testing';
+import { distinctPhotos, scheduleCheck, startMesh, waitFor, type Mesh } from '@atelier/infra/testing';
 
 let mesh: Mesh;
 let db: Client;
@@ -279,9 +279,7 @@ describe('training a model', () => {
 
     // Replicate reports back through the signed webhook (the reconciler is told to look much
     // later, so only the webhook can do it): ready, pushed, credits intact.
-    await db.query(`UPDATE trainer.versions SET next_check_at = now() + interval '1 hour' WHERE id = $1`, [
-      versionId,
-    ]);
+    await scheduleCheck(db, 'trainer.versions', versionId, 60 * 60 * 1000);
     const trainingId = await trainingOf(versionId);
     expect(mesh.replicate.training(trainingId)!.object.input).toEqual(
       expect.objectContaining({ trigger_word: 'sks_person' }),

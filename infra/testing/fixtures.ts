@@ -92,6 +92,51 @@ export function photoForm(
   return body;
 }
 
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Rows the mesh's tests write directly, where no API reaches the state in test time (a version
+ * trained without a training, a reconciler's due time moved): one place to fix when a schema
+ * changes. Service tests write only their own schema (eslint); end-to-end tests write through here.
+ *
+ * A row of trainer.versions: `row` holds column values over these defaults; next_check_at and
+ * deadline_at a day ahead, so trainer's reconciler leaves it alone.
+ */
+export async function insertVersionRow(
+  db: Client,
+  row: { id: string; account_id: string; payment_id: string; status: string } & Record<string, unknown>,
+): Promise<void> {
+  const dayAhead = new Date(Date.now() + DAY_MS);
+  const values: Record<string, unknown> = {
+    class_name: 'dog',
+    trigger_word: 'TOK',
+    model: 'atelier/x',
+    dataset_key: 'datasets/test.zip',
+    image_count: 5,
+    next_check_at: dayAhead,
+    deadline_at: dayAhead,
+    ...row,
+  };
+  const columns = Object.keys(values);
+  await db.query(
+    `INSERT INTO trainer.versions (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`,
+    Object.values(values),
+  );
+}
+
+/** Makes a version's or a prompt's next reconciler check due in `inMs` (0: now). */
+export async function scheduleCheck(
+  db: Client,
+  table: 'trainer.versions' | 'inferencer.prompts',
+  id: string,
+  inMs: number,
+): Promise<void> {
+  await db.query(`UPDATE ${table} SET next_check_at = now() + $2 * interval '1 millisecond' WHERE id = $1`, [
+    id,
+    inMs,
+  ]);
+}
+
 /**
  * A ready version of `account` holding `credits` image credits, without running a training: a
  * paid init payment of a plan granting `credits`, claimed for a new version id, trainer's row
@@ -113,23 +158,20 @@ export async function readyVersion(
   const db = new Client({ connectionString: mesh.db.url });
   await db.connect();
   try {
-    // next_check_at far ahead: trainer's reconciler leaves the row alone.
-    await db.query(
-      `INSERT INTO trainer.versions (id, account_id, payment_id, status, class_name, trigger_word, model, replicate_training_id,
-                                     replicate_version, dataset_key, image_count, started_at, completed_at, pushed_at,
-                                     next_check_at, deadline_at)
-       VALUES ($1, $2, $3, 'succeeded', $7, 'TOK', $4, $5, $6, 'datasets/test.zip', 5, now(), now(), now(),
-               now() + interval '1 day', now() + interval '1 day')`,
-      [
-        versionId,
-        account.accountId,
-        paymentId,
-        model.model,
-        `sandbox_${randomUUID()}`,
-        model.version,
-        opts.className ?? 'dog',
-      ],
-    );
+    const now = new Date();
+    await insertVersionRow(db, {
+      id: versionId,
+      account_id: account.accountId,
+      payment_id: paymentId,
+      status: 'succeeded',
+      class_name: opts.className ?? 'dog',
+      model: model.model,
+      replicate_training_id: `sandbox_${randomUUID()}`,
+      replicate_version: model.version,
+      started_at: now,
+      completed_at: now,
+      pushed_at: now,
+    });
   } finally {
     await db.end();
   }
