@@ -41,7 +41,10 @@ export interface ClaimLoopOptions<T> {
 }
 
 export interface ClaimLoop {
-  /** Schedules the first pass now and one every `intervalMs` after the previous one ended. */
+  /**
+   * Schedules the first pass now and one every `intervalMs` after the previous one ended — at once
+   * after a pass that claimed a full batch.
+   */
   start(): void;
   /**
    * Schedules no more passes and waits for the rows in hand: rows being worked finish, claimed
@@ -70,7 +73,8 @@ export interface ClaimLoop {
  *   row invisible to every claim until it ends. So no two replicas work one row at once as long
  *   as the lease is longer than `handle` takes — size it from the handler's own deadlines.
  * - Bounded. At most `batch` rows per pass and `concurrency` handlers at once per loop; passes
- *   never overlap. A failing `claim` is logged and retried at the next interval.
+ *   never overlap. A pass that claimed a full batch is followed at once by the next one. A
+ *   failing `claim` is logged and retried at the next interval.
  * - Observable. Each pass and each row runs under its own request id (`<name>-<uuid>`), so every
  *   log line of a row, including those of the gRPC calls it makes, can be followed. Metrics,
  *   labelled `loop`: atelier_claim_loop_items_total{outcome=ok|failed},
@@ -136,11 +140,15 @@ export function createClaimLoop<T>(o: ClaimLoopOptions<T>): ClaimLoop {
     if (stopping) return;
     timer = setTimeout(() => {
       inPass = true;
+      let claimed = 0;
       void runOnce()
+        .then((n) => (claimed = n))
         .catch((err: unknown) => log.warn({ err }, 'pass failed; retried at the next interval'))
         .finally(() => {
           inPass = false;
-          const again = wokenDuringPass;
+          // A full batch means more rows are probably due: a backlog drains at the loop's full
+          // speed instead of one batch per interval (the interval is for waiting on new work).
+          const again = wokenDuringPass || claimed >= o.batch;
           wokenDuringPass = false;
           schedule(again ? 0 : o.intervalMs);
         });

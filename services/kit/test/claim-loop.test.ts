@@ -79,6 +79,23 @@ describe('scheduling (fake clock)', () => {
     expect(claim).toHaveBeenCalledTimes(4);
   });
 
+  it('a pass that claimed a full batch is followed at once; a partial one waits for the interval', async () => {
+    const { loop, claim, finishPass } = setup();
+    loop.start();
+    await jest.advanceTimersByTimeAsync(0);
+    expect(claim).toHaveBeenCalledTimes(1);
+    finishPass(Array.from({ length: 10 }, (_, i) => `row-${i}`)); // batch is 10: a backlog
+    await jest.advanceTimersByTimeAsync(0);
+    expect(claim).toHaveBeenCalledTimes(2);
+    finishPass(['row-10']); // the backlog's tail
+    await jest.advanceTimersByTimeAsync(999);
+    expect(claim).toHaveBeenCalledTimes(2);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(claim).toHaveBeenCalledTimes(3);
+    finishPass();
+    await loop.stop();
+  });
+
   it('stop() waits for the pass in flight and schedules no other', async () => {
     const { loop, claim, finishPass } = setup();
     loop.start();
