@@ -116,6 +116,10 @@ it('a success webhook arriving while the bucket is down is answered 200; the cla
   });
   expect(['starting', 'processing']).toContain(await status());
   expect(await reservation()).toEqual({ status: 'open', settled: 0 });
+  const reported = async () =>
+    (await db.query('SELECT reported_success FROM inferencer.prompts WHERE id = $1', [promptId])).rows[0]
+      .reported_success as unknown;
+  expect(await reported()).toMatchObject({ outputs: prediction.object.output });
 
   bucket.up();
   await waitFor(async () => (await status()) === 'succeeded', {
@@ -127,6 +131,8 @@ it('a success webhook arriving while the bucket is down is answered 200; the cla
     [promptId],
   );
   expect(images.rows[0].n).toBe(2);
+  // Replicate's output URLs are kept only until the prompt finishes.
+  expect(await reported()).toBeNull();
   expect(await reservation()).toEqual({ status: 'settled', settled: 2 });
   const closings = await db.query(
     "SELECT reason FROM billing.credit_ledger WHERE reservation_id = $1 AND reason IN ('settle', 'release')",

@@ -281,7 +281,8 @@ export class PromptRepository {
   ): Promise<boolean> {
     const { rowCount } = await this.db.query(
       `UPDATE inferencer.prompts
-          SET status = $2, error = $3, predict_time = $4, cost_micros = $5, completed_at = now()
+          SET status = $2, error = $3, predict_time = $4, cost_micros = $5, completed_at = now(),
+              reported_success = NULL -- kept only until the prompt finishes: Replicate's output URLs
         WHERE id = $1 AND status IN ${ACTIVE}`,
       [id, f.status, f.error, f.predictTime, f.costMicros],
     );
@@ -355,7 +356,8 @@ export class PromptRepository {
   async eraseVersion(accountId: string, versionId: string): Promise<number> {
     const { rowCount } = await this.db.query(
       `UPDATE inferencer.prompts
-          SET prompt = '', negative_prompt = '', error = NULL, erased_at = COALESCE(erased_at, now())
+          SET prompt = '', negative_prompt = '', error = NULL, reported_success = NULL,
+              erased_at = COALESCE(erased_at, now())
         WHERE version_id = $1 AND account_id = $2`,
       [versionId, accountId],
     );
