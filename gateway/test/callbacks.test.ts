@@ -360,7 +360,11 @@ it('a replica that dies mid-attempt leaves a lease; the event is attempted again
 it('two replicas never deliver the same attempt: 60 events, each received exactly once', async () => {
   const receiver = await new Receiver().start();
   const second = await startBilling(
-    loadConfig(billingConfigSchema, { ...mesh.env, GRPC_PORT: '0', WEBHOOK_DELIVERY_BATCH: '3' }),
+    loadConfig(billingConfigSchema, {
+      ...mesh.envFor('billing'),
+      GRPC_PORT: '0',
+      WEBHOOK_DELIVERY_BATCH: '3',
+    }),
     { clock },
   );
   try {
@@ -500,7 +504,10 @@ it('an endpoint down while the sending replica is killed still gets the event af
   // The replica that made the attempt goes away; another starts on the same database.
   await mesh.billing.stop();
   restarted = await startBilling(
-    loadConfig(billingConfigSchema, { ...mesh.env, GRPC_PORT: mesh.env.BILLING_ADDR!.split(':')[1]! }),
+    loadConfig(billingConfigSchema, {
+      ...mesh.envFor('billing'),
+      GRPC_PORT: mesh.env.BILLING_ADDR!.split(':')[1]!,
+    }),
     { clock },
   );
   const back = await new Receiver().start(port);

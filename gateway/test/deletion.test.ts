@@ -316,7 +316,7 @@ it('a deletion interrupted by a killed replica, then by a failing bucket, comple
   );
   const restarted = await startTrainer(
     loadConfig(trainerConfigSchema, {
-      ...mesh.env,
+      ...mesh.envFor('trainer'),
       GRPC_PORT: '0',
       IMAGER_ADDR: imager.address,
       DELETION_INTERVAL_MS: '100',
@@ -432,9 +432,12 @@ it('a training zip disappears once its retention has passed, and not before', as
   expect(zip).toEqual([`datasets/${erin.accountId}/${version}.zip`]);
 
   let clock = Date.now();
-  const later = await startTrainer(loadConfig(trainerConfigSchema, { ...mesh.env, GRPC_PORT: '0' }), {
-    now: () => new Date(clock),
-  });
+  const later = await startTrainer(
+    loadConfig(trainerConfigSchema, { ...mesh.envFor('trainer'), GRPC_PORT: '0' }),
+    {
+      now: () => new Date(clock),
+    },
+  );
   try {
     const retention = later.jobs.datasetRetention;
     const mine = async () => (await retention.claim()).filter((v) => v.id === version);

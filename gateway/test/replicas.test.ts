@@ -37,7 +37,7 @@ beforeAll(async () => {
   });
   secondGateway = await startGateway(loadConfig(gatewayConfigSchema, { ...mesh.env, HTTP_PORT: '0' }));
   secondInferencer = await startInferencer(
-    loadConfig(inferencerConfigSchema, { ...mesh.env, GRPC_PORT: '0' }),
+    loadConfig(inferencerConfigSchema, { ...mesh.envFor('inferencer'), GRPC_PORT: '0' }),
   );
   db = new Client({ connectionString: mesh.db.url });
   await db.connect();

@@ -22,8 +22,13 @@ export interface Mesh {
   trainer: RunningService;
   inferencer: RunningService;
   gateway: RunningGateway;
-  /** The environment every process was configured from. */
+  /** The environment every process was configured from; its DATABASE_URL is the owner's. */
   env: Record<string, string>;
+  /**
+   * The environment of one more replica of `service`, connected to Postgres as that service's own
+   * login role like the mesh's (so a missing grant fails there too).
+   */
+  envFor(service: DbService): Record<string, string>;
   /** Creates an account through billing and returns its API key. */
   createAccount(email?: string): Promise<{ accountId: string; apiKey: string }>;
   /** GETs/POSTs to the gateway with an API key; every answer is checked against the served OpenAPI document. */
@@ -123,8 +128,9 @@ async function startMeshOnce(options: MeshOptions): Promise<Mesh> {
     return s;
   };
   try {
-    // Each service connects as its own login role, as in production; env.DATABASE_URL (what tests
-    // pass to extra replicas they start) stays the owner's.
+    // Each service connects as its own login role, as in production; env.DATABASE_URL stays the
+    // owner's (fixtures and migrations), and envFor() gives extra replicas their service's role.
+    const envFor = (service: DbService) => ({ ...env, DATABASE_URL: db.serviceUrls[service] });
     const own = (service: DbService) => ({
       ...processEnv(service, ports),
       DATABASE_URL: db.serviceUrls[service],
@@ -155,6 +161,7 @@ async function startMeshOnce(options: MeshOptions): Promise<Mesh> {
       inferencer,
       gateway,
       env,
+      envFor,
       async createAccount(email = `user-${Math.random().toString(36).slice(2)}@example.com`) {
         const res = await gateway.deps.mesh.billing.createAccount({ email });
         return { accountId: res.account!.accountId, apiKey: res.apiKey };

@@ -83,15 +83,19 @@ describe('Postgres down during a webhook', () => {
   let gateway2: RunningGateway;
 
   beforeAll(async () => {
-    const pg = new URL(mesh.db.url);
+    const pg = new URL(mesh.db.serviceUrls.billing);
     proxy = new CuttableProxy({ host: pg.hostname, port: Number(pg.port) });
     await proxy.open();
-    const viaProxy = new URL(mesh.db.url);
+    const viaProxy = new URL(mesh.db.serviceUrls.billing);
     viaProxy.hostname = '127.0.0.1';
     viaProxy.port = String(proxy.port);
     // A second billing (and a gateway in front of it) whose only road to Postgres is the proxy.
     billing2 = await startBilling(
-      loadConfig(billingConfigSchema, { ...mesh.env, DATABASE_URL: viaProxy.toString(), GRPC_PORT: '0' }),
+      loadConfig(billingConfigSchema, {
+        ...mesh.envFor('billing'),
+        DATABASE_URL: viaProxy.toString(),
+        GRPC_PORT: '0',
+      }),
     );
     gateway2 = await startGateway(
       loadConfig(gatewayConfigSchema, { ...mesh.env, BILLING_ADDR: billing2.address, HTTP_PORT: '0' }),

@@ -21,7 +21,7 @@ beforeAll(async () => {
     replicate: { trainingMs: 600_000 },
     env: { RECONCILE_INTERVAL_MS: '100', RECONCILE_BATCH: '3', RECONCILE_CONCURRENCY: '2' },
   });
-  second = await startTrainer(loadConfig(trainerConfigSchema, { ...mesh.env, GRPC_PORT: '0' }));
+  second = await startTrainer(loadConfig(trainerConfigSchema, { ...mesh.envFor('trainer'), GRPC_PORT: '0' }));
   db = new Client({ connectionString: mesh.db.url });
   await db.connect();
   dataset = await startDatasetServer();

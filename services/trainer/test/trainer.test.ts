@@ -209,7 +209,7 @@ describe('StartTraining', () => {
   it('answers 500, not 404, when Replicate refuses our trainer configuration, and gives the payment back', async () => {
     const misconfigured = await startTrainer(
       loadConfig(trainerConfigSchema, {
-        ...mesh.env,
+        ...mesh.envFor('trainer'),
         GRPC_PORT: '0',
         REPLICATE_TRAINER_VERSION: 'no-such-version',
       }),
