@@ -60,6 +60,8 @@ export async function run() {
     DATABASE_URL: 'postgres://x/y',
     REDIS_URL: 'redis://x',
     BILLING_ADDR: 'x',
+    IMAGER_ADDR: 'x',
+    INFERENCER_ADDR: 'x',
     REPLICATE_API_TOKEN: 'x',
     PUBLIC_WEBHOOK_URL: 'http://x/',
   });

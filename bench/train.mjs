@@ -561,12 +561,19 @@ async function profileUpload(stack, freshKey, body) {
     await stack.call('restart', { name, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${path.join(dir, name)}`] });
   }
   await stack.call('waitReady', { gatewayUrl: stack.info.gatewayUrl });
-  const apiKey = await freshKey();
-  const paymentId = await paidPayment(stack, apiKey);
   const hr = () => Number(process.hrtime.bigint() / 1000n);
-  const window = { fromUs: hr() };
-  const res = await upload(`${stack.info.gatewayUrl}/api/v1/versions/train/${paymentId}`, apiKey, body);
-  window.toUs = hr();
+  // Trainer's channel to the restarted imager may still be in its reconnect back-off: a 503
+  // leaves nothing behind (the payment is given back), so try again with a new one for a while.
+  const until = Date.now() + 60_000;
+  let res;
+  let window;
+  do {
+    const apiKey = await freshKey();
+    const paymentId = await paidPayment(stack, apiKey);
+    window = { fromUs: hr() };
+    res = await upload(`${stack.info.gatewayUrl}/api/v1/versions/train/${paymentId}`, apiKey, body);
+    window.toUs = hr();
+  } while (res.status === 503 && Date.now() < until);
   if (res.status !== 202) throw new Error(`train answered ${res.status} under the profiler`);
   for (const name of ['gateway', 'imager']) await stack.call('stopChild', { name });
   const out = { under_profiler_ms: round(res.responseMs, 0) };

@@ -1,8 +1,6 @@
 import { z } from 'zod';
 import { env, serviceEnv } from '@atelier/kit';
-
-/** S3 presigned URLs cannot be valid for longer than 7 days (SigV4). */
-const MAX_PRESIGN_TTL_S = 7 * 24 * 3600;
+import { MAX_PRESIGN_TTL_S } from './domain/url.service';
 
 const ttl = (fallback: number) => z.coerce.number().int().positive().max(MAX_PRESIGN_TTL_S).default(fallback);
 const count = (fallback: number) => z.coerce.number().int().positive().default(fallback);

@@ -39,10 +39,19 @@ describe('SignUrls', () => {
 
   it('signs keys in order with presigned GETs that download the objects', async () => {
     const keys = [`${prefix}/2.jpg`, `${prefix}/0.jpg`, `${prefix}/1.jpg`];
+    const asked = Date.now();
     const { urls } = await imager.client.signUrls({ keys });
     expect(urls).toHaveLength(3);
+    // Signed as of the reuse window's start (a quarter of the TTL here) for the TTL plus that
+    // window: valid for at least IMAGE_URL_TTL_S from the request, and the same URL when asked again.
+    expect((await imager.client.signUrls({ keys })).urls).toEqual(urls);
     for (const [i, url] of urls.entries()) {
-      expect(new URL(url).searchParams.get('X-Amz-Expires')).toBe('900');
+      const q = new URL(url).searchParams;
+      expect(q.get('X-Amz-Expires')).toBe(String(900 + 225));
+      const date = q
+        .get('X-Amz-Date')!
+        .replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z');
+      expect(Date.parse(date) + 1125_000).toBeGreaterThanOrEqual(asked + 900_000);
       const res = await fetch(url);
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toBe('image/jpeg');

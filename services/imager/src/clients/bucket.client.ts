@@ -231,10 +231,11 @@ export class BucketClient implements ObjectStore {
   }
 
   /** A GET URL anyone holding it may use until `expiresAt`; signing is local, no request is made. */
-  async presignGet(key: string, ttlSeconds: number): Promise<SignedUrl> {
-    const expiresAt = new Date(Date.now() + ttlSeconds * 1000);
+  async presignGet(key: string, ttlSeconds: number, signedAt = new Date()): Promise<SignedUrl> {
+    const expiresAt = new Date(signedAt.getTime() + ttlSeconds * 1000);
     const url = await getSignedUrl(this.signer, new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
       expiresIn: ttlSeconds,
+      signingDate: signedAt,
     });
     return { url, expiresAt };
   }

@@ -31,7 +31,8 @@ export interface ObjectStore {
   /** Deletes every object (and every stored version of it) under `prefix`, or exactly `prefix`
    * with `exact`; answers how many were removed. For deletion requests: retried until done. */
   purge(prefix: string, opts?: { exact?: boolean }): Promise<number>;
-  presignGet(key: string, ttlSeconds: number): Promise<SignedUrl>;
+  /** A GET URL valid `ttlSeconds` from `signedAt` (default now); signing is local. */
+  presignGet(key: string, ttlSeconds: number, signedAt?: Date): Promise<SignedUrl>;
   /** The key's public URL when a public base is configured. */
   publicUrl(key: string): string | undefined;
 }
