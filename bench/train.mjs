@@ -551,12 +551,15 @@ async function hostileUploads(stack, freshKey, pids) {
   return out;
 }
 
-/** One more upload with the gateway and the imager under node --cpu-prof: where their CPU goes. */
+/** The processes an upload's bytes go through (trainer relays them from the gateway to imager). */
+const PROFILED = ['gateway', 'trainer', 'imager'];
+
+/** One more upload with those processes under node --cpu-prof: where their CPU goes. */
 async function profileUpload(stack, freshKey, body) {
   const dir = path.join(CACHE_DIR, 'profiles', 'train');
   fs.rmSync(dir, { recursive: true, force: true });
-  log('train: profiling one upload (node --cpu-prof on gateway and imager)');
-  for (const name of ['gateway', 'imager']) {
+  log(`train: profiling one upload (node --cpu-prof on ${PROFILED.join(', ')})`);
+  for (const name of PROFILED) {
     fs.mkdirSync(path.join(dir, name), { recursive: true });
     await stack.call('restart', { name, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${path.join(dir, name)}`] });
   }
@@ -575,9 +578,9 @@ async function profileUpload(stack, freshKey, body) {
     window.toUs = hr();
   } while (res.status === 503 && Date.now() < until);
   if (res.status !== 202) throw new Error(`train answered ${res.status} under the profiler`);
-  for (const name of ['gateway', 'imager']) await stack.call('stopChild', { name });
+  for (const name of PROFILED) await stack.call('stopChild', { name });
   const out = { under_profiler_ms: round(res.responseMs, 0) };
-  for (const name of ['gateway', 'imager']) {
+  for (const name of PROFILED) {
     const file = newestProfile(path.join(dir, name));
     if (file) out[name] = summariseProfile(file, { top: 25, window });
   }
@@ -589,8 +592,7 @@ export function report(result) {
   console.log(
     `\n  train profiles (node --cpu-prof, one upload: ${result.profiles.under_profiler_ms} ms under the profiler)`,
   );
-  for (const name of ['gateway', 'imager'])
-    if (result.profiles[name]) printProfile(name, result.profiles[name]);
+  for (const name of PROFILED) if (result.profiles[name]) printProfile(name, result.profiles[name]);
   const p = result.profiles.imager;
   if (p) {
     const js = round(((p.busy_pct / 100) * p.wall_ms) / 1000, 1);
