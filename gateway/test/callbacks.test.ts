@@ -384,11 +384,11 @@ it('two replicas never deliver the same attempt: 60 events, each received exactl
     await waitFor(
       async () =>
         (
-          await db.query(
+          await db.query<{ n: number }>(
             `SELECT count(*)::int AS n FROM billing.webhook_deliveries WHERE account_id = $1 AND status = 'delivered'`,
             [account.accountId],
           )
-        ).rows[0].n === 60,
+        ).rows[0]!.n === 60,
       { timeoutMs: 30_000, what: '60 deliveries' },
     );
     const ids = receiver.requests.map((r) => r.headers['webhook-id']);

@@ -79,13 +79,19 @@ async function drain<R>(job: Job<R>, unfinished: () => Promise<number>): Promise
 
 const pendingVersionDeletions = async () =>
   Number(
-    (await db.query('SELECT count(*) AS n FROM trainer.version_deletions WHERE completed_at IS NULL')).rows[0]
-      .n,
+    (
+      await db.query<{ n: string }>(
+        'SELECT count(*) AS n FROM trainer.version_deletions WHERE completed_at IS NULL',
+      )
+    ).rows[0]!.n,
   );
 const pendingAccountDeletions = async () =>
   Number(
-    (await db.query('SELECT count(*) AS n FROM trainer.account_deletions WHERE completed_at IS NULL')).rows[0]
-      .n,
+    (
+      await db.query<{ n: string }>(
+        'SELECT count(*) AS n FROM trainer.account_deletions WHERE completed_at IS NULL',
+      )
+    ).rows[0]!.n,
   );
 
 /** Every key under the prefix (s3rver has no versions: see the file's comment). */
@@ -147,8 +153,12 @@ async function promptWithImages(account: Account, versionId: string, text: strin
 }
 
 const modelOf = async (versionId: string): Promise<{ model: string; replicate_version: string }> =>
-  (await db.query('SELECT model, replicate_version FROM trainer.versions WHERE id = $1', [versionId]))
-    .rows[0];
+  (
+    await db.query<{ model: string; replicate_version: string }>(
+      'SELECT model, replicate_version FROM trainer.versions WHERE id = $1',
+      [versionId],
+    )
+  ).rows[0]!;
 
 const remaining = async (account: Account, versionId: string) =>
   (
@@ -260,10 +270,11 @@ it("deleting a version erases it everywhere and never touches another account's 
   ]);
   expect(
     (
-      await db.query('SELECT count(*)::int AS n FROM inferencer.prompt_images WHERE prompt_id = $1', [
-        alicePrompt,
-      ])
-    ).rows[0].n,
+      await db.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM inferencer.prompt_images WHERE prompt_id = $1',
+        [alicePrompt],
+      )
+    ).rows[0]!.n,
   ).toBe(0);
 
   // Credits forfeited; billing rows stay.
@@ -407,21 +418,21 @@ it('deleting an account deletes every version, then revokes its keys and erases 
   expect(account.rows[0]).toEqual({ email: null, deleted_at: expect.any(Date) });
   expect(
     (
-      await db.query(
+      await db.query<{ n: number }>(
         'SELECT count(*)::int AS n FROM billing.api_keys WHERE account_id = $1 AND revoked_at IS NULL',
         [dave.accountId],
       )
-    ).rows[0].n,
+    ).rows[0]!.n,
   ).toBe(0);
   // Endpoints, events and deliveries are gone, and the deletion's own events found no account.
   expect(await webhookRows()).toEqual({ endpoints: 0, events: 0, deliveries: 0 });
   // Payments stay for accounting.
   expect(
     (
-      await db.query('SELECT count(*)::int AS n FROM billing.payments WHERE account_id = $1', [
+      await db.query<{ n: number }>('SELECT count(*)::int AS n FROM billing.payments WHERE account_id = $1', [
         dave.accountId,
       ])
-    ).rows[0].n,
+    ).rows[0]!.n,
   ).toBe(2);
 });
 
@@ -455,8 +466,12 @@ it('a training zip disappears once its retention has passed, and not before', as
   }
   expect(await keys(`datasets/${erin.accountId}/`)).toEqual([]);
   expect(
-    (await db.query('SELECT dataset_deleted_at FROM trainer.versions WHERE id = $1', [version])).rows[0]
-      .dataset_deleted_at,
+    (
+      await db.query<{ dataset_deleted_at: Date | null }>(
+        'SELECT dataset_deleted_at FROM trainer.versions WHERE id = $1',
+        [version],
+      )
+    ).rows[0]!.dataset_deleted_at,
   ).toEqual(expect.any(Date));
   // The version itself stays usable: only the photos went.
   expect((await mesh.api(`/api/v1/versions/info/${version}`, { key: erin.apiKey })).status).toBe(200);

@@ -105,12 +105,12 @@ const createPrompt = (versionId: string, key: string, numOutputs = 2) =>
   });
 
 async function creditsAddUp(versionId: string) {
-  const open = await db.query(
+  const open = await db.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM billing.credit_reservations WHERE version_id = $1 AND status = 'open'`,
     [versionId],
   );
-  expect(open.rows[0].n).toBe(0);
-  const images = await db.query(
+  expect(open.rows[0]!.n).toBe(0);
+  const images = await db.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM inferencer.prompt_images i JOIN inferencer.prompts p ON p.id = i.prompt_id
       WHERE p.version_id = $1`,
     [versionId],
@@ -119,7 +119,7 @@ async function creditsAddUp(versionId: string) {
     'SELECT granted, used FROM billing.credit_balances WHERE version_id = $1',
     [versionId],
   );
-  expect(balance.rows[0]!.used).toBe(images.rows[0].n);
+  expect(balance.rows[0]!.used).toBe(images.rows[0]!.n);
   const info = (await (
     await mesh.api(`/api/v1/versions/info/${versionId}`, { key: owner.apiKey })
   ).json()) as {

@@ -76,7 +76,7 @@ describe('withLock (real Redis)', () => {
     let ran = false;
     const err = await withLock(dead, 'payment:x', 1000, async () => {
       ran = true;
-    }).catch((e) => e);
+    }).catch((e: unknown) => e);
     dead.disconnect();
     expect(ran).toBe(false);
     expect(err).toBeInstanceOf(AppError);
@@ -109,7 +109,7 @@ describe('idempotent (real Redis)', () => {
       redis,
       { accountId, key, fingerprint: 'POST /x {"a":2}', ttlS: 60, inFlightMs: 60_000 },
       run,
-    ).catch((e) => e);
+    ).catch((e: unknown) => e);
     expect((other as AppError).code).toBe('idempotency_mismatch');
     // Keys are per account: another account's identical key is a new request.
     await idempotent(
@@ -140,7 +140,7 @@ describe('idempotent (real Redis)', () => {
     };
     const concurrent = await idempotent(redis, { ...opts, bodyDigest: read('photos-b') }, async () =>
       response('{}'),
-    ).catch((e) => e);
+    ).catch((e: unknown) => e);
     expect((concurrent as AppError).code).toBe('idempotency_in_flight');
     expect(reads).toBe(0);
     release();
@@ -152,7 +152,7 @@ describe('idempotent (real Redis)', () => {
     expect(same).toMatchObject({ body: '{"version_id":"v"}', replayed: true });
     const other = await idempotent(redis, { ...opts, bodyDigest: read('photos-b') }, async () =>
       response('{}'),
-    ).catch((e) => e);
+    ).catch((e: unknown) => e);
     expect((other as AppError).code).toBe('idempotency_mismatch');
     expect(reads).toBe(2);
     expect(runs).toBe(1);
@@ -170,7 +170,7 @@ describe('idempotent (real Redis)', () => {
     await waitFor(async () => (await redis.keys(`idem:${accountId}:*`)).length === 1, {
       what: 'the in-flight record',
     });
-    const concurrent = await idempotent(redis, opts, async () => response('{}')).catch((e) => e);
+    const concurrent = await idempotent(redis, opts, async () => response('{}')).catch((e: unknown) => e);
     expect((concurrent as AppError).code).toBe('idempotency_in_flight');
     expect((concurrent as IdempotencyInFlightError).retryAfterS).toBeGreaterThan(50);
     open();
@@ -189,7 +189,7 @@ describe('idempotent (real Redis)', () => {
       idempotent(redis, opts, async () => Promise.reject(Errors.timeout('inferencer'))),
     ).rejects.toMatchObject({ code: 'timeout' });
     // The first attempt may still be running somewhere: a retry at once is told to wait.
-    const early = await idempotent(redis, opts, async () => response('{}')).catch((e) => e);
+    const early = await idempotent(redis, opts, async () => response('{}')).catch((e: unknown) => e);
     expect((early as AppError).code).toBe('idempotency_in_flight');
     // Never longer than the deadline: then the retry runs (onto the same derived resource id).
     await waitFor(async () => (await redis.keys(`idem:${accountId}:*`)).length === 0, {

@@ -157,10 +157,11 @@ describe('offers', () => {
     expect(other.status).toBe(201);
     expect(((await other.json()) as RunJson).run_id).not.toBe(a.run_id);
     await settled(a.run_id);
-    const { rows } = await db.query('SELECT count(*)::int AS n FROM inferencer.runs WHERE version_id = $1', [
-      versionId,
-    ]);
-    expect(rows[0].n).toBe(2);
+    const { rows } = await db.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM inferencer.runs WHERE version_id = $1',
+      [versionId],
+    );
+    expect(rows[0]!.n).toBe(2);
   });
 });
 
@@ -171,15 +172,16 @@ describe('packs', () => {
     expect(res.status).toBe(402);
     expect(await res.json()).toEqual(expect.objectContaining({ status: 402, remaining: 9 }));
     expect(await remaining(versionId)).toBe(9);
-    const prompts = await db.query(
+    const prompts = await db.query<{ n: number }>(
       'SELECT count(*)::int AS n FROM inferencer.prompts WHERE version_id = $1',
       [versionId],
     );
-    expect(prompts.rows[0].n).toBe(0);
-    const runs = await db.query('SELECT count(*)::int AS n FROM inferencer.runs WHERE version_id = $1', [
-      versionId,
-    ]);
-    expect(runs.rows[0].n).toBe(0);
+    expect(prompts.rows[0]!.n).toBe(0);
+    const runs = await db.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM inferencer.runs WHERE version_id = $1',
+      [versionId],
+    );
+    expect(runs.rows[0]!.n).toBe(0);
   });
 
   it('a pack run reserves once for every offer; a failing prediction settles only the images produced', async () => {
@@ -193,11 +195,11 @@ describe('packs', () => {
     );
     expect(run.prompts).toHaveLength(3);
     expect(await reservation(run.run_id)).toEqual(expect.objectContaining({ amount: 10 }));
-    const { rows } = await db.query(
+    const { rows } = await db.query<{ n: number }>(
       'SELECT count(*)::int AS n FROM billing.credit_reservations WHERE id = ANY($1)',
       [run.prompts.map((p) => p.prompt_id)],
     );
-    expect(rows[0].n).toBe(0);
+    expect(rows[0]!.n).toBe(0);
 
     const done = await settled(run.run_id);
     const statuses = done.prompts.map((p) => p.status).sort();

@@ -117,8 +117,12 @@ it('a success webhook arriving while the bucket is down is answered 200; the cla
   expect(['starting', 'processing']).toContain(await status());
   expect(await reservation()).toEqual({ status: 'open', settled: 0 });
   const reported = async () =>
-    (await db.query('SELECT reported_success FROM inferencer.prompts WHERE id = $1', [promptId])).rows[0]
-      .reported_success as unknown;
+    (
+      await db.query<{ reported_success: unknown }>(
+        'SELECT reported_success FROM inferencer.prompts WHERE id = $1',
+        [promptId],
+      )
+    ).rows[0]!.reported_success;
   expect(await reported()).toMatchObject({ outputs: prediction.object.output });
 
   bucket.up();
@@ -126,11 +130,11 @@ it('a success webhook arriving while the bucket is down is answered 200; the cla
     timeoutMs: 20_000,
     what: 'the claim loop to copy the outputs once the bucket is back',
   });
-  const images = await db.query(
+  const images = await db.query<{ n: number }>(
     'SELECT count(*)::int AS n FROM inferencer.prompt_images WHERE prompt_id = $1',
     [promptId],
   );
-  expect(images.rows[0].n).toBe(2);
+  expect(images.rows[0]!.n).toBe(2);
   // Replicate's output URLs are kept only until the prompt finishes.
   expect(await reported()).toBeNull();
   expect(await reservation()).toEqual({ status: 'settled', settled: 2 });
@@ -139,9 +143,9 @@ it('a success webhook arriving while the bucket is down is answered 200; the cla
     [promptId],
   );
   expect(closings.rows).toEqual([{ reason: 'settle' }]);
-  const usage = await db.query(
+  const usage = await db.query<{ n: number }>(
     "SELECT count(*)::int AS n FROM billing.usage WHERE kind = 'prediction' AND ref_id = $1",
     [promptId],
   );
-  expect(usage.rows[0].n).toBe(1);
+  expect(usage.rows[0]!.n).toBe(1);
 });

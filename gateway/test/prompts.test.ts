@@ -194,7 +194,11 @@ describe('POST /api/v1/prompts/create', () => {
     });
     expect(res.status).toBe(202);
     const accepted = (await res.json()) as { prompt_id: string; status: string; images_remaining: number };
-    expect(accepted).toEqual({ prompt_id: expect.any(String), status: 'starting', images_remaining: 6 });
+    expect(accepted).toEqual({
+      prompt_id: expect.any(String),
+      status: 'starting',
+      images_remaining: 6,
+    });
 
     const done = await finished(owner.apiKey, accepted.prompt_id);
     expect(done).toEqual(
@@ -296,11 +300,11 @@ describe('POST /api/v1/prompts/create', () => {
     expect(foreign.status).toBe(404);
     const foreignList = await mesh.api(`/api/v1/prompts/list/${poor}`, { key: stranger.apiKey });
     expect(foreignList.status).toBe(404);
-    const { rows } = await db.query(
+    const { rows } = await db.query<{ n: number }>(
       'SELECT count(*)::int AS n FROM inferencer.prompts WHERE version_id = ANY($1)',
       [[notReady, poor]],
     );
-    expect(rows[0].n).toBe(0);
+    expect(rows[0]!.n).toBe(0);
   });
 });
 
@@ -381,11 +385,11 @@ describe('concurrency', () => {
     expect(accepted).toHaveLength(10);
     for (const id of accepted) expect((await finished(owner.apiKey, id, 30_000)).status).toBe('succeeded');
 
-    const images = await db.query(
+    const images = await db.query<{ n: number }>(
       'SELECT count(*)::int AS n FROM inferencer.prompt_images i JOIN inferencer.prompts p ON p.id = i.prompt_id WHERE p.version_id = $1',
       [versionId],
     );
-    expect(images.rows[0].n).toBe(10);
+    expect(images.rows[0]!.n).toBe(10);
     const balance = await db.query(
       'SELECT granted, used FROM billing.credit_balances WHERE version_id = $1',
       [versionId],
@@ -450,16 +454,16 @@ describe('concurrency', () => {
     );
     expect(settles.rows).toEqual([{ used_delta: 0 }]);
     expect(await reservation(prompt_id)).toEqual({ amount: 4, status: 'settled', settled: 4 });
-    const images = await db.query(
+    const images = await db.query<{ n: number }>(
       'SELECT count(*)::int AS n FROM inferencer.prompt_images WHERE prompt_id = $1',
       [prompt_id],
     );
-    expect(images.rows[0].n).toBe(4);
-    const usage = await db.query(
+    expect(images.rows[0]!.n).toBe(4);
+    const usage = await db.query<{ n: number }>(
       "SELECT count(*)::int AS n FROM billing.usage WHERE kind = 'prediction' AND ref_id = $1",
       [prompt_id],
     );
-    expect(usage.rows[0].n).toBe(1);
+    expect(usage.rows[0]!.n).toBe(1);
     expect(await remaining(owner.apiKey, versionId)).toBe(0);
   });
 });

@@ -73,10 +73,11 @@ it('two gateways share the payment lock: 20 parallel uploads split between them 
   );
   expect(statuses.filter((s) => s === 202)).toHaveLength(1);
   expect(statuses.filter((s) => s !== 202).every((s) => s === 409)).toBe(true);
-  const { rows } = await db.query('SELECT count(*)::int AS n FROM trainer.versions WHERE payment_id = $1', [
-    paymentId,
-  ]);
-  expect(rows[0].n).toBe(1);
+  const { rows } = await db.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM trainer.versions WHERE payment_id = $1',
+    [paymentId],
+  );
+  expect(rows[0]!.n).toBe(1);
 });
 
 it('two inferencers complete every prompt whose webhook never came, each exactly once', async () => {
@@ -120,25 +121,25 @@ it('two inferencers complete every prompt whose webhook never came, each exactly
   }
   await waitFor(
     async () => {
-      const { rows } = await db.query(
+      const { rows } = await db.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM inferencer.prompts WHERE id = ANY($1) AND status = 'succeeded'`,
         [promptIds],
       );
-      return rows[0].n === N;
+      return rows[0]!.n === N;
     },
     { timeoutMs: 30_000, what: 'the reconcilers to finish every prompt' },
   );
-  const settles = await db.query(
+  const settles = await db.query<{ reservation_id: string; n: number }>(
     `SELECT reservation_id, count(*)::int AS n FROM billing.credit_ledger WHERE reservation_id = ANY($1) AND reason = 'settle' GROUP BY reservation_id`,
     [promptIds],
   );
   expect(settles.rows).toHaveLength(N);
   expect(settles.rows.every((r) => r.n === 1)).toBe(true);
-  const images = await db.query(
+  const images = await db.query<{ n: number }>(
     'SELECT count(*)::int AS n FROM inferencer.prompt_images WHERE prompt_id = ANY($1)',
     [promptIds],
   );
-  expect(images.rows[0].n).toBe(N);
+  expect(images.rows[0]!.n).toBe(N);
   const balance = await billing.getCreditBalance({ accountId: account.accountId, versionId });
   expect(balance.balance).toEqual(expect.objectContaining({ granted: N, used: N, remaining: 0 }));
   // Both instances took part.

@@ -337,12 +337,13 @@ describe('training a model', () => {
     const trainingsBefore = mesh.replicate.trainings().length;
     const responses = await Promise.all(Array.from({ length: 20 }, () => upload(paymentId)));
     const statuses = responses.map((r) => r.status).sort();
-    expect(statuses).toEqual([202, ...Array(19).fill(409)]);
+    expect(statuses).toEqual([202, ...Array<number>(19).fill(409)]);
     expect(mesh.replicate.trainings().length).toBe(trainingsBefore + 1);
-    const { rows } = await db.query('SELECT count(*)::int AS n FROM trainer.versions WHERE payment_id = $1', [
-      paymentId,
-    ]);
-    expect(rows[0].n).toBe(1);
+    const { rows } = await db.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM trainer.versions WHERE payment_id = $1',
+      [paymentId],
+    );
+    expect(rows[0]!.n).toBe(1);
   });
 
   it('an Idempotency-Key replays the upload for the same photos and answers 422 for other photos, starting nothing more', async () => {
@@ -402,10 +403,11 @@ describe('training a model', () => {
       [202, 202],
     ]).toContainEqual(statuses);
     expect(mesh.replicate.trainings().length).toBe(trainingsBefore + 1);
-    const { rows } = await db.query('SELECT count(*)::int AS n FROM trainer.versions WHERE payment_id = $1', [
-      paymentId,
-    ]);
-    expect(rows[0].n).toBe(1);
+    const { rows } = await db.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM trainer.versions WHERE payment_id = $1',
+      [paymentId],
+    );
+    expect(rows[0]!.n).toBe(1);
   });
 
   it('answers 503 when Replicate fails the create; the payment stays unused and a retry succeeds', async () => {
@@ -465,11 +467,11 @@ describe('Replicate webhooks and the reconciler', () => {
     // Redelivery of the same message: 200, nothing changes, still one record of it.
     const again = await post(signedHeaders(completed.webhookId, completed.body));
     expect(again.status).toBe(200);
-    const { rows } = await db.query(
+    const { rows } = await db.query<{ n: number }>(
       'SELECT count(*)::int AS n FROM trainer.webhook_events WHERE webhook_id = $1',
       [completed.webhookId],
     );
-    expect(rows[0].n).toBe(1);
+    expect(rows[0]!.n).toBe(1);
     expect(await info(versionId)).toEqual(ready);
 
     // A body that does not match its signature, a signature made with another secret, no signature.

@@ -51,7 +51,10 @@ it('answers 413 for a file over the per-file limit', async () => {
   const result = await attempt([...photos.slice(1), big]);
   expect(result).toMatchObject({
     status: 413,
-    body: { type: expect.stringMatching(/payload-too-large$/), detail: expect.stringMatching(/big\.jpg/) },
+    body: {
+      type: expect.stringMatching(/payload-too-large$/),
+      detail: expect.stringMatching(/big\.jpg/),
+    },
     versionId: null,
   });
 });

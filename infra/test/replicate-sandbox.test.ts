@@ -411,7 +411,10 @@ describe('Replicate sandbox', () => {
     await sb.webhooksIdle();
     const hooks = hooksFor(receiver, created.id);
     expect(hooks).toHaveLength(1);
-    expect(JSON.parse(hooks[0]!.body)).toMatchObject({ status: 'succeeded', output: done.output });
+    expect(JSON.parse(hooks[0]!.body) as unknown).toMatchObject({
+      status: 'succeeded',
+      output: done.output as unknown,
+    });
   });
 
   test('prediction: owner/name:version, model-scoped route and aspect_ratio', async () => {

@@ -68,15 +68,20 @@ const age = (reservationId: string, hours: number) =>
   );
 
 const reservation = async (id: string) =>
-  (await pool.query('SELECT status, settled FROM billing.credit_reservations WHERE id = $1', [id])).rows[0];
+  (
+    await pool.query<{ status: string; settled: number }>(
+      'SELECT status, settled FROM billing.credit_reservations WHERE id = $1',
+      [id],
+    )
+  ).rows[0];
 
 const releases = async (id: string) =>
   (
-    await pool.query(
+    await pool.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM billing.credit_ledger WHERE reservation_id = $1 AND reason = 'release'`,
       [id],
     )
-  ).rows[0].n as number;
+  ).rows[0]!.n;
 
 it('releases a reservation open past its maximum age, once across two replicas, and leaves younger and closed ones alone', async () => {
   const { accountId, versionId } = await versionWithCredits(10);

@@ -32,9 +32,10 @@ afterAll(() => stopBillingSuite({ mesh, db }));
 const webhookUrl = (gatewayUrl: string) => `${gatewayUrl}/api/v1/payments/webhook`;
 
 async function eventRows(eventId: string): Promise<number> {
-  const { rows } = await db.query('SELECT count(*)::int AS n FROM billing.stripe_events WHERE id = $1', [
-    eventId,
-  ]);
+  const { rows } = await db.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM billing.stripe_events WHERE id = $1',
+    [eventId],
+  );
   return (rows[0] as { n: number }).n;
 }
 

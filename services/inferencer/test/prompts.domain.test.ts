@@ -258,11 +258,11 @@ describe('CreatePrompt', () => {
     const short = await rejection(create(poor, { numOutputs: 4 }));
     expect(short.code).toBe('insufficient_credits');
     expect(short.extra).toEqual({ remaining: 3 });
-    const { rows } = await pool.query(
+    const { rows } = await pool.query<{ n: number }>(
       'SELECT count(*)::int AS n FROM inferencer.prompts WHERE version_id = ANY($1)',
       [[notReady, foreign, poor]],
     );
-    expect(rows[0].n).toBe(0);
+    expect(rows[0]!.n).toBe(0);
   });
 
   it('when Replicate fails to create the prediction: unavailable, every credit released, the prompt failed', async () => {
@@ -271,24 +271,25 @@ describe('CreatePrompt', () => {
     const err = await rejection(create(versionId, { numOutputs: 4 }));
     expect(err.code).toBe('unavailable');
     expect(credits.remaining(versionId)).toBe(4);
-    const { rows } = await pool.query('SELECT id, status FROM inferencer.prompts WHERE version_id = $1', [
-      versionId,
-    ]);
+    const { rows } = await pool.query<{ id: string }>(
+      'SELECT id, status FROM inferencer.prompts WHERE version_id = $1',
+      [versionId],
+    );
     expect(rows).toEqual([{ id: expect.any(String), status: 'failed' }]);
-    expect(credits.reservations.get(rows[0].id)?.status).toBe('released');
+    expect(credits.reservations.get(rows[0]!.id)?.status).toBe('released');
   });
 
   it('leaves a prompt whose reservation outcome is unknown to the reconciler, which releases it', async () => {
     const versionId = readyVersion(2);
     credits.failNext = { method: 'reserve', error: Errors.timeout('billing'), count: 1 };
     expect((await rejection(create(versionId, { numOutputs: 2 }))).code).toBe('timeout');
-    const { rows } = await pool.query(
+    const { rows } = await pool.query<{ id: string }>(
       'SELECT id, status, replicate_prediction_id FROM inferencer.prompts WHERE version_id = $1',
       [versionId],
     );
     expect(rows).toEqual([{ id: expect.any(String), status: 'starting', replicate_prediction_id: null }]);
     await domain.reconciler.runOnce();
-    expect((await domain.prompts.get(account, rows[0].id)).status).toBe('failed');
+    expect((await domain.prompts.get(account, rows[0]!.id)).status).toBe('failed');
     expect(credits.remaining(versionId)).toBe(2);
   });
 });
@@ -357,7 +358,10 @@ describe('webhooks and the reconciler', () => {
     }
     const stored = () =>
       pool
-        .query('SELECT count(*)::int AS n FROM inferencer.prompt_images WHERE prompt_id = $1', [prompt.id])
+        .query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM inferencer.prompt_images WHERE prompt_id = $1',
+          [prompt.id],
+        )
         .then((r) => (r.rows[0] as { n: number }).n);
     expect(await stored()).toBe(0);
     expect(['starting', 'processing']).toContain((await domain.prompts.get(account, prompt.id)).status);
@@ -418,11 +422,11 @@ describe('webhooks and the reconciler', () => {
       { id: prompt.id, status: 'settled', settled: 4 },
     ]);
     expect(credits.remaining(versionId)).toBe(0);
-    const { rows } = await pool.query(
+    const { rows } = await pool.query<{ n: number }>(
       'SELECT count(*)::int AS n FROM inferencer.prompt_images WHERE prompt_id = $1',
       [prompt.id],
     );
-    expect(rows[0].n).toBe(4);
+    expect(rows[0]!.n).toBe(4);
     expect((await domain.prompts.get(account, prompt.id)).status).toBe('succeeded');
   });
 
@@ -553,11 +557,11 @@ describe('concurrency', () => {
     expect(credits.lowestRemaining).toBeGreaterThanOrEqual(0);
     for (const r of accepted)
       await finished((r as PromiseFulfilledResult<{ prompt: { id: string } }>).value.prompt.id);
-    const { rows } = await pool.query(
+    const { rows } = await pool.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM inferencer.prompt_images i JOIN inferencer.prompts p ON p.id = i.prompt_id WHERE p.version_id = $1`,
       [versionId],
     );
-    expect(rows[0].n).toBe(10);
+    expect(rows[0]!.n).toBe(10);
     const settled = [...credits.reservations.values()]
       .filter((r) => r.versionId === versionId)
       .reduce((sum, r) => sum + r.settled, 0);
@@ -664,11 +668,11 @@ describe('offer and pack runs under the tier cap on prompts at once', () => {
     expect(err.code).toBe('too_many_running_prompts');
     expect(err.extra).toEqual(expect.objectContaining({ limit: 'prompts_running', max: 2 }));
     expect(credits.remaining(versionId)).toBe(20);
-    const { rows } = await pool.query(
+    const { rows } = await pool.query<{ n: number }>(
       'SELECT count(*)::int AS n FROM inferencer.runs WHERE version_id = $1',
       [versionId],
     );
-    expect(rows[0].n).toBe(0);
+    expect(rows[0]!.n).toBe(0);
   });
 
   it('runs every prompt of a run that fits under the cap', async () => {

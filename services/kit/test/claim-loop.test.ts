@@ -221,8 +221,10 @@ describe('on Postgres', () => {
     expect(worked.b!.length).toBeGreaterThan(0);
     expect(requestIds.size).toBe(N);
     for (const id of requestIds) expect(id).toMatch(/^test-jobs-[0-9a-f-]{36}$/);
-    const { rows } = await pools[0]!.query('SELECT count(*)::int AS n FROM jobs WHERE attempts <> 1');
-    expect(rows[0].n).toBe(0);
+    const { rows } = await pools[0]!.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM jobs WHERE attempts <> 1',
+    );
+    expect(rows[0]!.n).toBe(0);
   });
 
   it('retries a row whose handler threw once its lease ends, and counts the failure', async () => {
@@ -244,7 +246,8 @@ describe('on Postgres', () => {
     }).start();
     await waitFor(
       async () =>
-        (await db.query('SELECT count(*)::int AS n FROM jobs WHERE done_at IS NOT NULL')).rows[0].n === 2,
+        (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM jobs WHERE done_at IS NOT NULL'))
+          .rows[0]!.n === 2,
       { timeoutMs: 10_000, what: 'both rows to be done' },
     );
     const { rows } = await db.query('SELECT id, attempts FROM jobs ORDER BY id');

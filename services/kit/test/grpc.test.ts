@@ -87,7 +87,7 @@ describe('request id and deadline propagation', () => {
     const deadline = Date.now() + 4_000;
     const error = await runWithContext({ requestId: 'trace-123', deadline }, () =>
       client.listPlans({ includeDeprecated: false }),
-    ).catch((e) => e);
+    ).catch((e: unknown) => e);
     client.close();
     expect(seen.ctx?.requestId).toBe('trace-123');
     // The downstream deadline is the caller's, not the 30 s default of the inner client.

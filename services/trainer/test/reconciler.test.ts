@@ -81,11 +81,11 @@ it('two instances process every due version once between them', async () => {
   await waitFor(
     async () =>
       (
-        await db.query(
+        await db.query<{ n: number }>(
           `SELECT count(*)::int AS n FROM trainer.versions WHERE id = ANY($1) AND settled_at IS NOT NULL`,
           [versions.map((v) => v.id)],
         )
-      ).rows[0].n === N,
+      ).rows[0]!.n === N,
     { timeoutMs: 20_000, what: 'every version to be reconciled' },
   );
   const { rows } = await db.query(
@@ -114,9 +114,9 @@ it('two instances process every due version once between them', async () => {
     0,
   );
   // And the usage of each version reached billing once.
-  const usage = await db.query(
+  const usage = await db.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM billing.usage WHERE kind = 'training' AND ref_id = ANY($1)`,
     [versions.map((v) => v.id)],
   );
-  expect(usage.rows[0].n).toBe(N);
+  expect(usage.rows[0]!.n).toBe(N);
 });

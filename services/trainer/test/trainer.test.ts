@@ -156,15 +156,17 @@ describe('StartTraining', () => {
     ]);
     expect(
       (
-        await db.query('SELECT count(*)::int AS n FROM trainer.webhook_events WHERE run_id = $1', [
-          trainingId,
-        ])
-      ).rows[0].n,
+        await db.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM trainer.webhook_events WHERE run_id = $1',
+          [trainingId],
+        )
+      ).rows[0]!.n,
     ).toBe(2);
   });
 
   it('answers what billing says about the payment (402 unpaid, 409 used, 404 foreign) and keeps no version', async () => {
-    const before = (await db.query('SELECT count(*)::int AS n FROM trainer.versions')).rows[0].n;
+    const before = (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM trainer.versions')).rows[0]!
+      .n;
     const unpaid = await (
       await mesh.api('/api/v1/payments/create', {
         key: account.apiKey,
@@ -186,7 +188,9 @@ describe('StartTraining', () => {
     const foreign = await paidPayment(mesh, other.apiKey);
     expect(await errorOf(start(foreign.payment_id))).toEqual(expect.objectContaining({ code: 'not_found' }));
     expect(await errorOf(start('not-a-uuid'))).toEqual(expect.objectContaining({ code: 'malformed_id' }));
-    expect((await db.query('SELECT count(*)::int AS n FROM trainer.versions')).rows[0].n).toBe(before + 1);
+    expect(
+      (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM trainer.versions')).rows[0]!.n,
+    ).toBe(before + 1);
   });
 
   it('answers 503 when Replicate fails the create, gives the payment back, and a retry succeeds', async () => {
@@ -291,10 +295,11 @@ describe('Replicate events', () => {
     });
     expect(
       (
-        await db.query('SELECT count(*)::int AS n FROM trainer.webhook_events WHERE webhook_id = $1', [
-          completed.webhookId,
-        ])
-      ).rows[0].n,
+        await db.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM trainer.webhook_events WHERE webhook_id = $1',
+          [completed.webhookId],
+        )
+      ).rows[0]!.n,
     ).toBe(1);
 
     // A new webhook-id that would move the version backwards changes nothing either.
