@@ -45,7 +45,7 @@ type Emit = (record: () => void) => void;
 function paymentMoved(m: BillingMetrics, row: PaymentRow | undefined): void {
   if (!row) return;
   m.payments.inc({ status: row.status });
-  if (row.status === 'paid') m.revenue.inc({ currency: row.currency }, Number(row.amount));
+  if (row.status === 'paid') m.revenue.inc({ currency: row.currency }, row.amount);
 }
 
 /** The repositories with their status changes and ledger appends reported to `emit`. */

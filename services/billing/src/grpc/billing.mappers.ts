@@ -99,10 +99,10 @@ export const toBalance = (b: Balance): billing.CreditBalance => ({
 export const toUsageLine = (r: UsageReportRow): billing.UsageLine => ({
   accountId: r.account_id,
   currency: r.currency,
-  revenue: Number(r.revenue),
-  payments: Number(r.payments),
-  predictSeconds: Number(r.predict_seconds),
-  costMicros: Number(r.cost_micros),
+  revenue: r.revenue,
+  payments: r.payments,
+  predictSeconds: r.predict_seconds,
+  costMicros: r.cost_micros,
 });
 
 export const toWebhookEndpoint = (e: EndpointRow): billing.WebhookEndpoint => ({

@@ -40,7 +40,7 @@ export class AccountRepository {
     const { rows } = await this.db.query<AccountRow & { granted: number; used: number }>(
       `SELECT a.id, a.email, a.created_at,
               (SELECT count(*)::int FROM billing.api_keys k WHERE k.account_id = a.id AND k.revoked_at IS NULL) AS active_keys,
-              COALESCE(b.granted, 0)::float8 AS granted, COALESCE(b.used, 0)::float8 AS used
+              COALESCE(b.granted, 0)::bigint AS granted, COALESCE(b.used, 0)::bigint AS used
          FROM billing.accounts a
          LEFT JOIN LATERAL (SELECT sum(granted) AS granted, sum(used) AS used
                               FROM billing.credit_balances WHERE account_id = a.id) b ON true

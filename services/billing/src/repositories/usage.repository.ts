@@ -54,9 +54,9 @@ export class UsageRepository {
   async perVersion(accountId: string, from: Date | null, to: Date | null): Promise<VersionUsageRow[]> {
     const { rows } = await this.db.query<VersionUsageRow>(
       `SELECT version_id, GROUPING(version_id) = 1 AS is_total,
-              COALESCE(sum(images), 0)::float8 AS images, COALESCE(sum(trainings), 0)::int AS trainings,
+              COALESCE(sum(images), 0)::bigint AS images, COALESCE(sum(trainings), 0)::int AS trainings,
               COALESCE(sum(predict_seconds), 0)::float8 AS predict_seconds,
-              COALESCE(sum(amount), 0)::float8 AS amount_paid, max(currency) AS currency
+              COALESCE(sum(amount), 0)::bigint AS amount_paid, max(currency) AS currency
          FROM (SELECT r.version_id, r.settled AS images, 0 AS trainings, 0::float8 AS predict_seconds,
                       0 AS amount, NULL::text AS currency
                  FROM billing.credit_reservations r JOIN billing.credit_balances b ON b.version_id = r.version_id
@@ -102,8 +102,8 @@ export class UsageRepository {
        )
        SELECT COALESCE(r.account_id, c.account_id) AS account_id,
               COALESCE(r.currency, (SELECT currency FROM billing.plans ORDER BY deprecated, is_init DESC, id LIMIT 1), 'usd') AS currency,
-              COALESCE(r.revenue, 0)::float8 AS revenue, COALESCE(r.payments, 0) AS payments,
-              COALESCE(c.predict_seconds, 0) AS predict_seconds, COALESCE(c.cost_micros, 0)::float8 AS cost_micros
+              COALESCE(r.revenue, 0) AS revenue, COALESCE(r.payments, 0) AS payments,
+              COALESCE(c.predict_seconds, 0) AS predict_seconds, COALESCE(c.cost_micros, 0) AS cost_micros
          FROM revenue r FULL JOIN cost c ON c.account_id = r.account_id AND r.rank = 1
         ORDER BY 1, 2`,
       [accountId, from, to],

@@ -16,7 +16,7 @@ interface PromptRow {
   created_key: string;
   completed_at: Date | null;
   predict_time: number | null;
-  cost_micros: string | null;
+  cost_micros: number | null;
   deadline_at: Date;
   callback_url: string | null;
   run_id: string | null;
@@ -77,7 +77,7 @@ function toPrompt(row: PromptRow): Prompt {
     createdKey: row.created_key,
     completedAt: row.completed_at,
     predictTime: row.predict_time,
-    costMicros: row.cost_micros === null ? null : Number(row.cost_micros),
+    costMicros: row.cost_micros,
     deadlineAt: row.deadline_at,
     callbackUrl: row.callback_url,
     runId: row.run_id,

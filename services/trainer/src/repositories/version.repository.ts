@@ -59,11 +59,7 @@ const NAMES = [
   'deleted_at',
   'dataset_deleted_at',
 ] as const;
-// cost_micros is bigint; as float8 it arrives as a number (exact far beyond any training's cost).
-const columns = (alias = '') =>
-  NAMES.map((n) =>
-    n === 'cost_micros' ? `${alias}cost_micros::float8 AS cost_micros` : `${alias}${n}`,
-  ).join(', ');
+const columns = (alias = '') => NAMES.map((n) => `${alias}${n}`).join(', ');
 const COLUMNS = columns();
 /** The statuses a training counts against the account's cap in. */
 const RUNNING = `('starting', 'processing')`;
