@@ -10,6 +10,7 @@ import { startStripeSandbox } from '../sandbox/stripe';
 import { isAlive, killAndWait } from '../stack/processes';
 import {
   ensureLoginRoles,
+  isDbService,
   meshEnv,
   processEnv,
   repoRoot,
@@ -113,9 +114,7 @@ async function main() {
     spawnChild(name, script, {
       ...env,
       ...processEnv(name, PORTS, metricsPort),
-      ...(name === 'billing' || name === 'trainer' || name === 'inferencer'
-        ? { DATABASE_URL: serviceDatabaseUrls[name] }
-        : {}),
+      ...(isDbService(name) ? { DATABASE_URL: serviceDatabaseUrls[name] } : {}),
     }),
   );
   // The console was built by `make dev`; this rebuilds it on every change while dev runs.

@@ -6,7 +6,10 @@ import { Client } from 'pg';
 import { repoRoot } from './repo-root';
 
 /** The services that log in to Postgres, each as its own role (docs/operations.md, "Database roles"). */
-export type DbService = 'billing' | 'trainer' | 'inferencer';
+const DB_SERVICES = ['billing', 'trainer', 'inferencer'] as const;
+export type DbService = (typeof DB_SERVICES)[number];
+export const isDbService = (name: string): name is DbService =>
+  (DB_SERVICES as readonly string[]).includes(name);
 
 /**
  * Creates (or re-passwords) the login roles billing, trainer and inferencer with the same script
@@ -48,5 +51,5 @@ export function serviceDatabaseUrls(
     u.password = passwords[service];
     return u.toString();
   };
-  return { billing: url('billing'), trainer: url('trainer'), inferencer: url('inferencer') };
+  return Object.fromEntries(DB_SERVICES.map((s) => [s, url(s)])) as Record<DbService, string>;
 }

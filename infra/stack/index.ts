@@ -4,5 +4,5 @@ export { repoRoot } from './repo-root';
 export { startPostgres, DataDirInUseError, type PostgresServer } from './postgres';
 export { startRedis, pingRedis, type RedisServer } from './redis';
 export { startS3 } from './s3';
-export { ensureLoginRoles } from './db-roles';
+export { ensureLoginRoles, isDbService } from './db-roles';
 export { meshEnv, processEnv, stripeWebhookUrl } from './mesh-env';

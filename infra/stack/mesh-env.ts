@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { parseEnv } from 'node:util';
 import { repoRoot } from './repo-root';
 
 /**
@@ -61,17 +62,12 @@ export const stripeWebhookUrl = (gatewayPort: number) =>
   `http://127.0.0.1:${gatewayPort}/api/v1/payments/webhook`;
 
 /**
- * `NAME=value` lines of a dotenv-style file (no quoting or expansion); `#` starts a comment line.
- * The imager's allocator settings live in services/imager/malloc.env, which the container's
- * entrypoint reads too: one home for them.
+ * A dotenv-style file, read by Node's own parser (the one behind --env-file). The imager's
+ * allocator settings live in services/imager/malloc.env, which the container's entrypoint reads
+ * too: one home for them.
  */
 export function readEnvFile(file: string): Record<string, string> {
-  const vars: Record<string, string> = {};
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line.trim());
-    if (m) vars[m[1]!] = m[2]!;
-  }
-  return vars;
+  return parseEnv(fs.readFileSync(file, 'utf8')) as Record<string, string>;
 }
 
 /** Environment a process needs before it starts (the C library reads it at exec), by process. */
