@@ -1,5 +1,4 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Counter, Histogram } from 'prom-client';
@@ -11,6 +10,7 @@ import {
   createMetrics,
   createRedis,
   dependencyReadiness,
+  listen,
   startMetricsServer,
 } from '@atelier/kit';
 import { createMesh } from './clients/mesh';
@@ -203,10 +203,19 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
   const { app } = createGatewayApp(deps);
   const server = http.createServer(app);
   server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve) => server.listen(config.HTTP_PORT, config.HTTP_HOST, resolve));
-  const port = (server.address() as AddressInfo).port;
+  let port: number;
+  let metricsServer: Awaited<ReturnType<typeof startMetricsServer>>;
+  try {
+    port = await listen(server, config.HTTP_PORT, config.HTTP_HOST);
+    metricsServer = await startMetricsServer(metrics.registry, config.METRICS_PORT, config.HTTP_HOST);
+  } catch (err) {
+    // A failed bind leaves nothing open behind it: the caller may retry on other ports.
+    server.close();
+    deps.mesh.close();
+    deps.redis.disconnect();
+    throw err;
+  }
   const url = `http://${config.HTTP_HOST}:${port}`;
-  const metricsServer = await startMetricsServer(metrics.registry, config.METRICS_PORT, config.HTTP_HOST);
   logger.info({ url, metrics_port: metricsServer.port }, 'listening');
   let stopped: Promise<void> | undefined;
   return {

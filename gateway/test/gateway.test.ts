@@ -1,3 +1,6 @@
+import { loadConfig } from '@atelier/kit';
+import { billingConfigSchema, startBilling } from '@atelier/billing';
+import { gatewayConfigSchema, startGateway } from '@atelier/gateway';
 import { startMesh, waitFor, type Mesh } from '@atelier/infra/testing';
 
 let mesh: Mesh;
@@ -134,6 +137,20 @@ describe('checkout return pages', () => {
       expect(res.status).toBe(200);
       expect(await res.text()).toMatch(/close this page/);
     }
+  });
+});
+
+describe('a port already taken', () => {
+  // A bind that fails must reject (so a launcher can retry on other ports), not leave the start
+  // pending forever while the 'error' event kills the process.
+  it('fails the gateway and a service with EADDRINUSE instead of hanging', async () => {
+    const gatewayEnv = { ...mesh.env, HTTP_PORT: String(mesh.gateway.port), METRICS_PORT: '0' };
+    await expect(startGateway(loadConfig(gatewayConfigSchema, gatewayEnv))).rejects.toThrow(/EADDRINUSE/);
+    const billingPort = mesh.billing.address.split(':').pop()!;
+    const billingEnv = { ...mesh.envFor('billing'), GRPC_PORT: billingPort, METRICS_PORT: '0' };
+    await expect(startBilling(loadConfig(billingConfigSchema, billingEnv))).rejects.toThrow(/EADDRINUSE/);
+    // The mesh on those ports still answers: the failed starts closed only what they opened.
+    expect((await mesh.api('/api/v1/plans')).status).toBe(200);
   });
 });
 

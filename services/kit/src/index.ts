@@ -9,6 +9,7 @@ export * from './grpc-errors';
 export * from './grpc-server';
 export * from './health-client';
 export * from './logger';
+export * from './listen';
 export * from './metrics';
 export * from './redis';
 export * from './service';

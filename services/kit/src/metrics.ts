@@ -1,6 +1,6 @@
 import http from 'node:http';
-import { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { listen } from './listen';
 
 /** One registry per process, with the RED metrics every gRPC server and client records. */
 export function createMetrics(service: string) {
@@ -170,9 +170,8 @@ export async function startMetricsServer(
       () => res.writeHead(500).end(),
     );
   });
-  await new Promise<void>((resolve) => server.listen(port, host, resolve));
   return {
-    port: (server.address() as AddressInfo).port,
+    port: await listen(server, port, host),
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

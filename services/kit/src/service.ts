@@ -26,17 +26,28 @@ export async function serve(opts: {
   close: Array<() => unknown>;
 }): Promise<RunningService> {
   const { config } = opts;
-  const grpcServer = await startGrpcServer({
-    ...opts,
-    host: config.GRPC_HOST,
-    port: config.GRPC_PORT,
-    readinessIntervalMs: config.HEALTH_CHECK_INTERVAL_MS,
-  });
-  const metricsServer = await startMetricsServer(
-    opts.metrics.registry,
-    config.METRICS_PORT,
-    config.GRPC_HOST,
-  );
+  let grpcServer: RunningGrpcServer | undefined;
+  let metricsServer: Awaited<ReturnType<typeof startMetricsServer>>;
+  try {
+    grpcServer = await startGrpcServer({
+      ...opts,
+      host: config.GRPC_HOST,
+      port: config.GRPC_PORT,
+      readinessIntervalMs: config.HEALTH_CHECK_INTERVAL_MS,
+    });
+    metricsServer = await startMetricsServer(opts.metrics.registry, config.METRICS_PORT, config.GRPC_HOST);
+  } catch (err) {
+    // A failed bind (a port taken) leaves nothing open behind it: pools, Redis, timers.
+    await grpcServer?.shutdown(0);
+    for (const close of opts.close) {
+      try {
+        await close();
+      } catch {
+        // Best effort: the bind's error is the one to report.
+      }
+    }
+    throw err;
+  }
   opts.logger.info({ grpc: grpcServer.address, metrics_port: metricsServer.port }, 'listening');
   let stopped: Promise<void> | undefined;
   return {
