@@ -15,8 +15,7 @@
 // and per-connection bandwidth, so a download takes what it takes from Replicate, not 2 ms.
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import fs from 'node:fs';
-import { log, median, mib, now, require, round, waitFor } from './lib/common.mjs';
+import { lastLog, log, median, mib, now, require, round, waitFor } from './lib/common.mjs';
 import { api, createAccount, startStack } from './lib/stack.mjs';
 import { readyVersion } from './lib/versions.mjs';
 
@@ -36,18 +35,6 @@ async function download(url) {
   const body = Buffer.from(await res.arrayBuffer());
   if (!res.ok) throw new Error(`GET ${url} answered ${res.status}`);
   return { ms: now() - t, bytes: body.length };
-}
-
-function lastLog(file, pred) {
-  for (const line of fs.readFileSync(file, 'utf8').trim().split('\n').reverse()) {
-    try {
-      const j = JSON.parse(line);
-      if (pred(j)) return j;
-    } catch {
-      // not JSON
-    }
-  }
-  return undefined;
 }
 
 export async function run() {

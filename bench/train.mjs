@@ -12,6 +12,7 @@ import {
   CACHE_DIR,
   cpuDelta,
   cpuSnapshot,
+  lastLog,
   log,
   median,
   mib,
@@ -104,20 +105,6 @@ function upload(url, key, body) {
       req.end();
     })().catch(reject);
   });
-}
-
-/** The last JSON log line of a service matching pred, with its time in epoch ms. */
-function lastLog(file, pred) {
-  const lines = fs.readFileSync(file, 'utf8').trim().split('\n').reverse();
-  for (const line of lines) {
-    try {
-      const j = JSON.parse(line);
-      if (pred(j)) return { ...j, at: Date.parse(j.time) };
-    } catch {
-      // not JSON
-    }
-  }
-  return undefined;
 }
 
 export async function run() {

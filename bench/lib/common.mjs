@@ -1,5 +1,5 @@
 // Small helpers every benchmark shares: paths, the workspace's CommonJS packages, waiting,
-// statistics and /proc readers.
+// statistics, the services' JSON logs and /proc readers.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -62,6 +62,26 @@ export async function timeRuns(fn, { runs, warmup = 0 }) {
   }
   return times;
 }
+
+// ---- the services' logs ---------------------------------------------------------------------
+
+/** Every JSON line of a service's log, with its time in epoch ms (`at`). */
+export function logEntries(file) {
+  const entries = [];
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (!line.startsWith('{')) continue; // a warning printed by Node or a library
+    try {
+      const j = JSON.parse(line);
+      entries.push({ ...j, at: Date.parse(j.time) });
+    } catch {
+      // a line cut short by a process stopped mid-write
+    }
+  }
+  return entries;
+}
+
+/** The last JSON log line of a service matching pred. */
+export const lastLog = (file, pred) => logEntries(file).findLast(pred);
 
 // ---- /proc ---------------------------------------------------------------------------------
 
