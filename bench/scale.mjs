@@ -26,7 +26,7 @@ const { trainerRepositories } = require('./services/trainer/dist/repositories/in
 const { createVersionReconciler } = require('./services/trainer/dist/domain/version.job.js');
 const { VersionTransitions } = require('./services/trainer/dist/domain/version-transition.service.js');
 const { trainerConfigSchema } = require('./services/trainer/dist/config.js');
-const { createLogger, createMetrics, createPool, createStore } = require('@atelier/kit');
+const { createHealthChecker, createLogger, createMetrics, createPool, createStore } = require('@atelier/kit');
 
 const SIZES = (process.env.BENCH_SCALE_SIZES ?? '100,10000,100000').split(',').map(Number);
 const IN_FLIGHT = Number(process.env.BENCH_SCALE_VERSIONS ?? 10_000);
@@ -202,6 +202,22 @@ export async function run() {
       );
     }
 
+    // ---- the floor of any page on this machine ------------------------------------------------
+    // A page is one HTTP request and two gRPC round trips around its SQL: what those cost with no
+    // work behind them (an empty route, a health check) is the least a page can take here.
+    const healthz = await timeRuns(() => fetch(`${stack.info.gatewayUrl}/healthz`).then((r) => r.text()), {
+      runs: REQUESTS * 5,
+      warmup: 15,
+    });
+    const health = createHealthChecker(stack.info.env.INFERENCER_ADDR);
+    const grpcCheck = await timeRuns(() => health.check(), { runs: REQUESTS * 5, warmup: 15 });
+    health.close();
+    const floor = {
+      http_healthz_p50_ms: round(median(healthz), 2),
+      grpc_health_check_p50_ms: round(median(grpcCheck), 2),
+    };
+    floor.page_floor_ms = round(floor.http_healthz_p50_ms + 2 * floor.grpc_health_check_p50_ms, 2);
+
     // ---- reconciler -------------------------------------------------------------------------
     const t = now();
     await db.query(
@@ -369,6 +385,7 @@ export async function run() {
     return {
       figures: {
         listing: listing.map(({ plan_first, plan_deep, ...rest }) => rest),
+        floor,
         reconciler: {
           versions_in_flight: IN_FLIGHT,
           seed_ms: round(seedMs, 0),
@@ -427,6 +444,7 @@ export async function run() {
           ({ prompts, first_page_hops_p50_ms: h }) =>
             `  ${String(prompts).padStart(6)} prompts: ${h.gateway_request} = ${h.inferencer_list_prompts} + ${h.imager_sign_urls} + ${h.gateway_own_and_grpc}`,
         ),
+        `the floor of a page here, before any work: GET /healthz ${floor.http_healthz_p50_ms} ms + 2 × a gRPC health check ${floor.grpc_health_check_p50_ms} ms = ${floor.page_floor_ms} ms, ${round(floor.page_floor_ms / largest.sql_first_p50_ms, 1)}× the SQL at ${largest.prompts} prompts before the SQL itself`,
         `EXPLAIN, first page at ${largest.prompts} prompts:`,
         ...largest.plan_first.slice(0, 8).map((l) => `    ${l}`),
         `EXPLAIN, deep page at ${largest.prompts} prompts:`,
