@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import JSZip from 'jszip';
 import { Client } from 'pg';
@@ -304,6 +304,28 @@ describe('training a model', () => {
         .filter((d) => d.runId === trainingId)
         .map((d) => d.status),
     ).toEqual(['delivered', 'delivered']);
+  });
+
+  it('relays a photo of several MiB whole: the zip holds its bytes exactly as uploaded', async () => {
+    // Noise compresses badly: ~2.6 MB at 1600×1600, so it crosses gateway → trainer → imager as
+    // several gRPC messages, and passes the checks untouched (a plain sRGB JPEG within bounds).
+    const noise = await sharp(randomBytes(1600 * 1600 * 3), {
+      raw: { width: 1600, height: 1600, channels: 3 },
+    })
+      .jpeg({ quality: 95 })
+      .toBuffer();
+    expect(noise.length).toBeGreaterThan(2 * 1024 * 1024);
+    const files = [...(await distinctPhotos(4)), { name: 'noise.jpg', type: 'image/jpeg', data: noise }];
+    const res = await upload(await paidPayment(), key, files);
+    expect(res.status).toBe(202);
+    const { version_id: versionId } = (await res.json()) as { version_id: string };
+    const { rows } = await db.query<{ dataset_key: string }>(
+      'SELECT dataset_key FROM trainer.versions WHERE id = $1',
+      [versionId],
+    );
+    const zip = await JSZip.loadAsync(await readObject(rows[0]!.dataset_key));
+    const stored = await Promise.all(Object.values(zip.files).map((f) => f.async('nodebuffer')));
+    expect(stored.filter((data) => data.equals(noise))).toHaveLength(1);
   });
 
   it('refuses an unpaid (402), used (409), add-on (409) or foreign (404) payment', async () => {

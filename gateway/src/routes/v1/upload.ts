@@ -111,8 +111,8 @@ export async function digestUpload(req: Request, limits: UploadLimits): Promise<
 
 /**
  * Adapts a multipart upload to trainer's TrainVersion stream, nothing more: each file is a
- * file_start followed by its chunks, written with backpressure, so the gateway holds at most a
- * chunk or two of any photo. Trainer may answer before the end (a payment it refuses): the rest
+ * file_start followed by its chunks (socket reads gathered into messages of up to MESSAGE_BYTES),
+ * written with backpressure, so the gateway holds at most a message or two of any photo. Trainer may answer before the end (a payment it refuses): the rest
  * of the body is then drained unread and that answer returned. The body's UploadDigest is
  * computed on the way through, for the Idempotency-Key.
  */
@@ -200,6 +200,7 @@ export async function streamUploadToTrainer(
               contentType: info.mimeType,
             },
           });
+          const message = new MessageGatherer();
           for await (const chunk of file as AsyncIterable<Buffer>) {
             if (failure) break;
             total += chunk.length;
@@ -210,8 +211,11 @@ export async function streamUploadToTrainer(
               break;
             }
             hash.update(chunk);
-            await stream.write({ chunk });
+            const full = message.add(chunk);
+            if (full) await stream.write({ chunk: full });
           }
+          const rest = message.flush();
+          if (rest && !failure) await stream.write({ chunk: rest });
           file.resume();
         })
         .catch((err: unknown) => {
@@ -250,5 +254,32 @@ export async function streamUploadToTrainer(
   } catch (err) {
     stream.cancel();
     throw err;
+  }
+}
+
+/**
+ * Socket reads (16–64 KiB) gathered into messages of about this size before they go to trainer,
+ * which relays them to imager: every gRPC message costs each of the three processes a frame,
+ * a protobuf decode and encode and a Buffer, whatever its size.
+ */
+const MESSAGE_BYTES = 1 << 20;
+
+class MessageGatherer {
+  private parts: Buffer[] = [];
+  private bytes = 0;
+
+  /** A whole message once enough bytes are gathered. */
+  add(chunk: Buffer): Buffer | undefined {
+    this.parts.push(chunk);
+    this.bytes += chunk.length;
+    return this.bytes >= MESSAGE_BYTES ? this.flush() : undefined;
+  }
+
+  flush(): Buffer | undefined {
+    if (this.bytes === 0) return undefined;
+    const message = Buffer.concat(this.parts, this.bytes);
+    this.parts = [];
+    this.bytes = 0;
+    return message;
   }
 }
