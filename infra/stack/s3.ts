@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
-import type net from 'node:net';
 import path from 'node:path';
+import { listen } from '@atelier/kit';
 
 import type { Log } from './processes';
 
@@ -53,14 +53,7 @@ export async function startS3(opts: S3Options): Promise<S3Server> {
   // Our own HTTP server rather than s3rver.run(): run() reports a listen error (port taken) as an
   // uncaught 'error' event instead of rejecting.
   const server = http.createServer(s3rver.callback());
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as net.AddressInfo;
+  const port = await listen(server, opts.port ?? 0, '127.0.0.1');
   const endpoint = `http://127.0.0.1:${port}`;
   opts.log?.(`s3rver ready on ${endpoint} (bucket ${opts.bucket}, data ${dir})`);
 

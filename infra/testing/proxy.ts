@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { listen } from '@atelier/kit';
 
 export interface TcpProxy {
   /** host:port to connect to instead of the target. */
@@ -35,8 +36,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     upstream.on('error', drop).on('close', drop);
     client.pipe(upstream).pipe(client);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
+  const port = await listen(server, 0, '127.0.0.1');
   return {
     address: `127.0.0.1:${port}`,
     port,

@@ -1,12 +1,11 @@
-import type http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
 
 /**
- * Binds an HTTP server and resolves with its port, or rejects when the bind fails
+ * Binds a server (HTTP or plain TCP) and resolves with its port, or rejects when the bind fails
  * (EADDRINUSE, EACCES). `server.listen(port, host, callback)` alone reports a failed bind only as
  * an 'error' event: the caller's promise never settles and the process dies of an uncaught error.
  */
-export function listen(server: http.Server, port: number, host: string): Promise<number> {
+export function listen(server: Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const fail = (err: Error) => reject(err);
     server.once('error', fail);
