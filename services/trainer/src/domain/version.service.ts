@@ -161,15 +161,7 @@ export class VersionService {
    */
   async launch(
     progress: StartProgress,
-    input: {
-      datasetKey: string;
-      datasetUrl: string;
-      imageCount: number;
-      className: string;
-      triggerWord: string;
-      callbackUrl?: string;
-      maxRunning?: number;
-    },
+    input: Omit<StartTrainingInput, 'accountId' | 'paymentId' | 'versionId'>,
     signal?: AbortSignal,
   ): Promise<VersionRow> {
     const { accountId, paymentId, versionId } = progress;

@@ -67,53 +67,30 @@ const RUNNING = `('starting', 'processing')`;
 const GAP = `LEAST($3::float8, GREATEST($2::float8, extract(epoch FROM now() - v.created_at)::float8 * 100)) * interval '1 millisecond'`;
 
 /** trainer.versions: one statement per method; status changes are guarded by the status they expect. */
+/** What a new version row is made of. */
+export interface NewVersion {
+  id: string;
+  accountId: string;
+  paymentId: string;
+  className: string;
+  triggerWord: string;
+  model: string;
+  datasetKey: string;
+  imageCount: number;
+  timeoutMs: number;
+  startGraceMs: number;
+  callbackUrl?: string | null;
+}
+
 export class VersionRepository {
   constructor(private readonly db: Queryable) {}
 
-  /** A new version, not yet known to Replicate: the reconciler leaves it alone until `startGraceMs` passed. */
-  async insert(v: {
-    id: string;
-    accountId: string;
-    paymentId: string;
-    className: string;
-    triggerWord: string;
-    model: string;
-    datasetKey: string;
-    imageCount: number;
-    timeoutMs: number;
-    startGraceMs: number;
-    callbackUrl?: string | null;
-  }): Promise<VersionRow> {
-    const { rows } = await this.db.query<VersionRow>(
-      `INSERT INTO trainer.versions (id, account_id, payment_id, class_name, trigger_word, model, dataset_key, image_count,
-                                     deadline_at, next_check_at, callback_url)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + $9::float8 * interval '1 millisecond', now() + $10::float8 * interval '1 millisecond', $11)
-       RETURNING ${COLUMNS}`,
-      [
-        v.id,
-        v.accountId,
-        v.paymentId,
-        v.className,
-        v.triggerWord,
-        v.model,
-        v.datasetKey,
-        v.imageCount,
-        v.timeoutMs,
-        v.startGraceMs,
-        v.callbackUrl ?? null,
-      ],
-    );
-    return rows[0]!;
-  }
-
   /**
-   * `insert`, only while the account has fewer than `maxRunning` trainings starting or running
+   * A new version, not yet known to Replicate (the reconciler leaves it alone until `startGraceMs`
+   * passed), only while the account has fewer than `maxRunning` trainings starting or running
    * (one statement, so no lock is held while racers queue); undefined when it has that many.
    */
-  async insertUnderCap(
-    v: Parameters<VersionRepository['insert']>[0],
-    maxRunning: number,
-  ): Promise<VersionRow | undefined> {
+  async insertUnderCap(v: NewVersion, maxRunning: number): Promise<VersionRow | undefined> {
     const { rows } = await this.db.query<VersionRow>(
       `INSERT INTO trainer.versions (id, account_id, payment_id, class_name, trigger_word, model, dataset_key, image_count,
                                      deadline_at, next_check_at, callback_url)
