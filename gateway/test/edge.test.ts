@@ -4,8 +4,14 @@
  * limited per client address, and listing cursors that are not real.
  */
 import { randomUUID } from 'node:crypto';
-import { signWebhook } from '@atelier/infra/sandbox/replicate';
-import { paidInitPayment, startMesh, waitFor, type Mesh } from '@atelier/infra/testing';
+import {
+  paidInitPayment,
+  startMesh,
+  waitFor,
+  type Mesh,
+  postReplicateWebhook,
+  signedWebhookHeaders,
+} from '@atelier/infra/testing';
 
 let mesh: Mesh;
 let key: string;
@@ -94,20 +100,8 @@ describe('text Postgres cannot store', () => {
 });
 
 describe('the Replicate webhook route', () => {
-  const deliver = (body: string, secret: string) => {
-    const id = `msg_${randomUUID()}`;
-    const ts = Math.floor(Date.now() / 1000);
-    return mesh.api('/api/v1/webhooks/replicate?kind=training', {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'webhook-id': id,
-        'webhook-timestamp': String(ts),
-        'webhook-signature': signWebhook(secret, id, ts, body),
-      },
-      body,
-    });
-  };
+  const deliver = (body: string, secret: string) =>
+    postReplicateWebhook(mesh, 'training', body, signedWebhookHeaders(secret, body));
   // A training's logs: real runs send megabytes of them with every webhook.
   const bigTraining = () =>
     JSON.stringify({

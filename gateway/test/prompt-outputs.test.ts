@@ -5,9 +5,7 @@
  * answered 200, the prompt waits with its credits reserved, and once the bucket is back the claim
  * loop copies the outputs and settles, exactly once.
  */
-import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import { signWebhook } from '@atelier/infra/sandbox/replicate';
 import {
   readyVersion,
   startMesh,
@@ -15,6 +13,7 @@ import {
   waitFor,
   type Mesh,
   type TcpProxy,
+  postReplicateWebhook,
 } from '@atelier/infra/testing';
 import { sandboxModelVersion } from '../../services/inferencer/test/support/sandbox-version';
 
@@ -93,19 +92,7 @@ it('a success webhook arriving while the bucket is down is answered 200; the cla
   const failedCopies = () =>
     inferencerMetric('atelier_claim_loop_items_total', 'loop="prompt-reconciler",outcome="failed"');
   const failedBefore = await failedCopies();
-  const body = JSON.stringify(prediction.object);
-  const id = `msg_${randomUUID()}`;
-  const ts = Math.floor(Date.now() / 1000);
-  const hook = await mesh.api('/api/v1/webhooks/replicate?kind=prediction', {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'webhook-id': id,
-      'webhook-timestamp': String(ts),
-      'webhook-signature': signWebhook(mesh.replicate.webhookSecret, id, ts, body),
-    },
-    body,
-  });
+  const hook = await postReplicateWebhook(mesh, 'prediction', JSON.stringify(prediction.object));
   expect(hook.status).toBe(200);
 
   // The copy the webhook woke the claim loop for fails against the downed bucket; the prompt

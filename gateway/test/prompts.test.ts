@@ -14,8 +14,14 @@ import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import sharp from 'sharp';
 import { currentContext } from '@atelier/kit';
-import { signWebhook } from '@atelier/infra/sandbox/replicate';
-import { insertVersionRow, scheduleCheck, startMesh, waitFor, type Mesh } from '@atelier/infra/testing';
+import {
+  insertVersionRow,
+  scheduleCheck,
+  startMesh,
+  waitFor,
+  type Mesh,
+  postReplicateWebhook,
+} from '@atelier/infra/testing';
 import { sandboxModelVersion } from '../../services/inferencer/test/support/sandbox-version';
 
 let mesh: Mesh;
@@ -425,20 +431,7 @@ describe('concurrency', () => {
     const record = await mesh.replicate.settled(predictionId);
     expect(record.object.status).toBe('succeeded');
     const body = JSON.stringify(record.object);
-    const deliver = () => {
-      const id = `msg_${randomUUID()}`;
-      const ts = Math.floor(Date.now() / 1000);
-      return mesh.api('/api/v1/webhooks/replicate?kind=prediction', {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'webhook-id': id,
-          'webhook-timestamp': String(ts),
-          'webhook-signature': signWebhook(mesh.replicate.webhookSecret, id, ts, body),
-        },
-        body,
-      });
-    };
+    const deliver = () => postReplicateWebhook(mesh, 'prediction', body);
     // Due for the reconciler (it passes every 500 ms) while deliveries keep arriving until one of them finishes it.
     await scheduleCheck(db, 'inferencer.prompts', prompt_id, 0);
     await waitFor(

@@ -7,10 +7,10 @@ import { loadConfig, type RunningService } from '@atelier/kit';
 import { gatewayConfigSchema, startGateway, type RunningGateway } from '@atelier/gateway';
 import { inferencerConfigSchema, startInferencer } from '@atelier/inferencer';
 import {
-  insertVersionRow,
   distinctPhotos,
   paidInitPayment,
   photoForm,
+  readyVersion,
   startMesh,
   waitFor,
   type Mesh,
@@ -84,25 +84,7 @@ it('two inferencers complete every prompt whose webhook never came, each exactly
   const N = 12;
   const account = await mesh.createAccount();
   const model = await sandboxModelVersion(mesh.replicate);
-  const paymentId = await paidInitPayment(mesh, account, N);
-  const versionId = crypto.randomUUID();
-  const billing = mesh.gateway.deps.mesh.billing;
-  await billing.claimInitPayment({ accountId: account.accountId, paymentId, versionId });
-  const now = new Date();
-  await insertVersionRow(db, {
-    id: versionId,
-    account_id: account.accountId,
-    payment_id: paymentId,
-    status: 'succeeded',
-    model: model.model,
-    replicate_training_id: `sandbox_${versionId}`,
-    replicate_version: model.version,
-    dataset_key: 'datasets/x.zip',
-    started_at: now,
-    completed_at: now,
-    pushed_at: now,
-  });
-  await billing.grantCredits({ accountId: account.accountId, versionId, paymentId });
+  const versionId = await readyVersion(mesh, account, N, model);
 
   mesh.replicate.faults.dropWebhooks();
   const claimsBefore = [
@@ -140,7 +122,10 @@ it('two inferencers complete every prompt whose webhook never came, each exactly
     [promptIds],
   );
   expect(images.rows[0]!.n).toBe(N);
-  const balance = await billing.getCreditBalance({ accountId: account.accountId, versionId });
+  const balance = await mesh.gateway.deps.mesh.billing.getCreditBalance({
+    accountId: account.accountId,
+    versionId,
+  });
   expect(balance.balance).toEqual(expect.objectContaining({ granted: N, used: N, remaining: 0 }));
   // Both instances took part.
   const claimsAfter = [

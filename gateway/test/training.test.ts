@@ -12,7 +12,15 @@ import JSZip from 'jszip';
 import { Client } from 'pg';
 import sharp from 'sharp';
 import { signWebhook } from '@atelier/infra/sandbox/replicate';
-import { distinctPhotos, scheduleCheck, startMesh, waitFor, type Mesh } from '@atelier/infra/testing';
+import {
+  distinctPhotos,
+  scheduleCheck,
+  startMesh,
+  waitFor,
+  type Mesh,
+  postReplicateWebhook,
+  signedWebhookHeaders,
+} from '@atelier/infra/testing';
 
 let mesh: Mesh;
 let db: Client;
@@ -475,16 +483,9 @@ describe('Replicate webhooks and the reconciler', () => {
     expect(completed.status).toBe('delivered');
 
     const post = (headers: Record<string, string>, body = completed.body) =>
-      mesh.api('/api/v1/webhooks/replicate?kind=training', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...headers },
-        body,
-      });
-    const signedHeaders = (id: string, body: string, timestamp = Math.floor(Date.now() / 1000)) => ({
-      'webhook-id': id,
-      'webhook-timestamp': String(timestamp),
-      'webhook-signature': signWebhook(mesh.replicate.webhookSecret, id, timestamp, body),
-    });
+      postReplicateWebhook(mesh, 'training', body, headers);
+    const signedHeaders = (id: string, body: string) =>
+      signedWebhookHeaders(mesh.replicate.webhookSecret, body, id);
 
     // Redelivery of the same message: 200, nothing changes, still one record of it.
     const again = await post(signedHeaders(completed.webhookId, completed.body));

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import sharp from 'sharp';
+import { signWebhook } from '../sandbox/replicate';
 import type { Mesh } from './mesh';
 import { waitFor } from './wait';
 
@@ -90,6 +91,35 @@ export function photoForm(
   for (const [k, v] of Object.entries(fields)) body.append(k, v);
   for (const f of files) body.append('images', new Blob([f.data], { type: f.type }), f.name);
   return body;
+}
+
+/** Standard Webhooks headers signing `body` with `secret` as Replicate does (a fresh id, now). */
+export function signedWebhookHeaders(
+  secret: string,
+  body: string,
+  id = `msg_${randomUUID()}`,
+  timestamp = Math.floor(Date.now() / 1000),
+): Record<string, string> {
+  return {
+    'webhook-id': id,
+    'webhook-timestamp': String(timestamp),
+    'webhook-signature': signWebhook(secret, id, timestamp, body),
+  };
+}
+
+/** POSTs `body` to the gateway's Replicate webhook route, signed with the sandbox's secret unless
+ * other `headers` are given. */
+export function postReplicateWebhook(
+  mesh: Mesh,
+  kind: 'training' | 'prediction',
+  body: string,
+  headers = signedWebhookHeaders(mesh.replicate.webhookSecret, body),
+): Promise<Response> {
+  return mesh.api(`/api/v1/webhooks/replicate?kind=${kind}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body,
+  });
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
