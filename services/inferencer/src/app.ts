@@ -49,8 +49,8 @@ type DomainSettings = Pick<
   | 'PREDICTION_PRICE_PER_SECOND_MICROS'
   | 'TRANSFER_TIMEOUT_MS'
   | 'MAX_RUNNING_PROMPTS_PER_ACCOUNT'
-> &
-  Partial<Pick<InferencerConfig, 'DUPLICATE_RUN_WINDOW_MS'>>;
+  | 'DUPLICATE_RUN_WINDOW_MS'
+>;
 
 /**
  * Repositories → domain, from dependencies the caller made: the real ones in startInferencer,
@@ -118,11 +118,10 @@ export function buildInferencerDomain(deps: {
   });
   const offers = new OfferService({
     store,
-    versions: deps.versions,
     credits,
     prompts,
     logger,
-    settings: { duplicateWindowMs: config.DUPLICATE_RUN_WINDOW_MS ?? 60_000 },
+    settings: { duplicateWindowMs: config.DUPLICATE_RUN_WINDOW_MS },
   });
   const erasure = new PromptErasureService({ store, completion, predictions, outputs: deps.outputs, logger });
   return { store, completion, prompts, events, reconciler, offers, erasure };

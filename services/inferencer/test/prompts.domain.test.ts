@@ -152,6 +152,7 @@ beforeAll(async () => {
       RECONCILE_BATCH: 50,
       RECONCILE_CONCURRENCY: 5,
       PREDICTION_PRICE_PER_SECOND_MICROS: 1_400,
+      DUPLICATE_RUN_WINDOW_MS: 60_000,
     },
   });
   jest.spyOn(domain.reconciler, 'wake').mockImplementation(() => {
@@ -675,8 +676,9 @@ describe('offer and pack runs under the tier cap on prompts at once', () => {
     expect(rows[0]!.n).toBe(0);
   });
 
-  it('runs every prompt of a run that fits under the cap', async () => {
+  it('runs every prompt of a run that fits under the cap, asking trainer for the version once', async () => {
     const versionId = readyVersion(20, runner);
+    const asked = jest.spyOn(versions, 'getVersion');
     const { run, prompts } = await domain.offers.runPack({
       accountId: runner,
       packId: PACK,
@@ -684,6 +686,9 @@ describe('offer and pack runs under the tier cap on prompts at once', () => {
       variables,
       maxRunning: 3,
     });
+    const asks = asked.mock.calls.length;
+    asked.mockRestore();
+    expect(asks).toBe(1);
     expect(prompts).toHaveLength(3);
     expect(prompts.every((p) => ['starting', 'processing', 'succeeded'].includes(p.status))).toBe(true);
     expect(run.priceCredits).toBeGreaterThan(0);

@@ -1,26 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { AppError, Errors, requireUuid, type ErrorCode, type Logger } from '@atelier/kit';
+import { Errors, requireUuid, type Logger } from '@atelier/kit';
 import type { Repositories, Store } from '../repositories';
 import type { Offer, Pack, Run, RunKind } from './offer.model';
 import { checkVariables, creditsUsed, packPrice, promptsOf, requestHash, variablesOf } from './offer.rules';
 import type { Prompt } from './prompt.model';
 import { LIMITS, validateParams } from './prompt.rules';
-import { runningLimit, type CallLimits, type PromptService } from './prompt.service';
-import type { Credits, VersionDirectory } from './ports';
-
-/** Billing answers that mean it reserved nothing: the run row can simply go. */
-const RESERVE_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'insufficient_credits',
-  'not_found',
-  'invalid_argument',
-  'malformed_id',
-  'payment_not_paid',
-  'permission_denied',
-]);
+import { isReserveRefusal, type CallLimits, type PromptService } from './prompt.service';
+import type { Credits } from './ports';
 
 export interface OfferServiceDeps {
   store: Store;
-  versions: VersionDirectory;
   credits: Credits;
   prompts: PromptService;
   logger: Logger;
@@ -54,7 +43,6 @@ export async function settleRunIfDone(repos: Repositories, credits: Credits, run
   await repos.runs.markSettled(runId, used);
 }
 
-/** Offers and packs: the catalogue operators manage and the runs customers buy from it. */
 /** Who runs an offer or a pack, on what, and the tier's cap on prompts at once (0: the configured one). */
 interface RunInput {
   accountId: string;
@@ -63,6 +51,7 @@ interface RunInput {
   maxRunning?: number;
 }
 
+/** Offers and packs: the catalogue operators manage and the runs customers buy from it. */
 export class OfferService {
   constructor(private readonly d: OfferServiceDeps) {}
 
@@ -165,9 +154,7 @@ export class OfferService {
     const variables = input.variables;
     checkVariables(variablesOf(...offers.flatMap((o) => [o.template, o.negativeTemplate])), variables);
 
-    const version = await this.d.versions.getVersion(accountId, versionId);
-    if (version.accountId !== accountId) throw Errors.notFound('version', versionId);
-    if (!version.isReady || !version.replicateVersion) throw Errors.versionNotReady(versionId);
+    const version = await this.d.prompts.readyVersion(accountId, versionId);
     const values = { ...variables, trigger_word: version.triggerWord, class: version.className };
     const plan = offers.flatMap((o) => promptsOf(o, values));
     const imagesExpected = plan.reduce((s, p) => s + p.numOutputs, 0);
@@ -203,7 +190,7 @@ export class OfferService {
     const cap = this.d.prompts.runningCap(input.maxRunning);
     if ((await this.d.store.repos.prompts.countActiveOf(accountId)) + plan.length > cap) {
       await this.d.store.repos.runs.delete(runId);
-      throw runningLimit(cap);
+      throw Errors.tooManyRunningPrompts(cap);
     }
 
     let remaining = 0;
@@ -211,7 +198,7 @@ export class OfferService {
       try {
         ({ remaining } = await this.d.credits.reserve(accountId, versionId, runId, price));
       } catch (err) {
-        if (!(err instanceof AppError && RESERVE_REFUSALS.has(err.code)))
+        if (!isReserveRefusal(err))
           await this.d.credits
             .release(runId)
             .catch((e: unknown) =>
@@ -228,7 +215,16 @@ export class OfferService {
     const results = await Promise.allSettled(
       plan.map((params) =>
         this.d.prompts.create(
-          { accountId, versionId, promptId: randomUUID(), params, waitSeconds: 0, runId, maxRunning: cap },
+          {
+            accountId,
+            versionId,
+            promptId: randomUUID(),
+            params,
+            waitSeconds: 0,
+            runId,
+            maxRunning: cap,
+            version,
+          },
           call,
         ),
       ),
@@ -238,7 +234,7 @@ export class OfferService {
         this.d.logger.warn({ err: r.reason as unknown, run_id: runId }, 'a prompt of the run did not start');
 
     await this.d.store.transaction(async (repos) => {
-      await repos.runs.lock(runId);
+      // The UPDATE takes the run's row lock, which settleRunIfDone relies on.
       await repos.runs.markLaunched(runId);
       await settleRunIfDone(repos, this.d.credits, runId);
     });

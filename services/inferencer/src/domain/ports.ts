@@ -5,19 +5,19 @@ import type { Prediction, PromptImage } from './prompt.model';
  * src/clients/ implement these over gRPC and the official client; errors arrive as AppError.
  */
 
+/** A trained model as trainer describes it. */
+export interface VersionFacts {
+  accountId: string;
+  isReady: boolean;
+  replicateVersion: string;
+  triggerWord: string;
+  className: string;
+}
+
 /** trainer: is this version the caller's, is it ready, and what does it run on at Replicate. */
 export interface VersionDirectory {
   /** NOT_FOUND (as AppError) for an unknown or foreign version. */
-  getVersion(
-    accountId: string,
-    versionId: string,
-  ): Promise<{
-    accountId: string;
-    isReady: boolean;
-    replicateVersion: string;
-    triggerWord: string;
-    className: string;
-  }>;
+  getVersion(accountId: string, versionId: string): Promise<VersionFacts>;
 }
 
 /** billing: the credit reservation of each prompt (its id is the prompt id) and usage records. */

@@ -10,7 +10,7 @@ import {
 import type { Store } from '../repositories';
 import type { PromptCompletion } from './prompt-completion.service';
 import { isActive, type Outcome, type Prediction, type Prompt, type PromptParams } from './prompt.model';
-import type { Credits, Predictions, VersionDirectory } from './ports';
+import type { Credits, Predictions, VersionDirectory, VersionFacts } from './ports';
 import {
   decodeCursor,
   encodeCursor,
@@ -22,7 +22,7 @@ import {
 } from './prompt.rules';
 import type { PromptWaiter } from './prompt-waiter.service';
 
-/** Billing answers that mean it reserved nothing: the prompt row can simply go. */
+/** Billing answers that mean it reserved nothing: the prompt's (or the run's) row can simply go. */
 const RESERVE_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'insufficient_credits',
   'not_found',
@@ -46,7 +46,11 @@ const PARAM_FIELDS = [
 const sameParams = (a: PromptParams, b: PromptParams) =>
   PARAM_FIELDS.every((k) => (a[k] ?? null) === (b[k] ?? null));
 
-export const runningLimit = (max: number) => Errors.tooManyRunningPrompts(max);
+export const isReserveRefusal = (err: unknown): boolean =>
+  err instanceof AppError && RESERVE_REFUSALS.has(err.code);
+
+/** A version the caller owns and can run prompts on. */
+export type ReadyVersion = VersionFacts & { isReady: true };
 
 /** Time kept back from the caller's deadline to answer it. */
 const ANSWER_MARGIN_MS = 500;
@@ -82,6 +86,8 @@ export interface CreatePromptInput {
   maxRunning?: number;
   /** An offer or pack run that reserved the credits already (one reservation for all its prompts). */
   runId?: string;
+  /** The version as the run found it ready, so a run of N prompts asks trainer once, not N + 1 times. */
+  version?: ReadyVersion;
 }
 
 /** The caller's limits: its absolute deadline (epoch ms) and a signal for when it goes away. */
@@ -93,6 +99,20 @@ export interface CallLimits {
 export class PromptService {
   constructor(private readonly d: PromptServiceDeps) {}
 
+  /** The account's cap on prompts running at once: its tier's, or the configured one. */
+  runningCap(tierCap?: number): number {
+    return tierCap || this.d.settings.maxRunningPerAccount;
+  }
+
+  /** The caller's version, ready to run prompts on: not_found for a foreign one, version_not_ready. */
+  async readyVersion(accountId: string, versionId: string): Promise<ReadyVersion> {
+    const version = await this.d.versions.getVersion(accountId, versionId);
+    // trainer answers 404 for a foreign version itself; this guards against a trainer that does not.
+    if (version.accountId !== accountId) throw Errors.notFound('version', versionId);
+    if (!version.isReady || !version.replicateVersion) throw Errors.versionNotReady(versionId);
+    return { ...version, isReady: true };
+  }
+
   /**
    * Version check (trainer) → prompt row → credit reservation (billing) → prediction (Replicate).
    * Each later step that fails undoes the earlier ones: a refused reservation removes the row; a
@@ -100,11 +120,6 @@ export class PromptService {
    * unknown (billing or Replicate did not answer in time) leaves the prompt to the reconciler,
    * which releases whatever was reserved.
    */
-  /** The account's cap on prompts running at once: its tier's, or the configured one. */
-  runningCap(tierCap?: number): number {
-    return tierCap || this.d.settings.maxRunningPerAccount;
-  }
-
   async create(
     input: CreatePromptInput,
     call: CallLimits = {},
@@ -119,10 +134,7 @@ export class PromptService {
     if (input.callbackUrl && !/^https?:\/\/\S{1,2000}$/.test(input.callbackUrl))
       throw Errors.invalid('callback_url must be an http(s) URL');
 
-    const version = await this.d.versions.getVersion(accountId, versionId);
-    // trainer answers 404 for a foreign version itself; this guards against a trainer that does not.
-    if (version.accountId !== accountId) throw Errors.notFound('version', versionId);
-    if (!version.isReady || !version.replicateVersion) throw Errors.versionNotReady(versionId);
+    const version = input.version ?? (await this.readyVersion(accountId, versionId));
 
     const { prompts } = this.d.store.repos;
     // The id is derived from the client's Idempotency-Key: a retry finds the first attempt's prompt.
@@ -148,13 +160,13 @@ export class PromptService {
       if (!raced) throw Errors.idReused('prompt', promptId);
       return this.existing(raced, accountId, versionId, params);
     }
-    if (inserted === 'at_cap') throw runningLimit(maxRunning);
+    if (inserted === 'at_cap') throw Errors.tooManyRunningPrompts(maxRunning);
     // No lock (a queue of creates would hold a connection each): racers for the last slot
     // count again once their rows are committed; whoever sees the cap passed steps back. The
     // last to commit sees every row, so the cap is never passed (at worst both step back).
     if ((await prompts.countActiveOf(accountId)) > maxRunning) {
       await prompts.deleteUnstarted(promptId);
-      throw runningLimit(maxRunning);
+      throw Errors.tooManyRunningPrompts(maxRunning);
     }
 
     let remaining = 0;
@@ -162,7 +174,7 @@ export class PromptService {
       if (!input.runId)
         ({ remaining } = await this.d.credits.reserve(accountId, versionId, promptId, params.numOutputs));
     } catch (err) {
-      if (err instanceof AppError && RESERVE_REFUSALS.has(err.code)) await prompts.deleteUnstarted(promptId);
+      if (isReserveRefusal(err)) await prompts.deleteUnstarted(promptId);
       else
         await prompts
           .scheduleNow(promptId)
