@@ -1,3 +1,4 @@
+export * from './backoff';
 export * from './claim-loop';
 export * from './config';
 export * from './context';

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type Replicate from 'replicate';
+import { backoffMs } from './backoff';
 import { AppError, Errors } from './errors';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
@@ -52,7 +53,7 @@ export function retryDelayMs(
   const status = statusOf(err);
   const transient = status === undefined ? isNetworkError(err) : status >= 500;
   if (!transient || !idempotent) return null;
-  return Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1)) * (0.75 + Math.random() * 0.5);
+  return backoffMs(attempt, { baseMs: policy.baseDelayMs, maxMs: policy.maxDelayMs });
 }
 
 function statusOf(err: unknown): number | undefined {

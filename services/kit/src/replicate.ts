@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import Replicate from 'replicate';
+import { retryAfterMs } from './backoff';
 import { AppError, Errors } from './errors';
 import type { Metrics } from './metrics';
 
@@ -64,7 +65,7 @@ export function createReplicateClient(opts: {
     const operation = operationOf(init?.method ?? 'GET', url.pathname);
     for (let attempt = 0; ; attempt++) {
       const res = await once(input, init, operation);
-      const waitMs = res.status === 429 ? retryAfterMs(res.headers.get('retry-after')) : undefined;
+      const waitMs = res.status === 429 ? (retryAfterMs(res.headers.get('retry-after')) ?? 1_000) : undefined;
       if (waitMs === undefined || attempt >= max429Retries || waitMs > maxRetryAfterMs) return res;
       await res.arrayBuffer().catch(() => undefined);
       await new Promise((resolve) => setTimeout(resolve, waitMs));
@@ -76,14 +77,6 @@ export function createReplicateClient(opts: {
     fetch: instrumentedFetch,
     useFileOutput: false,
   });
-}
-
-function retryAfterMs(header: string | null): number {
-  if (!header) return 1_000;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(header);
-  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : 1_000;
 }
 
 /** A bounded label: the path with ids removed. */

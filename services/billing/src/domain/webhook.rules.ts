@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
-import { Errors, EVENT_TYPES } from '@atelier/kit';
+import { backoffMs, Errors, EVENT_TYPES } from '@atelier/kit';
 
 /**
  * The rules of callbacks, free of I/O: secrets and signatures (Standard Webhooks), the retry
@@ -55,8 +55,7 @@ export function nextAttemptAt(
   now: Date,
   random: () => number = Math.random,
 ): Date | null {
-  const exp = Math.min(policy.maxDelayMs, policy.baseMs * 2 ** Math.min(attempt - 1, 40));
-  const delay = exp / 2 + random() * (exp / 2);
+  const delay = backoffMs(attempt, { baseMs: policy.baseMs, maxMs: policy.maxDelayMs }, 'equal', random);
   const at = new Date(now.getTime() + delay);
   return at.getTime() - eventCreatedAt.getTime() > policy.maxAgeMs ? null : at;
 }

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AppError, Errors, type Logger, type Metrics } from '@atelier/kit';
+import { AppError, backoffMs, Errors, retryAfterMs, type Logger, type Metrics } from '@atelier/kit';
 import { OUTPUT_CONTENT_TYPES, OUTPUT_EXTENSIONS, readImageHeader } from './image.rules';
 import { requireOutputPrefix } from './object.rules';
 import type { ObjectStore } from './ports';
@@ -144,8 +144,10 @@ export class OutputTransfer {
           const what = `output ${index + 1} could not be downloaded after ${attempts} attempts: ${err.message}`;
           throw err.timedOut ? Errors.timedOut(what) : Errors.sourceUnavailable(what);
         }
-        const backoff = retryBaseMs * 2 ** (attempt - 1) * (0.75 + Math.random() * 0.5);
-        const delay = Math.max(backoff, Math.min(err.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS));
+        const delay = Math.max(
+          backoffMs(attempt, { baseMs: retryBaseMs }),
+          Math.min(err.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS),
+        );
         this.d.logger.info(
           { output: index, attempt, delay_ms: Math.round(delay), reason: err.message },
           'retrying output download',
@@ -332,14 +334,6 @@ function tooLarge(n: number, bytes: number, max: number): AppError {
 
 function mediaType(header: string | null): string {
   return (header ?? '').split(';')[0]!.trim().toLowerCase();
-}
-
-function retryAfterMs(header: string | null): number | undefined {
-  if (!header) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
 function describeNetworkError(err: unknown): string {

@@ -1,3 +1,5 @@
+import { backoffMs } from '@atelier/kit';
+
 /** How a deletion job waits between attempts and how long a claim holds a row. */
 export interface DeletionSchedule {
   /** Rows claimed per pass. */
@@ -15,8 +17,7 @@ export function retryDelayMs(
   s: Pick<DeletionSchedule, 'retryBaseMs' | 'retryMaxMs'>,
   random = Math.random,
 ): number {
-  const exp = Math.min(s.retryMaxMs, s.retryBaseMs * 2 ** Math.max(0, Math.min(30, attempts - 1)));
-  return Math.round(exp * (0.75 + random() * 0.5));
+  return Math.round(backoffMs(attempts, { baseMs: s.retryBaseMs, maxMs: s.retryMaxMs }, 'spread', random));
 }
 
 const DAY_MS = 24 * 3600 * 1000;
