@@ -489,6 +489,35 @@ it('validation, tenancy and redelivery', async () => {
   }
 });
 
+it('a create retried with its Idempotency-Key after the stored answer is gone finds the first endpoint and secret', async () => {
+  const account = await mesh.createAccount();
+  const key = `endpoint-${randomUUID()}`;
+  const create = () =>
+    mesh.api('/api/v1/webhook-endpoints', {
+      key: account.apiKey,
+      method: 'POST',
+      json: { url: 'http://127.0.0.1:9/hook', events: [], description: 'retried' },
+      headers: { 'idempotency-key': key },
+    });
+  const first = await create();
+  expect(first.status).toBe(201);
+  const firstBody = (await first.json()) as { endpoint_id: string; secret: string };
+  // The answer was lost and its record is gone (expired, or never written after a 5xx): the retry
+  // runs the create again, and must name the same endpoint.
+  const redis = mesh.gateway.deps.redis;
+  const records = await redis.keys(`idem:${account.accountId}:*`);
+  expect(records).toHaveLength(1);
+  await redis.del(...records);
+  const retry = await create();
+  expect(retry.status).toBe(201);
+  expect(retry.headers.get('idempotent-replayed')).toBeNull();
+  expect(await retry.json()).toMatchObject({ endpoint_id: firstBody.endpoint_id, secret: firstBody.secret });
+  const listed = (await (await mesh.api('/api/v1/webhook-endpoints', { key: account.apiKey })).json()) as {
+    endpoints: unknown[];
+  };
+  expect(listed.endpoints).toHaveLength(1);
+});
+
 // Last: it replaces billing, and the gateway's channel to it takes a while to reconnect.
 it('an endpoint down while the sending replica is killed still gets the event after a restart', async () => {
   const receiver = await new Receiver().start();

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Errors, toWebhookDeliveryJson, toWebhookEndpointJson } from '@atelier/kit';
 import { z } from '../../openapi/registry';
 import { route } from '../define';
@@ -26,10 +25,12 @@ export const webhookEndpointRoutes = [
     responses: {
       201: { description: 'Endpoint created, with its signing secret', schema: WebhookEndpointWithSecret },
     },
-    handler: async ({ accountId, body }, { mesh }) => {
+    handler: async ({ accountId, body, newId }, { mesh }) => {
       const { endpoint, secret } = await mesh.billing.createWebhookEndpoint({
         accountId,
-        endpointId: randomUUID(),
+        // Derived from the Idempotency-Key: a retry after a lost answer finds the first endpoint
+        // (and its secret) instead of making a second one.
+        endpointId: newId('endpoint'),
         url: body.url,
         events: body.events,
         description: body.description,
