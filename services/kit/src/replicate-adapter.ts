@@ -24,7 +24,7 @@ export type ReplicateFailure = AppError & { replicateStatus?: number };
  * re-sends a create, since a create that failed may have started a run and a second would train
  * (and bill) twice. What is left is an idempotent POST (cancel, creating a model by name), retried
  * here with backoff on 5xx and network failures. Failures are thrown as AppError (503, 504, 404,
- * 400) carrying Replicate's HTTP status as `replicateStatus`.
+ * 500) carrying Replicate's HTTP status as `replicateStatus`.
  */
 export async function withReplicateRetries<T>(
   op: () => Promise<T>,

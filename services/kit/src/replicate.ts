@@ -90,15 +90,20 @@ function operationOf(method: string, pathname: string): string {
   return `${method} ${kind}${parts.length > 1 ? '.get' : ''}`;
 }
 
-/** A thrown client error as the status the API should answer: 503 for Replicate trouble, 504 for its silence. */
+/**
+ * A thrown client error as the status the API should answer: 504 for Replicate's silence, 503 for
+ * its trouble (5xx, 429, the network), 404 for something it does not know (the caller decides
+ * what that means), and 500 for any other refusal: a 4xx is about the request we built (an input
+ * the model does not take, a token it does not accept), never about the customer's.
+ */
 export function replicateError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   const e = err as { name?: string; response?: { status?: number }; message?: string };
   if (e.name === 'TimeoutError' || e.name === 'AbortError') return Errors.timeout('replicate');
   const status = e.response?.status;
   if (status === 404) return Errors.notFound('replicate resource', '');
-  if (status === 422 || status === 400)
-    return Errors.invalid(`replicate refused the request: ${e.message ?? ''}`);
+  if (status !== undefined && status >= 400 && status < 500 && status !== 429)
+    return Errors.internal(`Replicate refused the request (${status}): ${e.message ?? ''}`);
   return Errors.unavailable('replicate', err);
 }
 

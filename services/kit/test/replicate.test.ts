@@ -48,6 +48,19 @@ describe('createReplicateClient', () => {
   });
 });
 
+describe('replicateError', () => {
+  it("makes Replicate's refusal of our request a 500, never the customer's 400, and keeps 404 apart", async () => {
+    const client = createReplicateClient({ token: sandbox.token, baseUrl: sandbox.baseUrl });
+    const stranger = createReplicateClient({ token: 'r8_not_ours', baseUrl: sandbox.baseUrl });
+    const code = async (call: Promise<unknown>) => replicateError(await call.catch((e: unknown) => e)).code;
+    // An input the model does not take: 422.
+    expect(await code(client.predictions.create({ version: 'a'.repeat(64), input: {} }))).toBe('internal');
+    // A token Replicate does not accept: 401.
+    expect(await code(stranger.accounts.current())).toBe('internal');
+    expect(await code(client.predictions.get('no-such-prediction'))).toBe('not_found');
+  });
+});
+
 describe('verifyReplicateWebhook', () => {
   const secret = `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`;
   const sign = (id: string, ts: string, body: string) =>

@@ -3,15 +3,13 @@ import type { ReplicatePort, ReplicateTraining } from '../domain/ports';
 import { parseTraining } from '../domain/version.rules';
 
 /**
- * Replicate refusing what we send (a trainer version that does not exist, an input it does not
- * take, a destination it will not create) is our configuration's fault, not the customer's: a 500
- * for them (never "404 not found" about their payment) and an error in our logs.
+ * A create Replicate answers 404 names something of ours that does not exist (the trainer
+ * version, the destination's owner): our configuration's fault, so a 500 for the customer (never
+ * "404 not found" about their payment) and an error in our logs. The kit makes other refusals 500.
  */
 function refusedIsOurs(err: unknown): never {
-  const status = replicateStatusOf(err);
-  if (status !== undefined && status >= 400 && status < 500 && status !== 429) {
-    throw Errors.internal(`Replicate refused the request (${status}): ${(err as Error).message}`);
-  }
+  if (replicateStatusOf(err) === 404)
+    throw Errors.internal(`Replicate refused the request (404): ${(err as Error).message}`);
   throw err;
 }
 
