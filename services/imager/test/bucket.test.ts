@@ -71,14 +71,6 @@ describe('BucketClient', () => {
     expect(await bucket.head(key)).toBeNull();
   });
 
-  it('deletes idempotently and says whether something was there', async () => {
-    const key = `${prefix}/gone.bin`;
-    await bucket.put(key, Buffer.from('x'), 'application/octet-stream');
-    expect(await client.delete(key)).toBe(true);
-    expect(await client.head(key)).toBeNull();
-    expect(await client.delete(key)).toBe(false);
-  });
-
   it('presigns GETs for a given time and builds public URLs from the base', async () => {
     const key = `${prefix}/signed.bin`;
     await bucket.put(key, Buffer.from('signed'), 'text/plain');

@@ -15,7 +15,12 @@ function setup(imageTtlS: number) {
     },
     publicUrl: () => undefined,
   } as unknown as ObjectStore;
-  const signer = new UrlSigner(store, { datasetTtlS: 3600, imageTtlS, maxKeys: 10, now: () => now });
+  const signer = new UrlSigner(store, {
+    datasetTtlS: 3600,
+    imageTtlS,
+    maxKeys: 10,
+    clock: { now: () => new Date(now) },
+  });
   return { signer, signed, tick: (ms: number) => (now += ms), now: () => now };
 }
 

@@ -38,7 +38,8 @@ export interface ObjectHead {
   contentType: string | undefined;
 }
 
-const MIN_PART_BYTES = 5 * 1024 * 1024;
+/** S3's smallest part: each part in flight is held in memory. */
+const PART_BYTES = 5 * 1024 * 1024;
 
 /**
  * The bucket, and nothing else: every read and write of objects goes through here. Errors leave as
@@ -77,14 +78,13 @@ export class BucketClient implements ObjectStore {
     const upload = new Upload({
       client: this.s3,
       queueSize: options.queueSize ?? 2,
-      partSize: Math.max(options.partSize ?? MIN_PART_BYTES, MIN_PART_BYTES),
+      partSize: PART_BYTES,
       leavePartsOnError: false,
       params: {
         Bucket: this.bucket,
         Key: key,
         Body: body,
         ContentType: options.contentType,
-        ...(options.cacheControl ? { CacheControl: options.cacheControl } : {}),
       },
     });
     try {
@@ -121,7 +121,6 @@ export class BucketClient implements ObjectStore {
           Body: body,
           ContentLength: contentLength,
           ContentType: options.contentType,
-          ...(options.cacheControl ? { CacheControl: options.cacheControl } : {}),
         }),
         { abortSignal: abort.signal },
       );
@@ -133,13 +132,6 @@ export class BucketClient implements ObjectStore {
       body.off('error', onError);
       if (!body.readableEnded) body.destroy();
     }
-  }
-
-  /** Idempotent: true when an object was there. */
-  async delete(key: string): Promise<boolean> {
-    const existed = (await this.head(key)) !== null;
-    await this.call(() => this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
-    return existed;
   }
 
   /**

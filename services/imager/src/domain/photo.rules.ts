@@ -1,3 +1,5 @@
+import type { PhotoHeader } from './ports';
+
 /** Limits one training upload must respect. The service builds these from its config (and the
  * plan's min/max images); the defaults are the product's. */
 export interface PhotoLimits {
@@ -160,19 +162,8 @@ function plural(count: number, noun: string): string {
 /** EXIF orientation 1 (or none): the stored grid is upright. */
 const UPRIGHT = 1;
 
-/** The facts about a photo's headers that the rules below look at (a subset of the codec's). */
-export interface HeaderFacts {
-  readonly width: number;
-  readonly height: number;
-  readonly orientation: number;
-  readonly channels: number;
-  readonly space: string;
-  readonly profile: 'none' | 'srgb' | 'other';
-  readonly plainJpeg: boolean;
-}
-
 /** Width and height as the photo is seen: orientations 5–8 swap them. */
-export function uprightSize(h: Pick<HeaderFacts, 'width' | 'height' | 'orientation'>): {
+export function uprightSize(h: Pick<PhotoHeader, 'width' | 'height' | 'orientation'>): {
   width: number;
   height: number;
 } {
@@ -187,7 +178,7 @@ export function uprightSize(h: Pick<HeaderFacts, 'width' | 'height' | 'orientati
  * Re-encoding it would cost a decode and an encode, a second lossy generation, and usually more
  * bytes than the original.
  */
-export function canPassThrough(type: string, h: HeaderFacts, limits: Pick<PhotoLimits, 'maxSide'>): boolean {
+export function canPassThrough(type: string, h: PhotoHeader, limits: Pick<PhotoLimits, 'maxSide'>): boolean {
   return (
     type === 'jpeg' &&
     h.plainJpeg &&

@@ -16,8 +16,6 @@ export interface UploadOptions {
   contentType: string;
   /** Parts uploaded at once (each part is held in memory). */
   queueSize?: number;
-  partSize?: number;
-  cacheControl?: string;
   /** The body's exact length when known: then it is sent as one streamed PUT. */
   contentLength?: number;
 }
@@ -25,7 +23,6 @@ export interface UploadOptions {
 export interface ObjectStore {
   /** Streams `body` into `key`; nothing exists at `key` unless the stream ended and was stored. */
   upload(key: string, body: Readable, options: UploadOptions): Promise<void>;
-  delete(key: string): Promise<boolean>;
   /** Best effort: for cleanup after another failure, which is the one to report. */
   deleteQuietly(key: string): Promise<void>;
   /** Deletes every object (and every stored version of it) under `prefix`, or exactly `prefix`

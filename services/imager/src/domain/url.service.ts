@@ -1,4 +1,4 @@
-import { Errors } from '@atelier/kit';
+import { Errors, systemClock, type Clock } from '@atelier/kit';
 import { signableKind } from './object.rules';
 import type { ObjectStore, SignedUrl } from './ports';
 
@@ -17,7 +17,7 @@ export interface UrlPolicy {
   imageTtlS: number;
   maxKeys: number;
   /** The clock (tests move it). */
-  now?: () => number;
+  clock?: Clock;
 }
 
 /**
@@ -35,7 +35,7 @@ export interface UrlPolicy {
  */
 export class UrlSigner {
   private readonly reuseMs: number;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   // Promises, so a key asked twice at once (one page, two requests) is signed once.
   private window = { start: 0, urls: new Map<string, Promise<string>>() };
 
@@ -48,7 +48,7 @@ export class UrlSigner {
       Math.min(REUSE_MAX_S, Math.floor(policy.imageTtlS / 4), MAX_PRESIGN_TTL_S - policy.imageTtlS),
     );
     this.reuseMs = reuseS * 1000;
-    this.now = policy.now ?? Date.now;
+    this.clock = policy.clock ?? systemClock;
   }
 
   async datasetUrl(key: string): Promise<SignedUrl> {
@@ -71,7 +71,7 @@ export class UrlSigner {
 
   private imageUrl(key: string): Promise<string> {
     if (this.reuseMs === 0) return this.bucket.presignGet(key, this.policy.imageTtlS).then((s) => s.url);
-    const now = this.now();
+    const now = this.clock.now().getTime();
     const start = now - (now % this.reuseMs);
     if (start !== this.window.start || this.window.urls.size >= REUSE_MAX_ENTRIES) {
       this.window = { start, urls: new Map() };
