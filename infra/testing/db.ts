@@ -70,11 +70,13 @@ async function withAdmin<T>(adminUrl: string, fn: (admin: Client) => Promise<T>)
   }
 }
 
-function ident(name: string): string {
+/** A Postgres identifier, quoted. */
+export function ident(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-function requireEnv(name: string): string {
+/** A variable the global setup sets for every test file. */
+export function requireEnv(name: string): string {
   const value = process.env[name];
   if (!value)
     throw new Error(`${name} is not set: run the tests through jest (its global setup starts the stack)`);

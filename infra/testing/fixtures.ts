@@ -156,7 +156,7 @@ export async function insertVersionRow(
 
 /** Makes a version's or a prompt's next reconciler check due in `inMs` (0: now). */
 export async function scheduleCheck(
-  db: Client,
+  db: Pick<Client, 'query'>,
   table: 'trainer.versions' | 'inferencer.prompts',
   id: string,
   inMs: number,

@@ -13,7 +13,7 @@ import {
   ensureLoginRoles,
   type PostgresServer,
 } from '../stack';
-import { TEST_ROLE_PASSWORDS } from './db';
+import { ident, TEST_ROLE_PASSWORDS } from './db';
 import { claimRunDir } from './run-dir';
 
 export const TEMPLATE_DB = 'atelier_template';
@@ -158,8 +158,4 @@ export async function stopStack(stack: TestStack): Promise<void> {
   fs.rmSync(stack.runDir, { recursive: true, force: true });
   const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failure) throw failure.reason;
-}
-
-function ident(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
 }

@@ -11,7 +11,7 @@ import type { DbService } from '../stack/db-roles';
 import { meshEnv, processEnv, stripeWebhookUrl } from '../stack/mesh-env';
 import { freePort } from '../stack/ports';
 import { checkedResponse, checkerFor } from './contract';
-import { createTestDatabase, type TestDatabase } from './db';
+import { createTestDatabase, requireEnv, type TestDatabase } from './db';
 
 export interface Mesh {
   db: TestDatabase;
@@ -90,13 +90,13 @@ async function startMeshOnce(options: MeshOptions): Promise<Mesh> {
     ...meshEnv({
       logLevel: process.env.TEST_LOG_LEVEL ?? 'silent',
       databaseUrl: db.url,
-      redisUrl: required('REDIS_URL'),
+      redisUrl: requireEnv('REDIS_URL'),
       s3: {
-        endpoint: required('S3_ENDPOINT'),
-        bucket: required('S3_BUCKET'),
+        endpoint: requireEnv('S3_ENDPOINT'),
+        bucket: requireEnv('S3_BUCKET'),
         region: process.env.S3_REGION ?? 'us-east-1',
-        accessKeyId: required('S3_ACCESS_KEY_ID'),
-        secretAccessKey: required('S3_SECRET_ACCESS_KEY'),
+        accessKeyId: requireEnv('S3_ACCESS_KEY_ID'),
+        secretAccessKey: requireEnv('S3_SECRET_ACCESS_KEY'),
       },
       ports,
       stripe,
@@ -122,6 +122,12 @@ async function startMeshOnce(options: MeshOptions): Promise<Mesh> {
     ...options.env,
   };
   const started: Array<{ stop(): Promise<void> }> = [];
+  const stopAll = async () => {
+    for (const s of started.reverse()) await s.stop().catch(() => undefined);
+    await stripe.stop();
+    await replicate.stop();
+    await db.drop();
+  };
   const start = async <T extends { stop(): Promise<void> }>(fn: () => Promise<T>): Promise<T> => {
     const s = await fn();
     started.push(s);
@@ -131,23 +137,18 @@ async function startMeshOnce(options: MeshOptions): Promise<Mesh> {
     // Each service connects as its own login role, as in production; env.DATABASE_URL stays the
     // owner's (fixtures and migrations), and envFor() gives extra replicas their service's role.
     const envFor = (service: DbService) => ({ ...env, DATABASE_URL: db.serviceUrls[service] });
-    const own = (service: DbService) => ({
-      ...processEnv(service, ports),
-      DATABASE_URL: db.serviceUrls[service],
-    });
+    const own = (service: DbService) => ({ ...envFor(service), ...processEnv(service, ports) });
     const billing = await start(() =>
-      startBilling(loadConfig(billingConfigSchema, { ...env, ...own('billing') }), {
+      startBilling(loadConfig(billingConfigSchema, own('billing')), {
         clock: options.clock,
       }),
     );
     const imager = await start(() =>
       startImager(loadConfig(imagerConfigSchema, { ...env, ...processEnv('imager', ports) })),
     );
-    const trainer = await start(() =>
-      startTrainer(loadConfig(trainerConfigSchema, { ...env, ...own('trainer') })),
-    );
+    const trainer = await start(() => startTrainer(loadConfig(trainerConfigSchema, own('trainer'))));
     const inferencer = await start(() =>
-      startInferencer(loadConfig(inferencerConfigSchema, { ...env, ...own('inferencer') })),
+      startInferencer(loadConfig(inferencerConfigSchema, own('inferencer'))),
     );
     const gateway = await start(() => startGateway(loadConfig(gatewayConfigSchema, env)));
     const contract = checkerFor(await (await fetch(`${gateway.url}/api/v1/openapi.json`)).text());
@@ -177,26 +178,11 @@ async function startMeshOnce(options: MeshOptions): Promise<Mesh> {
         const res = await fetch(`${gateway.url}${path}`, { ...init, headers, body });
         return checkedResponse(contract, init.method ?? 'GET', path, res);
       },
-      async stop() {
-        for (const s of started.reverse()) await s.stop().catch(() => undefined);
-        await stripe.stop();
-        await replicate.stop();
-        await db.drop();
-      },
+      stop: stopAll,
     };
     return mesh;
   } catch (err) {
-    for (const s of started.reverse()) await s.stop().catch(() => undefined);
-    await stripe.stop();
-    await replicate.stop();
-    await db.drop();
+    await stopAll();
     throw err;
   }
-}
-
-function required(name: string): string {
-  const value = process.env[name];
-  if (!value)
-    throw new Error(`${name} is not set: run the tests through jest (its global setup starts the stack)`);
-  return value;
 }

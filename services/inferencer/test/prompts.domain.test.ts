@@ -17,8 +17,14 @@ import {
   Errors,
   type Pool,
 } from '@atelier/kit';
-import { createTestDatabase, waitFor, type TestDatabase } from '@atelier/infra/testing';
-import { signWebhook, startReplicateSandbox, type ReplicateSandbox } from '@atelier/infra/sandbox/replicate';
+import {
+  createTestDatabase,
+  scheduleCheck,
+  signedWebhookHeaders,
+  waitFor,
+  type TestDatabase,
+} from '@atelier/infra/testing';
+import { startReplicateSandbox, type ReplicateSandbox } from '@atelier/infra/sandbox/replicate';
 import { buildInferencerDomain } from '../src/app';
 import type { PromptParams } from '../src/domain/prompt.model';
 import { FakeCredits, FakeOutputs, FakeVersions } from './support/fakes';
@@ -79,12 +85,11 @@ const finished = (promptId: string) =>
 /** Replicate's delivery of a prediction's current state, signed as the sandbox signs. */
 function signedWebhook(predictionId: string) {
   const body = JSON.stringify(replicate.prediction(predictionId)!.object);
-  const webhookId = `msg_${randomUUID()}`;
-  const timestamp = Math.floor(Date.now() / 1000);
+  const headers = signedWebhookHeaders(replicate.webhookSecret, body);
   return {
-    webhookId,
-    webhookTimestamp: String(timestamp),
-    webhookSignature: signWebhook(replicate.webhookSecret, webhookId, timestamp, body),
+    webhookId: headers['webhook-id']!,
+    webhookTimestamp: headers['webhook-timestamp']!,
+    webhookSignature: headers['webhook-signature']!,
     body: Buffer.from(body),
   };
 }
@@ -96,8 +101,7 @@ async function wakesIdle(): Promise<void> {
   while (woken.size) await Promise.allSettled([...woken]);
 }
 
-const makeDue = (promptId: string) =>
-  pool.query('UPDATE inferencer.prompts SET next_check_at = now() WHERE id = $1', [promptId]);
+const makeDue = (promptId: string) => scheduleCheck(pool, 'inferencer.prompts', promptId, 0);
 
 beforeAll(async () => {
   db = await createTestDatabase();
