@@ -4,6 +4,7 @@
  * readyVersion (a paid init payment granting the credits, trainer's row written directly pointing
  * at a model version the Replicate sandbox really has).
  */
+import { createHash, randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { readyVersion as readyVersionOf, startMesh, waitFor, type Mesh } from '@atelier/infra/testing';
 import { sandboxModelVersion } from '../../services/inferencer/test/support/sandbox-version';
@@ -228,5 +229,54 @@ describe('packs', () => {
     });
     expect(empty.status).toBe(200);
     expect(((await empty.json()) as Usage).total).toEqual(expect.objectContaining({ images: 0 }));
+  });
+});
+
+describe('Idempotency-Key of runs', () => {
+  it('an offer or pack run holds its key for as long as its call may run, plus the margin, never less', async () => {
+    const versionId = await readyVersion(owner, 14);
+    const { mesh: clients, redis, config } = mesh.gateway.deps;
+    const markerOf = (key: string) =>
+      `idem:${owner.accountId}:${createHash('sha256').update(key).digest('hex')}`;
+    // What the in-flight marker has left when the gateway makes the run's call, and the call's deadline.
+    const seen: Array<{ call: string; timeoutMs: number | undefined; markerMs: number }> = [];
+    type Call = (request: unknown, opts?: { timeoutMs?: number }) => Promise<unknown>;
+    const inferencer = clients.inferencer as unknown as Record<'runOffer' | 'runPack', Call>;
+    const watch = (name: 'runOffer' | 'runPack', key: string) => {
+      const original = inferencer[name].bind(inferencer);
+      return jest.spyOn(inferencer, name).mockImplementation(async (request, opts) => {
+        seen.push({ call: name, timeoutMs: opts?.timeoutMs, markerMs: await redis.pttl(markerOf(key)) });
+        return original(request, opts);
+      });
+    };
+    const run = async (what: 'offers' | 'packs', id: string, variables: Record<string, string>) => {
+      const key = randomUUID();
+      const spy = watch(what === 'offers' ? 'runOffer' : 'runPack', key);
+      try {
+        const res = await mesh.api(`/api/v1/${what}/${id}/run/${versionId}`, {
+          key: owner.apiKey,
+          method: 'POST',
+          json: { variables },
+          headers: { 'idempotency-key': key },
+        });
+        expect(res.status).toBe(201);
+        return (await res.json()) as RunJson;
+      } finally {
+        spy.mockRestore();
+      }
+    };
+    const offerRun = await run('offers', HEADSHOT, { background: 'teal' });
+    const packRun = await run('packs', PACK, PACK_VARIABLES);
+    expect(seen.map((s) => s.call)).toEqual(['runOffer', 'runPack']);
+    for (const { timeoutMs, markerMs } of seen) {
+      // A run starts several predictions: its call may take twice a plain call's deadline.
+      expect(timeoutMs).toBe(config.GRPC_TIMEOUT_MS * 2);
+      // The key stays claimed past the call's deadline (a retry then cannot start the run again),
+      // and no longer than that plus the 2 s margin.
+      expect(markerMs).toBeGreaterThan(timeoutMs!);
+      expect(markerMs).toBeLessThanOrEqual(timeoutMs! + 2_000);
+    }
+    await settled(offerRun.run_id);
+    await settled(packRun.run_id);
   });
 });

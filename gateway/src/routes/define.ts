@@ -35,6 +35,11 @@ export interface RouteContext<P, Q, B> {
    * Idempotency-Key when there is one (a retry names the same resource), random otherwise.
    */
   newId: (kind: string) => string;
+  /**
+   * The route's deadline (`RouteSpec.deadlineMs`), for its calls' `timeoutMs`: its lock and
+   * Idempotency-Key marker are held this long plus a margin, so they outlive every call it makes.
+   */
+  deadlineMs: number;
 }
 
 /**
@@ -60,8 +65,9 @@ export interface RouteSpec<P extends ZodType, Q extends ZodType, B extends ZodTy
    */
   bodyDigest?: (req: Request, config: GatewayConfig) => Promise<string>;
   /**
-   * How long the request may take (its calls' deadline); locks and Idempotency-Key markers live
-   * no longer than this plus a margin. Default GRPC_TIMEOUT_MS.
+   * How long the request may take: its calls' deadline (the handler gets it as `ctx.deadlineMs`);
+   * locks and Idempotency-Key markers live no longer than this plus a margin. Default
+   * GRPC_TIMEOUT_MS.
    */
   deadlineMs?: (req: Request, config: GatewayConfig) => number;
   /**
@@ -141,6 +147,7 @@ export function mountRoutes(
           spec.body && typeof spec.body !== 'string' ? parse(spec.body, req.body, 'body') : undefined;
         const accountId = req.accountId ?? '';
         const key = spec.idempotent ? req.get('idempotency-key') : undefined;
+        const deadlineMs = spec.deadlineMs?.(req, deps.config) ?? deps.config.GRPC_TIMEOUT_MS;
         const ctx = {
           req,
           res,
@@ -149,9 +156,9 @@ export function mountRoutes(
           body,
           accountId,
           newId: (kind: string) => resourceId(accountId, key, kind) ?? randomUUID(),
+          deadlineMs,
         };
-        const deadlineMs =
-          (spec.deadlineMs?.(req, deps.config) ?? deps.config.GRPC_TIMEOUT_MS) + DEADLINE_MARGIN_MS;
+        const heldMs = deadlineMs + DEADLINE_MARGIN_MS;
         const run = async (): Promise<StoredResponse> => {
           const reply = await spec.handler(ctx, deps);
           return {
@@ -168,7 +175,7 @@ export function mountRoutes(
           if (!lock) return run();
           const started = Date.now();
           await lock.owner(ctx, deps);
-          return withLock(deps.redis, lock.resource(params), deadlineMs - (Date.now() - started), run);
+          return withLock(deps.redis, lock.resource(params), heldMs - (Date.now() - started), run);
         };
         const response = spec.idempotent
           ? await idempotent(
@@ -178,7 +185,7 @@ export function mountRoutes(
                 key,
                 fingerprint: `${req.method} ${req.originalUrl} ${JSON.stringify(req.body ?? null)}`,
                 ttlS: deps.config.IDEMPOTENCY_TTL_S,
-                inFlightMs: deadlineMs,
+                inFlightMs: heldMs,
                 bodyDigest: bodyDigest && (() => bodyDigest(req, deps.config)),
               },
               locked,

@@ -150,8 +150,10 @@ export const offerRoutes = [
     idempotent: true,
     params: z.object({ offer_id: uuid('offer_id'), version_id: uuid('version_id') }),
     body: RunBody,
+    // A run starts several predictions in one call.
+    deadlineMs: (_req, config) => config.GRPC_TIMEOUT_MS * 2,
     responses: runResponses,
-    handler: async ({ req, accountId, params, body }, { mesh, config }) => {
+    handler: async ({ req, accountId, params, body, deadlineMs }, { mesh }) => {
       const r = await mesh.inferencer.runOffer(
         {
           accountId,
@@ -160,7 +162,7 @@ export const offerRoutes = [
           variables: body.variables,
           maxRunning: req.limits?.promptsRunning ?? 0,
         },
-        { timeoutMs: config.GRPC_TIMEOUT_MS * 2 },
+        { timeoutMs: deadlineMs },
       );
       return { status: r.duplicate ? 200 : 201, body: await toRunJson(mesh, r.run) };
     },
@@ -174,8 +176,10 @@ export const offerRoutes = [
     idempotent: true,
     params: z.object({ pack_id: uuid('pack_id'), version_id: uuid('version_id') }),
     body: RunBody,
+    // A run starts several predictions in one call.
+    deadlineMs: (_req, config) => config.GRPC_TIMEOUT_MS * 2,
     responses: runResponses,
-    handler: async ({ req, accountId, params, body }, { mesh, config }) => {
+    handler: async ({ req, accountId, params, body, deadlineMs }, { mesh }) => {
       const r = await mesh.inferencer.runPack(
         {
           accountId,
@@ -184,7 +188,7 @@ export const offerRoutes = [
           variables: body.variables,
           maxRunning: req.limits?.promptsRunning ?? 0,
         },
-        { timeoutMs: config.GRPC_TIMEOUT_MS * 2 },
+        { timeoutMs: deadlineMs },
       );
       return { status: r.duplicate ? 200 : 201, body: await toRunJson(mesh, r.run) };
     },

@@ -57,7 +57,7 @@ export const promptRoutes = [
       409: { description: 'The version is not ready' },
       429: { description: 'Rate limited, or as many prompts running as the tier allows at once' },
     },
-    handler: async ({ req, accountId, params, body, newId }, { mesh, config }) => {
+    handler: async ({ req, accountId, params, body, newId, deadlineMs }, { mesh }) => {
       const wait = preferWait(req.get('prefer'));
       const { prompt, imagesRemaining } = await mesh.inferencer.createPrompt(
         {
@@ -79,7 +79,7 @@ export const promptRoutes = [
             seed: body.seed,
           },
         },
-        { timeoutMs: config.GRPC_TIMEOUT_MS + wait * 1000 },
+        { timeoutMs: deadlineMs },
       );
       if (!prompt) throw Errors.unavailable('inferencer');
       if (wait > 0 && FINISHED.has(prompt.status)) {

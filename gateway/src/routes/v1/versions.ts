@@ -60,7 +60,7 @@ export const versionRoutes = [
       422: { description: 'Photos rejected: every problem of every file in `errors`' },
       429: { description: 'The account already has as many trainings running as its tier allows at once' },
     },
-    handler: async ({ req, accountId, params, query, newId }, { mesh, config }) => {
+    handler: async ({ req, accountId, params, query, newId, deadlineMs }, { mesh, config }) => {
       // Trainer runs the whole use case (claim, photos, training, compensation); this only frames
       // the multipart body as its stream. Fields win over the query, as form fields should.
       const labels = (fields: Record<string, string>) => {
@@ -75,7 +75,7 @@ export const versionRoutes = [
       };
       const { response, digest } = await streamUploadToTrainer(
         req,
-        mesh.trainer.trainVersion({ timeoutMs: config.UPLOAD_TIMEOUT_MS }),
+        mesh.trainer.trainVersion({ timeoutMs: deadlineMs }),
         {
           header: (fields) => ({
             accountId,
