@@ -202,24 +202,24 @@ export class PromptCompletion {
       };
       const rows = async (): Promise<boolean> => {
         await repos.images.insertAll(prompt.id, images);
-        const done = await repos.prompts.finish(prompt.id, {
+        const ended = await repos.prompts.finish(prompt.id, {
           status: outcome.status,
           error: outcome.status === 'succeeded' ? null : outcome.error,
           predictTime: outcome.predictTime,
           costMicros: cost,
         });
-        const after = done ? await repos.prompts.find(prompt.id) : undefined;
+        if (!ended) return false;
+        const after = { ...ended, images };
         // Announced in the same transaction as the change: both commit, or neither.
-        if (after)
-          await repos.outbox.insert(
-            newEvent(
-              after.accountId,
-              `prompt.${outcome.status}`,
-              this.d.view(after, await signing),
-              after.callbackUrl,
-            ),
-          );
-        return done;
+        await repos.outbox.insert(
+          newEvent(
+            after.accountId,
+            `prompt.${outcome.status}`,
+            this.d.view(after, await signing),
+            after.callbackUrl,
+          ),
+        );
+        return true;
       };
       const [, done] = await allSettled([billing(), rows()]);
       if (done && prompt.runId) await settleRunIfDone(repos, this.d.credits, prompt.runId);

@@ -257,19 +257,22 @@ export class PromptRepository {
   }
 
   /**
-   * Locks an unfinished prompt for the rest of the caller's transaction; undefined when it is
+   * Locks an unfinished prompt for the rest of the caller's transaction; false when it is
    * finished (also when another transaction finished it while this one waited for the lock:
    * Postgres re-checks the condition on the row it finally gets).
    */
-  async lockActive(id: string): Promise<Prompt | undefined> {
-    const { rows } = await this.db.query<PromptRow>(
-      `SELECT ${COLUMNS} FROM inferencer.prompts p WHERE p.id = $1 AND p.status IN ${ACTIVE} FOR UPDATE`,
+  async lockActive(id: string): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `SELECT 1 FROM inferencer.prompts WHERE id = $1 AND status IN ${ACTIVE} FOR UPDATE`,
       [id],
     );
-    return rows[0] && toPrompt(rows[0]);
+    return rowCount === 1;
   }
 
-  /** The one transition to a terminal status; false when the prompt had finished already. */
+  /**
+   * The one transition to a terminal status: the prompt as it now is, without its images (the
+   * caller holds those); undefined when the prompt had finished already.
+   */
   async finish(
     id: string,
     f: {
@@ -278,15 +281,16 @@ export class PromptRepository {
       predictTime: number | null;
       costMicros: number | null;
     },
-  ): Promise<boolean> {
-    const { rowCount } = await this.db.query(
-      `UPDATE inferencer.prompts
+  ): Promise<Prompt | undefined> {
+    const { rows } = await this.db.query<PromptRow>(
+      `UPDATE inferencer.prompts p
           SET status = $2, error = $3, predict_time = $4, cost_micros = $5, completed_at = now(),
               reported_success = NULL -- kept only until the prompt finishes: Replicate's output URLs
-        WHERE id = $1 AND status IN ${ACTIVE}`,
+        WHERE p.id = $1 AND p.status IN ${ACTIVE}
+       RETURNING ${COLUMNS}`,
       [id, f.status, f.error, f.predictTime, f.costMicros],
     );
-    return rowCount === 1;
+    return rows[0] && toPrompt(rows[0]);
   }
 
   /**
