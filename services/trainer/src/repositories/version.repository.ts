@@ -63,10 +63,17 @@ const columns = (alias = '') => NAMES.map((n) => `${alias}${n}`).join(', ');
 const COLUMNS = columns();
 /** The statuses a training counts against the account's cap in. */
 const RUNNING = `('starting', 'processing')`;
+/**
+ * The reconciler's due versions. A row without a training is a start in progress or dead
+ * ('starting'), or a dead one fenced whose payment is still to be given back ('failed'); past
+ * those it was not made by StartTraining (a test fixture, a manual insert): nothing to ask
+ * Replicate about.
+ */
+const DUE = `settled_at IS NULL AND next_check_at <= now()
+  AND (replicate_training_id IS NOT NULL OR status IN ('starting', 'failed'))`;
 // The reconciler's gap before the next check of row v: a tenth of its age, between $2 and $3 ms.
 const GAP = `LEAST($3::float8, GREATEST($2::float8, extract(epoch FROM now() - v.created_at)::float8 * 100)) * interval '1 millisecond'`;
 
-/** trainer.versions: one statement per method; status changes are guarded by the status they expect. */
 /** What a new version row is made of. */
 export interface NewVersion {
   id: string;
@@ -82,6 +89,7 @@ export interface NewVersion {
   callbackUrl?: string | null;
 }
 
+/** trainer.versions: one statement per method; status changes are guarded by the status they expect. */
 export class VersionRepository {
   constructor(private readonly db: Queryable) {}
 
@@ -284,11 +292,7 @@ export class VersionRepository {
     const { rows } = await this.db.query<VersionRow>(
       `WITH due AS (
          SELECT id FROM trainer.versions
-          WHERE settled_at IS NULL AND next_check_at <= now()
-            -- A row without a training is a start in progress or dead ('starting'), or a dead one
-            -- fenced whose payment is still to be given back ('failed'); past those it was not
-            -- made by StartTraining (a test fixture, a manual insert): nothing to ask Replicate about.
-            AND (replicate_training_id IS NOT NULL OR status IN ('starting', 'failed'))
+          WHERE ${DUE}
           ORDER BY next_check_at
           LIMIT $1
           FOR UPDATE SKIP LOCKED
@@ -310,9 +314,7 @@ export class VersionRepository {
   /** When the longest-waiting due version came due (the claim's own filter), for the loop lag. */
   async oldestDue(): Promise<Date | null> {
     const { rows } = await this.db.query<{ at: Date | null }>(
-      `SELECT min(next_check_at) AS at FROM trainer.versions
-        WHERE settled_at IS NULL AND next_check_at <= now()
-          AND (replicate_training_id IS NOT NULL OR status = 'starting')`,
+      `SELECT min(next_check_at) AS at FROM trainer.versions WHERE ${DUE}`,
     );
     return rows[0]?.at ?? null;
   }
@@ -320,7 +322,7 @@ export class VersionRepository {
   /** Trainings not finished yet, for the in-flight gauge. */
   async countInFlight(): Promise<number> {
     const { rows } = await this.db.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM trainer.versions WHERE settled_at IS NULL AND status IN ('starting', 'processing')`,
+      `SELECT count(*)::int AS n FROM trainer.versions WHERE settled_at IS NULL AND status IN ${RUNNING}`,
     );
     return rows[0]?.n ?? 0;
   }
