@@ -26,11 +26,11 @@ export interface BillingPort {
     v: { accountId: string; paymentId: string; versionId: string },
     outcome: TrainingOutcome,
   ): Promise<{ keepTraining: boolean }>;
-  /** Replicate time and estimated cost of the training; recorded once per version. */
   /** A deleted version's remaining credits are gone; later grants add nothing. Idempotent. */
   forfeitCredits(accountId: string, versionId: string): Promise<void>;
   /** The last step of an account's deletion: keys revoked, email erased. Idempotent. */
   eraseAccount(accountId: string): Promise<void>;
+  /** Replicate time and estimated cost of the training; recorded once per version. */
   recordUsage(u: {
     accountId: string;
     versionId: string;

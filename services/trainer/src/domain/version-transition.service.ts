@@ -21,15 +21,19 @@ export interface TransitionDeps {
   view: (row: VersionRow) => unknown;
 }
 
-// Billing answered, and asking again would get the same answer (a refunded payment, an unknown account).
+/**
+ * Billing answered, and asking again would get the same answer: every refusal ReportTrainingOutcome
+ * (an unknown payment, one that is not an init payment, a version of another account) and
+ * RecordUsage (an unknown account) can answer, and ids or values it cannot read. Anything else
+ * (billing down or slow) is retried by the reconciler, at most every RECONCILE_MAX_BACKOFF_MS, for
+ * as long as it lasts: the version stays unsettled until billing hears it.
+ */
 const FINAL_BILLING_ERRORS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'not_found',
-  'payment_not_bound',
-  'payment_grants_nothing',
+  'payment_not_for_training',
   'version_of_another_account',
   'invalid_argument',
   'malformed_id',
-  'payment_not_paid',
 ]);
 const isFinal = (err: unknown) => err instanceof AppError && FINAL_BILLING_ERRORS.has(err.code);
 
