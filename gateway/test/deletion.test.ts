@@ -300,6 +300,40 @@ it("deleting a version erases it everywhere and never touches another account's 
   ).toBe(410);
 });
 
+it("a deleted version's credits are forfeited on the deletion's first pass, before Replicate lets go of the model, and it takes no add-on (410)", async () => {
+  const frank = await mesh.createAccount();
+  const version = await trainedVersion(frank, 10);
+  const deletion = async () =>
+    (await db.query('SELECT completed_at FROM trainer.version_deletions WHERE version_id = $1', [version]))
+      .rows[0] as { completed_at: Date | null };
+  // Replicate refuses to delete the model for now: the deletion cannot finish on this pass.
+  mesh.replicate.faults.failNextApiCalls({ status: 502, method: 'DELETE', path: /\/models\//, count: 1000 });
+  try {
+    expect(
+      (await mesh.api(`/api/v1/versions/${version}`, { key: frank.apiKey, method: 'DELETE' })).status,
+    ).toBe(202);
+    expect(await pass(trainer().jobs.versionDeletion)).toBe(1);
+    expect(await deletion()).toEqual({ completed_at: null });
+    expect(await remaining(frank, version)).toBe(0);
+
+    const addon = await mesh.api('/api/v1/payments/create', {
+      key: frank.apiKey,
+      method: 'POST',
+      json: { plan_id: 'basic_extra_creds', version_id: version },
+    });
+    expect(addon.status).toBe(410);
+    expect(((await addon.json()) as { type: string }).type).toMatch(/version-deleted$/);
+    // No payment row for it, so no Checkout Session: billing opens one only for the row it wrote.
+    expect(
+      (await db.query('SELECT plan_id FROM billing.payments WHERE version_id = $1', [version])).rows,
+    ).toEqual([{ plan_id: 'test_init_10' }]);
+  } finally {
+    mesh.replicate.faults.clear();
+  }
+  await drain(trainer().jobs.versionDeletion, pendingVersionDeletions);
+  expect(await deletion()).toEqual({ completed_at: expect.any(Date) });
+});
+
 it('a deletion interrupted by a killed replica, then by a failing bucket, completes after restart', async () => {
   const carol = await mesh.createAccount();
   const version = await trainedVersion(carol, 10);

@@ -82,6 +82,20 @@ describe('creating an add-on payment', () => {
     expect((await create({ plan_id: 'basic_extra_creds', version_id: training.versionId })).status).toBe(409);
   });
 
+  it('answers 410 for a deleted version (its credits forfeited) and opens no Checkout Session', async () => {
+    const { versionId } = await readyVersion(mesh, db, account);
+    // The first step of trainer's deletion job, which is how billing hears of the deletion.
+    await billing().forfeitCredits({ accountId: account.accountId, versionId });
+    const res = await create({ plan_id: 'basic_extra_creds', version_id: versionId });
+    expect(res.status).toBe(410);
+    expect(((await res.json()) as { type: string }).type).toMatch(/version-deleted$/);
+    // No payment row, so no session: CreatePayment opens one only for the row it wrote.
+    const { rows } = await db.query('SELECT plan_id FROM billing.payments WHERE version_id = $1', [
+      versionId,
+    ]);
+    expect(rows).toEqual([{ plan_id: 'basic_init' }]);
+  });
+
   it('cannot be claimed for training (409)', async () => {
     const { versionId } = await readyVersion(mesh, db, account);
     const addon = await createPayment(mesh, account.apiKey, {

@@ -272,3 +272,38 @@ describe('SettleCredits and ReleaseCredits', () => {
     expect((await balanceRow(db, versionId))!.used).toBe(2);
   });
 });
+
+describe('ForfeitCredits', () => {
+  it('forfeits what prompts still running give back after it: a deleted version never has credits again', async () => {
+    const { versionId } = await readyVersion(mesh, db, account);
+    const [settling, releasing] = [randomUUID(), randomUUID()];
+    for (const reservationId of [settling, releasing])
+      await billing().reserveCredits({ accountId: account.accountId, versionId, reservationId, amount: 4 });
+    await billing().forfeitCredits({ accountId: account.accountId, versionId });
+    expect(await balanceRow(db, versionId)).toEqual({ granted: 8, used: 8 });
+
+    expect((await billing().settleCredits({ reservationId: settling, used: 1 })).balance).toEqual({
+      versionId,
+      granted: 5,
+      used: 5,
+      remaining: 0,
+    });
+    expect((await billing().releaseCredits({ reservationId: releasing })).balance).toEqual({
+      versionId,
+      granted: 1,
+      used: 1,
+      remaining: 0,
+    });
+    expect((await ledger(db, versionId)).map((r) => [r.reason, r.granted_delta, r.used_delta])).toEqual([
+      ['grant', 100, 0],
+      ['reserve', 0, 4],
+      ['reserve', 0, 4],
+      ['forfeit', -92, 0],
+      ['settle', 0, -3],
+      ['forfeit', -3, 0],
+      ['release', 0, -4],
+      ['forfeit', -4, 0],
+    ]);
+    await expectLedgerMatchesBalance(db, versionId);
+  });
+});

@@ -17,6 +17,7 @@ export const paymentRoutes = [
       201: { description: 'Checkout session created', schema: Payment },
       404: { description: 'Unknown or deprecated plan, or a version that is not yours' },
       409: { description: 'The version is not ready' },
+      410: { description: 'The version was deleted' },
     },
     handler: async ({ accountId, body, newId }, { mesh }) => {
       const { payment } = await mesh.billing.createPayment({

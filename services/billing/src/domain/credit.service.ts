@@ -59,7 +59,6 @@ export class CreditService {
     return rows.map((r) => toBalance(r.version_id, r));
   }
 
-  /** GrantCredits: the payment's plan images go to the version the payment is bound to, once. */
   /**
    * A deleted version's remaining credits are gone for good (billing rows stay for accounting):
    * granted drops to what was used, recorded in the ledger. How many were forfeited; idempotent.
@@ -79,6 +78,7 @@ export class CreditService {
     });
   }
 
+  /** GrantCredits: the payment's plan images go to the version the payment is bound to, once. */
   async grant(accountId: string, versionId: string, paymentId: string): Promise<Balance> {
     const account = requireUuid('account_id', accountId);
     const version = requireUuid('version_id', versionId);
@@ -253,6 +253,13 @@ export class CreditService {
         for (const grant of await repos.grants.lockOutstandingRefunded(closed.version_id)) {
           ({ balance } = await this.takeBack(repos, balance, grant));
         }
+      }
+      // A deleted version's prompts may still be running when its credits are forfeited (the
+      // deletion forfeits first): what they give back is forfeited too, never usable again.
+      const left = balance ? balance.granted - balance.used : 0;
+      if (balance?.forfeited_at && left > 0) {
+        balance = await repos.balances.removeGranted(closed.version_id, left);
+        await repos.ledger.append({ versionId: closed.version_id, reason: 'forfeit', grantedDelta: -left });
       }
       return toBalance(closed.version_id, balance);
     });

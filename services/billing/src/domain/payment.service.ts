@@ -154,6 +154,9 @@ export class PaymentService {
     // Trainer reports each version's outcome here, so billing answers from its own rows.
     const version = await this.store.repos.trainedVersions.find(id);
     if (!version || version.account_id !== accountId) throw Errors.notFound('version', versionId);
+    // Billing hears of a deletion only as the forfeit of the version's credits (the first step of
+    // trainer's deletion job): an add-on paid now would take money for credits it can never grant.
+    if ((await this.store.repos.balances.find(id))?.forfeited_at) throw Errors.versionDeleted(versionId);
     if (!version.ready_at)
       throw Errors.versionNotReady(versionId, ': credits can be added once it is trained');
     return id;
@@ -183,7 +186,6 @@ export class PaymentService {
     });
   }
 
-  /** GetPayment: another account's payment is as unknown as a missing one. */
   /** A page of the account's payments, newest first. */
   async list(
     accountId: string,
@@ -197,6 +199,7 @@ export class PaymentService {
     return { payments: items, nextCursor };
   }
 
+  /** GetPayment: another account's payment is as unknown as a missing one. */
   async get(accountId: string, paymentId: string): Promise<PaymentRow> {
     const account = requireUuid('account_id', accountId);
     const id = requireUuid('payment_id', paymentId);

@@ -131,8 +131,14 @@ export class StripeEventService {
           );
           if (!paid) return false;
           current = paid;
-          // An add-on grants its credits the moment it is paid, in the same transaction.
-          if (!paid.is_init) await this.credits.grantInTransaction(repos, paid);
+          // An add-on grants its credits the moment it is paid, in the same transaction. Nothing
+          // when its version was deleted after the session opened; billing issues no refunds, so
+          // an operator must.
+          if (!paid.is_init && !(await this.credits.grantInTransaction(repos, paid)))
+            this.logger.error(
+              { payment_id: paid.id, version_id: paid.version_id },
+              'add-on paid for a deleted version grants nothing: refund it',
+            );
           await this.announce(repos, paid, 'payment.paid');
           break;
         }

@@ -24,10 +24,12 @@ class NotYet extends Error {}
 /**
  * Work on the claim loop: deletes one version's data everywhere, each step idempotent so a retry
  * (after a failure, or after the replica doing it died and its lease ran out) simply starts over.
- * Order matters: the training stops first (it would push weights after the model is gone); the
- * model goes at Replicate next (its predictions and their outputs go with it, and no new prompt
- * can run); then inferencer erases the prompts and their images, billing forfeits the credits,
- * and the dataset leaves the bucket.
+ * Order matters: billing forfeits the credits first, as the forfeit is how billing learns of the
+ * deletion and refuses add-ons for it (a grant after the forfeit grants nothing, so a training
+ * that still succeeds changes nothing); the training stops next (it would push weights after the
+ * model is gone); the model goes at Replicate (its predictions and their outputs go with it, and
+ * no new prompt can run), which may take several passes; then inferencer erases the prompts and
+ * their images, and the dataset leaves the bucket.
  */
 export class VersionDeletionJob {
   readonly name = 'version_deletion';
@@ -87,11 +89,11 @@ export class VersionDeletionJob {
     const v = await store.repos.versions.find(row.id);
     // The version row went (a start that never reached Replicate): nothing of it exists anywhere.
     if (!v) return;
+    await billing.forfeitCredits(v.account_id, v.id);
     await this.stopTraining(v);
     if ((await replicate.deleteModel(v.model)) === 'pending')
       throw new NotYet('Replicate is still deleting the model versions');
     await prompts.eraseVersionPrompts(v.account_id, v.id);
-    await billing.forfeitCredits(v.account_id, v.id);
     if (!v.dataset_deleted_at) {
       await objects.deleteDataset(v.dataset_key);
       await store.repos.versions.markDatasetDeleted(v.id);
