@@ -3,7 +3,6 @@ import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Counter, Histogram } from 'prom-client';
 import {
-  AppError,
   DependenciesDown,
   Errors,
   createLogger,
@@ -18,8 +17,6 @@ import type { GatewayConfig } from './config';
 import type { GatewayDeps } from './deps';
 import { sendProblem } from './errors/problem';
 import { authenticate } from './middleware/auth';
-import { IdempotencyInFlightError } from './middleware/idempotency';
-import { LockHeldError } from './middleware/lock';
 import { verifyUtf8 } from './middleware/text';
 import { rateLimiter } from './middleware/rate-limit';
 import { requestContext } from './middleware/request-context';
@@ -29,9 +26,6 @@ import { mountRoutes } from './routes/define';
 import { v1Routes } from './routes/v1';
 import { sdapiRoutes } from './routes/sdapi';
 import { a1111Errors } from './routes/sdapi/a1111.mappers';
-
-/** What a client refused by a cap on running work is told to wait before trying again. */
-const RUNNING_CAP_RETRY_S = 2;
 
 /** Body-parser failures as the problems the contract names. */
 function bodyError(err: unknown): unknown {
@@ -166,18 +160,9 @@ export function createGatewayApp(deps: GatewayDeps) {
   app.use((err: unknown, req: Request, res: Response, next: NextFunction) =>
     a1111Errors(bodyError(err), req, res, next),
   );
-  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    if (err instanceof LockHeldError || err instanceof IdempotencyInFlightError)
-      res.setHeader('Retry-After', String(err.retryAfterS));
-    // A cap that frees when something finishes (prompts or trainings running at once) has no reset time.
-    else if (
-      err instanceof AppError &&
-      (err.code === 'too_many_running_prompts' || err.code === 'too_many_running_trainings') &&
-      !res.getHeader('Retry-After')
-    )
-      res.setHeader('Retry-After', String(RUNNING_CAP_RETRY_S));
-    sendProblem(req, res, bodyError(err));
-  });
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) =>
+    sendProblem(req, res, bodyError(err)),
+  );
   return { app, document };
 }
 

@@ -57,7 +57,12 @@ async function credits(key: string, id: string) {
 }
 
 beforeAll(async () => {
-  mesh = await startMesh({ replicate: { trainingMs: 100, predictionMs: 300 } });
+  mesh = await startMesh({
+    replicate: { trainingMs: 100, predictionMs: 300 },
+    // One prompt at a time on the owner's tier, so one held prompt reaches the cap; the harness's
+    // lifted training cap is kept.
+    env: { TIER_LIMITS: JSON.stringify({ standard: { promptsRunning: 1, trainingsRunning: 1000 } }) },
+  });
   owner = await mesh.createAccount();
   const paymentId = await paidInitPayment(mesh, owner, 3);
   const res = await mesh.api(`/api/v1/versions/train/${paymentId}`, {
@@ -151,6 +156,43 @@ describe('Automatic1111-compatible API', () => {
     const denied = await sdapi('sd-models', 'r8_not_a_key_of_ours');
     expect(denied.status).toBe(401);
     expect(denied.res.headers.get('www-authenticate')).toBe('Basic');
+  });
+
+  it('txt2img over the cap on prompts running at once is 429 with Retry-After, as for prompts', async () => {
+    // A prompt that stays running: Replicate's webhooks are lost and its status cannot be read.
+    mesh.replicate.faults.dropWebhooks();
+    mesh.replicate.faults.failNextApiCalls({
+      count: 100_000,
+      status: 503,
+      method: 'GET',
+      path: '/v1/predictions/',
+    });
+    try {
+      const held = await mesh.api(`/api/v1/prompts/create/${versionId}`, {
+        key: owner.apiKey,
+        method: 'POST',
+        json: { prompt: 'held', num_outputs: 1, width: 256, height: 256 },
+      });
+      expect(held.status).toBe(202);
+      const { prompt_id: heldId } = (await held.json()) as { prompt_id: string };
+
+      const refused = await sdapi('txt2img', owner.apiKey, {
+        prompt: 'one too many',
+        override_settings: { sd_model_checkpoint: versionId },
+      });
+      expect(refused.status).toBe(429);
+      expect(refused.json).toMatchObject({ error: 'TooManyRunningPrompts' });
+      expect(Number(refused.res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+
+      mesh.replicate.faults.clear();
+      const cancel = await mesh.api(`/api/v1/prompts/${heldId}/cancel`, {
+        key: owner.apiKey,
+        method: 'POST',
+      });
+      expect(cancel.status).toBeLessThan(300);
+    } finally {
+      mesh.replicate.faults.clear();
+    }
   });
 
   it('is in the served OpenAPI document under its own tag', async () => {

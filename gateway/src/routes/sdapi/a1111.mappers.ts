@@ -4,9 +4,8 @@
  * ownership are the prompt flow's, exactly as for `POST /api/v1/prompts/create`.
  */
 import type { NextFunction, Request, Response } from 'express';
-import { ERROR_TABLE, asAppError } from '@atelier/kit';
 import { z } from '../../openapi/registry';
-import { sendProblem } from '../../errors/problem';
+import { prepareErrorAnswer, sendProblem } from '../../errors/problem';
 
 /**
  * A1111's `StableDiffusionTxt2ImgProcessingAPI`: every field is Optional there (null means the
@@ -98,38 +97,33 @@ export const A1111Error = z
 const PASCAL = (code: string) => code.replace(/(^|_)([a-z])/g, (_m, _s, c: string) => c.toUpperCase());
 
 /**
- * Errors of the `/sdapi` routes in A1111's shapes instead of problem+json. The status is the one
- * our error table binds to the code, so a client sees the same 401/402/409/429/503 as on /api/v1.
+ * Errors of the `/sdapi` routes in A1111's shapes instead of problem+json. Status, what a 5xx
+ * hides, logging and Retry-After are the problem+json answer's (errors/problem.ts), so a client
+ * sees the same 401/402/409/429/503 as on /api/v1.
  */
 export function a1111Errors(err: unknown, req: Request, res: Response, next: NextFunction): void {
   if (!req.path.startsWith('/sdapi/')) return next(err);
   if (res.headersSent) return sendProblem(req, res, err);
-  const appError = asAppError(err);
-  const entry = ERROR_TABLE[appError.code];
-  const extra = (appError.extra ?? {}) as {
-    errors?: Array<{ field: string; message: string }>;
-    prompt_id?: string;
-  };
-  if (entry.http === 400) {
+  const e = prepareErrorAnswer(req, res, err);
+  const extra = e.extra as { errors?: Array<{ field: string; message: string }>; prompt_id?: string };
+  if (e.status === 400) {
     // A wrong type or value, or malformed JSON: FastAPI's 422, field by field.
-    const errors = extra.errors ?? [{ field: 'body', message: appError.message }];
+    const errors = extra.errors ?? [{ field: 'body', message: e.detail }];
     res.status(422).json({
-      detail: errors.map((e) => ({
-        loc: e.field.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p)),
-        msg: e.message,
+      detail: errors.map((f) => ({
+        loc: f.field.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p)),
+        msg: f.message,
         type: 'value_error',
       })),
     });
     return;
   }
-  if (entry.http === 401) res.setHeader('WWW-Authenticate', 'Basic');
-  if (entry.http >= 500) req.log?.error({ err }, 'request failed');
-  const detail = entry.http >= 500 ? entry.title : appError.message;
-  res.status(entry.http).json({
-    error: PASCAL(appError.code),
-    detail,
+  if (e.status === 401) res.setHeader('WWW-Authenticate', 'Basic');
+  res.status(e.status).json({
+    error: PASCAL(e.code),
+    detail: e.detail,
     body: '',
-    errors: detail,
+    errors: e.detail,
     ...(extra.prompt_id ? { prompt_id: extra.prompt_id } : {}),
   });
 }
