@@ -68,45 +68,170 @@ function multipartParser(req: Request, limits: UploadLimits): busboy.Busboy {
   }
 }
 
+/** What a body's reader does with each photo it accepted, as it reads it. */
+interface UploadSink {
+  /** Before the photo's first bytes; `fields` are the text fields seen so far. */
+  fileStart?(file: trainer.TrainingPhotoStart, fields: Record<string, string>): Promise<void>;
+  /** A socket read of the photo. A returned promise holds the reading until it settles. */
+  chunk?(bytes: Buffer): Promise<void> | undefined;
+  /** After the photo's last bytes (not called once the upload has failed). */
+  fileEnd?(): Promise<void>;
+}
+
+interface UploadRead {
+  fields: Record<string, string>;
+  files: number;
+  digest: string;
+}
+
+/**
+ * The one reader of a training upload's multipart body, for its first attempt (streamed to
+ * trainer) and for a repeat of an answered Idempotency-Key (only hashed): the limits, the text
+ * and field-name checks, the UploadDigest and the failure handling are the same for both, so a
+ * repeat is refused exactly as a first attempt would be, and its digest is the first attempt's.
+ */
+class UploadReader {
+  private readonly parser: busboy.Busboy;
+
+  /** Throws (415, 400) when the request is not a multipart body. */
+  constructor(
+    private readonly req: Request,
+    private readonly limits: UploadLimits,
+  ) {
+    this.parser = multipartParser(req, limits);
+  }
+
+  /**
+   * Reads the body to its end, one photo after another through `sink`; rejects with the first
+   * failure (the body's, the sink's, or `stop`'s reason).
+   */
+  async read(sink: UploadSink, stop?: AbortSignal): Promise<UploadRead> {
+    const { req, limits, parser } = this;
+    const digest = new UploadDigest();
+    const fields: Record<string, string> = {};
+    let total = 0;
+    let index = 0;
+    let failure: unknown;
+    let chain: Promise<void> = Promise.resolve();
+    const open = new Set<Readable>();
+    let stopParsing: () => void = () => undefined;
+    // The first failure wins. The rest of the body is drained unread, the file being read is
+    // destroyed (its loop ends) and parsing stops, so the answer does not wait for the body's end.
+    const fail = (err: unknown) => {
+      failure ??= err;
+      req.unpipe(parser);
+      req.resume();
+      for (const file of open) file.destroy();
+      stopParsing();
+    };
+    const stopped = () => fail(stop?.reason);
+    stop?.addEventListener('abort', stopped, { once: true });
+
+    const done = new Promise<void>((resolve, reject) => {
+      stopParsing = resolve;
+      parser.on('field', (name, value) => {
+        try {
+          checkText(`form field name`, name, { replacementIsInvalid: true });
+          checkText(`form.${name}`, value, { replacementIsInvalid: true });
+        } catch (err) {
+          return fail(err);
+        }
+        fields[name] = value;
+      });
+      parser.on('file', (name, file, info) => {
+        if (name !== 'images') {
+          file.resume();
+          return fail(Errors.invalid(`unexpected file field "${name}"; photos go in "images"`));
+        }
+        try {
+          checkText(`images[${index}].filename`, info.filename ?? '', { replacementIsInvalid: true });
+        } catch (err) {
+          file.resume();
+          return fail(err);
+        }
+        const fileIndex = index++;
+        open.add(file);
+        file.on('close', () => open.delete(file));
+        // busboy reports a body that ends inside a file on the file stream: unheard, that 'error'
+        // would take the whole gateway down.
+        file.on('error', (err: Error) => fail(Errors.invalid(`malformed multipart request: ${err.message}`)));
+        file.on('limit', () =>
+          fail(Errors.payloadTooLarge(`${info.filename} is larger than ${limits.maxFileBytes} bytes`)),
+        );
+        // One file after another: a sink sees each file's bytes between its fileStart and fileEnd,
+        // and busboy announces the next file before this one's data has been read. The next file
+        // waits (busboy holds it back) until this one is through.
+        chain = chain
+          .then(async () => {
+            if (failure) return void file.resume();
+            const hash = digest.file(name);
+            await sink.fileStart?.(
+              {
+                index: fileIndex,
+                filename: info.filename ?? `photo-${fileIndex}`,
+                contentType: info.mimeType,
+              },
+              fields,
+            );
+            for await (const chunk of file as AsyncIterable<Buffer>) {
+              if (failure) break;
+              total += chunk.length;
+              if (total > limits.maxTotalBytes) {
+                fail(
+                  Errors.payloadTooLarge(`the upload is larger than ${limits.maxTotalBytes} bytes in total`),
+                );
+                break;
+              }
+              hash.update(chunk);
+              const written = sink.chunk?.(chunk);
+              if (written) await written;
+            }
+            if (!failure) await sink.fileEnd?.();
+            file.resume();
+          })
+          .catch((err: unknown) => {
+            file.resume();
+            fail(err);
+          });
+      });
+      parser.on('filesLimit', () => fail(Errors.payloadTooLarge(`more than ${limits.maxFiles} files`)));
+      parser.on('partsLimit', () => fail(Errors.payloadTooLarge('too many parts')));
+      parser.on('error', (err: Error) =>
+        reject(Errors.invalid(`malformed multipart request: ${err.message}`)),
+      );
+      parser.on('close', () => resolve());
+      // The client may have gone before these listeners exist (the handler awaited Redis or RPCs
+      // first). A request destroyed before its end was read never ends, even when all of its bytes
+      // had arrived (req.complete): its unread data went with it.
+      const gone = () => reject(Errors.invalid('the client closed the upload'));
+      if (req.destroyed && !req.readableEnded) gone();
+      req.on('aborted', gone);
+      req.on('close', () => {
+        if (!req.readableEnded) gone();
+      });
+    });
+    req.pipe(parser);
+    try {
+      await done;
+      await chain;
+    } catch (err) {
+      fail(err);
+    } finally {
+      stop?.removeEventListener('abort', stopped);
+    }
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- the upload's own failure, passed on as caught (narrowed to {} by the check, not a new non-Error)
+    if (failure) throw failure;
+    return { fields, files: index, digest: digest.digest(fields) };
+  }
+}
+
 /**
  * Reads a repeated upload (an Idempotency-Key already answered) into its UploadDigest, sending
  * nothing anywhere, so it can be compared with the first attempt's.
  */
 export async function digestUpload(req: Request, limits: UploadLimits): Promise<string> {
-  const parser = multipartParser(req, limits);
-  const digest = new UploadDigest();
-  const fields: Record<string, string> = {};
-  let total = 0;
-  await new Promise<void>((resolve, reject) => {
-    const fail = (err: unknown) => {
-      req.unpipe(parser);
-      req.resume();
-      reject(err);
-    };
-    parser.on('field', (name, value) => {
-      fields[name] = value;
-    });
-    parser.on('file', (name, file) => {
-      const hash = digest.file(name);
-      file.on('data', (chunk: Buffer) => {
-        total += chunk.length;
-        if (total > limits.maxTotalBytes)
-          fail(Errors.payloadTooLarge(`the upload is larger than ${limits.maxTotalBytes} bytes in total`));
-        hash.update(chunk);
-      });
-      file.on('limit', () =>
-        fail(Errors.payloadTooLarge(`a photo is larger than ${limits.maxFileBytes} bytes`)),
-      );
-      file.on('error', (err: Error) => fail(Errors.invalid(`malformed multipart request: ${err.message}`)));
-    });
-    parser.on('filesLimit', () => fail(Errors.payloadTooLarge(`more than ${limits.maxFiles} files`)));
-    parser.on('partsLimit', () => fail(Errors.payloadTooLarge('too many parts')));
-    parser.on('error', (err: Error) => fail(Errors.invalid(`malformed multipart request: ${err.message}`)));
-    parser.on('close', () => resolve());
-    req.on('aborted', () => fail(Errors.invalid('the client closed the upload')));
-    req.pipe(parser);
-  });
-  return digest.digest(fields);
+  const { digest } = await new UploadReader(req, limits).read({});
+  return digest;
 }
 
 /**
@@ -122,135 +247,50 @@ export async function streamUploadToTrainer(
   framing: UploadFraming,
   limits: UploadLimits,
 ): Promise<{ response: trainer.TrainVersionResponse; digest: string }> {
-  let parser: busboy.Busboy;
+  let reader: UploadReader;
   try {
-    parser = multipartParser(req, limits);
+    reader = new UploadReader(req, limits);
   } catch (err) {
     stream.cancel();
     throw err;
   }
-  const digest = new UploadDigest();
-  const fields: Record<string, string> = {};
-  let total = 0;
-  let index = 0;
-  let failure: unknown;
   let headerSent: Promise<void> | undefined;
-  const sendHeader = () => (headerSent ??= stream.write({ header: framing.header(fields) }));
-  let chain: Promise<void> = Promise.resolve();
-  const open = new Set<Readable>();
-  let stopParsing: () => void = () => undefined;
-  // The first failure wins. The rest of the body is drained unread, the file being written is
-  // destroyed (its loop ends) and parsing stops, so the answer does not wait for the body's end.
-  // The trainer stream is then closed without its end marker: trainer undoes what it did (the
-  // payment given back) and answers, and only then does the client hear of the failure.
-  const fail = (err: unknown) => {
-    failure ??= err;
-    req.unpipe(parser);
-    req.resume();
-    for (const file of open) file.destroy();
-    stopParsing();
+  const sendHeader = (fields: Record<string, string>) =>
+    (headerSent ??= stream.write({ header: framing.header(fields) }));
+  let message = new MessageGatherer();
+  const toTrainer: UploadSink = {
+    async fileStart(file, fields) {
+      await sendHeader(fields);
+      await stream.write({ fileStart: file });
+      message = new MessageGatherer();
+    },
+    chunk(bytes) {
+      const full = message.add(bytes);
+      return full ? stream.write({ chunk: full }) : undefined;
+    },
+    async fileEnd() {
+      const rest = message.flush();
+      if (rest) await stream.write({ chunk: rest });
+    },
   };
 
   // A refusal (402/404/409 for the payment) arrives while the photos are still coming.
-  stream.response.catch((err: unknown) => fail(err));
+  const refused = new AbortController();
+  stream.response.catch((err: unknown) => refused.abort(err));
 
-  const done = new Promise<void>((resolve, reject) => {
-    stopParsing = resolve;
-    parser.on('field', (name, value) => {
-      try {
-        checkText(`form field name`, name, { replacementIsInvalid: true });
-        checkText(`form.${name}`, value, { replacementIsInvalid: true });
-      } catch (err) {
-        return fail(err);
-      }
-      fields[name] = value;
-    });
-    parser.on('file', (name, file, info) => {
-      if (name !== 'images') {
-        file.resume();
-        return fail(Errors.invalid(`unexpected file field "${name}"; photos go in "images"`));
-      }
-      try {
-        checkText(`images[${index}].filename`, info.filename ?? '', { replacementIsInvalid: true });
-      } catch (err) {
-        file.resume();
-        return fail(err);
-      }
-      const fileIndex = index++;
-      open.add(file);
-      file.on('close', () => open.delete(file));
-      // busboy reports a body that ends inside a file on the file stream: unheard, that 'error'
-      // would take the whole gateway down.
-      file.on('error', (err: Error) => fail(Errors.invalid(`malformed multipart request: ${err.message}`)));
-      file.on('limit', () =>
-        fail(Errors.payloadTooLarge(`${info.filename} is larger than ${limits.maxFileBytes} bytes`)),
-      );
-      // One file after another: every chunk must follow its own file_start, and busboy announces
-      // the next file before this one's data has been read. The next file waits (busboy holds it
-      // back) until this one is written.
-      chain = chain
-        .then(async () => {
-          if (failure) return void file.resume();
-          await sendHeader();
-          const hash = digest.file(name);
-          await stream.write({
-            fileStart: {
-              index: fileIndex,
-              filename: info.filename ?? `photo-${fileIndex}`,
-              contentType: info.mimeType,
-            },
-          });
-          const message = new MessageGatherer();
-          for await (const chunk of file as AsyncIterable<Buffer>) {
-            if (failure) break;
-            total += chunk.length;
-            if (total > limits.maxTotalBytes) {
-              fail(
-                Errors.payloadTooLarge(`the upload is larger than ${limits.maxTotalBytes} bytes in total`),
-              );
-              break;
-            }
-            hash.update(chunk);
-            const full = message.add(chunk);
-            if (full) await stream.write({ chunk: full });
-          }
-          const rest = message.flush();
-          if (rest && !failure) await stream.write({ chunk: rest });
-          file.resume();
-        })
-        .catch((err: unknown) => {
-          file.resume();
-          fail(err);
-        });
-    });
-    parser.on('filesLimit', () => fail(Errors.payloadTooLarge(`more than ${limits.maxFiles} files`)));
-    parser.on('partsLimit', () => fail(Errors.payloadTooLarge('too many parts')));
-    parser.on('error', (err: Error) => reject(Errors.invalid(`malformed multipart request: ${err.message}`)));
-    parser.on('close', () => resolve());
-    // The client may have gone before these listeners exist (the handler awaited RPCs first).
-    const gone = () => reject(Errors.invalid('the client closed the upload'));
-    if (req.destroyed && !req.complete) gone();
-    req.on('aborted', gone);
-    req.on('close', () => {
-      if (!req.complete) gone();
-    });
-  });
-  req.pipe(parser);
+  let upload: UploadRead;
   try {
-    await done;
-    await chain;
+    upload = await reader.read(toTrainer, refused.signal);
   } catch (err) {
-    fail(err);
-  }
-  if (failure) {
+    // The trainer stream is closed without its end marker: trainer undoes what it did (the
+    // payment given back) and answers, and only then does the client hear of the failure.
     await stream.end().catch(() => undefined);
-    // eslint-disable-next-line @typescript-eslint/only-throw-error -- the upload's own failure, passed on as caught (narrowed to {} by the check, not a new non-Error)
-    throw failure;
+    throw err;
   }
   try {
-    await sendHeader();
-    await stream.write({ end: framing.end(fields, index) });
-    return { response: await stream.end(), digest: digest.digest(fields) };
+    await sendHeader(upload.fields);
+    await stream.write({ end: framing.end(upload.fields, upload.files) });
+    return { response: await stream.end(), digest: upload.digest };
   } catch (err) {
     stream.cancel();
     throw err;
