@@ -160,3 +160,112 @@ it('replays the first 202 for a repeated Idempotency-Key on the same payment', a
   expect(again.headers.get('idempotent-replayed')).toBe('true');
   expect(await again.text()).toBe(firstBody);
 });
+
+describe('a repeated Idempotency-Key', () => {
+  const post = (paymentId: string, body: FormData, idempotencyKey?: string) =>
+    mesh.api(`/api/v1/versions/train/${paymentId}`, {
+      key: account.apiKey,
+      method: 'POST',
+      body,
+      headers: idempotencyKey ? { 'idempotency-key': idempotencyKey } : {},
+    });
+  const answer = async (res: Response) => {
+    const { request_id: _, ...problem } = (await res.json()) as Record<string, unknown>;
+    return { status: res.status, problem };
+  };
+
+  it('reads its body with the first upload’s checks: the same 400 or 413, not 422', async () => {
+    const photos = await distinctPhotos(5);
+    const paymentId = await paidInitPayment(mesh, account);
+    const idempotencyKey = `checks-${paymentId}`;
+    expect((await post(paymentId, photoForm(photos), idempotencyKey)).status).toBe(202);
+
+    const cases: Array<[what: string, body: () => FormData, status: number, detail: RegExp]> = [
+      [
+        'a file outside "images"',
+        () => {
+          const form = photoForm(photos);
+          form.append('avatar', new Blob([photos[0]!.data], { type: 'image/jpeg' }), 'me.jpg');
+          return form;
+        },
+        400,
+        /unexpected file field "avatar"/,
+      ],
+      [
+        'a NUL in a text field',
+        () => photoForm(photos, { class: 'man\0' }),
+        400,
+        /form\.class: contains a NUL/,
+      ],
+      [
+        'a photo over the per-file limit',
+        () =>
+          photoForm([
+            ...photos,
+            {
+              name: 'big.jpg',
+              type: 'image/jpeg',
+              data: Buffer.concat([photos[0]!.data, Buffer.alloc(250_000)]),
+            },
+          ]),
+        413,
+        /^big\.jpg is larger than 200000 bytes$/,
+      ],
+    ];
+    for (const [what, body, status, detail] of cases) {
+      // The same body as a first upload, on a payment of its own so that nothing else answers.
+      const first = await answer(await post(await paidInitPayment(mesh, account), body()));
+      expect({ what, ...first }).toEqual({
+        what,
+        status,
+        problem: expect.objectContaining({ detail: expect.stringMatching(detail) }),
+      });
+      const replay = await answer(await post(paymentId, body(), idempotencyKey));
+      expect({ what, ...replay }).toEqual({ what, ...first });
+    }
+  });
+
+  // A repeat reads its body outside the lock and never rewrites the stored answer, so a client
+  // that goes mid-body must leave that answer as it was. (The read itself ending, rather than
+  // staying pending, cannot be seen over HTTP once the client is gone: upload.unit.test.ts.)
+  it('keeps its answer for the next repeat when a repeat’s client disconnects mid-body', async () => {
+    const photos = await distinctPhotos(5);
+    const paymentId = await paidInitPayment(mesh, account);
+    const idempotencyKey = `gone-${paymentId}`;
+    const accepted = await post(paymentId, photoForm(photos), idempotencyKey);
+    expect(accepted.status).toBe(202);
+    const acceptedBody = await accepted.text();
+
+    const boundary = 'atelier-test-boundary';
+    const head = Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="images"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`,
+    );
+    const controller = new AbortController();
+    let sent!: () => void;
+    const firstPartSent = new Promise<void>((resolve) => (sent = resolve));
+    const request = fetch(`${mesh.gateway.url}/api/v1/versions/train/${paymentId}`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${account.apiKey}`,
+        'content-type': `multipart/form-data; boundary=${boundary}`,
+        'idempotency-key': idempotencyKey,
+      },
+      body: new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(new Uint8Array(Buffer.concat([head, photos[0]!.data.subarray(0, 1000)])));
+          sent();
+        },
+      }),
+      signal: controller.signal,
+      duplex: 'half',
+    });
+    await firstPartSent;
+    controller.abort();
+    await request.catch(() => undefined);
+
+    const again = await post(paymentId, photoForm(photos), idempotencyKey);
+    expect(again.status).toBe(202);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(await again.text()).toBe(acceptedBody);
+  });
+});
