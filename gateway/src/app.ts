@@ -18,7 +18,7 @@ import type { GatewayDeps } from './deps';
 import { sendProblem } from './errors/problem';
 import { authenticate } from './middleware/auth';
 import { verifyUtf8 } from './middleware/text';
-import { rateLimiter } from './middleware/rate-limit';
+import { limiterSettings, rateLimiter } from './middleware/rate-limit';
 import { requestContext } from './middleware/request-context';
 import { apiDocument } from './openapi/document';
 import { serveConsole } from './routes/console';
@@ -145,10 +145,7 @@ export function createGatewayApp(deps: GatewayDeps) {
   const router = express.Router({ strict: false });
   mountRoutes(router, [...v1Routes, ...sdapiRoutes], deps, {
     auth,
-    rateLimit: rateLimiter(redis, {
-      override: config.RATE_LIMIT_PER_WINDOW,
-      windowMs: config.RATE_LIMIT_WINDOW_MS,
-    }),
+    rateLimit: rateLimiter(redis, limiterSettings(config)),
     json,
     raw,
   });

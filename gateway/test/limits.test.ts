@@ -55,6 +55,17 @@ describe('rate limit', () => {
       timeoutMs: 20_000,
     });
   });
+
+  it('GET /account tells the read and write budgets the limiter enforces, per minute', async () => {
+    const { apiKey } = await mesh.createAccount();
+    const res = await mesh.api('/api/v1/account', { key: apiKey });
+    expect(res.headers.get('ratelimit-limit')).toBe('5');
+    const { limits } = (await res.json()) as {
+      limits: { reads_per_minute: number; writes_per_minute: number };
+    };
+    // 5 per window of 6 s.
+    expect(limits).toEqual(expect.objectContaining({ reads_per_minute: 50, writes_per_minute: 50 }));
+  });
 });
 
 describe('locks over HTTP', () => {

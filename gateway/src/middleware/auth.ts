@@ -11,7 +11,7 @@ export interface Limits {
   trainingsRunning: number;
 }
 
-type Entry = { accountId: string; prefix: string; tier: string; limits?: Limits; until: number };
+type Entry = { accountId: string; prefix: string; tier: string; limits: Limits; until: number };
 
 export interface AuthOptions {
   cacheMs: number;
@@ -78,12 +78,14 @@ export function authenticate(mesh: Pick<Mesh, 'billing'>, redis: Redis, opts: Au
       }
       try {
         const res = await mesh.billing.authenticateKey({ apiKey: key });
+        // Billing owns the tiers and always says which applies: the gateway keeps no copy of them.
         const l = res.limits;
+        if (!l) throw Errors.internal('billing authenticated a key without saying its tier limits');
         entry = {
           accountId: res.accountId,
           prefix: res.keyPrefix,
-          tier: l?.tier || 'free',
-          limits: l && {
+          tier: l.tier,
+          limits: {
             readsPerMinute: l.readsPerMinute,
             writesPerMinute: l.writesPerMinute,
             createsPerDay: l.createsPerDay,

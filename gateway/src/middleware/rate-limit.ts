@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import { Errors, type Redis } from '@atelier/kit';
+import type { GatewayConfig } from '../config';
 
 // Sliding-window log: one sorted set per key; atomic because Redis runs the script alone.
 const SLIDING_WINDOW = `
@@ -27,13 +28,36 @@ export interface Budgets {
 
 const DAY_MS = 24 * 3600 * 1000;
 
+export interface LimiterSettings {
+  /** The window of the read and write budgets (a minute, unless an operator or a test says otherwise). */
+  windowMs: number;
+  /** Replaces every tier's read and write budget per window (an operator's or a test's). */
+  override?: number;
+}
+
+export const limiterSettings = (config: GatewayConfig): LimiterSettings => ({
+  windowMs: config.RATE_LIMIT_WINDOW_MS,
+  override: config.RATE_LIMIT_PER_WINDOW,
+});
+
+/** The read and write requests one window allows: the override, or the tier's budgets. */
+export function windowBudgets(
+  budgets: Budgets,
+  settings: LimiterSettings,
+): { reads: number; writes: number } {
+  return {
+    reads: settings.override ?? budgets.readsPerMinute,
+    writes: settings.override ?? budgets.writesPerMinute,
+  };
+}
+
 /**
  * Per-key limits in Redis from the key's tier (set on the request by auth), with RateLimit-*
  * headers on every answer and 429 + Retry-After naming the limit that was hit. `override` (an
  * operator's or a test's) replaces the per-minute budgets of every tier. When Redis is down the
  * limiter lets requests through: refusing all traffic would turn a cache outage into a full one.
  */
-export function rateLimiter(redis: Redis, opts: { windowMs: number; override?: number }) {
+export function rateLimiter(redis: Redis, opts: LimiterSettings) {
   // A defined command runs as EVALSHA: the script's text is not sent with every request.
   redis.defineCommand('atelierRateLimit', { numberOfKeys: 1, lua: SLIDING_WINDOW });
   const limiter = redis as Redis & {
@@ -43,23 +67,24 @@ export function rateLimiter(redis: Redis, opts: { windowMs: number; override?: n
     limiter.atelierRateLimit(key, Date.now(), windowMs, limit, randomUUID());
 
   return (kind: RequestKind) => async (req: Request, res: Response, next: NextFunction) => {
-    const subject = req.keyPrefix ?? `ip:${req.ip}`;
-    const budgets: Budgets = req.limits ?? { readsPerMinute: 60, writesPerMinute: 10, createsPerDay: 30 };
-    const tier = req.tier ?? 'free';
+    // Mounted after auth only, which sets the key and its tier's limits.
+    const { keyPrefix: subject, limits: budgets, tier } = req;
+    if (!subject || !budgets) return next(Errors.internal('the rate limiter ran before auth'));
+    const perWindow = windowBudgets(budgets, opts);
     const checks: Array<{ name: string; key: string; windowMs: number; limit: number; per: string }> = [
       kind === 'read'
         ? {
             name: 'reads_per_minute',
             key: `ratelimit:${subject}:r`,
             windowMs: opts.windowMs,
-            limit: opts.override ?? budgets.readsPerMinute,
+            limit: perWindow.reads,
             per: 'read requests per minute',
           }
         : {
             name: 'writes_per_minute',
             key: `ratelimit:${subject}:w`,
             windowMs: opts.windowMs,
-            limit: opts.override ?? budgets.writesPerMinute,
+            limit: perWindow.writes,
             per: 'write requests per minute',
           },
     ];

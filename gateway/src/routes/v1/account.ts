@@ -1,28 +1,29 @@
 import type { Request } from 'express';
 import { Errors } from '@atelier/kit';
 import type { GatewayConfig } from '../../config';
+import { limiterSettings, windowBudgets } from '../../middleware/rate-limit';
 import { route } from '../define';
 import { Account, DeletionAccepted } from './schemas';
 
 /**
  * The caller's tier and the limits it is held to, as billing said when the key was checked (the
- * cache is dropped the moment a payment of the account changes). RATE_LIMIT_PER_WINDOW, when set,
- * replaces the per-minute budgets, as the limiter does.
+ * cache is dropped the moment a payment of the account changes), with the read and write budgets
+ * the limiter enforces, per minute.
  */
 function tierOf(req: Request, config: GatewayConfig) {
-  const override =
-    config.RATE_LIMIT_PER_WINDOW === undefined
-      ? undefined
-      : Math.round((config.RATE_LIMIT_PER_WINDOW * 60_000) / config.RATE_LIMIT_WINDOW_MS);
-  const limits = req.limits;
+  const { tier, limits } = req;
+  if (!tier || !limits) throw Errors.internal('the account route ran before auth');
+  const settings = limiterSettings(config);
+  const perWindow = windowBudgets(limits, settings);
+  const perMinute = (n: number) => Math.round((n * 60_000) / settings.windowMs);
   return {
-    tier: req.tier ?? 'free',
+    tier,
     limits: {
-      reads_per_minute: override ?? limits?.readsPerMinute ?? 0,
-      writes_per_minute: override ?? limits?.writesPerMinute ?? 0,
-      prompts_at_once: limits?.promptsRunning ?? null,
-      creates_per_day: limits?.createsPerDay ?? null,
-      trainings_at_once: limits?.trainingsRunning ?? null,
+      reads_per_minute: perMinute(perWindow.reads),
+      writes_per_minute: perMinute(perWindow.writes),
+      prompts_at_once: limits.promptsRunning,
+      creates_per_day: limits.createsPerDay,
+      trainings_at_once: limits.trainingsRunning,
     },
   };
 }

@@ -159,9 +159,9 @@ export const Account = z
     limits: z.object({
       reads_per_minute: z.number().int(),
       writes_per_minute: z.number().int(),
-      prompts_at_once: z.number().int().nullable(),
-      creates_per_day: z.number().int().nullable(),
-      trainings_at_once: z.number().int().nullable(),
+      prompts_at_once: z.number().int(),
+      creates_per_day: z.number().int(),
+      trainings_at_once: z.number().int(),
     }),
     credits: z.object({ granted: z.number().int(), used: z.number().int(), remaining: z.number().int() }),
   })
