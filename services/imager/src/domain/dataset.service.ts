@@ -78,7 +78,9 @@ export class DatasetPacker {
   constructor(private readonly d: PackDeps) {}
 
   async pack(parts: AsyncIterable<PackPart>, signal: AbortSignal): Promise<PackResult> {
-    const messages = abortable(parts, signal);
+    // grpc-js ends the request stream of a caller that cancels, goes away or runs out of time
+    // like a finished one (and only then says 'cancelled'): the end message tells the two apart.
+    const messages = parts[Symbol.asyncIterator]();
     try {
       const first = await messages.next();
       const header = first.done ? undefined : first.value.header;
@@ -87,7 +89,7 @@ export class DatasetPacker {
       const limits = this.photoLimits(header);
       return await this.packFiles(key, limits, messages, signal);
     } finally {
-      await messages.return(undefined).catch(() => undefined);
+      await Promise.resolve(messages.return?.()).catch(() => undefined);
     }
   }
 
@@ -115,7 +117,7 @@ export class DatasetPacker {
   private async packFiles(
     key: string,
     limits: PhotoLimits,
-    messages: AsyncGenerator<PackPart, void, undefined>,
+    messages: AsyncIterator<PackPart>,
     signal: AbortSignal,
   ): Promise<PackResult> {
     const { bucket, logger } = this.d;
@@ -265,7 +267,7 @@ interface ReceiveHooks {
  * (the checker only counts them).
  */
 async function* receiveFiles(
-  messages: AsyncGenerator<PackPart, void, undefined>,
+  messages: AsyncIterator<PackPart>,
   limits: PhotoLimits,
   hooks: ReceiveHooks,
 ): AsyncGenerator<IncomingPhoto, void, undefined> {
@@ -332,42 +334,7 @@ async function* receiveFiles(
     if (current.index < limits.maxCount && current.bytes <= limits.maxFileBytes) current.chunks.push(chunk);
     else current.chunks = [];
   }
-  // grpc-js ends a cancelled caller's stream like a finished one: without the end marker the
-  // upload is incomplete, and nothing may be stored.
+  // Without the end marker the upload is incomplete (its caller went away), and nothing may be stored.
   if (!ended) throw Errors.invalid('the upload stopped before its end message');
   if (current) yield complete();
-}
-
-/**
- * The request stream, ending with the call's own reason when it is cancelled. grpc-js does not end
- * a client stream whose caller went away (it only emits 'cancelled'), so a plain for-await would
- * wait forever.
- */
-async function* abortable<T>(
-  source: AsyncIterable<T>,
-  signal: AbortSignal,
-): AsyncGenerator<T, void, undefined> {
-  const iterator = source[Symbol.asyncIterator]();
-  let onAbort: (() => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () =>
-      reject(signal.reason instanceof Error ? signal.reason : Errors.timedOut('the call was cancelled'));
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-  });
-  aborted.catch(() => undefined);
-  let finished = false;
-  try {
-    for (;;) {
-      const next = await Promise.race([iterator.next(), aborted]);
-      if (next.done) {
-        finished = true;
-        return;
-      }
-      yield next.value;
-    }
-  } finally {
-    if (onAbort) signal.removeEventListener('abort', onAbort);
-    if (!finished) await Promise.resolve(iterator.return?.()).catch(() => undefined);
-  }
 }
