@@ -312,6 +312,32 @@ describe('POST /api/v1/prompts/create', () => {
     );
     expect(rows[0]!.n).toBe(0);
   });
+
+  it('answers 400 naming callback_url for a URL callbacks may not go to, reserving and recording nothing', async () => {
+    const versionId = await readyVersion(owner, 2);
+    // The test mesh allows http and private addresses (WEBHOOK_ALLOW_PRIVATE): these are refused anyway.
+    for (const [url, detail] of [
+      ['https://user:pw@hooks.example.com/', 'callback_url must not carry credentials'],
+      ['ftp://hooks.example.com/', 'callback_url must be https'],
+    ] as const) {
+      const res = await createPrompt(owner.apiKey, versionId, {
+        prompt: 'x',
+        num_outputs: 1,
+        callback_url: url,
+      });
+      expect(res.status).toBe(400);
+      expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(await res.json()).toEqual(
+        expect.objectContaining({ type: expect.stringMatching(/\/invalid-argument$/), detail }),
+      );
+    }
+    expect(await remaining(owner.apiKey, versionId)).toBe(2);
+    const { rows } = await db.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM inferencer.prompts WHERE version_id = $1',
+      [versionId],
+    );
+    expect(rows[0]!.n).toBe(0);
+  });
 });
 
 describe('failure and cancel', () => {

@@ -171,6 +171,17 @@ async function paidPayment(
   return p.payment_id;
 }
 
+/** Calls of one gRPC method a service has answered, whatever their status, from its /metrics. */
+async function served(service: 'billing' | 'imager', method: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${mesh[service].metricsPort}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter(
+      (line) => line.startsWith('atelier_grpc_server_handled_total{') && line.includes(`method="${method}"`),
+    )
+    .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+}
+
 async function info(versionId: string, apiKey = key): Promise<VersionJson> {
   const res = await mesh.api(`/api/v1/versions/info/${versionId}`, { key: apiKey });
   expect(res.status).toBe(200);
@@ -360,6 +371,39 @@ describe('training a model', () => {
     expect(res404.status).toBe(404);
     await problem(res404);
     expect((await payment(foreign, other.apiKey)).version_id).toBeNull();
+  });
+
+  it('refuses a callback_url callbacks may not go to with 400 before the payment is claimed or a photo reaches imager', async () => {
+    const paymentId = await paidPayment();
+    const before = {
+      claims: await served('billing', 'ClaimInitPayment'),
+      packs: await served('imager', 'PackTrainingImages'),
+    };
+    // The test mesh allows http and private addresses (WEBHOOK_ALLOW_PRIVATE): these are refused anyway.
+    for (const [where, url, detail] of [
+      ['form field', 'https://user:pw@hooks.example.com/', 'callback_url must not carry credentials'],
+      ['query', 'ftp://hooks.example.com/', 'callback_url must be https'],
+    ] as const) {
+      const inQuery = where === 'query';
+      const res = await mesh.api(
+        `/api/v1/versions/train/${paymentId}${inQuery ? `?callback_url=${encodeURIComponent(url)}` : ''}`,
+        {
+          key,
+          method: 'POST',
+          body: form(photos, inQuery ? { class: 'man' } : { class: 'man', callback_url: url }),
+        },
+      );
+      expect({ where, status: res.status }).toEqual({ where, status: 400 });
+      expect(await problem(res)).toMatchObject({
+        type: expect.stringMatching(/\/invalid-argument$/),
+        detail,
+      });
+    }
+    expect(await payment(paymentId)).toMatchObject({ status: 'paid', version_id: null });
+    expect({
+      claims: await served('billing', 'ClaimInitPayment'),
+      packs: await served('imager', 'PackTrainingImages'),
+    }).toEqual(before);
   });
 
   it('starts exactly one training from 20 parallel uploads for one payment', async () => {

@@ -50,6 +50,7 @@ type DomainSettings = Pick<
   | 'TRANSFER_TIMEOUT_MS'
   | 'MAX_RUNNING_PROMPTS_PER_ACCOUNT'
   | 'DUPLICATE_RUN_WINDOW_MS'
+  | 'WEBHOOK_ALLOW_PRIVATE'
 >;
 
 /**
@@ -99,6 +100,7 @@ export function buildInferencerDomain(deps: {
       checkIntervalMs: config.PREDICTION_CHECK_INTERVAL_MS,
       createGraceMs: config.PREDICTION_CREATE_GRACE_MS,
       maxRunningPerAccount: config.MAX_RUNNING_PROMPTS_PER_ACCOUNT,
+      allowPrivateCallbacks: config.WEBHOOK_ALLOW_PRIVATE,
     },
   });
   const events = new PredictionEventService({ inbox: replicate.inbox(parsePrediction, logger), completion });

@@ -20,6 +20,8 @@ export const inferencerConfigSchema = serviceEnv.extend({
   REPLICATE_TIMEOUT_MS: env.ms(30_000),
   /** Where Replicate sends webhooks: the gateway's public /api/v1/webhooks/replicate. */
   PUBLIC_WEBHOOK_URL: z.url(),
+  /** A request's callback_url may be http or a loopback/private/link-local address (development and tests only). */
+  WEBHOOK_ALLOW_PRIVATE: env.bool(false),
   /** A prediction not finished this long after its creation is failed and its credits released. */
   PREDICTION_TIMEOUT_MS: env.ms(10 * 60 * 1000),
   /** How often the reconciler looks for due prompts. */

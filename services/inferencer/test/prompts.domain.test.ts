@@ -157,6 +157,8 @@ beforeAll(async () => {
       RECONCILE_CONCURRENCY: 5,
       PREDICTION_PRICE_PER_SECOND_MICROS: 1_400,
       DUPLICATE_RUN_WINDOW_MS: 60_000,
+      // As production: a callback_url must be https to a public address.
+      WEBHOOK_ALLOW_PRIVATE: false,
     },
   });
   jest.spyOn(domain.reconciler, 'wake').mockImplementation(() => {
@@ -268,6 +270,44 @@ describe('CreatePrompt', () => {
       [[notReady, foreign, poor]],
     );
     expect(rows[0]!.n).toBe(0);
+  });
+
+  it('refuses a callback_url that is not https to a public address (invalid_argument naming it) before anything is recorded or reserved', async () => {
+    const versionId = readyVersion(4);
+    const withCallback = (callbackUrl: string) =>
+      domain.prompts.create(
+        {
+          accountId: account,
+          versionId,
+          promptId: randomUUID(),
+          params: params(),
+          waitSeconds: 0,
+          callbackUrl,
+        },
+        { deadline: Date.now() + 20_000 },
+      );
+    for (const [url, detail] of [
+      ['http://example.com/', 'callback_url must be https'],
+      ['https://10.0.0.5/', 'callback_url must not point at a loopback, private or link-local address'],
+    ] as const) {
+      const err = await rejection(withCallback(url));
+      expect({ url, code: err.code, detail: err.message }).toEqual({ url, code: 'invalid_argument', detail });
+    }
+    const { rows } = await pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM inferencer.prompts WHERE version_id = $1',
+      [versionId],
+    );
+    expect(rows[0]!.n).toBe(0);
+    expect([...credits.reservations.values()].filter((r) => r.versionId === versionId)).toEqual([]);
+    expect(credits.remaining(versionId)).toBe(4);
+
+    // A public https URL is kept, as the rule writes it.
+    const { prompt } = await withCallback('https://Hooks.Example.com/cb');
+    const stored = await pool.query<{ callback_url: string }>(
+      'SELECT callback_url FROM inferencer.prompts WHERE id = $1',
+      [prompt.id],
+    );
+    expect(stored.rows[0]!.callback_url).toBe('https://hooks.example.com/cb');
   });
 
   it('when Replicate fails to create the prediction: unavailable, every credit released, the prompt failed', async () => {

@@ -23,3 +23,4 @@ export * from './outbox';
 export * from './replicate-adapter';
 export * from './webhook-event.repository';
 export * from './entry';
+export * from './callback-url';

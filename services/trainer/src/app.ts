@@ -99,6 +99,7 @@ export async function startTrainer(
       timeoutMs: config.TRAINING_TIMEOUT_MS,
       startGraceMs: config.START_GRACE_MS,
       firstCheckMs: config.RECONCILE_INTERVAL_MS,
+      allowPrivateCallbacks: config.WEBHOOK_ALLOW_PRIVATE,
     },
   );
   const training = new TrainingService({ versions, datasets });

@@ -85,6 +85,8 @@ export const trainerConfigSchema = serviceEnv.extend({
    * longer than any StartTraining can take.
    */
   START_GRACE_MS: env.ms(15 * 60 * 1000),
+  /** A request's callback_url may be http or a loopback/private/link-local address (development and tests only). */
+  WEBHOOK_ALLOW_PRIVATE: env.bool(false),
   /** Trainings an account may have running at once when the gateway passes no tier limit (the standard tier's). */
   MAX_RUNNING_TRAININGS_PER_ACCOUNT: z.coerce.number().int().positive().default(2),
   /** Replicate's price of the trainer's hardware per second of predict_time, in micro-units of the billing currency (for cost estimates). */

@@ -266,6 +266,87 @@ describe('StartTraining', () => {
   });
 });
 
+describe('callback_url', () => {
+  it('with private destinations not allowed, a URL that is not https to a public address is invalid_argument before the payment is claimed or a photo sent, on StartTraining and TrainVersion', async () => {
+    const strict = await startTrainer(
+      loadConfig(trainerConfigSchema, {
+        ...mesh.envFor('trainer'),
+        GRPC_PORT: '0',
+        WEBHOOK_ALLOW_PRIVATE: 'false',
+      }),
+    );
+    const other = trainerClient(strict.address);
+    try {
+      const payment = await paidPayment(mesh, account.apiKey);
+      for (const [callbackUrl, detail] of [
+        ['http://example.com/', 'callback_url must be https'],
+        ['https://10.0.0.5/', 'callback_url must not point at a loopback, private or link-local address'],
+      ] as const) {
+        const versionId = randomUUID();
+        const started = await errorOf(
+          other.startTraining({
+            accountId: account.accountId,
+            paymentId: payment.payment_id,
+            versionId,
+            datasetKey: 'd.zip',
+            datasetUrl: dataset.url,
+            imageCount: 5,
+            className: 'dog',
+            triggerWord: 'TOK',
+            callbackUrl,
+          }),
+        );
+        expect({ code: started?.code, detail: started?.message }).toEqual({
+          code: 'invalid_argument',
+          detail,
+        });
+
+        // The upload: a header naming the URL, then photos the trainer must never read.
+        const upload = other.trainVersion();
+        const answer = errorOf(upload.response);
+        await upload
+          .write({
+            header: {
+              accountId: account.accountId,
+              paymentId: payment.payment_id,
+              versionId,
+              className: 'dog',
+              maxRunning: 0,
+              callbackUrl,
+            },
+          })
+          .catch(() => undefined);
+        await upload
+          .write({ fileStart: { index: 0, filename: 'a.jpg', contentType: 'image/jpeg' } })
+          .catch(() => undefined);
+        await upload.write({ chunk: Buffer.from([0xff, 0xd8, 0xff]) }).catch(() => undefined);
+        await upload.end().catch(() => undefined);
+        const refused = await answer;
+        expect({ code: refused?.code, detail: refused?.message }).toEqual({
+          code: 'invalid_argument',
+          detail,
+        });
+        expect(await versionRow(db, versionId)).toBeUndefined();
+      }
+      // Nothing was asked of billing or imager: no claim (and so no release), no photo streamed.
+      const metrics = await (await fetch(`http://127.0.0.1:${strict.metricsPort}/metrics`)).text();
+      const calls = metrics
+        .split('\n')
+        .filter((l) => l.startsWith('atelier_grpc_client_handled_total{'))
+        .map((l) => /method="([^"]+)"/.exec(l)?.[1]);
+      expect(calls).not.toContain('ClaimInitPayment');
+      expect(calls).not.toContain('PackTrainingImages');
+      expect(await getPayment(mesh, account.apiKey, payment.payment_id)).toMatchObject({
+        status: 'paid',
+        version_id: null,
+      });
+    } finally {
+      other.close();
+      await strict.stop();
+    }
+  });
+});
+
 describe('Replicate events', () => {
   it('applies each webhook-id once, rejects a bad signature, and ignores unknown trainings', async () => {
     const payment = await paidPayment(mesh, account.apiKey);

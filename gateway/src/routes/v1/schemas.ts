@@ -8,12 +8,17 @@ export const uuid = (name: string) =>
     .uuid(`${name} must be a UUID`)
     .openapi({ param: { name, in: 'path' }, example: '0b7f9c1e-4a2d-4c1b-9f0e-2d3c4b5a6e7f' });
 
-/** Where this resource's events are POSTed too (signed with the account's callback secret). */
-export const CallbackUrl = z
+/**
+ * Where this resource's events are POSTed too (signed with the account's callback secret). Only
+ * its shape here: which URLs callbacks may go to is the services' rule (kit's checkCallbackUrl),
+ * answered as a 400 that names callback_url.
+ */
+const CallbackUrl = z
   .string()
   .max(2000)
-  .regex(/^https?:\/\/\S+$/, 'callback_url must be an https URL')
-  .describe("Receives this resource's events, signed with the account's callback secret");
+  .describe(
+    "Receives this resource's events, signed with the account's callback secret: https to a public address (the operator may allow http and private addresses)",
+  );
 
 export const Plan = z
   .object({

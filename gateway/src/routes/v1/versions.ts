@@ -3,7 +3,6 @@ import { common } from '@atelier/protos';
 import { z } from '../../openapi/registry';
 import { route } from '../define';
 import {
-  CallbackUrl,
   DeletionAccepted,
   PageQuery,
   RunStatus,
@@ -63,16 +62,11 @@ export const versionRoutes = [
     handler: async ({ req, accountId, params, query, newId, deadlineMs }, { mesh, config }) => {
       // Trainer runs the whole use case (claim, photos, training, compensation); this only frames
       // the multipart body as its stream. Fields win over the query, as form fields should.
-      const labels = (fields: Record<string, string>) => {
-        const callbackUrl = CallbackUrl.optional().safeParse(fields.callback_url ?? query.callback_url);
-        if (!callbackUrl.success)
-          throw Errors.invalid(callbackUrl.error.issues[0]?.message ?? 'bad callback_url');
-        return {
-          className: fields.class ?? query.class,
-          triggerWord: fields.trigger_word ?? query.trigger_word,
-          callbackUrl: callbackUrl.data,
-        };
-      };
+      const labels = (fields: Record<string, string>) => ({
+        className: fields.class ?? query.class,
+        triggerWord: fields.trigger_word ?? query.trigger_word,
+        callbackUrl: fields.callback_url ?? query.callback_url,
+      });
       const { response, digest } = await streamUploadToTrainer(
         req,
         mesh.trainer.trainVersion({ timeoutMs: deadlineMs }),

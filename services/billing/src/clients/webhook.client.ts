@@ -2,8 +2,8 @@ import dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
+import { isPublicAddress } from '@atelier/kit';
 import type { SendResult, WebhookSender } from '../domain/webhook-delivery.job';
-import { isPublicAddress } from '../domain/webhook.rules';
 
 export interface WebhookClientOptions {
   timeoutMs: number;

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  checkCallbackUrl,
   decodeCursor,
   Errors,
   pageOf,
@@ -11,7 +12,7 @@ import {
 import type { PaymentRepositories, Store } from '../repositories';
 import type { DeliveryRow, DeliveryStatus } from '../repositories/webhook-delivery.repository';
 import type { EndpointRow } from '../repositories/webhook-endpoint.repository';
-import { checkCallbackUrl, checkEventTypes, newSecret } from './webhook.rules';
+import { checkEventTypes, newSecret } from './webhook.rules';
 
 export interface WebhookOptions {
   /** http and private destinations allowed (local development and tests). */

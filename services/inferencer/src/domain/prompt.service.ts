@@ -1,5 +1,6 @@
 import {
   AppError,
+  checkCallbackUrl,
   Errors,
   replicateError,
   requireUuid,
@@ -72,6 +73,8 @@ export interface PromptServiceDeps {
     createGraceMs: number;
     /** Prompts an account may have running at once when the caller does not say (tiers do). */
     maxRunningPerAccount: number;
+    /** WEBHOOK_ALLOW_PRIVATE: a callback_url may be http or a private address (development and tests). */
+    allowPrivateCallbacks: boolean;
   };
 }
 
@@ -131,8 +134,9 @@ export class PromptService {
     if (!Number.isInteger(input.waitSeconds) || input.waitSeconds < 0 || input.waitSeconds > 60) {
       throw Errors.invalid(`wait_seconds must be in 0..60, got ${input.waitSeconds}`);
     }
-    if (input.callbackUrl && !/^https?:\/\/\S{1,2000}$/.test(input.callbackUrl))
-      throw Errors.invalid('callback_url must be an http(s) URL');
+    const callbackUrl = input.callbackUrl
+      ? checkCallbackUrl(input.callbackUrl, this.d.settings.allowPrivateCallbacks, 'callback_url')
+      : null;
 
     const version = input.version ?? (await this.readyVersion(accountId, versionId));
 
@@ -149,7 +153,7 @@ export class PromptService {
         params,
         timeoutMs: this.d.settings.timeoutMs,
         graceMs: this.d.settings.createGraceMs,
-        callbackUrl: input.callbackUrl || null,
+        callbackUrl,
         runId: input.runId,
       },
       maxRunning,

@@ -25,11 +25,12 @@ export type TrainResult =
   { ok: false; problems: PhotoProblem[] } | { ok: true; version: VersionRow; images: number };
 
 /**
- * TrainVersion: the whole training upload as one use case. The payment is claimed first (so an
- * unpaid, used or foreign payment is refused before a photo is read, and the claim answers the
- * plan's photo limits as bought), the photos stream through to imager with backpressure, and the
- * training is started on the stored dataset. Whatever fails after the claim — rejected photos,
- * bad labels, the bucket, Replicate, a client that went away — is undone in one place
+ * TrainVersion: the whole training upload as one use case. The header's labels and callback URL
+ * are checked, then the payment is claimed (so an unpaid, used or foreign payment is refused
+ * before a photo is read, and the claim answers the plan's photo limits as bought), the photos
+ * stream through to imager with backpressure, and the training is started on the stored dataset.
+ * Whatever fails after the claim — rejected photos, bad labels or callback URL sent after the
+ * photos, the bucket, Replicate, a client that went away — is undone in one place
  * (VersionService.compensate): the payment is given back and the dataset deleted.
  */
 export class TrainingService {
@@ -48,8 +49,9 @@ export class TrainingService {
     const accountId = requireUuid('account_id', header.accountId);
     const paymentId = requireUuid('payment_id', header.paymentId);
     const versionId = header.versionId ? requireUuid('version_id', header.versionId) : randomUUID();
-    // Labels known before the photos are checked before anything is claimed or read.
+    // Labels and a callback URL known before the photos are checked before anything is claimed or read.
     if (header.className !== undefined || header.triggerWord !== undefined) labelsOf(header, {});
+    this.d.versions.callbackUrl(header.callbackUrl);
 
     // A retry (same Idempotency-Key, so the same version id) of an upload whose first attempt
     // started the training: its version is the answer, and its photos are not read again.
@@ -89,6 +91,7 @@ export class TrainingService {
       }
       progress.datasetKey = packed.datasetKey;
       const labels = labelsOf(header, end);
+      const callbackUrl = this.d.versions.callbackUrl(end.callbackUrl ?? header.callbackUrl);
       const version = await this.d.versions.launch(
         progress,
         {
@@ -96,7 +99,7 @@ export class TrainingService {
           datasetUrl: packed.datasetUrl,
           imageCount: packed.images,
           ...labels,
-          callbackUrl: end.callbackUrl ?? header.callbackUrl,
+          callbackUrl,
           maxRunning: header.maxRunning,
         },
         signal,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   AppError,
+  checkCallbackUrl,
   currentContext,
   decodeCursor,
   Errors,
@@ -45,6 +46,8 @@ export interface VersionServiceOptions {
   startGraceMs: number;
   /** When the reconciler first polls a new training (webhooks are the fast path). */
   firstCheckMs: number;
+  /** WEBHOOK_ALLOW_PRIVATE: a callback_url may be http or a private address (development and tests). */
+  allowPrivateCallbacks: boolean;
 }
 
 /** What a start has done so far: exactly what compensate undoes. */
@@ -110,15 +113,24 @@ export class VersionService {
     if (!input.datasetKey) throw Errors.invalid('dataset_key is required');
     const labels = checkLabels(input.className, input.triggerWord);
     if (!labels.ok) throw Errors.invalid(labels.problems.join('; '), { errors: labels.problems });
+    const callbackUrl = this.callbackUrl(input.callbackUrl);
     await this.refuseAtCap(accountId, input.maxRunning);
     const progress = newProgress(accountId, paymentId, versionId);
     await this.claim(progress);
     try {
-      return await this.launch(progress, { ...input, ...labels }, signal);
+      return await this.launch(progress, { ...input, ...labels, callbackUrl }, signal);
     } catch (err) {
       await this.compensate(progress, err);
       throw err;
     }
+  }
+
+  /**
+   * A request's callback_url as it will be stored (normalised), or undefined when it has none;
+   * a URL callbacks may not go to is a 400 here, before anything is claimed or read.
+   */
+  callbackUrl(raw: string | undefined): string | undefined {
+    return raw ? checkCallbackUrl(raw, this.o.allowPrivateCallbacks, 'callback_url') : undefined;
   }
 
   /**
@@ -155,7 +167,8 @@ export class VersionService {
   }
 
   /**
-   * Records the version, makes sure its destination model exists and starts the training. Throws
+   * Records the version, makes sure its destination model exists and starts the training; its
+   * labels and callback URL were checked by the caller, before the claim. Throws
    * with `progress` telling compensate what to undo; once the training exists the version stands
    * and what is left (billing's part) is a follow-up the reconciler retries.
    */
@@ -166,8 +179,6 @@ export class VersionService {
   ): Promise<VersionRow> {
     const { accountId, paymentId, versionId } = progress;
     if (!(input.imageCount > 0)) throw Errors.invalid('image_count must be positive');
-    if (input.callbackUrl && !/^https?:\/\/\S{1,2000}$/.test(input.callbackUrl))
-      throw Errors.invalid('callback_url must be an http(s) URL');
     const { store, replicate, transitions, logger } = this.d;
     const log = logger.child({ version_id: versionId, payment_id: paymentId });
     const model = destinationModel(this.o.owner, versionId);
