@@ -1,26 +1,30 @@
-import { createGrpcClient, createHealthChecker, type Metrics } from '@atelier/kit';
+import { createGrpcClient, createHealthChecker, type GrpcClient, type Metrics } from '@atelier/kit';
 import { billing, imager, inferencer, trainer } from '@atelier/protos';
 import type { GatewayConfig } from '../config';
 
 /** The gateway's view of the mesh: one client per service, and their health checkers. */
 export function createMesh(config: GatewayConfig, metrics?: Metrics) {
   const opts = { timeoutMs: config.GRPC_TIMEOUT_MS, metrics };
+  // Each service once: its generated definition names it (for health) and its address is dialled once.
   const targets = {
-    billing: { address: config.BILLING_ADDR, service: 'atelier.billing.v1.BillingService' },
-    imager: { address: config.IMAGER_ADDR, service: 'atelier.imager.v1.ImagerService' },
-    trainer: { address: config.TRAINER_ADDR, service: 'atelier.trainer.v1.TrainerService' },
-    inferencer: { address: config.INFERENCER_ADDR, service: 'atelier.inferencer.v1.InferencerService' },
+    billing: { definition: billing.BillingServiceService, address: config.BILLING_ADDR },
+    imager: { definition: imager.ImagerServiceService, address: config.IMAGER_ADDR },
+    trainer: { definition: trainer.TrainerServiceService, address: config.TRAINER_ADDR },
+    inferencer: { definition: inferencer.InferencerServiceService, address: config.INFERENCER_ADDR },
   };
-  const health = Object.entries(targets).map(([name, t]) => ({
+  type Clients = { [K in keyof typeof targets]: GrpcClient<(typeof targets)[K]['definition']> };
+  const entries = Object.entries(targets);
+  const clients = Object.fromEntries(
+    entries.map(([name, t]) => [name, createGrpcClient(t.definition, t.address, opts)]),
+  ) as Clients;
+  const health = entries.map(([name, t]) => ({
     name,
-    service: t.service,
+    // '/atelier.billing.v1.BillingService/CreateAccount' → 'atelier.billing.v1.BillingService'
+    service: (Object.values(t.definition) as Array<{ path: string }>)[0]!.path.split('/')[1]!,
     checker: createHealthChecker(t.address),
   }));
-  const mesh = {
-    billing: createGrpcClient(billing.BillingServiceService, config.BILLING_ADDR, opts),
-    imager: createGrpcClient(imager.ImagerServiceService, config.IMAGER_ADDR, opts),
-    trainer: createGrpcClient(trainer.TrainerServiceService, config.TRAINER_ADDR, opts),
-    inferencer: createGrpcClient(inferencer.InferencerServiceService, config.INFERENCER_ADDR, opts),
+  return {
+    ...clients,
     /** One check per service, throwing while it does not report SERVING. */
     healthChecks: Object.fromEntries(
       health.map((h) => [
@@ -31,18 +35,10 @@ export function createMesh(config: GatewayConfig, metrics?: Metrics) {
         },
       ]),
     ),
-    /** Names of the services that do not report SERVING. */
-    async unhealthy(): Promise<string[]> {
-      const results = await Promise.all(
-        health.map(async (h) => ((await h.checker.check(h.service)) === 'SERVING' ? null : h.name)),
-      );
-      return results.filter((n): n is string => n !== null);
-    },
     close() {
-      for (const c of [mesh.billing, mesh.imager, mesh.trainer, mesh.inferencer]) c.close();
+      for (const c of Object.values(clients)) c.close();
       for (const h of health) h.checker.close();
     },
   };
-  return mesh;
 }
 export type Mesh = ReturnType<typeof createMesh>;
