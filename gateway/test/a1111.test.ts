@@ -5,12 +5,15 @@
  * against A1111's own models (test/fixtures/a1111-sdapi.schema.json), not against our document.
  * The model is trained for real through the gateway (sandboxes, whole mesh).
  */
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
+import { Client } from 'pg';
 import sharp from 'sharp';
 import {
   distinctPhotos,
+  insertVersionRow,
   paidInitPayment,
   photoForm,
   startMesh,
@@ -192,6 +195,50 @@ describe('Automatic1111-compatible API', () => {
       expect(cancel.status).toBeLessThan(300);
     } finally {
       mesh.replicate.faults.clear();
+    }
+  });
+
+  it('txt2img without a checkpoint runs on my newest ready version, found on the first page of 101', async () => {
+    const many = await mesh.createAccount();
+    const db = new Client({ connectionString: mesh.db.url });
+    await db.connect();
+    const ids: string[] = [];
+    try {
+      const now = Date.now();
+      for (let i = 0; i < 101; i++) {
+        const id = randomUUID();
+        ids.push(id);
+        const at = new Date(now - i * 60_000);
+        await insertVersionRow(db, {
+          id,
+          account_id: many.accountId,
+          payment_id: randomUUID(),
+          status: 'succeeded',
+          replicate_training_id: `sandbox_${id}`,
+          replicate_version: 'f'.repeat(64),
+          created_at: at,
+          completed_at: at,
+          pushed_at: at,
+        });
+      }
+    } finally {
+      await db.end();
+    }
+    const models = await sdapi('sd-models', many.apiKey);
+    expect((models.json as Array<{ title: string }>).map((m) => m.title)).toEqual(ids);
+
+    const { trainer, inferencer } = mesh.gateway.deps.mesh;
+    const listed = jest.spyOn(trainer, 'listVersions');
+    const created = jest.spyOn(inferencer, 'createPrompt');
+    try {
+      // No credits on these versions: the prompt is refused once the version is picked.
+      const refused = await sdapi('txt2img', many.apiKey, { prompt: 'newest' });
+      expect(refused.status).toBe(402);
+      expect(created.mock.calls.map(([request]) => request.versionId)).toEqual([ids[0]]);
+      expect(listed).toHaveBeenCalledTimes(1);
+    } finally {
+      listed.mockRestore();
+      created.mockRestore();
     }
   });
 

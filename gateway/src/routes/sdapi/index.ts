@@ -9,6 +9,7 @@ import { Errors } from '@atelier/kit';
 import { common, type inferencer, type trainer } from '@atelier/protos';
 import { z } from '../../openapi/registry';
 import { route, type AnyRoute } from '../define';
+import { isFinished } from '../v1/mappers';
 import type { GatewayDeps } from '../../deps';
 import {
   A1111Error,
@@ -26,12 +27,6 @@ const TXT2IMG_WAIT_MS = 120_000;
 const CREATE_WAIT_S = 60;
 const POLL_MS = 500;
 
-const FINISHED = new Set([
-  common.RunStatus.RUN_STATUS_SUCCEEDED,
-  common.RunStatus.RUN_STATUS_FAILED,
-  common.RunStatus.RUN_STATUS_CANCELED,
-]);
-
 /** Errors in A1111's JSON shape; a 400 is answered as FastAPI's 422 (a1111.mappers.ts). */
 const A1111_ERRORS = { contentType: 'application/json', schema: A1111Error, never: [400] };
 
@@ -44,10 +39,12 @@ const a1111Responses = {
   503: { description: 'A dependency is unavailable', schema: A1111Error },
 };
 
-async function readyVersions({ mesh }: GatewayDeps, accountId: string): Promise<trainer.Version[]> {
-  const ready: trainer.Version[] = [];
+/**
+ * My ready versions, newest first, a page at a time: a caller that needs only the newest stops
+ * after the first page that has one. At most 50 pages of 100.
+ */
+async function* readyVersions({ mesh }: GatewayDeps, accountId: string): AsyncGenerator<trainer.Version> {
   let cursor = '';
-  // A customer has a handful of models; the pages are walked to the end, newest first.
   for (let page = 0; page < 50; page++) {
     const res = await mesh.trainer.listVersions({
       accountId,
@@ -55,11 +52,10 @@ async function readyVersions({ mesh }: GatewayDeps, accountId: string): Promise<
       limit: 100,
       cursor,
     });
-    ready.push(...res.versions.filter((v) => v.isReady));
-    if (!res.nextCursor) break;
+    yield* res.versions.filter((v) => v.isReady);
+    if (!res.nextCursor) return;
     cursor = res.nextCursor;
   }
-  return ready;
 }
 
 const toSdModel = (v: trainer.Version) => ({
@@ -77,9 +73,8 @@ const toSdModel = (v: trainer.Version) => ({
 async function pickVersion(deps: GatewayDeps, accountId: string, body: Txt2Img): Promise<string> {
   const named = body.override_settings.sd_model_checkpoint?.trim();
   if (named) return named.replace(/\s*\[[0-9a-f]+\]$/i, ''); // A1111 titles may end in " [hash]"
-  const [newest] = await readyVersions(deps, accountId);
-  if (!newest) throw Errors.noReadyVersion();
-  return newest.versionId;
+  for await (const newest of readyVersions(deps, accountId)) return newest.versionId;
+  throw Errors.noReadyVersion();
 }
 
 async function waitFinished(
@@ -89,7 +84,7 @@ async function waitFinished(
   deadline: number,
 ): Promise<inferencer.Prompt> {
   let current = prompt;
-  while (!FINISHED.has(current.status)) {
+  while (!isFinished(current.status)) {
     if (Date.now() + POLL_MS > deadline) {
       throw Errors.timedOut(`the images were not ready within ${TXT2IMG_WAIT_MS / 1000} s`, {
         prompt_id: current.promptId,
@@ -128,10 +123,11 @@ export const sdapiRoutes: AnyRoute[] = [
     auth: true,
     errors: A1111_ERRORS,
     responses: { 200: { description: 'Ready versions', schema: z.array(SdModel) }, ...a1111Responses },
-    handler: async ({ accountId }, deps) => ({
-      status: 200,
-      body: (await readyVersions(deps, accountId)).map(toSdModel),
-    }),
+    handler: async ({ accountId }, deps) => {
+      const models = [];
+      for await (const v of readyVersions(deps, accountId)) models.push(toSdModel(v));
+      return { status: 200, body: models };
+    },
   }),
   route({
     method: 'post',

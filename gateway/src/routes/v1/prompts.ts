@@ -1,16 +1,10 @@
 import { Errors } from '@atelier/kit';
-import { common, type inferencer } from '@atelier/protos';
+import type { inferencer } from '@atelier/protos';
 import { z } from '../../openapi/registry';
 import { route } from '../define';
 import type { GatewayDeps } from '../../deps';
 import { CreatePromptBody, Prompt, PromptAccepted, PromptList, uuid } from './schemas';
-import { runStatus, toPromptJson } from './mappers';
-
-const FINISHED = new Set([
-  common.RunStatus.RUN_STATUS_SUCCEEDED,
-  common.RunStatus.RUN_STATUS_FAILED,
-  common.RunStatus.RUN_STATUS_CANCELED,
-]);
+import { isFinished, runStatus, toPromptJson } from './mappers';
 
 /** Image URLs for many prompts in one imager call. */
 export async function withUrls(mesh: GatewayDeps['mesh'], prompts: inferencer.Prompt[]) {
@@ -82,7 +76,7 @@ export const promptRoutes = [
         { timeoutMs: deadlineMs },
       );
       if (!prompt) throw Errors.unavailable('inferencer');
-      if (wait > 0 && FINISHED.has(prompt.status)) {
+      if (wait > 0 && isFinished(prompt.status)) {
         const [json] = await withUrls(mesh, [prompt]);
         return { status: 200, body: json };
       }
