@@ -14,6 +14,7 @@ import sharp from 'sharp';
 import { signWebhook } from '@atelier/infra/sandbox/replicate';
 import {
   distinctPhotos,
+  photoForm,
   scheduleCheck,
   startMesh,
   waitFor,
@@ -128,15 +129,8 @@ async function makePhotos(): Promise<Photo[]> {
   ];
 }
 
-function form(files: Photo[], fields: Record<string, string> = { class: 'man' }): FormData {
-  const body = new FormData();
-  for (const [k, v] of Object.entries(fields)) body.append(k, v);
-  for (const f of files) body.append('images', new Blob([f.data], { type: f.type }), f.name);
-  return body;
-}
-
 const upload = (paymentId: string, apiKey = key, files = photos) =>
-  mesh.api(`/api/v1/versions/train/${paymentId}`, { key: apiKey, method: 'POST', body: form(files) });
+  mesh.api(`/api/v1/versions/train/${paymentId}`, { key: apiKey, method: 'POST', body: photoForm(files) });
 
 async function problem(res: Response) {
   expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
@@ -236,7 +230,7 @@ describe('training a model', () => {
     const res = await mesh.api(`/api/v1/versions/train/${paymentId}`, {
       key,
       method: 'POST',
-      body: form(photos, { class: 'man', trigger_word: 'sks_person' }),
+      body: photoForm(photos, { class: 'man', trigger_word: 'sks_person' }),
     });
     expect(res.status).toBe(202);
     const accepted = (await res.json()) as { version_id: string; status: string; images: number };
@@ -428,7 +422,7 @@ describe('training a model', () => {
         key,
         method: 'POST',
         headers: { 'idempotency-key': idempotencyKey },
-        body: form(files, fields),
+        body: photoForm(files, fields),
       });
     const trainingsBefore = mesh.replicate.trainings().length;
     const first = await send(photos);
@@ -468,7 +462,7 @@ describe('training a model', () => {
         key,
         method: 'POST',
         headers: { 'idempotency-key': idempotencyKey },
-        body: form(photos),
+        body: photoForm(photos),
       });
     const responses = await Promise.all([send(), send()]);
     const statuses = responses.map((r) => r.status).sort();
