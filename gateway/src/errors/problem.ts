@@ -20,7 +20,7 @@ export const problemType = (code: ErrorCode) => `https://atelier.dev/problems/${
 const RUNNING_CAP_RETRY_S = 2;
 
 /** When a refusal that passes with time may be retried (Retry-After, seconds); undefined for others. */
-export function retryAfterS(err: unknown): number | undefined {
+function retryAfterS(err: unknown): number | undefined {
   if (err instanceof LockHeldError || err instanceof IdempotencyInFlightError) return err.retryAfterS;
   // A cap that frees when something finishes (prompts or trainings running at once) has no reset time.
   if (
