@@ -384,7 +384,7 @@ describe('training a model', () => {
         {
           key,
           method: 'POST',
-          body: form(photos, inQuery ? { class: 'man' } : { class: 'man', callback_url: url }),
+          body: photoForm(photos, inQuery ? { class: 'man' } : { class: 'man', callback_url: url }),
         },
       );
       expect({ where, status: res.status }).toEqual({ where, status: 400 });
