@@ -81,8 +81,8 @@ export const trainerConfigSchema = serviceEnv.extend({
   RECONCILE_CONCURRENCY: z.coerce.number().int().positive().default(4),
   /**
    * A version row whose training was never created this long after insert belongs to a
-   * StartTraining that died half-way: the reconciler deletes it and releases the payment. Must be
-   * longer than any StartTraining can take.
+   * start that died half-way: the reconciler deletes it and releases the payment. Must be longer
+   * than any start takes from its row's insert (after the photos are stored) to the training's create.
    */
   START_GRACE_MS: env.ms(15 * 60 * 1000),
   /** A request's callback_url may be http or a loopback/private/link-local address (development and tests only). */

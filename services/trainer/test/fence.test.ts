@@ -1,7 +1,7 @@
 /**
  * Trainer gives a payment back (billing's ReleaseInitPayment, or ReportTrainingOutcome `failed`)
  * only after the version row's terminal status has committed under its row lock: otherwise a
- * racer (a late StartTraining, a webhook, another replica) can still move the row on while the
+ * racer (a late start, a webhook, another replica) can still move the row on while the
  * payment is already free to train again. Trainer's domain against a real Postgres, with a
  * billing stand-in that looks at the row from its own connection (so it sees only what has
  * committed) whenever it is asked to give a payment back, and that holds each payment for one
@@ -117,7 +117,7 @@ const replica = (): ClaimLoop =>
     },
   );
 
-/** A version of a claimed payment, as StartTraining leaves it; due for the reconcilers now. */
+/** A version of a claimed payment, as a start leaves it; due for the reconcilers now. */
 async function version(o: { status: string; trainingId: string | null; ageMs: number }) {
   const id = randomUUID();
   const paymentId = randomUUID();
@@ -149,7 +149,7 @@ afterAll(async () => {
 
 it('a start taken for dead is fenced before its payment is given back: a late training is refused, the payment given back once', async () => {
   const v = await version({ status: 'starting', trainingId: null, ageMs: 3_600_000 });
-  // The StartTraining the reconciler took for dead: its Replicate create answers while billing
+  // The start the reconciler took for dead: its Replicate create answers while billing
   // is giving the payment back, and it records its training.
   let late: unknown = 'not tried';
   billing.during = async () => {

@@ -1,6 +1,7 @@
 /**
  * Trainer through its gRPC API against the whole mesh: real billing (claims, grants, usage),
- * Postgres, the gateway's webhook route and the Replicate sandbox. Trainings here run "forever"
+ * imager and the test bucket (every training is a TrainVersion upload of real photos), Postgres,
+ * the gateway's webhook route and the Replicate sandbox. Trainings here run "forever"
  * (trainingMs: 10 min) and are finished by the test with `replicate.complete`, so every step is
  * observed, never raced.
  */
@@ -10,12 +11,12 @@ import { AppError, loadConfig } from '@atelier/kit';
 import { startTrainer, trainerConfigSchema } from '@atelier/trainer';
 import { common } from '@atelier/protos';
 import { signWebhook } from '@atelier/infra/sandbox/replicate';
-import { startMesh, waitFor, type Mesh } from '@atelier/infra/testing';
-import { paidPayment, getPayment, startDatasetServer, trainerClient, versionRow } from './support';
+import { distinctPhotos, startMesh, waitFor, type Mesh } from '@atelier/infra/testing';
+import { paidPayment, getPayment, trainerClient, versionRow } from './support';
 
 let mesh: Mesh;
 let db: Client;
-let dataset: Awaited<ReturnType<typeof startDatasetServer>>;
+let photos: Awaited<ReturnType<typeof distinctPhotos>>;
 let client: ReturnType<typeof trainerClient>;
 let account: { accountId: string; apiKey: string };
 
@@ -26,13 +27,12 @@ beforeAll(async () => {
   });
   db = new Client({ connectionString: mesh.db.url });
   await db.connect();
-  dataset = await startDatasetServer();
+  photos = await distinctPhotos(5, 512);
   client = trainerClient(mesh.trainer.address);
   account = await mesh.createAccount();
 });
 afterAll(async () => {
   client?.close();
-  await dataset?.close();
   await db?.end();
   await mesh?.stop();
 });
@@ -40,18 +40,35 @@ afterEach(() => mesh.replicate.faults.clear());
 
 const billing = () => mesh.gateway.deps.mesh.billing;
 
-async function start(paymentId: string, versionId = randomUUID(), who = account) {
-  const { version } = await client.startTraining({
-    accountId: who.accountId,
-    paymentId,
-    versionId,
-    datasetKey: `datasets/${versionId}.zip`,
-    datasetUrl: dataset.url,
-    imageCount: 5,
-    className: 'dog',
-    triggerWord: 'TOK',
-  });
-  return version!;
+/**
+ * A training as the gateway starts one: a TrainVersion stream of the header, each photo's
+ * file_start and bytes, and the end marker. A refusal (the payment) can end the call before
+ * every photo is written: the answer then says why.
+ */
+async function start(paymentId: string, versionId = randomUUID(), who = account, via = client) {
+  const upload = via.trainVersion();
+  try {
+    await upload.write({
+      header: {
+        accountId: who.accountId,
+        paymentId,
+        versionId,
+        className: 'dog',
+        triggerWord: 'TOK',
+        maxRunning: 0,
+      },
+    });
+    for (const [index, photo] of photos.entries()) {
+      await upload.write({ fileStart: { index, filename: photo.name, contentType: photo.type } });
+      await upload.write({ chunk: photo.data });
+    }
+    await upload.write({ end: { files: photos.length } });
+  } catch {
+    // The call already ended: end() answers its error.
+  }
+  const { version, problems } = await upload.end();
+  if (!version) throw new Error(`the photos were rejected: ${JSON.stringify(problems)}`);
+  return version;
 }
 
 const trainingIdOf = async (versionId: string) => (await versionRow(db, versionId))!.replicate_training_id!;
@@ -63,7 +80,7 @@ const errorOf = (p: Promise<unknown>) =>
     (err: unknown) => err as AppError,
   );
 
-describe('StartTraining', () => {
+describe('TrainVersion', () => {
   it('starts the configured trainer with webhook and filter; webhooks make the version ready and billing grants its credits then', async () => {
     const payment = await paidPayment(mesh, account.apiKey);
     const version = await start(payment.payment_id);
@@ -78,6 +95,7 @@ describe('StartTraining', () => {
         className: 'dog',
         triggerWord: 'TOK',
         paymentId: payment.payment_id,
+        imageCount: 5,
       }),
     );
 
@@ -85,14 +103,23 @@ describe('StartTraining', () => {
     const trainingId = await trainingIdOf(version.versionId);
     const record = mesh.replicate.training(trainingId)!;
     expect(record.object.model).toBe('ostris/flux-dev-lora-trainer');
+    const datasetUrl = (record.body as { input: { input_images: string } }).input.input_images;
     expect(record.body).toEqual(
       expect.objectContaining({
         destination: version.model,
-        input: { input_images: dataset.url, trigger_word: 'TOK', steps: 1000 },
+        input: { input_images: datasetUrl, trigger_word: 'TOK', steps: 1000 },
         webhook: `${mesh.env.PUBLIC_WEBHOOK_URL}?kind=training`,
         webhook_events_filter: ['start', 'completed'],
       }),
     );
+    // The photos went through imager into the bucket: the training downloads their zip, presigned.
+    expect(new URL(datasetUrl).pathname).toMatch(
+      new RegExp(`/datasets/${account.accountId}/${version.versionId}\\.zip$`),
+    );
+    const downloaded = await waitFor(() => mesh.replicate.training(trainingId)!.dataset, {
+      what: 'the training to download its dataset',
+    });
+    expect(downloaded.entries.filter((name) => name.endsWith('.jpg'))).toHaveLength(photos.length);
     expect(mesh.replicate.calls().filter((c) => c.method === 'POST' && c.path === '/v1/models')).toHaveLength(
       1,
     );
@@ -222,18 +249,7 @@ describe('StartTraining', () => {
     try {
       const payment = await paidPayment(mesh, account.apiKey);
       const versionId = randomUUID();
-      const err = await errorOf(
-        other.startTraining({
-          accountId: account.accountId,
-          paymentId: payment.payment_id,
-          versionId,
-          datasetKey: 'd.zip',
-          datasetUrl: dataset.url,
-          imageCount: 5,
-          className: 'dog',
-          triggerWord: 'TOK',
-        }),
-      );
+      const err = await errorOf(start(payment.payment_id, versionId, account, other));
       expect(err).toEqual(expect.objectContaining({ code: 'internal' }));
       expect(await versionRow(db, versionId)).toBeUndefined();
       expect((await getPayment(mesh, account.apiKey, payment.payment_id)).version_id).toBeNull();
@@ -267,7 +283,7 @@ describe('StartTraining', () => {
 });
 
 describe('callback_url', () => {
-  it('with private destinations not allowed, a URL that is not https to a public address is invalid_argument before the payment is claimed or a photo sent, on StartTraining and TrainVersion', async () => {
+  it('with private destinations not allowed, a URL that is not https to a public address is invalid_argument before the payment is claimed or a photo sent', async () => {
     const strict = await startTrainer(
       loadConfig(trainerConfigSchema, {
         ...mesh.envFor('trainer'),
@@ -283,24 +299,6 @@ describe('callback_url', () => {
         ['https://10.0.0.5/', 'callback_url must not point at a loopback, private or link-local address'],
       ] as const) {
         const versionId = randomUUID();
-        const started = await errorOf(
-          other.startTraining({
-            accountId: account.accountId,
-            paymentId: payment.payment_id,
-            versionId,
-            datasetKey: 'd.zip',
-            datasetUrl: dataset.url,
-            imageCount: 5,
-            className: 'dog',
-            triggerWord: 'TOK',
-            callbackUrl,
-          }),
-        );
-        expect({ code: started?.code, detail: started?.message }).toEqual({
-          code: 'invalid_argument',
-          detail,
-        });
-
         // The upload: a header naming the URL, then photos the trainer must never read.
         const upload = other.trainVersion();
         const answer = errorOf(upload.response);

@@ -10,7 +10,7 @@ export interface ReconcilerOptions {
   batch: number;
   concurrency: number;
   timeoutMs: number;
-  /** A row without a training younger than this may belong to a StartTraining still running. */
+  /** A row without a training younger than this may belong to a start still running. */
   startGraceMs: number;
 }
 
@@ -70,7 +70,7 @@ export function createVersionReconciler(d: ReconcilerDeps, o: ReconcilerOptions)
   };
 
   /**
-   * A StartTraining that died between inserting the row and creating the training: give the
+   * A start that died between inserting the row and creating the training: give the
    * payment back. Fenced first: the row turns `failed` (committed under its row lock) before
    * billing hears of it, so a start whose Replicate create answers late cannot record a training
    * on a payment already given back. A fenced row whose release failed comes back `failed`.

@@ -100,7 +100,7 @@ export function trainedVersionId(outputVersion: string | null | undefined): stri
  * trained weights exist" is simply "the model has a version" — with a shared model, concurrent
  * trainings of one account push to one version list and "latest" says nothing; (2) one model is
  * one customer's one subject, so removing a customer's data is deleting their models, and no
- * two subjects (their dog, themselves) share a model page; (3) concurrent StartTrainings never
+ * two subjects (their dog, themselves) share a model page; (3) concurrent starts never
  * race to create the same model. Replicate bills fine-tunes per run, not per model.
  */
 export function destinationModel(owner: string, versionId: string): string {

@@ -15,12 +15,10 @@ import {
 import type { Store, VersionRow } from '../repositories';
 import type { BillingPort, DatasetPort, PlanAsBought, ReplicatePort, ReplicateTraining } from './ports';
 import type { VersionTransitions } from './version-transition.service';
-import { checkLabels, destinationModel, isTerminal, type VersionStatus } from './version.rules';
+import { destinationModel, isTerminal, type VersionStatus } from './version.rules';
 
-export interface StartTrainingInput {
-  accountId: string;
-  paymentId: string;
-  versionId: string;
+/** What a start launches: the packed dataset and the training's labels (checked by the caller). */
+export interface LaunchInput {
   datasetKey: string;
   datasetUrl: string;
   imageCount: number;
@@ -59,7 +57,7 @@ export interface StartProgress {
   rowInserted: boolean;
   /** A training created but not recorded: canceled when the start fails. */
   trainingId?: string;
-  /** The packed dataset this start stored (TrainVersion); StartTraining's belongs to its caller. */
+  /** The packed dataset this start stored, once imager stored it. */
   datasetKey?: string;
   /** A training may read the dataset: it is not deleted. */
   datasetInUse: boolean;
@@ -78,8 +76,8 @@ export interface VersionServiceDeps {
   store: Store;
   billing: BillingPort;
   replicate: ReplicatePort;
-  /** Deletes datasets of failed starts (TrainVersion). */
-  datasets?: Pick<DatasetPort, 'delete'>;
+  /** Deletes the datasets of failed starts. */
+  datasets: Pick<DatasetPort, 'delete'>;
   transitions: VersionTransitions;
   metrics: Metrics['business'];
   logger: Logger;
@@ -93,37 +91,15 @@ function detached<T>(fn: () => Promise<T>): Promise<T> {
   return runWithContext({ requestId: currentContext()?.requestId ?? randomUUID() }, fn);
 }
 
-/** StartTraining, GetVersion, CancelTraining. */
+/**
+ * A training's start in steps TrainingService drives (refuseAtCap, claim, launch, compensate),
+ * and GetVersion, ListVersions, CancelTraining.
+ */
 export class VersionService {
   constructor(
     private readonly d: VersionServiceDeps,
     private readonly o: VersionServiceOptions,
   ) {}
-
-  /**
-   * StartTraining on a dataset the caller packed: claims the payment, then launches. Every
-   * failure before the training exists gives the payment back (compensate), so the customer can
-   * simply retry. The dataset stays the caller's.
-   */
-  async start(input: StartTrainingInput, signal?: AbortSignal): Promise<VersionRow> {
-    const accountId = requireUuid('account_id', input.accountId);
-    const paymentId = requireUuid('payment_id', input.paymentId);
-    const versionId = requireUuid('version_id', input.versionId);
-    if (!/^https?:\/\//.test(input.datasetUrl)) throw Errors.invalid('dataset_url must be an http(s) URL');
-    if (!input.datasetKey) throw Errors.invalid('dataset_key is required');
-    const labels = checkLabels(input.className, input.triggerWord);
-    if (!labels.ok) throw Errors.invalid(labels.problems.join('; '), { errors: labels.problems });
-    const callbackUrl = this.callbackUrl(input.callbackUrl);
-    await this.refuseAtCap(accountId, input.maxRunning);
-    const progress = newProgress(accountId, paymentId, versionId);
-    await this.claim(progress);
-    try {
-      return await this.launch(progress, { ...input, ...labels, callbackUrl }, signal);
-    } catch (err) {
-      await this.compensate(progress, err);
-      throw err;
-    }
-  }
 
   /**
    * A request's callback_url as it will be stored (normalised), or undefined when it has none;
@@ -172,11 +148,7 @@ export class VersionService {
    * with `progress` telling compensate what to undo; once the training exists the version stands
    * and what is left (billing's part) is a follow-up the reconciler retries.
    */
-  async launch(
-    progress: StartProgress,
-    input: Omit<StartTrainingInput, 'accountId' | 'paymentId' | 'versionId'>,
-    signal?: AbortSignal,
-  ): Promise<VersionRow> {
+  async launch(progress: StartProgress, input: LaunchInput, signal?: AbortSignal): Promise<VersionRow> {
     const { accountId, paymentId, versionId } = progress;
     if (!(input.imageCount > 0)) throw Errors.invalid('image_count must be positive');
     const { store, replicate, transitions, logger } = this.d;
@@ -290,7 +262,7 @@ export class VersionService {
           );
         });
       }
-      if (progress.datasetKey && !progress.datasetInUse && this.d.datasets) {
+      if (progress.datasetKey && !progress.datasetInUse) {
         await this.d.datasets.delete(progress.datasetKey).catch((err: unknown) => {
           log.error(
             { err: (err as Error).message, dataset_key: progress.datasetKey },

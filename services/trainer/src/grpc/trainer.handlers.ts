@@ -22,9 +22,6 @@ export function trainerHandlers(d: TrainerDomain): AsyncService<typeof trainer.T
         ? { version: toVersion(r.version), problems: [], images: r.images }
         : { version: undefined, problems: r.problems, images: 0 };
     },
-    async startTraining(req, ctx) {
-      return { version: toVersion(await d.versions.start(req, ctx.signal)) };
-    },
     async getVersion(req) {
       return { version: toVersion(await d.versions.get(req.accountId, req.versionId)) };
     },

@@ -66,7 +66,7 @@ const RUNNING = `('starting', 'processing')`;
 /**
  * The reconciler's due versions. A row without a training is a start in progress or dead
  * ('starting'), or a dead one fenced whose payment is still to be given back ('failed'); past
- * those it was not made by StartTraining (a test fixture, a manual insert): nothing to ask
+ * those it was not made by a start (a test fixture, a manual insert): nothing to ask
  * Replicate about.
  */
 const DUE = `settled_at IS NULL AND next_check_at <= now()
@@ -191,7 +191,7 @@ export class VersionRepository {
 
   /**
    * The fence before a dead start's payment is given back: a version still `starting` without a
-   * training becomes `failed`, committed under the row lock this statement takes, so a StartTraining
+   * training becomes `failed`, committed under the row lock this statement takes, so a start
    * whose Replicate create answers late can no longer record its training (setTraining refuses).
    * False when the training was recorded first (or the row is gone): nothing to give back then.
    */

@@ -54,23 +54,6 @@ export interface Version {
   imageCount: number;
 }
 
-export interface StartTrainingRequest {
-  accountId: string;
-  paymentId: string;
-  versionId: string;
-  datasetKey: string;
-  datasetUrl: string;
-  imageCount: number;
-  className: string;
-  triggerWord: string;
-  /** Receives this version's events too (signed with the account's callback secret). */
-  callbackUrl?: string | undefined;
-}
-
-export interface StartTrainingResponse {
-  version?: Version | undefined;
-}
-
 export interface TrainVersionRequest {
   header?: TrainVersionHeader | undefined;
   fileStart?: TrainingPhotoStart | undefined;
@@ -91,7 +74,7 @@ export interface TrainVersionHeader {
   triggerWord?:
     | string
     | undefined;
-  /** Gets this version's events too (see StartTrainingRequest.callback_url). */
+  /** Receives this version's events too (signed with the account's callback secret). */
   callbackUrl?:
     | string
     | undefined;
@@ -552,318 +535,6 @@ export const Version: MessageFns<Version> = {
     message.error = object.error ?? "";
     message.paymentId = object.paymentId ?? "";
     message.imageCount = object.imageCount ?? 0;
-    return message;
-  },
-};
-
-function createBaseStartTrainingRequest(): StartTrainingRequest {
-  return {
-    accountId: "",
-    paymentId: "",
-    versionId: "",
-    datasetKey: "",
-    datasetUrl: "",
-    imageCount: 0,
-    className: "",
-    triggerWord: "",
-    callbackUrl: undefined,
-  };
-}
-
-export const StartTrainingRequest: MessageFns<StartTrainingRequest> = {
-  encode(message: StartTrainingRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.accountId !== "") {
-      writer.uint32(10).string(message.accountId);
-    }
-    if (message.paymentId !== "") {
-      writer.uint32(18).string(message.paymentId);
-    }
-    if (message.versionId !== "") {
-      writer.uint32(26).string(message.versionId);
-    }
-    if (message.datasetKey !== "") {
-      writer.uint32(34).string(message.datasetKey);
-    }
-    if (message.datasetUrl !== "") {
-      writer.uint32(42).string(message.datasetUrl);
-    }
-    if (message.imageCount !== 0) {
-      writer.uint32(48).uint32(message.imageCount);
-    }
-    if (message.className !== "") {
-      writer.uint32(58).string(message.className);
-    }
-    if (message.triggerWord !== "") {
-      writer.uint32(66).string(message.triggerWord);
-    }
-    if (message.callbackUrl !== undefined) {
-      writer.uint32(74).string(message.callbackUrl);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): StartTrainingRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseStartTrainingRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.accountId = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.paymentId = reader.string();
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.versionId = reader.string();
-            continue;
-          }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
-
-            message.datasetKey = reader.string();
-            continue;
-          }
-          case 5: {
-            if (tag !== 42) {
-              break;
-            }
-
-            message.datasetUrl = reader.string();
-            continue;
-          }
-          case 6: {
-            if (tag !== 48) {
-              break;
-            }
-
-            message.imageCount = reader.uint32();
-            continue;
-          }
-          case 7: {
-            if (tag !== 58) {
-              break;
-            }
-
-            message.className = reader.string();
-            continue;
-          }
-          case 8: {
-            if (tag !== 66) {
-              break;
-            }
-
-            message.triggerWord = reader.string();
-            continue;
-          }
-          case 9: {
-            if (tag !== 74) {
-              break;
-            }
-
-            message.callbackUrl = reader.string();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): StartTrainingRequest {
-    return {
-      accountId: isSet(object.accountId)
-        ? globalThis.String(object.accountId)
-        : isSet(object.account_id)
-        ? globalThis.String(object.account_id)
-        : "",
-      paymentId: isSet(object.paymentId)
-        ? globalThis.String(object.paymentId)
-        : isSet(object.payment_id)
-        ? globalThis.String(object.payment_id)
-        : "",
-      versionId: isSet(object.versionId)
-        ? globalThis.String(object.versionId)
-        : isSet(object.version_id)
-        ? globalThis.String(object.version_id)
-        : "",
-      datasetKey: isSet(object.datasetKey)
-        ? globalThis.String(object.datasetKey)
-        : isSet(object.dataset_key)
-        ? globalThis.String(object.dataset_key)
-        : "",
-      datasetUrl: isSet(object.datasetUrl)
-        ? globalThis.String(object.datasetUrl)
-        : isSet(object.dataset_url)
-        ? globalThis.String(object.dataset_url)
-        : "",
-      imageCount: isSet(object.imageCount)
-        ? globalThis.Number(object.imageCount)
-        : isSet(object.image_count)
-        ? globalThis.Number(object.image_count)
-        : 0,
-      className: isSet(object.className)
-        ? globalThis.String(object.className)
-        : isSet(object.class_name)
-        ? globalThis.String(object.class_name)
-        : "",
-      triggerWord: isSet(object.triggerWord)
-        ? globalThis.String(object.triggerWord)
-        : isSet(object.trigger_word)
-        ? globalThis.String(object.trigger_word)
-        : "",
-      callbackUrl: isSet(object.callbackUrl)
-        ? globalThis.String(object.callbackUrl)
-        : isSet(object.callback_url)
-        ? globalThis.String(object.callback_url)
-        : undefined,
-    };
-  },
-
-  toJSON(message: StartTrainingRequest): unknown {
-    const obj: any = {};
-    if (message.accountId !== "") {
-      obj.accountId = message.accountId;
-    }
-    if (message.paymentId !== "") {
-      obj.paymentId = message.paymentId;
-    }
-    if (message.versionId !== "") {
-      obj.versionId = message.versionId;
-    }
-    if (message.datasetKey !== "") {
-      obj.datasetKey = message.datasetKey;
-    }
-    if (message.datasetUrl !== "") {
-      obj.datasetUrl = message.datasetUrl;
-    }
-    if (message.imageCount !== 0) {
-      obj.imageCount = Math.round(message.imageCount);
-    }
-    if (message.className !== "") {
-      obj.className = message.className;
-    }
-    if (message.triggerWord !== "") {
-      obj.triggerWord = message.triggerWord;
-    }
-    if (message.callbackUrl !== undefined) {
-      obj.callbackUrl = message.callbackUrl;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<StartTrainingRequest>, I>>(base?: I): StartTrainingRequest {
-    return StartTrainingRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<StartTrainingRequest>, I>>(object: I): StartTrainingRequest {
-    const message = createBaseStartTrainingRequest();
-    message.accountId = object.accountId ?? "";
-    message.paymentId = object.paymentId ?? "";
-    message.versionId = object.versionId ?? "";
-    message.datasetKey = object.datasetKey ?? "";
-    message.datasetUrl = object.datasetUrl ?? "";
-    message.imageCount = object.imageCount ?? 0;
-    message.className = object.className ?? "";
-    message.triggerWord = object.triggerWord ?? "";
-    message.callbackUrl = object.callbackUrl ?? undefined;
-    return message;
-  },
-};
-
-function createBaseStartTrainingResponse(): StartTrainingResponse {
-  return { version: undefined };
-}
-
-export const StartTrainingResponse: MessageFns<StartTrainingResponse> = {
-  encode(message: StartTrainingResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.version !== undefined) {
-      Version.encode(message.version, writer.uint32(10).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): StartTrainingResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseStartTrainingResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.version = Version.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): StartTrainingResponse {
-    return { version: isSet(object.version) ? Version.fromJSON(object.version) : undefined };
-  },
-
-  toJSON(message: StartTrainingResponse): unknown {
-    const obj: any = {};
-    if (message.version !== undefined) {
-      obj.version = Version.toJSON(message.version);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<StartTrainingResponse>, I>>(base?: I): StartTrainingResponse {
-    return StartTrainingResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<StartTrainingResponse>, I>>(object: I): StartTrainingResponse {
-    const message = createBaseStartTrainingResponse();
-    message.version = (object.version !== undefined && object.version !== null)
-      ? Version.fromPartial(object.version)
-      : undefined;
     return message;
   },
 };
@@ -2532,17 +2203,11 @@ export const TrainerServiceService = {
       Buffer.from(TrainVersionResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): TrainVersionResponse => TrainVersionResponse.decode(value),
   },
-  /** Starts a training on a dataset already packed; TrainVersion does this as its last step. */
-  startTraining: {
-    path: "/atelier.trainer.v1.TrainerService/StartTraining" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: StartTrainingRequest): Buffer => Buffer.from(StartTrainingRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): StartTrainingRequest => StartTrainingRequest.decode(value),
-    responseSerialize: (value: StartTrainingResponse): Buffer =>
-      Buffer.from(StartTrainingResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): StartTrainingResponse => StartTrainingResponse.decode(value),
-  },
+  /**
+   * StartTraining (a training on a dataset the caller packed, at any URL it named) is gone:
+   * TrainVersion is the one way into a training. Do not reuse the name StartTraining or its
+   * messages' names: a peer still built with them would send the old fields.
+   */
   getVersion: {
     path: "/atelier.trainer.v1.TrainerService/GetVersion" as const,
     requestStream: false as const,
@@ -2623,8 +2288,11 @@ export interface TrainerServiceServer extends UntypedServiceImplementation {
    * stream that stops without end (the client went away) gives the payment back too.
    */
   trainVersion: handleClientStreamingCall<TrainVersionRequest, TrainVersionResponse>;
-  /** Starts a training on a dataset already packed; TrainVersion does this as its last step. */
-  startTraining: handleUnaryCall<StartTrainingRequest, StartTrainingResponse>;
+  /**
+   * StartTraining (a training on a dataset the caller packed, at any URL it named) is gone:
+   * TrainVersion is the one way into a training. Do not reuse the name StartTraining or its
+   * messages' names: a peer still built with them would send the old fields.
+   */
   getVersion: handleUnaryCall<GetVersionRequest, GetVersionResponse>;
   cancelTraining: handleUnaryCall<CancelTrainingRequest, CancelTrainingResponse>;
   listVersions: handleUnaryCall<ListVersionsRequest, ListVersionsResponse>;
@@ -2665,22 +2333,11 @@ export interface TrainerServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: TrainVersionResponse) => void,
   ): ClientWritableStream<TrainVersionRequest>;
-  /** Starts a training on a dataset already packed; TrainVersion does this as its last step. */
-  startTraining(
-    request: StartTrainingRequest,
-    callback: (error: ServiceError | null, response: StartTrainingResponse) => void,
-  ): ClientUnaryCall;
-  startTraining(
-    request: StartTrainingRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: StartTrainingResponse) => void,
-  ): ClientUnaryCall;
-  startTraining(
-    request: StartTrainingRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: StartTrainingResponse) => void,
-  ): ClientUnaryCall;
+  /**
+   * StartTraining (a training on a dataset the caller packed, at any URL it named) is gone:
+   * TrainVersion is the one way into a training. Do not reuse the name StartTraining or its
+   * messages' names: a peer still built with them would send the old fields.
+   */
   getVersion(
     request: GetVersionRequest,
     callback: (error: ServiceError | null, response: GetVersionResponse) => void,
