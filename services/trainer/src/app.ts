@@ -16,7 +16,7 @@ import {
 } from '@atelier/kit';
 import { trainer } from '@atelier/protos';
 import { createBillingClient } from './clients/billing.client';
-import { createImagerClient, createImagerDatasets } from './clients/imager.client';
+import { createImagerClient } from './clients/imager.client';
 import { createInferencerClient } from './clients/inferencer.client';
 import { createReplicateTrainings } from './clients/replicate.client';
 import type { TrainerConfig } from './config';
@@ -56,11 +56,6 @@ export async function startTrainer(
   const metrics = createMetrics('trainer');
   const db = createPool(config.DATABASE_URL);
   const billing = createBillingClient(config.BILLING_ADDR, { timeoutMs: config.BILLING_TIMEOUT_MS, metrics });
-  const datasets = createImagerDatasets(config.IMAGER_ADDR, {
-    timeoutMs: config.IMAGER_TIMEOUT_MS,
-    packTimeoutMs: config.UPLOAD_TIMEOUT_MS,
-    metrics,
-  });
   const replicateAdapter = createReplicate({
     token: config.REPLICATE_API_TOKEN,
     baseUrl: config.REPLICATE_BASE_URL,
@@ -73,7 +68,12 @@ export async function startTrainer(
 
   const deletionCalls = { timeoutMs: config.DELETION_CALL_TIMEOUT_MS, metrics };
   const inferencer = createInferencerClient(config.INFERENCER_ADDR, deletionCalls);
-  const imager = createImagerClient(config.IMAGER_ADDR, deletionCalls);
+  // Its calls are the deletion jobs' unless they say otherwise: the upload's PackTrainingImages
+  // (UPLOAD_TIMEOUT_MS) and a failed start's dataset deletion (IMAGER_TIMEOUT_MS) do.
+  const imager = createImagerClient(config.IMAGER_ADDR, {
+    ...deletionCalls,
+    packTimeoutMs: config.UPLOAD_TIMEOUT_MS,
+  });
 
   const store = createStore(db, trainerRepositories);
   const business = metrics.business;
@@ -88,7 +88,7 @@ export async function startTrainer(
     view: (row) => toVersionJson(toVersion(row), undefined),
   });
   const versions = new VersionService(
-    { store, billing, replicate, datasets, transitions, metrics: business, logger },
+    { store, billing, replicate, objects: imager, transitions, metrics: business, logger },
     {
       owner: config.REPLICATE_OWNER,
       trainer: { model: config.REPLICATE_TRAINER_MODEL, version: config.REPLICATE_TRAINER_VERSION },
@@ -100,9 +100,10 @@ export async function startTrainer(
       startGraceMs: config.START_GRACE_MS,
       firstCheckMs: config.RECONCILE_INTERVAL_MS,
       allowPrivateCallbacks: config.WEBHOOK_ALLOW_PRIVATE,
+      datasetDeleteTimeoutMs: config.IMAGER_TIMEOUT_MS,
     },
   );
-  const training = new TrainingService({ versions, datasets });
+  const training = new TrainingService({ versions, datasets: imager });
   const events = new ReplicateEventService({
     inbox: replicateAdapter.inbox(parseTraining, logger),
     transitions,
@@ -212,7 +213,6 @@ export async function startTrainer(
       () => billing.close(),
       () => inferencer.close(),
       () => imager.close(),
-      () => datasets.close(),
       () => db.end(),
     ],
   });

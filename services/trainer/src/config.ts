@@ -25,7 +25,10 @@ export const trainerConfigSchema = serviceEnv.extend({
   DELETION_RETRY_MAX_MS: env.ms(3600_000),
   /** Deadline of trainer's own calls to billing (the reconciler's, and cleanups that outlive their caller). */
   BILLING_TIMEOUT_MS: env.ms(5_000),
-  /** Deadline of trainer's own calls to imager (deleting the dataset of a failed start). */
+  /**
+   * How long a failed start's cleanup waits for imager to delete its dataset (short: the caller's
+   * answer waits for it); the deletion jobs' imager calls take DELETION_CALL_TIMEOUT_MS.
+   */
   IMAGER_TIMEOUT_MS: env.ms(5_000),
   /** The longest a TrainVersion upload may stream photos to imager; the caller's deadline is usually sooner. */
   UPLOAD_TIMEOUT_MS: env.ms(10 * 60_000),

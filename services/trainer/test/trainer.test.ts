@@ -7,9 +7,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import { AppError, loadConfig } from '@atelier/kit';
+import {
+  AppError,
+  createLogger,
+  createMetrics,
+  currentContext,
+  Errors,
+  implement,
+  loadConfig,
+  startGrpcServer,
+  type AsyncService,
+} from '@atelier/kit';
 import { startTrainer, trainerConfigSchema } from '@atelier/trainer';
-import { common } from '@atelier/protos';
+import { common, imager } from '@atelier/protos';
 import { signWebhook } from '@atelier/infra/sandbox/replicate';
 import { distinctPhotos, startMesh, waitFor, type Mesh } from '@atelier/infra/testing';
 import { paidPayment, getPayment, trainerClient, versionRow } from './support';
@@ -577,5 +587,87 @@ describe('the payment of a training that never becomes ready', () => {
     expect(await granted(version.versionId)).toBe(0);
     // A refunded payment is not given back: it stays refunded and bound to what it paid for.
     expect(await paymentVersion(payment.payment_id)).toBe(version.versionId);
+  });
+});
+
+describe("a failed start's cleanup", () => {
+  it("waits IMAGER_TIMEOUT_MS for a frozen imager to delete the dataset, not the deletion jobs' DELETION_CALL_TIMEOUT_MS", async () => {
+    // An imager that packs every upload but never answers DeleteDataset (frozen), recording the
+    // deadline each delete arrived with.
+    const deletes: Array<{ datasetKey: string; receivedAt: number; deadline: number | undefined }> = [];
+    const logger = createLogger('test', 'silent');
+    const standIn = await startGrpcServer({
+      serviceNames: ['imager'],
+      host: '127.0.0.1',
+      port: 0,
+      logger,
+      readiness: async () => undefined,
+      services: [
+        implement(
+          imager.ImagerServiceService,
+          // grpc-js answers the methods left out UNIMPLEMENTED.
+          {
+            async packTrainingImages(parts) {
+              let header: imager.PackHeader | undefined;
+              let images = 0;
+              for await (const part of parts) {
+                header ??= part.header;
+                if (part.fileStart) images++;
+              }
+              return {
+                datasetKey: `datasets/${header!.accountId}/${header!.datasetId}.zip`,
+                datasetUrl: 'http://127.0.0.1:9/never-read.zip',
+                images,
+                zipBytes: 0,
+                problems: [],
+              };
+            },
+            async deleteDataset(req, ctx) {
+              deletes.push({
+                datasetKey: req.datasetKey,
+                receivedAt: Date.now(),
+                deadline: currentContext()?.deadline,
+              });
+              await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+              throw Errors.timeout('imager (frozen)');
+            },
+          } as Partial<AsyncService<typeof imager.ImagerServiceService>> as AsyncService<
+            typeof imager.ImagerServiceService
+          >,
+          { logger, metrics: createMetrics('test-imager') },
+        ),
+      ],
+    });
+    const isolated = await startTrainer(
+      loadConfig(trainerConfigSchema, {
+        ...mesh.envFor('trainer'),
+        GRPC_PORT: '0',
+        IMAGER_ADDR: standIn.address,
+        IMAGER_TIMEOUT_MS: '500',
+        DELETION_CALL_TIMEOUT_MS: '60000',
+      }),
+    );
+    const other = trainerClient(isolated.address);
+    try {
+      const payment = await paidPayment(mesh, account.apiKey);
+      const versionId = randomUUID();
+      mesh.replicate.faults.failNextApiCalls({ status: 500, method: 'POST', path: /\/trainings$/ });
+      // Replicate's failure is the answer: with the deletion jobs' 60 s the call would have timed
+      // out at the client's 30 s instead.
+      expect(await errorOf(start(payment.payment_id, versionId, account, other))).toEqual(
+        expect.objectContaining({ code: 'unavailable' }),
+      );
+      expect(deletes).toEqual([
+        expect.objectContaining({ datasetKey: `datasets/${account.accountId}/${versionId}.zip` }),
+      ]);
+      expect(deletes[0]!.deadline! - deletes[0]!.receivedAt).toBeLessThanOrEqual(500);
+      // Undone as before: no version, the payment given back.
+      expect(await versionRow(db, versionId)).toBeUndefined();
+      expect((await getPayment(mesh, account.apiKey, payment.payment_id)).version_id).toBeNull();
+    } finally {
+      other.close();
+      await isolated.stop();
+      await standIn.shutdown(100);
+    }
   });
 });

@@ -2,31 +2,16 @@ import { createGrpcClient, type Metrics } from '@atelier/kit';
 import { imager } from '@atelier/protos';
 import type { DatasetPort, ObjectsPort } from '../domain/ports';
 
-/** Trainer's calls to imager: deleting a version's objects. Errors arrive as AppError. */
+/**
+ * Trainer's one client of imager (one channel): PackTrainingImages as the domain's DatasetPort,
+ * and deleting a version's objects (ObjectsPort). Calls take `timeoutMs` unless they say
+ * otherwise. Packing runs inside TrainVersion and carries its caller's deadline (the upload's);
+ * `packTimeoutMs` only caps it. Errors arrive as AppError.
+ */
 export function createImagerClient(
   address: string,
-  opts: { timeoutMs: number; metrics?: Metrics },
-): ObjectsPort & { close(): void } {
-  const client = createGrpcClient(imager.ImagerServiceService, address, opts);
-  return {
-    async deleteDataset(datasetKey) {
-      await client.deleteDataset({ datasetKey });
-    },
-    async deleteOutputs(keyPrefix) {
-      return (await client.deleteOutputs({ keyPrefix })).deleted;
-    },
-    close: () => client.close(),
-  };
-}
-
-/**
- * imager's PackTrainingImages and DeleteDataset as the domain's DatasetPort. Packing runs inside
- * TrainVersion and carries its caller's deadline (the upload's); `packTimeoutMs` only caps it.
- */
-export function createImagerDatasets(
-  address: string,
   opts: { timeoutMs: number; packTimeoutMs: number; metrics?: Metrics },
-): DatasetPort & { close(): void } {
+): DatasetPort & ObjectsPort & { close(): void } {
   const client = createGrpcClient(imager.ImagerServiceService, address, {
     timeoutMs: opts.timeoutMs,
     metrics: opts.metrics,
@@ -53,8 +38,11 @@ export function createImagerDatasets(
         cancel: () => stream.cancel(),
       };
     },
-    async delete(datasetKey) {
-      await client.deleteDataset({ datasetKey });
+    async deleteDataset(datasetKey, call) {
+      await client.deleteDataset({ datasetKey }, call);
+    },
+    async deleteOutputs(keyPrefix) {
+      return (await client.deleteOutputs({ keyPrefix })).deleted;
     },
     close: () => client.close(),
   };

@@ -78,7 +78,8 @@ export interface PromptsPort {
 
 /** imager: the bucket. Every stored version of each object goes, noncurrent ones too. */
 export interface ObjectsPort {
-  deleteDataset(datasetKey: string): Promise<void>;
+  /** `timeoutMs`: a caller that must not wait long (a failed start's cleanup) says how long it waits. */
+  deleteDataset(datasetKey: string, call?: { timeoutMs?: number }): Promise<void>;
   /** Everything under `outputs/<account>/<version>/`; how many object versions were removed. */
   deleteOutputs(keyPrefix: string): Promise<number>;
 }
@@ -113,5 +114,4 @@ export interface DatasetUpload {
 /** What the domain needs from imager. Failures are AppErrors (503 bucket trouble, 504 silence). */
 export interface DatasetPort {
   open(header: { accountId: string; datasetId: string; minImages: number; maxImages: number }): DatasetUpload;
-  delete(datasetKey: string): Promise<void>;
 }

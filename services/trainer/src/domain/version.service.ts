@@ -13,7 +13,7 @@ import {
   type Metrics,
 } from '@atelier/kit';
 import type { Store, VersionRow } from '../repositories';
-import type { BillingPort, DatasetPort, PlanAsBought, ReplicatePort, ReplicateTraining } from './ports';
+import type { BillingPort, ObjectsPort, PlanAsBought, ReplicatePort, ReplicateTraining } from './ports';
 import type { VersionTransitions } from './version-transition.service';
 import { destinationModel, isTerminal, type VersionStatus } from './version.rules';
 
@@ -46,6 +46,8 @@ export interface VersionServiceOptions {
   firstCheckMs: number;
   /** WEBHOOK_ALLOW_PRIVATE: a callback_url may be http or a private address (development and tests). */
   allowPrivateCallbacks: boolean;
+  /** How long a failed start's cleanup waits for imager to delete its dataset (IMAGER_TIMEOUT_MS). */
+  datasetDeleteTimeoutMs: number;
 }
 
 /** What a start has done so far: exactly what compensate undoes. */
@@ -77,7 +79,7 @@ export interface VersionServiceDeps {
   billing: BillingPort;
   replicate: ReplicatePort;
   /** Deletes the datasets of failed starts. */
-  datasets: Pick<DatasetPort, 'delete'>;
+  objects: Pick<ObjectsPort, 'deleteDataset'>;
   transitions: VersionTransitions;
   metrics: Metrics['business'];
   logger: Logger;
@@ -263,7 +265,8 @@ export class VersionService {
         });
       }
       if (progress.datasetKey && !progress.datasetInUse) {
-        await this.d.datasets.delete(progress.datasetKey).catch((err: unknown) => {
+        const call = { timeoutMs: this.o.datasetDeleteTimeoutMs };
+        await this.d.objects.deleteDataset(progress.datasetKey, call).catch((err: unknown) => {
           log.error(
             { err: (err as Error).message, dataset_key: progress.datasetKey },
             'could not delete the dataset',
