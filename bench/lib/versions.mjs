@@ -1,7 +1,8 @@
-// A ready version the Replicate sandbox can run predictions on, made as gateway/test/prompts.test.ts
+// A ready version the Replicate sandbox can run predictions on, made as infra/testing readyVersion
 // makes one: a destination model and a sandbox training (on a one-photo zip served from a throwaway
 // HTTP server) that pushes a version; a paid init payment of a plan granting `credits`, claimed for a
-// new version id; trainer's row written directly (succeeded, pushed); billing GrantCredits.
+// new version id; trainer's row written directly (succeeded, pushed); reported ready to billing with
+// ReportTrainingOutcome as trainer reports it (billing grants the credits and records the version ready).
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { require, waitFor } from './common.mjs';
@@ -10,6 +11,7 @@ import { billingClient, paidPayment } from './stack.mjs';
 const Replicate = require('replicate');
 const JSZip = require('jszip');
 const sharp = require('sharp');
+const { billing: billingProto } = require('@atelier/protos');
 
 async function sandboxModelVersion(sandbox) {
   const photo = await sharp({ create: { width: 512, height: 512, channels: 3, background: '#7a5' } })
@@ -80,7 +82,12 @@ export async function readyVersion(stack, db, account, credits) {
                now() + interval '1 day', now() + interval '1 day', now(), now(), now())`,
       [versionId, account.accountId, paymentId, model.model, model.trainingId, model.version],
     );
-    await billing.grantCredits({ accountId: account.accountId, versionId, paymentId });
+    await billing.reportTrainingOutcome({
+      accountId: account.accountId,
+      paymentId,
+      versionId,
+      outcome: billingProto.TrainingOutcome.TRAINING_OUTCOME_READY,
+    });
     return { versionId, model };
   } finally {
     billing.close();

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import { insertVersionRow, paidInitPayment, startMesh, type Mesh } from '@atelier/infra/testing';
+import { insertVersionRow, startMesh, trainedVersion, type Mesh } from '@atelier/infra/testing';
 
 let mesh: Mesh;
 let db: Client;
@@ -129,16 +129,10 @@ it('lists my payments newest first in pages; my account shows credits summed ove
   expect(otherPage.body.payments).toHaveLength(1);
   expect(created).not.toContain(otherPage.body.payments[0]!.payment_id);
 
-  // Credits on two versions, granted the way trainer grants them.
+  // Credits on two versions, granted as billing grants them: trainings reported ready.
   const billing = mesh.gateway.deps.mesh.billing;
   const versions: string[] = [];
-  for (const credits of [7, 5]) {
-    const paymentId = await paidInitPayment(mesh, me, credits);
-    const versionId = randomUUID();
-    await billing.claimInitPayment({ accountId: me.accountId, paymentId, versionId });
-    await billing.grantCredits({ accountId: me.accountId, versionId, paymentId });
-    versions.push(versionId);
-  }
+  for (const credits of [7, 5]) versions.push((await trainedVersion(mesh, me, { credits })).versionId);
   await billing.reserveCredits({
     accountId: me.accountId,
     versionId: versions[0]!,

@@ -2,13 +2,12 @@
  * Prompts end to end: HTTP through the gateway, the whole in-process mesh (billing, imager,
  * trainer, inferencer), the Replicate and Stripe sandboxes, real Postgres, Redis and bucket.
  *
- * A ready version is made the way billing's tests make one: a paid init payment (gateway + Stripe
- * sandbox checkout) of a plan granting the credits the test needs, claimed for a new version id;
- * the version's row in trainer.versions is written directly (status succeeded, pushed_at set)
- * and points at a model version the Replicate sandbox really has (a sandbox training made with
- * the official client pushed it), so predictions run on it; billing GrantCredits grants the
- * plan's images. Running a whole training per test would only slow this file down; trainer's own
- * tests cover that path.
+ * A ready version is the shared fixture's (infra/testing readyVersion): a paid init payment of a
+ * plan granting the credits the test needs, claimed and reported ready to billing as trainer
+ * reports it, and trainer's row written directly, pointing at a model version the Replicate
+ * sandbox really has (a sandbox training made with the official client pushed it), so
+ * predictions run on it. Running a whole training per test would only slow this file down;
+ * trainer's own tests cover that path.
  */
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
@@ -16,6 +15,7 @@ import sharp from 'sharp';
 import { currentContext } from '@atelier/kit';
 import {
   insertVersionRow,
+  readyVersion as readyVersionOf,
   scheduleCheck,
   startMesh,
   waitFor,
@@ -66,75 +66,8 @@ afterAll(async () => {
 });
 afterEach(() => mesh.replicate.faults.clear());
 
-/** A ready version of `account` holding `credits` image credits (see the file's comment). */
-async function readyVersion(
-  account: { accountId: string; apiKey: string },
-  credits: number,
-): Promise<string> {
-  const billing = mesh.gateway.deps.mesh.billing;
-  const planId = `prompt_test_${credits}`;
-  await billing.upsertPlan({
-    plan: {
-      id: planId,
-      name: `Test ${credits}`,
-      description: '',
-      price: 100,
-      currency: 'usd',
-      images: credits,
-      isInit: true,
-      minImages: 5,
-      maxImages: 30,
-      deprecated: false,
-      tier: 'standard',
-    },
-  });
-  const created = await mesh.api('/api/v1/payments/create', {
-    key: account.apiKey,
-    method: 'POST',
-    json: { plan_id: planId },
-  });
-  expect(created.status).toBe(201);
-  const payment = (await created.json()) as { payment_id: string; checkout_url: string };
-  expect(
-    (await fetch(payment.checkout_url, { method: 'POST', headers: { accept: 'application/json' } })).status,
-  ).toBe(200);
-  await waitFor(
-    async () =>
-      (
-        (await (
-          await mesh.api(`/api/v1/payments/${payment.payment_id}`, { key: account.apiKey })
-        ).json()) as { status: string }
-      ).status === 'paid',
-    { what: 'the payment to be paid' },
-  );
-  const versionId = randomUUID();
-  await billing.claimInitPayment({ accountId: account.accountId, paymentId: payment.payment_id, versionId });
-  await insertVersion(account.accountId, versionId, payment.payment_id, true);
-  await billing.grantCredits({ accountId: account.accountId, versionId, paymentId: payment.payment_id });
-  return versionId;
-}
-
-/** trainer's row of a trained version; next_check_at far ahead so trainer's reconciler leaves it alone. */
-async function insertVersion(
-  accountId: string,
-  versionId: string,
-  paymentId: string,
-  ready: boolean,
-): Promise<void> {
-  const now = new Date();
-  await insertVersionRow(db, {
-    id: versionId,
-    account_id: accountId,
-    payment_id: paymentId,
-    status: ready ? 'succeeded' : 'processing',
-    model: model.model,
-    replicate_training_id: `sandbox_${randomUUID()}`,
-    replicate_version: ready ? model.version : null,
-    started_at: now,
-    completed_at: now,
-    pushed_at: ready ? now : null,
-  });
-}
+const readyVersion = (account: { accountId: string; apiKey: string }, credits: number) =>
+  readyVersionOf(mesh, account, credits, model);
 
 const createPrompt = (
   key: string,
@@ -290,8 +223,17 @@ describe('POST /api/v1/prompts/create', () => {
   });
 
   it("answers 409 for a version that is not ready, 402 with the remaining count when credits are short, 404 for another account's version", async () => {
+    // Trainer's row of a training still running (no pushed version yet).
     const notReady = randomUUID();
-    await insertVersion(owner.accountId, notReady, randomUUID(), false);
+    await insertVersionRow(db, {
+      id: notReady,
+      account_id: owner.accountId,
+      payment_id: randomUUID(),
+      status: 'processing',
+      model: model.model,
+      replicate_training_id: `sandbox_${randomUUID()}`,
+      started_at: new Date(),
+    });
     const conflict = await createPrompt(owner.apiKey, notReady, { prompt: 'x', num_outputs: 1 });
     expect(conflict.status).toBe(409);
 

@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import sharp from 'sharp';
+import { billing as billingProto } from '@atelier/protos';
 import { signWebhook } from '../sandbox/replicate';
 import type { Mesh } from './mesh';
 import { waitFor } from './wait';
 
 type Account = { accountId: string; apiKey: string };
+
+const { TrainingOutcome } = billingProto;
 
 /**
  * An init payment paid the way a customer pays: created through the gateway, then the Stripe
@@ -18,6 +21,15 @@ export async function paidInitPayment(
   credits?: number,
   tier: 'standard' | 'pro' = 'standard',
 ): Promise<string> {
+  return (await paidPayment(mesh, account, credits, tier)).paymentId;
+}
+
+async function paidPayment(
+  mesh: Mesh,
+  account: Account,
+  credits: number | undefined,
+  tier: 'standard' | 'pro' = 'standard',
+): Promise<{ paymentId: string; checkoutUrl: string }> {
   let planId = 'basic_init';
   if (credits) {
     planId = tier === 'standard' ? `test_init_${credits}` : `test_init_${credits}_${tier}`;
@@ -57,7 +69,7 @@ export async function paidInitPayment(
     // Polls are read requests: a free tier's 60 a minute must last until the webhook lands.
     { what: 'the payment to be paid', intervalMs: 250 },
   );
-  return payment.payment_id;
+  return { paymentId: payment.payment_id, checkoutUrl: payment.checkout_url };
 }
 
 /** `count` distinct solid-colour JPEGs, big enough to pass the photo checks. */
@@ -167,12 +179,45 @@ export async function scheduleCheck(
   ]);
 }
 
+/** A training's init payment as billing holds it: the version it was claimed for, the payment, its checkout page. */
+export interface TrainedVersion {
+  versionId: string;
+  initPaymentId: string;
+  initCheckoutUrl: string;
+}
+
 /**
- * A ready version of `account` holding `credits` image credits, without running a training: a
- * paid init payment of a plan granting `credits`, claimed for a new version id, trainer's row
- * written directly (succeeded, pushed) pointing at a model version the Replicate sandbox really
- * has (`model`, from a sandbox training), and the plan's credits granted. Trainer's own tests
- * cover the training path; prompt tests need only its result.
+ * A version's billing as a training leaves it, without running one: a paid init payment (of a
+ * plan granting `credits` and selling `tier`; `basic_init` without `credits`) claimed for a new
+ * version id, then reported ready with ReportTrainingOutcome(READY) as trainer reports it, so
+ * billing itself grants the payment's credits and records the version ready
+ * (billing.trained_versions.ready_at). `ready: false` stops after the claim: a training still
+ * running, with nothing granted. Billing's tests use this alone; end-to-end tests use readyVersion.
+ */
+export async function trainedVersion(
+  mesh: Mesh,
+  account: Account,
+  opts: { credits?: number; tier?: 'standard' | 'pro'; ready?: boolean } = {},
+): Promise<TrainedVersion> {
+  const payment = await paidPayment(mesh, account, opts.credits, opts.tier);
+  const versionId = randomUUID();
+  const billing = mesh.gateway.deps.mesh.billing;
+  await billing.claimInitPayment({ accountId: account.accountId, paymentId: payment.paymentId, versionId });
+  if (opts.ready !== false)
+    await billing.reportTrainingOutcome({
+      accountId: account.accountId,
+      paymentId: payment.paymentId,
+      versionId,
+      outcome: TrainingOutcome.TRAINING_OUTCOME_READY,
+    });
+  return { versionId, initPaymentId: payment.paymentId, initCheckoutUrl: payment.checkoutUrl };
+}
+
+/**
+ * A ready version of `account` holding `credits` image credits, without running a training:
+ * billing's side as `trainedVersion` makes it, and trainer's row written directly (succeeded,
+ * pushed) pointing at a model version the Replicate sandbox really has (`model`, from a sandbox
+ * training). Trainer's own tests cover the training path; prompt tests need only its result.
  */
 export async function readyVersion(
   mesh: Mesh,
@@ -181,10 +226,7 @@ export async function readyVersion(
   model: { model: string; version: string },
   opts: { className?: string; tier?: 'standard' | 'pro' } = {},
 ): Promise<string> {
-  const paymentId = await paidInitPayment(mesh, account, credits, opts.tier);
-  const versionId = randomUUID();
-  const billing = mesh.gateway.deps.mesh.billing;
-  await billing.claimInitPayment({ accountId: account.accountId, paymentId, versionId });
+  const { versionId, initPaymentId } = await trainedVersion(mesh, account, { credits, tier: opts.tier });
   const db = new Client({ connectionString: mesh.db.url });
   await db.connect();
   try {
@@ -192,7 +234,7 @@ export async function readyVersion(
     await insertVersionRow(db, {
       id: versionId,
       account_id: account.accountId,
-      payment_id: paymentId,
+      payment_id: initPaymentId,
       status: 'succeeded',
       class_name: opts.className ?? 'dog',
       model: model.model,
@@ -205,6 +247,5 @@ export async function readyVersion(
   } finally {
     await db.end();
   }
-  await billing.grantCredits({ accountId: account.accountId, versionId, paymentId });
   return versionId;
 }

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import type { Mesh } from '@atelier/infra/testing';
+import { trainedVersion, type Mesh } from '@atelier/infra/testing';
 import { billing as billingProto } from '@atelier/protos';
 import {
   balanceRow,
@@ -14,7 +14,6 @@ import {
   expectLedgerMatchesBalance,
   ledger,
   paymentStatus,
-  readyVersion,
   sessionIdOf,
   waitForStatus,
   startBillingSuite,
@@ -50,7 +49,7 @@ async function withoutDelivery<T>(fn: () => Promise<T>): Promise<T> {
 
 describe('creating an add-on payment', () => {
   it('binds it to a ready version of the caller', async () => {
-    const { versionId } = await readyVersion(mesh, db, account);
+    const { versionId } = await trainedVersion(mesh, account);
     const res = await create({ plan_id: 'basic_extra_creds', version_id: versionId });
     expect(res.status).toBe(201);
     expect(await res.json()).toMatchObject({
@@ -62,7 +61,7 @@ describe('creating an add-on payment', () => {
   });
 
   it("answers 404 for another account's version or an unknown one, 409 for a version not ready", async () => {
-    const { versionId } = await readyVersion(mesh, db, account);
+    const { versionId } = await trainedVersion(mesh, account);
     const other = await mesh.createAccount();
     expect((await create({ plan_id: 'basic_extra_creds', version_id: versionId }, other.apiKey)).status).toBe(
       404,
@@ -70,7 +69,7 @@ describe('creating an add-on payment', () => {
     expect((await create({ plan_id: 'basic_extra_creds', version_id: randomUUID() })).status).toBe(404);
 
     // Claimed and still training: not ready.
-    const training = await readyVersion(mesh, db, account, { ready: false });
+    const training = await trainedVersion(mesh, account, { ready: false });
     expect((await create({ plan_id: 'basic_extra_creds', version_id: training.versionId })).status).toBe(409);
     // Failed: still the caller's, never ready.
     await billing().reportTrainingOutcome({
@@ -83,7 +82,7 @@ describe('creating an add-on payment', () => {
   });
 
   it('answers 410 for a deleted version (its credits forfeited) and opens no Checkout Session', async () => {
-    const { versionId } = await readyVersion(mesh, db, account);
+    const { versionId } = await trainedVersion(mesh, account);
     // The first step of trainer's deletion job, which is how billing hears of the deletion.
     await billing().forfeitCredits({ accountId: account.accountId, versionId });
     const res = await create({ plan_id: 'basic_extra_creds', version_id: versionId });
@@ -97,7 +96,7 @@ describe('creating an add-on payment', () => {
   });
 
   it('cannot be claimed for training (409)', async () => {
-    const { versionId } = await readyVersion(mesh, db, account);
+    const { versionId } = await trainedVersion(mesh, account);
     const addon = await createPayment(mesh, account.apiKey, {
       plan_id: 'basic_extra_creds',
       version_id: versionId,
@@ -116,7 +115,7 @@ describe('creating an add-on payment', () => {
 
 describe('paying an add-on', () => {
   it('grants its images the moment it is paid; the same event delivered 5 more times grants nothing more', async () => {
-    const { versionId } = await readyVersion(mesh, db, account);
+    const { versionId } = await trainedVersion(mesh, account);
     const addon = await createPayment(mesh, account.apiKey, {
       plan_id: 'basic_extra_creds',
       version_id: versionId,
@@ -136,7 +135,7 @@ describe('paying an add-on', () => {
   });
 
   it('grants once when the events arrive out of order and repeatedly', async () => {
-    const { versionId } = await readyVersion(mesh, db, account);
+    const { versionId } = await trainedVersion(mesh, account);
     const addon = await createPayment(mesh, account.apiKey, {
       plan_id: 'basic_extra_creds',
       version_id: versionId,
@@ -161,7 +160,7 @@ describe('paying an add-on', () => {
   });
 
   it('a failed or expired add-on grants nothing', async () => {
-    const { versionId } = await readyVersion(mesh, db, account);
+    const { versionId } = await trainedVersion(mesh, account);
     const failed = await createPayment(mesh, account.apiKey, {
       plan_id: 'basic_extra_creds',
       version_id: versionId,
@@ -178,7 +177,7 @@ describe('paying an add-on', () => {
   });
 
   it('a refund of a partly used add-on revokes only what is left of it', async () => {
-    const { versionId } = await readyVersion(mesh, db, account);
+    const { versionId } = await trainedVersion(mesh, account);
     const addon = await createPayment(mesh, account.apiKey, {
       plan_id: 'basic_extra_creds',
       version_id: versionId,

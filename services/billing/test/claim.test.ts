@@ -145,16 +145,17 @@ describe('ReleaseInitPayment', () => {
       released: false,
     });
 
-    // Free again: another attempt can claim it, be granted, and then can no longer be released.
+    // Free again: another attempt can claim it, be reported ready (granted), and then can no longer be released.
     await billing().claimInitPayment({
       accountId: account.accountId,
       paymentId: payment.payment_id,
       versionId: b,
     });
-    await billing().grantCredits({
+    await billing().reportTrainingOutcome({
       accountId: account.accountId,
-      versionId: b,
       paymentId: payment.payment_id,
+      versionId: b,
+      outcome: proto.TrainingOutcome.TRAINING_OUTCOME_READY,
     });
     expect(await billing().releaseInitPayment({ paymentId: payment.payment_id, versionId: b })).toEqual({
       released: false,

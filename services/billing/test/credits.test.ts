@@ -1,16 +1,15 @@
 /**
- * The credit ledger against real Postgres through billing's gRPC API: grants once per payment,
- * reservations that can never overspend under concurrency, settle/release exactly once.
+ * The credit ledger against real Postgres through billing's gRPC API (grants are
+ * training-outcome.test.ts's and addon.test.ts's): reservations that can never overspend under concurrency, settle/release exactly once.
  */
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { AppError } from '@atelier/kit';
-import type { Mesh } from '@atelier/infra/testing';
+import { trainedVersion, type Mesh } from '@atelier/infra/testing';
 import {
   balanceRow,
   expectLedgerMatchesBalance,
   ledger,
-  readyVersion,
   startBillingSuite,
   stopBillingSuite,
 } from './helpers';
@@ -35,46 +34,9 @@ const errorOf = async (p: Promise<unknown>): Promise<AppError> => {
   throw new Error('expected the call to fail');
 };
 
-describe('GrantCredits', () => {
-  it("grants the plan's images to the version the payment trained, once per payment", async () => {
-    const { versionId, initPaymentId } = await readyVersion(mesh, db, account, { ready: false });
-    const grant = () =>
-      billing().grantCredits({ accountId: account.accountId, versionId, paymentId: initPaymentId });
-    const results = await Promise.all([grant(), grant(), grant()]);
-    for (const r of results) expect(r.balance).toEqual({ versionId, granted: 100, used: 0, remaining: 100 });
-    expect(await ledger(db, versionId)).toEqual([
-      { reason: 'grant', granted_delta: 100, used_delta: 0, payment_id: initPaymentId, reservation_id: null },
-    ]);
-  });
-
-  it('refuses a payment of another account (404) or one not bound to that version (409)', async () => {
-    const { versionId, initPaymentId } = await readyVersion(mesh, db, account, { ready: false });
-    const other = await mesh.createAccount();
-    expect(
-      (
-        await errorOf(
-          billing().grantCredits({ accountId: other.accountId, versionId, paymentId: initPaymentId }),
-        )
-      ).code,
-    ).toBe('not_found');
-    expect(
-      (
-        await errorOf(
-          billing().grantCredits({
-            accountId: account.accountId,
-            versionId: randomUUID(),
-            paymentId: initPaymentId,
-          }),
-        )
-      ).code,
-    ).toBe('payment_not_bound');
-    expect(await balanceRow(db, versionId)).toBeUndefined();
-  });
-});
-
 describe('ReserveCredits', () => {
   it('100 concurrent reservations of 1 against 10 remaining: exactly 10 succeed, the balance ends at 0, never below', async () => {
-    const { versionId } = await readyVersion(mesh, db, account);
+    const { versionId } = await trainedVersion(mesh, account);
     await billing().reserveCredits({
       accountId: account.accountId,
       versionId,
@@ -115,7 +77,7 @@ describe('ReserveCredits', () => {
   });
 
   it('says how many credits remain when it refuses (402 at the gateway)', async () => {
-    const { versionId } = await readyVersion(mesh, db, account);
+    const { versionId } = await trainedVersion(mesh, account);
     const err = await errorOf(
       billing().reserveCredits({
         accountId: account.accountId,
@@ -129,7 +91,7 @@ describe('ReserveCredits', () => {
   });
 
   it('reserves once per reservation id, even when the same reservation arrives 20 times at once', async () => {
-    const { versionId } = await readyVersion(mesh, db, account);
+    const { versionId } = await trainedVersion(mesh, account);
     const reservationId = randomUUID();
     const results = await Promise.all(
       Array.from({ length: 20 }, () =>
@@ -150,7 +112,7 @@ describe('ReserveCredits', () => {
   });
 
   it("answers 404 for another account's version, and 'none remaining' for a version without credits", async () => {
-    const { versionId } = await readyVersion(mesh, db, account);
+    const { versionId } = await trainedVersion(mesh, account);
     const other = await mesh.createAccount();
     expect(
       (
@@ -187,7 +149,7 @@ describe('ReserveCredits', () => {
   });
 
   it('refuses a zero amount and malformed ids (400)', async () => {
-    const { versionId } = await readyVersion(mesh, db, account);
+    const { versionId } = await trainedVersion(mesh, account);
     expect(
       (
         await errorOf(
@@ -217,7 +179,7 @@ describe('ReserveCredits', () => {
 
 describe('SettleCredits and ReleaseCredits', () => {
   it('settle keeps the images produced and gives the rest back; a second settle or a late release changes nothing', async () => {
-    const { versionId } = await readyVersion(mesh, db, account);
+    const { versionId } = await trainedVersion(mesh, account);
     const reservationId = randomUUID();
     await billing().reserveCredits({ accountId: account.accountId, versionId, reservationId, amount: 4 });
     const settled = await billing().settleCredits({ reservationId, used: 3 });
@@ -234,7 +196,7 @@ describe('SettleCredits and ReleaseCredits', () => {
   });
 
   it('release gives the whole reservation back, once, even when settle and release race', async () => {
-    const { versionId } = await readyVersion(mesh, db, account);
+    const { versionId } = await trainedVersion(mesh, account);
     const ids = Array.from({ length: 10 }, () => randomUUID());
     for (const reservationId of ids)
       await billing().reserveCredits({ accountId: account.accountId, versionId, reservationId, amount: 2 });
@@ -259,7 +221,7 @@ describe('SettleCredits and ReleaseCredits', () => {
   });
 
   it('refuses to settle more than was reserved (400) and an unknown reservation (404)', async () => {
-    const { versionId } = await readyVersion(mesh, db, account);
+    const { versionId } = await trainedVersion(mesh, account);
     const reservationId = randomUUID();
     await billing().reserveCredits({ accountId: account.accountId, versionId, reservationId, amount: 2 });
     expect((await errorOf(billing().settleCredits({ reservationId, used: 3 }))).code).toBe(
@@ -275,7 +237,7 @@ describe('SettleCredits and ReleaseCredits', () => {
 
 describe('ForfeitCredits', () => {
   it('forfeits what prompts still running give back after it: a deleted version never has credits again', async () => {
-    const { versionId } = await readyVersion(mesh, db, account);
+    const { versionId } = await trainedVersion(mesh, account);
     const [settling, releasing] = [randomUUID(), randomUUID()];
     for (const reservationId of [settling, releasing])
       await billing().reserveCredits({ accountId: account.accountId, versionId, reservationId, amount: 4 });

@@ -1,10 +1,6 @@
 /** Shared steps of billing's integration tests: real payments through the gateway and the Stripe sandbox. */
-import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import { billing as billingProto } from '@atelier/protos';
 import { startMesh, waitFor, type Mesh } from '@atelier/infra/testing';
-
-const { TrainingOutcome } = billingProto;
 
 export interface PaymentJson {
   payment_id: string;
@@ -58,31 +54,6 @@ export async function paidPayment(
   await checkout(payment.checkout_url);
   await waitForStatus(mesh, apiKey, payment.payment_id, 'paid');
   return payment;
-}
-
-/**
- * A version of the account trained with a paid init payment: claimed for it and, standing in for
- * trainer, reported ready (billing then grants the payment's credits). `ready: false` leaves it
- * claimed and running.
- */
-export async function readyVersion(
-  mesh: Mesh,
-  _db: Client,
-  account: { accountId: string; apiKey: string },
-  opts: { ready?: boolean } = {},
-) {
-  const payment = await paidPayment(mesh, account.apiKey);
-  const versionId = randomUUID();
-  const billing = mesh.gateway.deps.mesh.billing;
-  await billing.claimInitPayment({ accountId: account.accountId, paymentId: payment.payment_id, versionId });
-  if (opts.ready !== false)
-    await billing.reportTrainingOutcome({
-      accountId: account.accountId,
-      paymentId: payment.payment_id,
-      versionId,
-      outcome: TrainingOutcome.TRAINING_OUTCOME_READY,
-    });
-  return { versionId, initPaymentId: payment.payment_id, initCheckoutUrl: payment.checkout_url };
 }
 
 export async function balanceRow(db: Client, versionId: string) {

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import { waitFor, type Mesh } from '@atelier/infra/testing';
+import { trainedVersion, waitFor, type Mesh } from '@atelier/infra/testing';
 import {
   balanceRow,
   checkout,
@@ -12,7 +12,6 @@ import {
   expectLedgerMatchesBalance,
   ledger,
   paymentStatus,
-  readyVersion,
   sessionIdOf,
   waitForStatus,
   startBillingSuite,
@@ -50,7 +49,7 @@ async function grantRow(paymentId: string) {
 
 describe('refunds', () => {
   it('revoke only the unused part of the grant; reserved credits are taken back as they are released', async () => {
-    const { versionId, initPaymentId, initCheckoutUrl } = await readyVersion(mesh, db, account);
+    const { versionId, initPaymentId, initCheckoutUrl } = await trainedVersion(mesh, account);
     const spent = randomUUID();
     await billing().reserveCredits({
       accountId: account.accountId,
@@ -95,7 +94,7 @@ describe('refunds', () => {
   });
 
   it('revokes nothing already used: a fully spent grant stays spent, and the payment is refunded', async () => {
-    const { versionId, initPaymentId, initCheckoutUrl } = await readyVersion(mesh, db, account);
+    const { versionId, initPaymentId, initCheckoutUrl } = await trainedVersion(mesh, account);
     const r = randomUUID();
     await billing().reserveCredits({
       accountId: account.accountId,
@@ -112,7 +111,7 @@ describe('refunds', () => {
   });
 
   it('a partial refund leaves the payment paid and its credits alone; refunding the rest refunds it', async () => {
-    const { versionId, initPaymentId, initCheckoutUrl } = await readyVersion(mesh, db, account);
+    const { versionId, initPaymentId, initCheckoutUrl } = await trainedVersion(mesh, account);
     const intent = intentOf(initCheckoutUrl);
     await mesh.stripe.refund(intent, 300);
     await waitFor(() => refundEvents(intent)[0]?.pending_webhooks === 0, {

@@ -12,6 +12,7 @@ import {
   createPayment,
   checkout,
   expectLedgerMatchesBalance,
+  ledger,
   paidPayment,
   sessionIdOf,
   startBillingSuite,
@@ -34,13 +35,21 @@ afterAll(() => stopBillingSuite({ mesh, db }));
 const report = (paymentId: string, versionId: string, outcome: billingProto.TrainingOutcome) =>
   billing().reportTrainingOutcome({ accountId: account.accountId, paymentId, versionId, outcome });
 
+const readyAt = async (versionId: string) =>
+  (
+    await db.query<{ ready_at: Date | null }>(
+      'SELECT ready_at FROM billing.trained_versions WHERE version_id = $1',
+      [versionId],
+    )
+  ).rows[0]?.ready_at;
+
 async function claim(paymentId: string, versionId = randomUUID()) {
   const { plan } = await billing().claimInitPayment({ accountId: account.accountId, paymentId, versionId });
   return { versionId, plan: plan! };
 }
 
 describe('ReportTrainingOutcome', () => {
-  it('grants nothing while the training runs, and the credits as bought once it is ready, once', async () => {
+  it('grants nothing while the training runs, and the credits as bought once it is ready, once however often it is reported', async () => {
     const payment = await paidPayment(mesh, account.apiKey);
     const { versionId } = await claim(payment.payment_id);
     const running = await report(payment.payment_id, versionId, TrainingOutcome.TRAINING_OUTCOME_RUNNING);
@@ -49,11 +58,41 @@ describe('ReportTrainingOutcome', () => {
       keepTraining: true,
       balance: { granted: 0, used: 0, remaining: 0 },
     });
-    for (let i = 0; i < 3; i++) {
-      const ready = await report(payment.payment_id, versionId, TrainingOutcome.TRAINING_OUTCOME_READY);
-      expect(ready.balance).toMatchObject({ granted: 100, used: 0, remaining: 100 });
-    }
+    expect(await readyAt(versionId)).toBeNull();
+    // Trainer's reconciler and a webhook may report the same ready version at once.
+    const concurrent = await Promise.all(
+      Array.from({ length: 3 }, () =>
+        report(payment.payment_id, versionId, TrainingOutcome.TRAINING_OUTCOME_READY),
+      ),
+    );
+    const again = await report(payment.payment_id, versionId, TrainingOutcome.TRAINING_OUTCOME_READY);
+    for (const ready of [...concurrent, again])
+      expect(ready).toMatchObject({
+        keepTraining: true,
+        balance: { versionId, granted: 100, used: 0, remaining: 100 },
+      });
+    expect(await ledger(db, versionId)).toEqual([
+      {
+        reason: 'grant',
+        granted_delta: 100,
+        used_delta: 0,
+        payment_id: payment.payment_id,
+        reservation_id: null,
+      },
+    ]);
     await expectLedgerMatchesBalance(db, versionId);
+    // The version is ready for billing too: add-ons can be bought for it.
+    expect(await readyAt(versionId)).toBeInstanceOf(Date);
+  });
+
+  it('grants nothing for a version the payment does not pay for, and says to stop it', async () => {
+    const payment = await paidPayment(mesh, account.apiKey);
+    const { versionId } = await claim(payment.payment_id);
+    const stranger = randomUUID();
+    const ready = await report(payment.payment_id, stranger, TrainingOutcome.TRAINING_OUTCOME_READY);
+    expect(ready).toMatchObject({ keepTraining: false, balance: { versionId: stranger, granted: 0 } });
+    expect(await balanceRow(db, stranger)).toBeUndefined();
+    expect(await balanceRow(db, versionId)).toBeUndefined();
   });
 
   it('gives the payment back when the training will never be ready: it trains again, and the failed version has no credits', async () => {

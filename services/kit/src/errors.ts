@@ -45,11 +45,6 @@ export const ERROR_TABLE = {
     http: 409,
     title: 'The payment is not bound to this version',
   },
-  payment_grants_nothing: {
-    grpc: GrpcStatus.FAILED_PRECONDITION,
-    http: 409,
-    title: 'The payment grants no credits',
-  },
   reservation_mismatch: {
     grpc: GrpcStatus.FAILED_PRECONDITION,
     http: 409,
@@ -197,8 +192,6 @@ export const Errors = {
         ? `payment ${paymentId} is not bound to version ${versionId}`
         : `payment ${paymentId} is not bound to a version yet`,
     ),
-  paymentGrantsNothing: (paymentId: string, status: string) =>
-    new AppError('payment_grants_nothing', `payment ${paymentId} is ${status}: it grants nothing`),
   reservationMismatch: (reservationId: string) =>
     new AppError(
       'reservation_mismatch',

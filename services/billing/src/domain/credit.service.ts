@@ -78,23 +78,6 @@ export class CreditService {
     });
   }
 
-  /** GrantCredits: the payment's plan images go to the version the payment is bound to, once. */
-  async grant(accountId: string, versionId: string, paymentId: string): Promise<Balance> {
-    const account = requireUuid('account_id', accountId);
-    const version = requireUuid('version_id', versionId);
-    const id = requireUuid('payment_id', paymentId);
-    return this.store.transaction(async (repos) => {
-      // Locked, so a refund of this payment is either entirely before this grant or after it.
-      const payment = await repos.payments.lock(id);
-      if (!payment || payment.account_id !== account) throw Errors.notFound('payment', paymentId);
-      if (payment.version_id !== version) throw Errors.paymentNotBound(paymentId, versionId);
-      if (payment.status === 'pending') throw Errors.paymentNotPaid(paymentId, payment.status);
-      if (payment.status !== 'paid') throw Errors.paymentGrantsNothing(paymentId, payment.status);
-      await this.grantInTransaction(repos, payment);
-      return toBalance(version, await repos.balances.find(version));
-    });
-  }
-
   /**
    * Grants a paid payment's images — as bought, from its snapshot, not the plan's current row —
    * to its version inside the caller's transaction (which holds the payment's lock). False when

@@ -123,9 +123,6 @@ export function billingHandlers(d: BillingDomain): AsyncService<typeof billing.B
       };
     },
 
-    async grantCredits(req) {
-      return { balance: toBalance(await d.credits.grant(req.accountId, req.versionId, req.paymentId)) };
-    },
     async reserveCredits(req) {
       return {
         balance: toBalance(

@@ -312,17 +312,6 @@ export interface CreditBalance {
   remaining: number;
 }
 
-export interface GrantCreditsRequest {
-  accountId: string;
-  versionId: string;
-  /** The payment whose plan grants the credits; granting twice for one payment is a no-op. */
-  paymentId: string;
-}
-
-export interface GrantCreditsResponse {
-  balance?: CreditBalance | undefined;
-}
-
 export interface ReserveCreditsRequest {
   accountId: string;
   versionId: string;
@@ -3677,188 +3666,6 @@ export const CreditBalance: MessageFns<CreditBalance> = {
     message.granted = object.granted ?? 0;
     message.used = object.used ?? 0;
     message.remaining = object.remaining ?? 0;
-    return message;
-  },
-};
-
-function createBaseGrantCreditsRequest(): GrantCreditsRequest {
-  return { accountId: "", versionId: "", paymentId: "" };
-}
-
-export const GrantCreditsRequest: MessageFns<GrantCreditsRequest> = {
-  encode(message: GrantCreditsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.accountId !== "") {
-      writer.uint32(10).string(message.accountId);
-    }
-    if (message.versionId !== "") {
-      writer.uint32(18).string(message.versionId);
-    }
-    if (message.paymentId !== "") {
-      writer.uint32(26).string(message.paymentId);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): GrantCreditsRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseGrantCreditsRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.accountId = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.versionId = reader.string();
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.paymentId = reader.string();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): GrantCreditsRequest {
-    return {
-      accountId: isSet(object.accountId)
-        ? globalThis.String(object.accountId)
-        : isSet(object.account_id)
-        ? globalThis.String(object.account_id)
-        : "",
-      versionId: isSet(object.versionId)
-        ? globalThis.String(object.versionId)
-        : isSet(object.version_id)
-        ? globalThis.String(object.version_id)
-        : "",
-      paymentId: isSet(object.paymentId)
-        ? globalThis.String(object.paymentId)
-        : isSet(object.payment_id)
-        ? globalThis.String(object.payment_id)
-        : "",
-    };
-  },
-
-  toJSON(message: GrantCreditsRequest): unknown {
-    const obj: any = {};
-    if (message.accountId !== "") {
-      obj.accountId = message.accountId;
-    }
-    if (message.versionId !== "") {
-      obj.versionId = message.versionId;
-    }
-    if (message.paymentId !== "") {
-      obj.paymentId = message.paymentId;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<GrantCreditsRequest>, I>>(base?: I): GrantCreditsRequest {
-    return GrantCreditsRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<GrantCreditsRequest>, I>>(object: I): GrantCreditsRequest {
-    const message = createBaseGrantCreditsRequest();
-    message.accountId = object.accountId ?? "";
-    message.versionId = object.versionId ?? "";
-    message.paymentId = object.paymentId ?? "";
-    return message;
-  },
-};
-
-function createBaseGrantCreditsResponse(): GrantCreditsResponse {
-  return { balance: undefined };
-}
-
-export const GrantCreditsResponse: MessageFns<GrantCreditsResponse> = {
-  encode(message: GrantCreditsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.balance !== undefined) {
-      CreditBalance.encode(message.balance, writer.uint32(10).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): GrantCreditsResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseGrantCreditsResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.balance = CreditBalance.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): GrantCreditsResponse {
-    return { balance: isSet(object.balance) ? CreditBalance.fromJSON(object.balance) : undefined };
-  },
-
-  toJSON(message: GrantCreditsResponse): unknown {
-    const obj: any = {};
-    if (message.balance !== undefined) {
-      obj.balance = CreditBalance.toJSON(message.balance);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<GrantCreditsResponse>, I>>(base?: I): GrantCreditsResponse {
-    return GrantCreditsResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<GrantCreditsResponse>, I>>(object: I): GrantCreditsResponse {
-    const message = createBaseGrantCreditsResponse();
-    message.balance = (object.balance !== undefined && object.balance !== null)
-      ? CreditBalance.fromPartial(object.balance)
-      : undefined;
     return message;
   },
 };
@@ -9106,20 +8913,7 @@ export const BillingServiceService = {
       Buffer.from(ReportTrainingOutcomeResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReportTrainingOutcomeResponse => ReportTrainingOutcomeResponse.decode(value),
   },
-  /**
-   * Credits, per version.
-   * Deprecated for trainer (it reports with ReportTrainingOutcome); kept for operators and tests.
-   */
-  grantCredits: {
-    path: "/atelier.billing.v1.BillingService/GrantCredits" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: GrantCreditsRequest): Buffer => Buffer.from(GrantCreditsRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): GrantCreditsRequest => GrantCreditsRequest.decode(value),
-    responseSerialize: (value: GrantCreditsResponse): Buffer =>
-      Buffer.from(GrantCreditsResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): GrantCreditsResponse => GrantCreditsResponse.decode(value),
-  },
+  /** Credits, per version. */
   reserveCredits: {
     path: "/atelier.billing.v1.BillingService/ReserveCredits" as const,
     requestStream: false as const,
@@ -9349,11 +9143,7 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    * whether the training may go on (a refunded payment's training is canceled).
    */
   reportTrainingOutcome: handleUnaryCall<ReportTrainingOutcomeRequest, ReportTrainingOutcomeResponse>;
-  /**
-   * Credits, per version.
-   * Deprecated for trainer (it reports with ReportTrainingOutcome); kept for operators and tests.
-   */
-  grantCredits: handleUnaryCall<GrantCreditsRequest, GrantCreditsResponse>;
+  /** Credits, per version. */
   reserveCredits: handleUnaryCall<ReserveCreditsRequest, ReserveCreditsResponse>;
   settleCredits: handleUnaryCall<SettleCreditsRequest, SettleCreditsResponse>;
   releaseCredits: handleUnaryCall<ReleaseCreditsRequest, ReleaseCreditsResponse>;
@@ -9648,25 +9438,7 @@ export interface BillingServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReportTrainingOutcomeResponse) => void,
   ): ClientUnaryCall;
-  /**
-   * Credits, per version.
-   * Deprecated for trainer (it reports with ReportTrainingOutcome); kept for operators and tests.
-   */
-  grantCredits(
-    request: GrantCreditsRequest,
-    callback: (error: ServiceError | null, response: GrantCreditsResponse) => void,
-  ): ClientUnaryCall;
-  grantCredits(
-    request: GrantCreditsRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: GrantCreditsResponse) => void,
-  ): ClientUnaryCall;
-  grantCredits(
-    request: GrantCreditsRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: GrantCreditsResponse) => void,
-  ): ClientUnaryCall;
+  /** Credits, per version. */
   reserveCredits(
     request: ReserveCreditsRequest,
     callback: (error: ServiceError | null, response: ReserveCreditsResponse) => void,
