@@ -449,6 +449,20 @@ describe('CancelTraining', () => {
     await mesh.replicate.webhooksIdle();
     expect((await getVersion(version.versionId)).status).toBe(common.RunStatus.RUN_STATUS_CANCELED);
   });
+
+  it('cancels a version whose training Replicate no longer knows (404), instead of answering 404 about it', async () => {
+    const payment = await paidPayment(mesh, account.apiKey);
+    const version = await start(payment.payment_id);
+    await db.query(
+      "UPDATE trainer.versions SET replicate_training_id = 'forgotten-by-replicate' WHERE id = $1",
+      [version.versionId],
+    );
+    const { version: canceled } = await client.cancelTraining({
+      accountId: account.accountId,
+      versionId: version.versionId,
+    });
+    expect(canceled).toEqual(expect.objectContaining({ status: common.RunStatus.RUN_STATUS_CANCELED }));
+  });
 });
 
 describe('reconciler', () => {

@@ -1,4 +1,4 @@
-import { AppError, type Logger, type Metrics } from '@atelier/kit';
+import type { Logger, Metrics } from '@atelier/kit';
 import type { DeletionRow, Store, VersionRow } from '../repositories';
 import { retryDelayMs, type DeletionSchedule } from './deletion.rules';
 import type { BillingPort, ObjectsPort, PromptsPort, ReplicatePort } from './ports';
@@ -104,15 +104,7 @@ export class VersionDeletionJob {
   private async stopTraining(v: VersionRow): Promise<void> {
     if (isTerminal(v.status)) return;
     if (!v.replicate_training_id) throw new NotYet('the training is still being started');
-    let reported;
-    try {
-      reported = await this.d.replicate.cancelTraining(v.replicate_training_id);
-    } catch (err) {
-      // Replicate no longer knows the training: nothing runs.
-      if (!(err instanceof AppError && err.code === 'not_found')) throw err;
-    }
-    const obs = reported && isTerminal(reported.status) ? reported : { status: 'canceled' as const };
-    const { row } = await this.d.transitions.apply(v.id, obs, 'cancel');
+    const { row } = await this.d.transitions.cancelAtReplicate(v.id, v.replicate_training_id, 'cancel');
     if (row) await this.d.transitions.followUp(row);
   }
 }

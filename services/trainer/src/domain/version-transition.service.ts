@@ -64,6 +64,26 @@ export class VersionTransitions {
     return { outcome: 'applied', row: await this.followUp(result.row) };
   }
 
+  /**
+   * Cancels the version's training at Replicate and records the answer: `canceled`, or the final
+   * state Replicate had already reached. A non-final answer means the cancel is under way, and we
+   * stop waiting for this training now; a training Replicate no longer knows runs nowhere either.
+   */
+  async cancelAtReplicate(
+    versionId: string,
+    trainingId: string,
+    cause: TransitionCause,
+  ): Promise<{ changed: boolean; row?: VersionRow }> {
+    let reported: ReplicateTraining | undefined;
+    try {
+      reported = await this.d.replicate.cancelTraining(trainingId);
+    } catch (err) {
+      if (!(err instanceof AppError && err.code === 'not_found')) throw err;
+    }
+    const obs = reported && isTerminal(reported.status) ? reported : { status: 'canceled' as const };
+    return this.apply(versionId, obs, cause);
+  }
+
   /** A change decided by polling, a cancel or a timeout. `row` is undefined when the version is gone. */
   async apply(
     versionId: string,
@@ -201,9 +221,7 @@ export class VersionTransitions {
 
   /** The payment stopped paying for this training (refunded): cancel it so it neither bills nor pushes. */
   private async stopUnpaid(v: VersionRow, log: Logger): Promise<VersionRow> {
-    const reported = await this.d.replicate.cancelTraining(v.replicate_training_id!);
-    const obs = isTerminal(reported.status) ? reported : { status: 'canceled' as const };
-    const { row = v } = await this.apply(v.id, obs, 'refund');
+    const { row = v } = await this.cancelAtReplicate(v.id, v.replicate_training_id!, 'refund');
     log.warn({ payment_id: v.payment_id, status: row.status }, 'payment refunded: training canceled');
     return row;
   }

@@ -323,11 +323,11 @@ export class VersionService {
     const row = await this.get(accountId, versionId);
     if (isTerminal(row.status)) throw Errors.trainingFinished(row.status);
     if (!row.replicate_training_id) throw Errors.trainingStarting();
-    const reported = await this.d.replicate.cancelTraining(row.replicate_training_id);
-    // Replicate answers `canceled`, or the state it had already reached; a non-final answer means
-    // the cancel is under way, and we stop waiting for this training now.
-    const obs = isTerminal(reported.status) ? reported : { status: 'canceled' as const };
-    const { row: after = row } = await this.d.transitions.apply(row.id, obs, 'cancel');
+    const { row: after = row } = await this.d.transitions.cancelAtReplicate(
+      row.id,
+      row.replicate_training_id,
+      'cancel',
+    );
     if (after.status !== 'canceled') {
       await this.d.transitions.followUp(after);
       throw Errors.trainingFinished(after.status);
