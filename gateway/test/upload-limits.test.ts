@@ -41,6 +41,41 @@ async function attempt(files: Array<{ name: string; type: string; data: Buffer }
   return { status: res.status, body, versionId: payment.version_id };
 }
 
+/** An upload that sends the start of one photo and then nothing more, until `abort()`: a client
+ * that stalls, then goes away. */
+function stalledUpload(paymentId: string, photo: Buffer, headers: Record<string, string> = {}) {
+  const boundary = 'atelier-test-boundary';
+  const head = Buffer.from(
+    `--${boundary}\r\nContent-Disposition: form-data; name="images"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`,
+  );
+  const controller = new AbortController();
+  let sent!: () => void;
+  const firstPartSent = new Promise<void>((resolve) => (sent = resolve));
+  const request = fetch(`${mesh.gateway.url}/api/v1/versions/train/${paymentId}`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${account.apiKey}`,
+      'content-type': `multipart/form-data; boundary=${boundary}`,
+      ...headers,
+    },
+    body: new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new Uint8Array(Buffer.concat([head, photo.subarray(0, 1000)])));
+        sent();
+      },
+    }),
+    signal: controller.signal,
+    duplex: 'half',
+  });
+  return {
+    firstPartSent,
+    async abort() {
+      controller.abort();
+      await request.catch(() => undefined);
+    },
+  };
+}
+
 it('answers 413 for a file over the per-file limit', async () => {
   const photos = await distinctPhotos(5);
   const big = {
@@ -102,37 +137,13 @@ it('answers 415 for a body that is not multipart, and 400 for a broken multipart
 it('releases the payment lock and keeps the payment unused when the client disconnects mid-upload', async () => {
   const paymentId = await paidInitPayment(mesh, account);
   const [photo] = await distinctPhotos(1);
-  const boundary = 'atelier-test-boundary';
-  const head = Buffer.from(
-    `--${boundary}\r\nContent-Disposition: form-data; name="images"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`,
-  );
-  const controller = new AbortController();
-  let sent!: () => void;
-  const firstPartSent = new Promise<void>((resolve) => (sent = resolve));
-  // Sends the start of a file, then nothing more: the client stalls, then goes away.
-  const body = new ReadableStream<Uint8Array>({
-    start(c) {
-      c.enqueue(new Uint8Array(Buffer.concat([head, photo!.data.subarray(0, 1000)])));
-      sent();
-    },
-  });
-  const request = fetch(`${mesh.gateway.url}/api/v1/versions/train/${paymentId}`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${account.apiKey}`,
-      'content-type': `multipart/form-data; boundary=${boundary}`,
-    },
-    body,
-    signal: controller.signal,
-    duplex: 'half',
-  });
-  await firstPartSent;
+  const upload = stalledUpload(paymentId, photo!.data);
+  await upload.firstPartSent;
   const lockKey = `lock:payment:${paymentId}`;
   await waitFor(async () => (await mesh.gateway.deps.redis.exists(lockKey)) === 1, {
     what: 'the upload to hold the lock',
   });
-  controller.abort();
-  await request.catch(() => undefined);
+  await upload.abort();
   await waitFor(async () => (await mesh.gateway.deps.redis.exists(lockKey)) === 0, {
     what: 'the lock to be released',
   });
@@ -236,32 +247,9 @@ describe('a repeated Idempotency-Key', () => {
     expect(accepted.status).toBe(202);
     const acceptedBody = await accepted.text();
 
-    const boundary = 'atelier-test-boundary';
-    const head = Buffer.from(
-      `--${boundary}\r\nContent-Disposition: form-data; name="images"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`,
-    );
-    const controller = new AbortController();
-    let sent!: () => void;
-    const firstPartSent = new Promise<void>((resolve) => (sent = resolve));
-    const request = fetch(`${mesh.gateway.url}/api/v1/versions/train/${paymentId}`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${account.apiKey}`,
-        'content-type': `multipart/form-data; boundary=${boundary}`,
-        'idempotency-key': idempotencyKey,
-      },
-      body: new ReadableStream<Uint8Array>({
-        start(c) {
-          c.enqueue(new Uint8Array(Buffer.concat([head, photos[0]!.data.subarray(0, 1000)])));
-          sent();
-        },
-      }),
-      signal: controller.signal,
-      duplex: 'half',
-    });
-    await firstPartSent;
-    controller.abort();
-    await request.catch(() => undefined);
+    const upload = stalledUpload(paymentId, photos[0]!.data, { 'idempotency-key': idempotencyKey });
+    await upload.firstPartSent;
+    await upload.abort();
 
     const again = await post(paymentId, photoForm(photos), idempotencyKey);
     expect(again.status).toBe(202);
