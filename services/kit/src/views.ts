@@ -13,6 +13,35 @@ const enumName = (full: string, prefix: string) => full.slice(prefix.length).toL
 
 export const runStatus = (s: common.RunStatus) => enumName(common.runStatusToJSON(s), 'RUN_STATUS_');
 
+export const toPlanJson = (p: billing.Plan) => ({
+  id: p.id,
+  name: p.name,
+  description: p.description,
+  price: p.price,
+  currency: p.currency,
+  images: p.images,
+  is_init: p.isInit,
+  min_images: p.minImages,
+  max_images: p.maxImages,
+});
+
+export const toOfferJson = (o: inferencer.Offer) => ({
+  offer_id: o.offerId,
+  name: o.name,
+  template: o.template,
+  negative_template: o.negativeTemplate,
+  price_credits: o.priceCredits,
+  create_qty: o.createQty,
+  params: {
+    width: o.params?.width,
+    height: o.params?.height,
+    num_inference_steps: o.params?.numInferenceSteps,
+    guidance_scale: o.params?.guidanceScale,
+  },
+  result_expiry_days: o.resultExpiryDays ?? null,
+  variables: o.variables,
+});
+
 export const toPaymentJson = (p: billing.Payment) => ({
   payment_id: p.paymentId,
   checkout_url: p.checkoutUrl,

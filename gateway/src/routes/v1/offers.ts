@@ -1,4 +1,4 @@
-import { Errors } from '@atelier/kit';
+import { Errors, toOfferJson } from '@atelier/kit';
 import type { inferencer } from '@atelier/protos';
 import { z } from '../../openapi/registry';
 import { route } from '../define';
@@ -63,23 +63,6 @@ const RunBody = z
   .openapi('RunBody');
 
 const iso = (d: Date | undefined) => (d ? d.toISOString() : null);
-
-const toOfferJson = (o: inferencer.Offer) => ({
-  offer_id: o.offerId,
-  name: o.name,
-  template: o.template,
-  negative_template: o.negativeTemplate,
-  price_credits: o.priceCredits,
-  create_qty: o.createQty,
-  params: {
-    width: o.params?.width,
-    height: o.params?.height,
-    num_inference_steps: o.params?.numInferenceSteps,
-    guidance_scale: o.params?.guidanceScale,
-  },
-  result_expiry_days: o.resultExpiryDays ?? null,
-  variables: o.variables,
-});
 
 const toPackJson = (p: inferencer.Pack) => ({
   pack_id: p.packId,

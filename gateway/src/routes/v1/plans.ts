@@ -1,7 +1,7 @@
 import { z } from '../../openapi/registry';
 import { route } from '../define';
 import { Plan } from './schemas';
-import { toPlanJson } from './mappers';
+import { toPlanJson } from '@atelier/kit';
 
 export const planRoutes = [
   route({

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { createGrpcClient } from '@atelier/kit';
+import { createGrpcClient, toPlanJson } from '@atelier/kit';
 import { billing } from '@atelier/protos';
 
 /**
@@ -32,19 +32,8 @@ interface PlanJson {
   tier?: string;
 }
 
-const planJson = (p: billing.Plan) => ({
-  id: p.id,
-  name: p.name,
-  description: p.description,
-  price: p.price,
-  currency: p.currency,
-  images: p.images,
-  is_init: p.isInit,
-  min_images: p.minImages,
-  max_images: p.maxImages,
-  deprecated: p.deprecated,
-  tier: p.tier,
-});
+/** As the API shows a plan, and what only operators see of it. */
+const planJson = (p: billing.Plan) => ({ ...toPlanJson(p), deprecated: p.deprecated, tier: p.tier });
 
 async function run(argv: string[]): Promise<unknown> {
   const { positionals, values } = parseArgs({

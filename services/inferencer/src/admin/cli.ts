@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { createGrpcClient } from '@atelier/kit';
+import { createGrpcClient, toOfferJson } from '@atelier/kit';
 import { inferencer } from '@atelier/protos';
 
 /**
@@ -36,23 +36,8 @@ interface PackJson {
   active?: boolean;
 }
 
-const offerJson = (o: inferencer.Offer) => ({
-  offer_id: o.offerId,
-  name: o.name,
-  template: o.template,
-  negative_template: o.negativeTemplate,
-  price_credits: o.priceCredits,
-  create_qty: o.createQty,
-  params: {
-    width: o.params?.width,
-    height: o.params?.height,
-    num_inference_steps: o.params?.numInferenceSteps,
-    guidance_scale: o.params?.guidanceScale,
-  },
-  result_expiry_days: o.resultExpiryDays ?? null,
-  active: o.active,
-  variables: o.variables,
-});
+/** As the API shows an offer, and whether it is offered. */
+const offerJson = (o: inferencer.Offer) => ({ ...toOfferJson(o), active: o.active });
 
 const packJson = (p: inferencer.Pack) => ({
   pack_id: p.packId,
