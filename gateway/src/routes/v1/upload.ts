@@ -205,7 +205,6 @@ class UploadReader {
       // had arrived (req.complete): its unread data went with it.
       const gone = () => reject(Errors.invalid('the client closed the upload'));
       if (req.destroyed && !req.readableEnded) gone();
-      req.on('aborted', gone);
       req.on('close', () => {
         if (!req.readableEnded) gone();
       });
