@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import sharp from 'sharp';
+import type { AsyncService } from '@atelier/kit';
 import { billing as billingProto } from '@atelier/protos';
 import { signWebhook } from '../sandbox/replicate';
 import type { Mesh } from './mesh';
@@ -249,3 +250,6 @@ export async function readyVersion(
   }
   return versionId;
 }
+
+/** A gRPC service with only the methods a test calls; grpc-js answers the rest UNIMPLEMENTED. */
+export const testDouble = <S>(handlers: Partial<AsyncService<S>>) => handlers as AsyncService<S>;

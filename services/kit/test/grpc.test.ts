@@ -1,7 +1,6 @@
 import {
   AppError,
   Errors,
-  type AsyncService,
   createGrpcClient,
   createHealthChecker,
   createLogger,
@@ -18,15 +17,13 @@ import { billingConfigSchema, startBilling } from '@atelier/billing';
 import {
   createTestDatabase,
   startTcpProxy,
+  testDouble,
   viaProxy,
   waitFor,
   type TestDatabase,
 } from '@atelier/infra/testing';
 
 const logger = createLogger('test', 'silent');
-
-/** A service with only the methods a test calls; grpc-js answers the rest UNIMPLEMENTED. */
-const testDouble = <S>(handlers: Partial<AsyncService<S>>) => handlers as AsyncService<S>;
 
 describe('request id and deadline propagation', () => {
   let upstream: RunningGrpcServer;

@@ -16,12 +16,11 @@ import {
   implement,
   loadConfig,
   startGrpcServer,
-  type AsyncService,
 } from '@atelier/kit';
 import { startTrainer, trainerConfigSchema } from '@atelier/trainer';
 import { common, imager } from '@atelier/protos';
 import { signWebhook } from '@atelier/infra/sandbox/replicate';
-import { distinctPhotos, startMesh, waitFor, type Mesh } from '@atelier/infra/testing';
+import { distinctPhotos, startMesh, testDouble, waitFor, type Mesh } from '@atelier/infra/testing';
 import { paidPayment, getPayment, trainerClient, versionRow } from './support';
 
 let mesh: Mesh;
@@ -619,8 +618,7 @@ describe("a failed start's cleanup", () => {
       services: [
         implement(
           imager.ImagerServiceService,
-          // grpc-js answers the methods left out UNIMPLEMENTED.
-          {
+          testDouble<typeof imager.ImagerServiceService>({
             async packTrainingImages(parts) {
               let header: imager.PackHeader | undefined;
               let images = 0;
@@ -645,9 +643,7 @@ describe("a failed start's cleanup", () => {
               await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
               throw Errors.timeout('imager (frozen)');
             },
-          } as Partial<AsyncService<typeof imager.ImagerServiceService>> as AsyncService<
-            typeof imager.ImagerServiceService
-          >,
+          }),
           { logger, metrics: createMetrics('test-imager') },
         ),
       ],
